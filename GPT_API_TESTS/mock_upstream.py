@@ -1,0 +1,573 @@
+"""In-process OpenAI-compatible mock provider for the GPT_API end-to-end tests.
+
+Why a hand-written mock: the tests must control every byte an upstream sends
+(status codes, resets, stalls, cut streams, malformed events, framing) and see
+every request the gateway makes, with timestamps. Answers are deterministic
+functions of the request body only -- never of the mock's name -- so two mocks
+give the same text for the same request, which is what stream continuation
+("prefill" / "restart") relies on.
+
+Usage::
+
+    m = MockUpstream("a")
+    base_url = m.start()            # http://127.0.0.1:PORT/v1
+    m.script(Behaviour(status=503)) # the next request gets a 503, later ones are normal
+    m.default = Behaviour(reset=True)
+    ...
+    m.stop()
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import select
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+
+FIXED_SENTENCE = "This deterministic answer comes from the mock upstream and is long enough to stream."
+CREATED = 1700000000
+
+
+# --------------------------------------------------------------------------- answers
+def _text_of(content: Any) -> str:
+    """Message content may be a string or a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def full_chat_answer(messages: list) -> str:
+    """The complete answer for a chat request, ignoring any trailing assistant prefill."""
+    last_user = ""
+    for m in messages:
+        if m.get("role") == "user":
+            last_user = _text_of(m.get("content"))
+    return f"Echo: {last_user} {FIXED_SENTENCE}"
+
+
+def chat_answer(messages: list) -> str:
+    """What the mock actually generates: the full answer minus an assistant prefill prefix."""
+    full = full_chat_answer(messages)
+    if messages and messages[-1].get("role") == "assistant":
+        prefill = _text_of(messages[-1].get("content"))
+        if full.startswith(prefill):
+            return full[len(prefill):]
+    return full
+
+
+def completion_answer(prompt: Any) -> str:
+    if isinstance(prompt, list):
+        prompt = " ".join(str(p) for p in prompt)
+    return f"Echo: {prompt} {FIXED_SENTENCE}"
+
+
+def pieces(text: str) -> list[str]:
+    """Split text into stream chunks (one word each, leading whitespace kept) that join back exactly."""
+    out = re.findall(r"\s*\S+", text)
+    tail = text[len("".join(out)):]
+    if tail:
+        out.append(tail)
+    return out
+
+
+def prompt_tokens(body: dict) -> int:
+    if "messages" in body:
+        return sum(len(_text_of(m.get("content")).split()) for m in body["messages"])
+    p = body.get("prompt", "")
+    return len((" ".join(map(str, p)) if isinstance(p, list) else str(p)).split())
+
+
+def usage(body: dict, completion: int) -> dict:
+    p = prompt_tokens(body)
+    return {"prompt_tokens": p, "completion_tokens": completion, "total_tokens": p + completion}
+
+
+def tool_calls_for(body: dict) -> list[dict]:
+    """Two parallel tool calls, deterministic from the request."""
+    tools = body.get("tools") or []
+    names = [t.get("function", {}).get("name", "tool") for t in tools] or ["tool"]
+    last_user = full_chat_answer(body.get("messages", []))
+    calls = []
+    for i in range(2):
+        args = json.dumps({"query": last_user[:40], "n": i, "city": ["Paris", "Tokyo"][i]})
+        calls.append({"id": f"call_mock_{i}", "type": "function",
+                      "function": {"name": names[i % len(names)], "arguments": args}})
+    return calls
+
+
+def embedding_for(text: str, dim: int = 8) -> list[float]:
+    """Deterministic float32-exact vector from the text's hash."""
+    h = hashlib.sha256(text.encode()).digest()
+    return [struct.unpack("<f", struct.pack("<f", (b - 128) / 128.0))[0] for b in h[:dim]]
+
+
+def rerank_results(query: str, documents: list, top_n: Optional[int]) -> list[dict]:
+    q = set(query.lower().split())
+    scored = []
+    for i, d in enumerate(documents):
+        text = d.get("text", "") if isinstance(d, dict) else str(d)
+        words = text.lower().split()
+        score = round(len(q.intersection(words)) / (len(words) or 1), 6)
+        scored.append({"index": i, "relevance_score": score})
+    scored.sort(key=lambda r: (-r["relevance_score"], r["index"]))
+    return scored[:top_n] if top_n else scored
+
+
+# --------------------------------------------------------------------------- behaviours
+@dataclass
+class Behaviour:
+    """How the mock answers one request. The defaults give a normal answer."""
+    status: Optional[int] = None          # answer with this status (body = error JSON unless `body`)
+    headers: dict = field(default_factory=dict)
+    body: Any = None                      # dict (sent as JSON), str or bytes
+    delay_ms: int = 0                     # wait before answering at all
+    reset: bool = False                   # read the request, then RST the connection
+    silent: bool = False                  # read the request, never answer
+    headers_only: bool = False            # stream: send the 200 head, then never an event
+    chunk_interval_ms: int = 0            # stream: pause between events
+    cut_after: Optional[int] = None       # stream: close after k content chunks (no finish_reason)
+    stall_after: Optional[int] = None     # stream: go silent after k content chunks
+    malformed_at: Optional[int] = None    # stream: extra `data: {bad json` event after k content chunks
+    no_done: bool = False                 # stream: finish_reason + usage, then end the body without [DONE]
+    close_delimited: bool = False         # no content-length / chunked: body ends at close
+    crlf: bool = False                    # stream: \r\n line endings
+
+
+def error_body(status: int, message: str = None, code: Any = None, type_: str = None) -> dict:
+    return {"error": {"message": message or f"mock upstream error {status}",
+                      "type": type_ or ("server_error" if status >= 500 else "invalid_request_error"),
+                      "param": None, "code": code}}
+
+
+def context_length_exceeded() -> Behaviour:
+    return Behaviour(status=400, body=error_body(
+        400, "This model's maximum context length is 8 tokens.", "context_length_exceeded"))
+
+
+@dataclass
+class Received:
+    """One request as the mock saw it (times are time.monotonic())."""
+    time: float
+    upstream: str
+    method: str
+    path: str
+    headers: dict
+    body: Any
+    raw_body: bytes
+    behaviour: Behaviour
+    event_times: list = field(default_factory=list)   # send time of every SSE data event
+    content_sent: str = ""                            # content/text the mock streamed so far
+    peer_closed_at: Optional[float] = None            # gateway hung up mid-response
+    finished_at: Optional[float] = None               # mock finished writing the response
+
+
+# --------------------------------------------------------------------------- server
+class _PeerGone(Exception):
+    pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    mock: "MockUpstream"
+
+    def finish_request(self, request, client_address):
+        # TLS handshake in the connection's own thread, so a slow peer blocks nobody.
+        if self.mock.ssl_context is not None:
+            try:
+                request = self.mock.ssl_context.wrap_socket(request, server_side=True)
+            except (OSError, ValueError):
+                return
+        self.mock._track(request, True)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            self.mock._track(request, False)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    # -- request intake
+    def _read_body(self) -> bytes:
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self):
+        self._handle()
+
+    def do_POST(self):
+        self._handle()
+
+    def _handle(self):
+        mock = self.server.mock
+        raw = self._read_body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        beh = mock._next_behaviour()
+        rec = Received(time.monotonic(), mock.name, self.command, self.path,
+                       {k.lower(): v for k, v in self.headers.items()}, body, raw, beh)
+        mock._record(rec)
+        try:
+            self._respond(rec, beh)
+        except (_PeerGone, OSError):
+            if rec.peer_closed_at is None:
+                rec.peer_closed_at = time.monotonic()
+            self.close_connection = True
+        finally:
+            rec.finished_at = time.monotonic()
+            mock._notify()
+
+    # -- waiting that notices the gateway hanging up
+    def _wait(self, rec: Received, seconds: Optional[float]):
+        """Sleep up to `seconds` (None = until stop), raising _PeerGone if the peer closes."""
+        mock = self.server.mock
+        end = None if seconds is None else time.monotonic() + seconds
+        sock = self.connection
+        while True:
+            left = 0.05 if end is None else min(0.05, end - time.monotonic())
+            if left <= 0:
+                return
+            if mock._stopping.is_set():
+                raise _PeerGone()
+            if getattr(sock, "pending", lambda: 0)():
+                return
+            r, _, _ = select.select([sock], [], [], left)
+            if r:
+                try:
+                    data = sock.recv(1, socket.MSG_PEEK) if not hasattr(sock, "pending") else sock.recv(1)
+                except (OSError, ValueError):
+                    data = b""
+                if not data:
+                    rec.peer_closed_at = time.monotonic()
+                    raise _PeerGone()
+
+    def _reset(self):
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+
+    # -- responses
+    def _respond(self, rec: Received, beh: Behaviour):
+        if beh.delay_ms:
+            self._wait(rec, beh.delay_ms / 1000)
+        if beh.reset:
+            self._reset()
+            return
+        if beh.silent:
+            self._wait(rec, None)
+            return
+        if beh.status is not None and beh.status != 200:
+            b = beh.body if beh.body is not None else error_body(beh.status)
+            self._send_whole(beh.status, b, beh)
+            return
+        body = rec.body if isinstance(rec.body, dict) else {}
+        path = self.path.split("?")[0]
+        if self.command == "GET" and path == "/v1/models":
+            self._send_whole(200, {"object": "list", "data": [
+                {"id": "mock-model", "object": "model", "created": CREATED, "owned_by": "mock"}]}, beh)
+        elif self.command == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
+            if body.get("stream"):
+                self._stream(rec, beh, body, chat=path.endswith("chat/completions"))
+            else:
+                self._send_whole(200, self._whole_answer(body, chat=path.endswith("chat/completions")), beh)
+        elif self.command == "POST" and path == "/v1/embeddings":
+            self._send_whole(200, self._embeddings(body), beh)
+        elif self.command == "POST" and path == "/v1/rerank":
+            res = rerank_results(body.get("query", ""), body.get("documents", []), body.get("top_n"))
+            self._send_whole(200, {"id": "rerank-mock", "model": body.get("model"), "results": res,
+                                   "usage": {"total_tokens": prompt_tokens({"prompt": body.get("query", "")})}}, beh)
+        else:
+            self._send_whole(404, error_body(404, f"mock: no route {self.command} {path}", "not_found"), beh)
+
+    def _send_whole(self, status: int, body: Any, beh: Behaviour):
+        if isinstance(body, (dict, list)):
+            data, ctype = json.dumps(body).encode(), "application/json"
+        else:
+            data = body.encode() if isinstance(body, str) else body
+            ctype = "application/json"
+        self.send_response(status)
+        self.send_header("content-type", ctype)
+        for k, v in beh.headers.items():
+            self.send_header(k, str(v))
+        if beh.close_delimited:
+            self.send_header("connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _whole_answer(self, body: dict, chat: bool) -> dict:
+        model = body.get("model")
+        if not chat:
+            text = completion_answer(body.get("prompt", ""))
+            return {"id": "cmpl-mock", "object": "text_completion", "created": CREATED, "model": model,
+                    "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+                    "usage": usage(body, len(pieces(text)))}
+        if body.get("tools"):
+            calls = tool_calls_for(body)
+            msg = {"role": "assistant", "content": None, "tool_calls": calls}
+            return {"id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": model,
+                    "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls", "logprobs": None}],
+                    "usage": usage(body, 2)}
+        text = chat_answer(body.get("messages", []))
+        return {"id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": "stop", "logprobs": None}],
+                "usage": usage(body, len(pieces(text)))}
+
+    def _embeddings(self, body: dict) -> dict:
+        inp = body.get("input", "")
+        inputs = inp if isinstance(inp, list) else [inp]
+        data = []
+        for i, t in enumerate(inputs):
+            vec = embedding_for(str(t))
+            if body.get("encoding_format") == "base64":
+                vec = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        n = sum(len(str(t).split()) for t in inputs)
+        return {"object": "list", "data": data, "model": body.get("model"),
+                "usage": {"prompt_tokens": n, "total_tokens": n}}
+
+    # -- SSE
+    def _stream_events(self, body: dict, chat: bool) -> list[tuple[str, Optional[str]]]:
+        """(json text, content piece or None) for every event, in order, without [DONE]."""
+        model = body.get("model")
+        base = {"id": "chatcmpl-mock" if chat else "cmpl-mock",
+                "object": "chat.completion.chunk" if chat else "text_completion",
+                "created": CREATED, "model": model}
+
+        def ev(choices, **extra):
+            return json.dumps({**base, "choices": choices, **extra})
+
+        events: list = []
+        if chat and body.get("tools"):
+            calls = tool_calls_for(body)
+            events.append((ev([{"index": 0, "delta": {"role": "assistant", "content": None},
+                                "finish_reason": None}]), None))
+            n = 0
+            for i, c in enumerate(calls):
+                args = c["function"]["arguments"]
+                first = {"index": i, "id": c["id"], "type": "function",
+                         "function": {"name": c["function"]["name"], "arguments": ""}}
+                events.append((ev([{"index": 0, "delta": {"tool_calls": [first]}, "finish_reason": None}]), ""))
+                step = max(1, len(args) // 3 + 1)
+                for j in range(0, len(args), step):
+                    part = {"index": i, "function": {"arguments": args[j:j + step]}}
+                    events.append((ev([{"index": 0, "delta": {"tool_calls": [part]},
+                                        "finish_reason": None}]), ""))
+                    n += 1
+            events.append((ev([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]), None))
+            completion, finish = n, None
+        elif chat:
+            text = chat_answer(body.get("messages", []))
+            events.append((ev([{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                "finish_reason": None}]), None))
+            for p in pieces(text):
+                events.append((ev([{"index": 0, "delta": {"content": p}, "finish_reason": None}]), p))
+            events.append((ev([{"index": 0, "delta": {}, "finish_reason": "stop"}]), None))
+            completion = len(pieces(text))
+        else:
+            text = completion_answer(body.get("prompt", ""))
+            for p in pieces(text):
+                events.append((ev([{"text": p, "index": 0, "logprobs": None, "finish_reason": None}]), p))
+            events.append((ev([{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]), None))
+            completion = len(pieces(text))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append((ev([], usage=usage(body, completion)), None))
+        return events
+
+    def _stream(self, rec: Received, beh: Behaviour, body: dict, chat: bool):
+        nl = "\r\n" if beh.crlf else "\n"
+        chunked = not beh.close_delimited
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        for k, v in beh.headers.items():
+            self.send_header(k, str(v))
+        if chunked:
+            self.send_header("transfer-encoding", "chunked")
+        else:
+            self.send_header("connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.flush()
+
+        def write(payload: str):
+            data = payload.encode()
+            frame = (b"%x\r\n" % len(data)) + data + b"\r\n" if chunked else data
+            self.wfile.write(frame)
+            self.wfile.flush()
+
+        def end_body():
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+        if beh.headers_only:
+            self._wait(rec, None)
+            return
+        content_chunks = 0
+        first = True
+        for text, piece in self._stream_events(body, chat):
+            if not first and beh.chunk_interval_ms:
+                self._wait(rec, beh.chunk_interval_ms / 1000)
+            first = False
+            if piece is not None:
+                if beh.cut_after is not None and content_chunks >= beh.cut_after:
+                    self._close_now()
+                    return
+                if beh.stall_after is not None and content_chunks >= beh.stall_after:
+                    self._wait(rec, None)
+                    return
+                if beh.malformed_at is not None and content_chunks == beh.malformed_at:
+                    write("data: {bad json" + nl + nl)
+            write(f"data: {text}{nl}{nl}")
+            rec.event_times.append(time.monotonic())
+            if piece is not None:
+                content_chunks += 1
+                rec.content_sent += piece
+        if not beh.no_done:
+            write(f"data: [DONE]{nl}{nl}")
+            rec.event_times.append(time.monotonic())
+        end_body()
+
+    def _close_now(self):
+        """Cut the stream: close the TCP connection without ending the chunked body."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class MockUpstream:
+    """One mock provider. Thread-safe; every request is recorded in `.requests`."""
+
+    def __init__(self, name: str, tls=None):
+        self.name = name
+        self.tls_ca = tls
+        self.ssl_context = None
+        if tls is not None:
+            import ssl
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+            self.ssl_context = ctx
+        self.default = Behaviour()
+        self.requests: list[Received] = []
+        self._queue: deque = deque()
+        self._cond = threading.Condition()
+        self._conns: set = set()
+        self._stopping = threading.Event()
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+        self.base_url = ""
+
+    # -- lifecycle
+    def start(self) -> str:
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.mock = self
+        port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name=f"mock-{self.name}")
+        self._thread.start()
+        scheme = "https" if self.ssl_context else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{port}/v1"
+        return self.base_url
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def stop(self):
+        """Stop listening (new connects are refused) and drop every open connection."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        with self._cond:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server = None
+
+    # -- scripting
+    def script(self, *behaviours: Behaviour):
+        """Queue behaviours for the next requests (FIFO); afterwards `default` applies."""
+        with self._cond:
+            self._queue.extend(behaviours)
+
+    def _next_behaviour(self) -> Behaviour:
+        with self._cond:
+            return self._queue.popleft() if self._queue else self.default
+
+    # -- recording
+    def _track(self, conn, add: bool):
+        with self._cond:
+            (self._conns.add if add else self._conns.discard)(conn)
+
+    def _record(self, rec: Received):
+        with self._cond:
+            self.requests.append(rec)
+            self._cond.notify_all()
+
+    def _notify(self):
+        with self._cond:
+            self._cond.notify_all()
+
+    def count(self, path: Optional[str] = None) -> int:
+        with self._cond:
+            return sum(1 for r in self.requests if path is None or r.path == path)
+
+    def wait_for(self, predicate, timeout: float = 5.0):
+        """Wait until predicate(self.requests) is truthy; return its value or raise TimeoutError."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                v = predicate(self.requests)
+                if v:
+                    return v
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"mock {self.name}: condition not met in {timeout}s "
+                                       f"({len(self.requests)} requests seen)")
+                self._cond.wait(min(left, 0.05))
+
+    def wait_requests(self, n: int, timeout: float = 5.0) -> list[Received]:
+        return self.wait_for(lambda reqs: list(reqs) if len(reqs) >= n else None, timeout)

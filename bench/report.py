@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Turns the raw results of scripts/bench.sh into the Markdown table of bench/results/.
+
+Usage: report.py RESULTS.jsonl COMMANDS.txt > report.md
+Each results line is one object: {"figure": ..., "target": ..., "cpu_ticks": N, "load": {bench-load JSON}}
+for a load run, or a record written by the script (machine, memory samples, log counts).
+"""
+
+import json
+import sys
+
+TARGETS = ("direct", "nginx", "gateway")
+
+
+def main(results_path, commands_path):
+    with open(results_path) as results_file:
+        records = [json.loads(line) for line in results_file if line.strip()]
+    with open(commands_path) as commands_file:
+        commands = [line.rstrip("\n") for line in commands_file]
+    report = Report(records)
+    print("\n".join(report.markdown(commands)))
+
+
+class Report:
+    def __init__(self, records):
+        self.meta = next((r for r in records if r.get("figure") == "meta"), {})
+        self.records = records
+        self.runs = {(r["figure"], r["target"]): r for r in records if "target" in r}
+        self.tick_us = 1e6 / float(self.meta.get("clk_tck", 100))
+
+    # === lookups ===
+
+    def load(self, figure, target):
+        run = self.runs.get((figure, target)) or {}
+        return run.get("load") or {}
+
+    def value(self, figure, target, field):
+        return self.load(figure, target).get(field)
+
+    def cpu_per_answer(self, figure, target):
+        run = self.runs.get((figure, target)) or {}
+        answered = (run.get("load") or {}).get("answered")
+        if not answered or "cpu_ticks" not in run:
+            return None
+        return run["cpu_ticks"] * self.tick_us / answered
+
+    def kib(self, figure, target, field="kb"):
+        run = self.runs.get((figure, target))
+        return int(run[field]) if run and run.get(field) not in (None, "") else None
+
+    # === table ===
+
+    def markdown(self, commands):
+        meta = self.meta
+        lines = [
+            f"# GPT_API benchmark ({meta.get('mode', '?')}), {meta.get('date', '?')}",
+            "",
+            f"Machine: {meta.get('nproc')} cores, {meta.get('cpu')}, {meta.get('kernel')}. "
+            f"{meta.get('rustc')}; {meta.get('nginx')}; commit {meta.get('commit')}. "
+            f"Mock driver {meta.get('mock_driver') or '?'}, gateway driver {meta.get('gateway_driver') or '-'}; "
+            f"{meta.get('workers')} workers for nginx and the gateway; everything on 127.0.0.1, sharing the cores. "
+            f"Runs of {meta.get('seconds')} s after {meta.get('warmup')} s of warm-up.",
+            "",
+            "Columns: the mock reached directly, through nginx (keep-alive pool, buffering off), "
+            "through GPT_API (SQLite log on, store_content on). Ratio = GPT_API / nginx. "
+            "Added = through the proxy minus direct. CPU = the proxy's utime+stime (the mock's when direct) "
+            "divided by the requests answered.",
+            "",
+            "| figure | direct | nginx | GPT_API | ratio |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [row_text(row) for row in self.rows()]
+        errors = self.error_lines()
+        if errors:
+            lines += ["", "Errors seen:", ""] + [f"- {line}" for line in errors]
+        lines += ["", "Commands (bench-load; the script is `scripts/bench.sh`):", "", "```"] + commands + ["```"]
+        return lines
+
+    def rows(self):
+        sweep = sorted(int(f.split("-c")[1]) for (f, t) in self.runs if f.startswith("plain-c") and t == "direct")
+        yield from self.latency_rows("plain-c1", "latency", "c=1", "")
+        for concurrency in sweep:
+            if concurrency == 1:
+                continue
+            yield self.absolute(f"throughput, c={concurrency} (req/s)", f"plain-c{concurrency}", "rps")
+        yield self.absolute("latency p50 / p99, c=64 (µs)", "plain-c64", "p50_us", "p99_us")
+        yield self.cpu_row("CPU per request, c=64 (µs)", "plain-c64")
+        yield from self.latency_rows("stream-c1", "TTFT", "c=1", "ttft_")
+        yield from self.latency_rows("stream-c1", "inter-event gap", "c=1", "gap_")
+        yield self.absolute("streams/s, c=64 (20 chunks, 0 ms)", "stream-c64", "streams_per_s")
+        yield self.absolute("TTFT p50 / p99, c=64 (µs)", "stream-c64", "ttft_p50_us", "ttft_p99_us")
+        yield self.cpu_row("CPU per stream, c=64 (µs)", "stream-c64")
+        yield self.per_target("events lost / streams incomplete (all stream runs)", self.stream_losses)
+        yield self.per_target("slow streams held (64 deltas × 20 ms, none lost, no gap > 200 ms)", self.slow_held)
+        yield self.per_target("slow streams: gap p50 / p99 / max at the largest step held (µs)", self.slow_gaps)
+        yield self.memory_row("RSS idle (MiB)", lambda t: self.kib("rss_idle", t))
+        yield self.memory_row("RSS under load, c=32, max (MiB)", lambda t: self.max_sample("rss_load", t))
+        yield self.memory_row("RSS after load (MiB)", lambda t: self.kib("rss_after", t))
+        if ("rss_soak", "gateway") in self.runs:
+            yield self.per_target("RSS over the soak, first → last (max) (MiB)", self.soak)
+        yield from self.log_rows()
+        yield self.per_target("errors / non-200 (all runs)", self.error_counts)
+
+    def latency_rows(self, figure, name, where, prefix):
+        for quantile in ("p50", "p99"):
+            field = f"{prefix}{quantile}_us"
+            yield self.absolute(f"{name} {quantile}, {where} (µs)", figure, field)
+        for quantile in ("p50", "p99"):
+            field = f"{prefix}{quantile}_us"
+            base = self.value(figure, "direct", field)
+            added = {t: sub(self.value(figure, t, field), base) for t in ("nginx", "gateway")}
+            yield (f"added {name} {quantile}, {where} (µs)", "—", fmt(added["nginx"], signed=True),
+                   fmt(added["gateway"], signed=True), ratio(added["gateway"], added["nginx"]))
+
+    def absolute(self, name, figure, field, second=None):
+        cells = []
+        for target in TARGETS:
+            first_value = self.value(figure, target, field)
+            text = fmt(first_value)
+            if second:
+                text += " / " + fmt(self.value(figure, target, second))
+            cells.append(text)
+        key = second or field
+        return (name, *cells, ratio(self.value(figure, "gateway", key), self.value(figure, "nginx", key)))
+
+    def cpu_row(self, name, figure):
+        values = [self.cpu_per_answer(figure, t) for t in TARGETS]
+        direct = fmt(values[0], digits=1) + (" (mock)" if values[0] is not None else "")
+        return (name, direct, fmt(values[1], digits=1), fmt(values[2], digits=1), ratio(values[2], values[1]))
+
+    def per_target(self, name, cell):
+        values = [cell(t) for t in TARGETS]
+        return (name, *[v if v is not None else "—" for v in values], "")
+
+    def memory_row(self, name, kib):
+        values = [None, kib("nginx"), kib("gateway")]
+        cells = ["—"] + [fmt(mib(v), digits=1) for v in values[1:]]
+        return (name, *cells, ratio(values[2], values[1]))
+
+    # === cells ===
+
+    def stream_losses(self, target):
+        runs = [self.load(f, t) for (f, t) in self.runs if t == target and f.startswith(("stream-", "slow-"))]
+        runs = [run for run in runs if run]
+        if not runs:
+            return None
+        return f"{sum(r.get('lost_events', 0) for r in runs)} / {sum(r.get('incomplete', 0) for r in runs)}"
+
+    def slow_steps(self, target):
+        return sorted(int(f.split("-")[1]) for (f, t) in self.runs if t == target and f.startswith("slow-"))
+
+    def held_steps(self, target):
+        return [s for s in self.slow_steps(target) if self.value(f"slow-{s}", target, "clean_streams") == s]
+
+    def slow_held(self, target):
+        steps = self.slow_steps(target)
+        if not steps:
+            return None
+        held = self.held_steps(target)
+        best = max(held) if held else 0
+        failed = [s for s in steps if s not in held]
+        return f"{best}" + (f" (failed at {failed[0]})" if failed else " (highest step tried)")
+
+    def slow_gaps(self, target):
+        steps = self.slow_steps(target)
+        if not steps:
+            return None
+        held = self.held_steps(target)
+        step = max(held) if held else steps[0]
+        run = self.load(f"slow-{step}", target)
+        return " / ".join(fmt(run.get(f)) for f in ("gap_p50_us", "gap_p99_us", "gap_max_us")) + f" @ {step}"
+
+    def max_sample(self, figure, target):
+        samples = (self.runs.get((figure, target)) or {}).get("samples_kb") or []
+        return max(samples) if samples else None
+
+    def soak(self, target):
+        samples = (self.runs.get(("rss_soak", target)) or {}).get("samples_kb") or []
+        if not samples:
+            return None
+        return f"{mib(samples[0]):.1f} → {mib(samples[-1]):.1f} ({mib(max(samples)):.1f})"
+
+    def error_counts(self, target):
+        runs = [r.get("load") or {} for (f, t), r in self.runs.items() if t == target]
+        if not runs:
+            return None
+        return f"{sum(r.get('errors', 0) for r in runs)} / {sum(r.get('non_200', 0) for r in runs)}"
+
+    def error_lines(self):
+        lines = []
+        for (figure, target), run in self.runs.items():
+            load = run.get("load")
+            if load is None and "cpu_ticks" in run:
+                lines.append(f"{figure}/{target}: bench-load printed no result")
+            elif load and load.get("first_error"):
+                lines.append(f"{figure}/{target}: {load['first_error']}")
+        return lines
+
+    def log_rows(self):
+        total = next((r for r in self.records if r.get("figure") == "log_total"), None)
+        if total is None:
+            return
+        rows = int(total["rows"])
+        access = int(total.get("access_lines") or 0)
+        answered = sum((r.get("load") or {}).get("answered", 0) for (f, t), r in self.runs.items() if t == "gateway")
+        finished = max(access, answered)
+        yield ("log rows written / requests answered (access lines)", "—", "—",
+               f"{rows} / {answered} ({access})", "")
+        yield ("log rows lost", "—", "—", str(max(finished - rows, 0)) if rows >= 0 else "no database", "")
+        rate = next((r for r in self.records if r.get("figure") == "log_rate"), None)
+        if rate:
+            elapsed = float(rate["run_seconds"] or 0) + float(rate["warmup"]) + int(rate["drain_ms"]) / 1000
+            rows_per_s = int(rate["rows"]) / elapsed if elapsed > 0 else None
+            yield ("log rows/s sustained during c=64 (rows over run + drain time)", "—", "—",
+                   f"{fmt(rows_per_s)} (drain {rate['drain_ms']} ms)", "")
+
+
+def row_text(row):
+    return "| " + " | ".join(str(cell) for cell in row) + " |"
+
+
+def sub(value, base):
+    return None if value is None or base is None else value - base
+
+
+def mib(kib):
+    return None if kib is None else kib / 1024
+
+
+def fmt(value, digits=0, signed=False):
+    if value is None:
+        return "—"
+    sign = "+" if signed and value >= 0 else ""
+    if digits == 0 and abs(value) >= 1000:
+        return f"{sign}{value:,.0f}"
+    return f"{sign}{value:.{digits}f}"
+
+
+def ratio(gateway, nginx):
+    if gateway is None or nginx is None or nginx <= 0 or gateway < 0:
+        return ""
+    return f"{gateway / nginx:.2f}×"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,57 @@
+//! `bench-load`: a closed-loop HTTP/1.1 load generator on monoio. A fixed number of keep-alive
+//! connections, spread over threads, each sends its next request when the previous answer ended;
+//! latencies go into HDR histograms (exact percentiles). Prints one JSON line of results.
+//!
+//! Run: `bench-load --target 127.0.0.1:9001 --mode plain --concurrency 64 --duration-s 5`
+
+mod chunked;
+mod client;
+mod plan;
+mod scenario;
+mod sse;
+mod stats;
+
+use crate::args::parse_or_exit;
+use crate::runtime::run_on_threads;
+use plan::Plan;
+use stats::Stats;
+
+const USAGE: &str = "\
+bench-load: closed-loop HTTP/1.1 load generator, one JSON line of results on stdout
+
+  --target ADDR          server address (default 127.0.0.1:9001)
+  --path PATH            request path (default /v1/chat/completions)
+  --model NAME           model in the request body (default gpt-4o-mini)
+  --api-key KEY          bearer token sent (default sk-bench)
+  --mode MODE            plain | stream | slow-streams (default plain)
+  --concurrency N        connections, each with one request in flight (default 1)
+  --threads N            threads the connections are spread over (default: cores, at most N)
+  --duration-s S         measured seconds, after the warm-up (default 5)
+  --warmup-s S           seconds run first and not recorded (default 0)
+  --requests N           stop after N requests in all (default: bounded by time only)
+  --timeout-ms MS        per request or stream; slow-streams also ends by then (default 30000)
+  --expect-events N      data events of a complete stream, [DONE] included (default 0: no check)
+  --gap-limit-ms MS      inter-event gaps above this are counted (default 200)
+  --ramp-ms MS           slow-streams: time to connect before the streams start (default 1000)
+  --stagger-ms MS        slow-streams: starts spread evenly over this window (default 20)
+
+plain reports requests/s and latency percentiles; stream reports streams/s, time to first data
+event (ttft), inter-event gaps and events per stream; slow-streams holds one stream on each
+connection, all at once, and counts lost events and gaps over the limit. Times in µs.";
+
+pub fn main() {
+    let plan: &'static Plan = Box::leak(Box::new(parse_or_exit(USAGE, Plan::from_args)));
+    let results = run_on_threads("load", plan.threads, |index, driver| async move {
+        (scenario::run_thread(plan, index).await, driver)
+    });
+    let mut total = Stats::new();
+    let mut driver = "";
+    for (stats, thread_driver) in results {
+        total.merge(stats);
+        driver = thread_driver;
+    }
+    println!("{}", total.report(plan, driver));
+    if !total.any_ok() {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,205 @@
+//! What a load run does: flags parsed into a `Plan` shared (read-only, leaked) by every thread.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::args::Args;
+use crate::runtime::available_cores;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Non-streaming requests in a closed loop.
+    Plain,
+    /// Streamed requests in a closed loop.
+    Stream,
+    /// One stream per connection, all started together and held to the end.
+    SlowStreams,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "plain" => Ok(Self::Plain),
+            "stream" => Ok(Self::Stream),
+            "slow-streams" => Ok(Self::SlowStreams),
+            _ => Err(()),
+        }
+    }
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Stream => "stream",
+            Self::SlowStreams => "slow-streams",
+        }
+    }
+}
+
+pub struct Plan {
+    pub mode: Mode,
+    pub target: SocketAddr,
+    pub path: String,
+    pub concurrency: usize,
+    pub threads: usize,
+    pub request: &'static [u8],
+    pub timeout: Duration,
+    /// Data events a complete stream carries (deltas, finish, `[DONE]`); 0 skips the check.
+    pub expect_events: u64,
+    pub gap_limit: Duration,
+    /// Streams of `SlowStreams` wait for this moment, so that all are held at once.
+    pub start_at: Instant,
+    /// ... spread over this much time, as real clients do not arrive in the same microsecond.
+    pub stagger: Duration,
+    /// Requests started before this are not recorded.
+    pub measure_from: Instant,
+    /// No request starts after this.
+    pub deadline: Instant,
+    /// Requests left to start when the run is bounded by count.
+    budget: Option<AtomicU64>,
+}
+
+impl Plan {
+    pub fn from_args(args: &mut Args) -> Result<Self, String> {
+        let mode: Mode = args
+            .take("mode", Mode::Plain.name().to_owned())?
+            .parse()
+            .map_err(|()| "--mode must be plain, stream or slow-streams")?;
+        let concurrency: usize = args.take("concurrency", 1)?;
+        if concurrency == 0 {
+            return Err("--concurrency must be at least 1".into());
+        }
+        let threads = args
+            .take("threads", available_cores())?
+            .clamp(1, concurrency);
+        let path = args.take("path", "/v1/chat/completions".to_owned())?;
+        let model = args.take("model", "gpt-4o-mini".to_owned())?;
+        let api_key = args.take("api-key", "sk-bench".to_owned())?;
+        let target = args.take("target", SocketAddr::from(([127, 0, 0, 1], 9001)))?;
+        let duration = Duration::from_secs_f64(args.take("duration-s", 5.0)?);
+        let warmup = Duration::from_secs_f64(args.take("warmup-s", 0.0)?);
+        let ramp = Duration::from_millis(args.take("ramp-ms", 1000)?);
+        let requests: u64 = args.take("requests", 0)?;
+        let request = build_request(&target, &path, &model, &api_key, mode != Mode::Plain);
+        let now = Instant::now();
+        let start_at = if mode == Mode::SlowStreams {
+            now + ramp
+        } else {
+            now
+        };
+        let timeout = Duration::from_millis(args.take("timeout-ms", 30_000)?);
+        Ok(Self {
+            mode,
+            target,
+            path,
+            concurrency,
+            threads,
+            request: Box::leak(request.into_boxed_slice()),
+            timeout,
+            expect_events: args.take("expect-events", 0)?,
+            gap_limit: Duration::from_millis(args.take("gap-limit-ms", 200)?),
+            start_at,
+            stagger: Duration::from_millis(args.take("stagger-ms", 20)?),
+            measure_from: start_at + warmup,
+            deadline: match mode {
+                Mode::SlowStreams => start_at + timeout,
+                _ => start_at + warmup + duration,
+            },
+            budget: (requests > 0).then(|| AtomicU64::new(requests)),
+        })
+    }
+
+    /// Whether another request may start now; takes one from the count budget.
+    pub fn may_start(&self) -> bool {
+        if Instant::now() >= self.deadline {
+            return false;
+        }
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+
+    /// Connections of thread `index`: the concurrency spread evenly over the threads.
+    pub fn connections_of(&self, index: usize) -> usize {
+        self.concurrency / self.threads + usize::from(index < self.concurrency % self.threads)
+    }
+
+    /// When slow stream `slot` of thread `index` starts: evenly over the stagger window.
+    pub fn slow_start_of(&self, index: usize, slot: usize) -> Instant {
+        let position = (index + slot * self.threads) as f64 / self.concurrency as f64;
+        self.start_at + self.stagger.mul_f64(position)
+    }
+}
+
+fn build_request(
+    target: &SocketAddr,
+    path: &str,
+    model: &str,
+    api_key: &str,
+    stream: bool,
+) -> Vec<u8> {
+    let body = format!(
+        r#"{{"model":"{model}","messages":[{{"role":"system","content":"You are a helpful assistant."}},{{"role":"user","content":"Say hello."}}],"stream":{stream}}}"#
+    );
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: {target}\r\nauthorization: Bearer {api_key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Plan;
+    use crate::args::Args;
+
+    fn plan(raw: &[&str]) -> Plan {
+        let mut args = Args::parse(raw.iter().map(|s| (*s).to_owned())).unwrap();
+        let plan = Plan::from_args(&mut args).unwrap();
+        args.finish().unwrap();
+        plan
+    }
+
+    #[test]
+    fn spreads_connections_and_counts_budget() {
+        let plan = plan(&["--concurrency", "5", "--threads", "2", "--requests", "2"]);
+        assert_eq!((plan.connections_of(0), plan.connections_of(1)), (3, 2));
+        assert!(plan.may_start() && plan.may_start() && !plan.may_start());
+    }
+
+    #[test]
+    fn staggers_slow_starts() {
+        let plan = plan(&[
+            "--mode",
+            "slow-streams",
+            "--concurrency",
+            "4",
+            "--threads",
+            "2",
+        ]);
+        assert_eq!(plan.slow_start_of(0, 0), plan.start_at);
+        assert_eq!(
+            plan.slow_start_of(1, 1) - plan.start_at,
+            Duration::from_millis(15)
+        );
+    }
+
+    #[test]
+    fn request_has_length_and_stream_flag() {
+        let plan = plan(&["--mode", "stream", "--model", "m"]);
+        let text = std::str::from_utf8(plan.request).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert!(body.starts_with(r#"{"model":"m""#) && body.ends_with(r#""stream":true}"#));
+    }
+}

@@ -1,0 +1,120 @@
+//! One keep-alive connection of the mock: read requests (pipelined ones too), write canned replies.
+
+use std::time::Duration;
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::request::{self, Parsed, Reply, StreamShape};
+use super::responses::Responses;
+
+const INITIAL_BUFFER: usize = 8 * 1024;
+const MAX_REQUEST: usize = 16 * 1024 * 1024;
+
+pub async fn serve(
+    mut stream: TcpStream,
+    responses: &'static Responses,
+    default_shape: StreamShape,
+) {
+    // Latency matters more than packet count here; without it small writes wait for ACKs.
+    let _ = stream.set_nodelay(true);
+    let mut buffer = Vec::with_capacity(INITIAL_BUFFER);
+    loop {
+        match request::parse(&buffer, default_shape) {
+            Parsed::Complete(request) => {
+                if reply(&mut stream, request.reply, request.close, responses)
+                    .await
+                    .is_err()
+                    || request.close
+                {
+                    return;
+                }
+                buffer.drain(..request.length);
+                continue;
+            }
+            Parsed::Invalid => {
+                let _ = stream.write_all(responses.bad_request).await;
+                return;
+            }
+            Parsed::Partial => {}
+        }
+        if buffer.len() == buffer.capacity() {
+            if buffer.capacity() >= MAX_REQUEST {
+                return;
+            }
+            buffer.reserve(buffer.capacity());
+        }
+        let (length, capacity) = (buffer.len(), buffer.capacity());
+        let (result, slice) = stream.read(buffer.slice_mut(length..capacity)).await;
+        buffer = slice.into_inner();
+        if !matches!(result, Ok(read) if read > 0) {
+            return;
+        }
+    }
+}
+
+/// Writes the reply; `Err` when the client went away.
+async fn reply(
+    stream: &mut TcpStream,
+    reply: Reply,
+    close: bool,
+    responses: &'static Responses,
+) -> Result<(), ()> {
+    let canned = match reply {
+        Reply::ChatStream {
+            shape,
+            include_usage,
+        } => {
+            return stream_chat(stream, shape, include_usage, close, responses).await;
+        }
+        Reply::Chat => responses.chat,
+        Reply::Embeddings => responses.embeddings,
+        Reply::NotFound => responses.not_found,
+        Reply::MethodNotAllowed => responses.method_not_allowed,
+        Reply::BadRequest => responses.bad_request,
+    };
+    write(stream, canned).await
+}
+
+/// Head, then every event as its own write, like a model server flushing each token.
+async fn stream_chat(
+    stream: &mut TcpStream,
+    shape: StreamShape,
+    include_usage: bool,
+    close: bool,
+    responses: &'static Responses,
+) -> Result<(), ()> {
+    write(
+        stream,
+        if close {
+            responses.stream_head_close
+        } else {
+            responses.stream_head
+        },
+    )
+    .await?;
+    // Deltas on a fixed schedule from the start, like a model's token rate: the time spent
+    // writing does not stretch the interval.
+    let interval = Duration::from_millis(shape.interval_ms);
+    let start = monoio::time::Instant::now();
+    for index in 1..=shape.chunks {
+        if !interval.is_zero() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            monoio::time::sleep_until(start + interval * index).await;
+        }
+        write(stream, responses.delta).await?;
+    }
+    write(stream, responses.finish).await?;
+    if include_usage {
+        write(stream, responses.usage_event(shape.chunks)).await?;
+    }
+    write(stream, responses.done).await
+}
+
+async fn write<T: monoio::buf::IoBuf + 'static>(
+    stream: &mut TcpStream,
+    bytes: T,
+) -> Result<(), ()> {
+    stream.write_all(bytes).await.0.map(drop).map_err(drop)
+}

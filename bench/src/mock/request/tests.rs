@@ -1,0 +1,101 @@
+use super::{parse, Parsed, Reply, Request, StreamShape};
+
+const DEFAULT: StreamShape = StreamShape {
+    chunks: 20,
+    interval_ms: 0,
+};
+
+fn request(path: &str, body: &str, extra: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\n{extra}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn complete(raw: &str) -> Request {
+    match parse(raw.as_bytes(), DEFAULT) {
+        Parsed::Complete(request) => request,
+        Parsed::Partial => panic!("partial"),
+        Parsed::Invalid => panic!("invalid"),
+    }
+}
+
+#[test]
+fn chat_and_stream() {
+    let raw = request(
+        "/v1/chat/completions",
+        r#"{"model":"m","stream":false}"#,
+        "",
+    );
+    assert_eq!(
+        complete(&raw),
+        Request {
+            reply: Reply::Chat,
+            close: false,
+            length: raw.len()
+        }
+    );
+    let body = r#"{"model":"m","stream_options":{"include_usage": true}, "stream" : true}"#;
+    let streamed = complete(&request(
+        "/v1/chat/completions",
+        body,
+        "connection: close\r\n",
+    ));
+    assert_eq!(
+        streamed.reply,
+        Reply::ChatStream {
+            shape: DEFAULT,
+            include_usage: true
+        }
+    );
+    assert!(streamed.close);
+}
+
+#[test]
+fn stream_shape_from_path() {
+    let raw = request("/s/64/20/v1/chat/completions", r#"{"stream":true}"#, "");
+    let shape = StreamShape {
+        chunks: 64,
+        interval_ms: 20,
+    };
+    assert_eq!(
+        complete(&raw).reply,
+        Reply::ChatStream {
+            shape,
+            include_usage: false
+        }
+    );
+    assert_eq!(
+        complete(&request("/s/x/20/v1/chat/completions", "{}", "")).reply,
+        Reply::BadRequest
+    );
+}
+
+#[test]
+fn other_routes() {
+    assert_eq!(
+        complete(&request("/v1/embeddings", "{}", "")).reply,
+        Reply::Embeddings
+    );
+    assert_eq!(
+        complete(&request("/v1/nope", "{}", "")).reply,
+        Reply::NotFound
+    );
+    let get = "GET /v1/chat/completions HTTP/1.1\r\n\r\n";
+    assert_eq!(complete(get).reply, Reply::MethodNotAllowed);
+}
+
+#[test]
+fn partial_and_pipelined() {
+    let raw = request("/v1/chat/completions", r#"{"model":"m"}"#, "");
+    assert!(matches!(
+        parse(&raw.as_bytes()[..raw.len() - 1], DEFAULT),
+        Parsed::Partial
+    ));
+    let two = format!("{raw}{raw}");
+    assert_eq!(complete(&two).length, raw.len());
+    assert!(matches!(
+        parse(b"\x00\x01 nonsense\r\n\r\n", DEFAULT),
+        Parsed::Invalid
+    ));
+}

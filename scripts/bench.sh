@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# Benchmarks GPT_API side by side with the mock upstream reached directly and through nginx
+# (the "dumb proxy" reference), all in one run on 127.0.0.1, and writes the table to
+# bench/results/<date>-<quick|full>.md (see bench/README.md for what each figure means).
+#
+# Usage: scripts/bench.sh [--quick]     quick: about 1-2 minutes; full: under 10 minutes
+# Env:   BENCH_NO_BUILD=1  use the binaries already in target/release
+#        BENCH_KEEP=1      keep the temp dir (configs, logs, raw JSON results)
+#        BENCH_GATEWAY_BIN=PATH  the gateway binary to measure (default target/release/gpt-api)
+set -euo pipefail
+
+mode=full
+case "${1:-}" in
+    --quick) mode=quick ;;
+    "") ;;
+    *) echo "usage: scripts/bench.sh [--quick]" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+work=$(mktemp -d "${TMPDIR:-/tmp}/gpt-api-bench.XXXXXX")
+results=$work/results.jsonl
+commands=$work/commands.txt
+started_pids=()
+
+log() { echo "bench: $*" >&2; }
+
+# Stops a process we started: TERM, then KILL after $2 seconds (default 5).
+stop_process() {
+    local pid=$1 grace=${2:-5} i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < grace * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${started_pids[@]}"; do stop_process "$pid" 3; done
+    if [[ -n ${BENCH_KEEP:-} ]]; then log "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers ----------------------------------------------------------------------------------
+
+# Prints the addr of the first {"event":"listening"} line in file $1 written by pid $2.
+wait_listening() {
+    local file=$1 pid=$2 i addr
+    for ((i = 0; i < 150; i++)); do
+        addr=$(grep -m1 '"event":"listening"' "$file" 2>/dev/null | sed -n 's/.*"addr":"\([^"]*\)".*/\1/p') || true
+        if [[ -n $addr ]]; then echo "$addr"; return 0; fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+wait_port() {
+    local port=$1 i
+    for ((i = 0; i < 100; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+children_of() {
+    grep -l "^PPid:[[:space:]]*$1\$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3 | tr '\n' ' '
+}
+
+# utime+stime (clock ticks) summed over the given pids.
+cpu_ticks() {
+    local total=0 pid ticks
+    for pid in "$@"; do
+        ticks=$(cut -d')' -f2- "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || ticks=0
+        total=$((total + ${ticks:-0}))
+    done
+    echo "$total"
+}
+
+rss_kb() {
+    local total=0 pid kb
+    for pid in "$@"; do
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || kb=0
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+# Field $2 of the JSON object $1; empty when absent or when $1 is not an object.
+json_get() {
+    python3 -c 'import json, sys; d = json.loads(sys.argv[1] or "null"); print(d.get(sys.argv[2], "") if isinstance(d, dict) else "")' "$1" "$2"
+}
+
+# Appends the JSON object {KEY: VALUE, ...} (values as strings) to the results.
+record() {
+    python3 -c 'import json, sys; a = sys.argv[1:]; print(json.dumps(dict(zip(a[::2], a[1::2]))))' "$@" >>"$results"
+}
+
+db_rows() {
+    python3 - "$1" <<'PY' 2>/dev/null || echo -1
+import sqlite3, sys
+print(sqlite3.connect(sys.argv[1], timeout=5).execute("select count(*) from request_logs").fetchone()[0])
+PY
+}
+
+# --- build and start --------------------------------------------------------------------------
+
+if [[ -z ${BENCH_NO_BUILD:-} ]]; then
+    log "building: cargo build --release --workspace"
+    if ! cargo build --release --workspace --quiet 2>"$work/build.log"; then
+        tail -n 20 "$work/build.log" >&2
+        log "workspace build failed; building the bench tools alone"
+        cargo build --release -p gpt-api-bench --quiet
+    fi
+fi
+mock_bin=$root/target/release/bench-mock
+load_bin=$root/target/release/bench-load
+gateway_bin=${BENCH_GATEWAY_BIN:-$root/target/release/gpt-api}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+workers=2
+threads=$(nproc)
+
+if [[ $mode == quick ]]; then
+    seconds=2 warmup=0.5 sweep="1 64" slow_steps="1000" memory_seconds=4 soak_seconds=0
+else
+    seconds=5 warmup=1 sweep="1 8 64 256 512" slow_steps="1000 2000 3000 4000 6000" memory_seconds=6 soak_seconds=180
+fi
+slow_path=/s/64/20/v1/chat/completions
+
+"$mock_bin" --listen 127.0.0.1:0 --threads "$threads" --stream-chunks 20 --stream-interval-ms 0 \
+    >"$work/mock.log" 2>&1 &
+mock_pid=$!
+started_pids+=("$mock_pid")
+mock_addr=$(wait_listening "$work/mock.log" "$mock_pid") || { cat "$work/mock.log" >&2; log "mock did not start"; exit 1; }
+declare -A addr=([direct]=$mock_addr)
+targets=(direct)
+
+nginx_bin=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
+if [[ -z $nginx_bin ]] && command -v apt-get >/dev/null; then
+    log "installing nginx: apt-get install -y nginx-light"
+    { apt-get install -y -qq nginx-light || apt-get install -y -qq nginx; } >"$work/apt.log" 2>&1 || true
+    nginx_bin=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
+fi
+nginx_pid=
+if [[ -z $nginx_bin ]]; then
+    log "nginx is not installed and could not be installed: no nginx column"
+else
+    nginx_port=$(free_port)
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes $workers;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+worker_rlimit_nofile $(ulimit -n);
+events { worker_connections 16384; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/client_body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    keepalive_requests 1000000;
+    upstream mock {
+        server $mock_addr;
+        keepalive 1024;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$nginx_port reuseport backlog=4096;
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }
+    }
+}
+EOF
+    "$nginx_bin" -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" >"$work/nginx/stdout.log" 2>&1 &
+    nginx_pid=$!
+    started_pids+=("$nginx_pid")
+    if wait_port "$nginx_port"; then
+        addr[nginx]=127.0.0.1:$nginx_port
+        targets+=(nginx)
+    else
+        tail -n 5 "$work/nginx/error.log" >&2 || true
+        log "nginx did not start: no nginx column"
+    fi
+fi
+
+gateway_pid=
+if [[ ! -x $gateway_bin ]]; then
+    log "no $gateway_bin: no GPT_API column"
+else
+    cat >"$work/gateway.toml" <<EOF
+[server]
+listen = "127.0.0.1:0"
+workers = $workers
+pin_cores = false
+max_connections = 16384
+shutdown_grace_ms = 3000
+
+[database]
+url = "sqlite://$work/gpt_api.db"
+store_content = true
+spill_path = "$work/gpt_api.spill.jsonl"
+
+[[upstream]]
+name = "mock"
+base_url = "http://$mock_addr/v1"
+api_key = "sk-mock"
+
+[[upstream]]
+name = "mock-slow"
+base_url = "http://$mock_addr/s/64/20/v1"
+api_key = "sk-mock"
+
+[[model]]
+name = "bench"
+targets = [{ upstream = "mock" }]
+
+[[model]]
+name = "bench-slow"
+targets = [{ upstream = "mock-slow" }]
+EOF
+    if ! "$gateway_bin" check --config "$work/gateway.toml" >"$work/gateway-check.log" 2>&1; then
+        cat "$work/gateway-check.log" >&2
+        log "gateway rejected its config: no GPT_API column"
+    else
+        "$gateway_bin" --config "$work/gateway.toml" >"$work/gateway.log" 2>"$work/gateway.err" &
+        gateway_pid=$!
+        started_pids+=("$gateway_pid")
+        if gateway_addr=$(wait_listening "$work/gateway.log" "$gateway_pid"); then
+            addr[gateway]=$gateway_addr
+            targets+=(gateway)
+        else
+            tail -n 5 "$work/gateway.log" "$work/gateway.err" >&2 || true
+            log "gateway did not start: no GPT_API column"
+            gateway_pid=
+        fi
+    fi
+fi
+
+# --- measuring --------------------------------------------------------------------------------
+
+# Processes whose CPU time a target costs: the proxy's (the mock's when direct).
+proxy_pids() {
+    case $1 in
+        direct) echo "$mock_pid" ;;
+        nginx) children_of "$nginx_pid" ;;
+        gateway) echo "$gateway_pid" ;;
+    esac
+}
+
+# bench-load arguments that address target $1 for normal (0) or slow (1) streams.
+target_args() {
+    local slow=$2
+    case $1 in
+        gateway) echo "--target ${addr[gateway]} --model $( ((slow)) && echo bench-slow || echo bench)" ;;
+        *) echo "--target ${addr[$1]} --path $( ((slow)) && echo $slow_path || echo /v1/chat/completions)" ;;
+    esac
+}
+
+# measure FIGURE TARGET SLOW BENCH_LOAD_ARGS...: one bench-load run, with the target's CPU time.
+measure() {
+    local figure=$1 target=$2 slow=$3 before after out pids
+    shift 3
+    # shellcheck disable=SC2046  # target_args is a word list
+    set -- $(target_args "$target" "$slow") "$@"
+    echo "$figure/$target: bench-load $*" >>"$commands"
+    pids=$(proxy_pids "$target")
+    # shellcheck disable=SC2086  # pids is a word list
+    before=$(cpu_ticks $pids)
+    out=$("$load_bin" "$@" 2>>"$work/load.err") || true
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks $pids)
+    [[ $out == \{* ]] || out=null
+    printf '{"figure":"%s","target":"%s","cpu_ticks":%s,"load":%s}\n' \
+        "$figure" "$target" "$((after - before))" "$out" >>"$results"
+    echo "$out"
+}
+
+# measure_memory TARGET SECONDS EVERY FIGURE: c=32 for SECONDS, sampling the RSS every EVERY s.
+measure_memory() {
+    local target=$1 duration=$2 every=$3 figure=$4 load_pid samples=() end out
+    local args
+    args="$(target_args "$target" 0) --concurrency 32 --duration-s $duration"
+    echo "$figure/$target: bench-load $args" >>"$commands"
+    # shellcheck disable=SC2086  # args is a word list
+    "$load_bin" $args >"$work/$figure-$target.json" 2>>"$work/load.err" &
+    load_pid=$!
+    end=$((SECONDS + duration + 10))
+    while ((SECONDS < end)) && kill -0 "$load_pid" 2>/dev/null; do
+        sleep "$every"
+        # shellcheck disable=SC2046
+        samples+=("$(rss_kb $(memory_pids "$target"))")
+    done
+    wait "$load_pid" || true
+    out=$(cat "$work/$figure-$target.json")
+    [[ $out == \{* ]] || out=null
+    printf '{"figure":"%s","target":"%s","samples_kb":[%s],"load":%s}\n' \
+        "$figure" "$target" "$(IFS=,; echo "${samples[*]}")" "$out" >>"$results"
+}
+
+memory_pids() {
+    case $1 in
+        nginx) echo "$nginx_pid $(children_of "$nginx_pid")" ;;
+        gateway) echo "$gateway_pid" ;;
+    esac
+}
+
+log "targets: ${targets[*]} (${mode}); mock on $mock_addr"
+record figure meta date "$(date -u +%Y-%m-%dT%H:%MZ)" mode "$mode" nproc "$(nproc)" \
+    cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+    kernel "$(uname -sr)" rustc "$(rustc --version 2>/dev/null || echo unknown)" \
+    nginx "$({ [[ -n $nginx_bin ]] && "$nginx_bin" -v 2>&1; } || echo none)" \
+    commit "$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
+    clk_tck "$(getconf CLK_TCK)" seconds "$seconds" warmup "$warmup" workers "$workers" \
+    mock_driver "$(sed -n 's/.*"driver":"\([^"]*\)".*/\1/p' "$work/mock.log" | head -n1)" \
+    gateway_driver "$(sed -n 's/.*"driver":"\([^"]*\)".*/\1/p' "$work/gateway.log" 2>/dev/null | head -n1)" \
+    targets "${targets[*]}"
+for target in nginx gateway; do
+    [[ -n ${addr[$target]:-} ]] || continue
+    # shellcheck disable=SC2046
+    record figure rss_idle target "$target" kb "$(rss_kb $(memory_pids "$target"))"
+done
+
+for target in "${targets[@]}"; do
+    out=$(measure sanity "$target" 0 --requests 1 --duration-s 5)
+    [[ $(json_get "$out" ok) == 1 ]] || log "sanity request to $target failed: $out"
+done
+
+for concurrency in $sweep; do
+    log "non-streaming, c=$concurrency"
+    for target in "${targets[@]}"; do
+        rows_before=-1
+        [[ $target == gateway && $concurrency == 64 ]] && rows_before=$(db_rows "$work/gpt_api.db")
+        out=$(measure "plain-c$concurrency" "$target" 0 --concurrency "$concurrency" \
+            --duration-s "$seconds" --warmup-s "$warmup")
+        if ((rows_before >= 0)); then
+            # The log writer's rate: this run's rows over the time until the last one is written.
+            answered=$(json_get "$out" answered)
+            answered=${answered:-0}
+            drain_start=$(date +%s%N)
+            for ((i = 0; i < 150; i++)); do
+                rows=$(db_rows "$work/gpt_api.db")
+                ((rows - rows_before >= answered)) && break
+                sleep 0.1
+            done
+            record figure log_rate rows "$((rows - rows_before))" answered "$answered" \
+                run_seconds "$(json_get "$out" seconds)" warmup "$warmup" \
+                drain_ms "$((($(date +%s%N) - drain_start) / 1000000))"
+        fi
+    done
+done
+
+for concurrency in 1 64; do
+    log "streaming, c=$concurrency"
+    for target in "${targets[@]}"; do
+        measure "stream-c$concurrency" "$target" 0 --mode stream --concurrency "$concurrency" \
+            --duration-s "$seconds" --warmup-s "$warmup" --expect-events 22 >/dev/null
+    done
+done
+
+for target in "${targets[@]}"; do
+    for streams in $slow_steps; do
+        log "slow streams: $streams held through $target"
+        out=$(measure "slow-$streams" "$target" 1 --mode slow-streams --concurrency "$streams" \
+            --expect-events 66 --gap-limit-ms 200 --ramp-ms $((500 + streams / 2)) --timeout-ms 15000)
+        [[ $(json_get "$out" clean_streams) == "$streams" ]] || break
+    done
+done
+
+for target in nginx gateway; do
+    [[ -n ${addr[$target]:-} ]] || continue
+    log "memory under load (c=32) of $target"
+    measure_memory "$target" "$memory_seconds" 0.5 rss_load
+done
+if ((soak_seconds > 0)) && [[ -n $gateway_pid ]]; then
+    log "soak: c=32 for ${soak_seconds}s through gateway"
+    measure_memory gateway "$soak_seconds" 10 rss_soak
+fi
+sleep 2
+for target in nginx gateway; do
+    [[ -n ${addr[$target]:-} ]] || continue
+    # shellcheck disable=SC2046
+    record figure rss_after target "$target" kb "$(rss_kb $(memory_pids "$target"))"
+done
+
+if [[ -n $gateway_pid ]]; then
+    log "stopping the gateway (SIGTERM drains its log)"
+    stop_process "$gateway_pid" 20
+    record figure log_total rows "$(db_rows "$work/gpt_api.db")" \
+        access_lines "$(grep -c '"event":"access"' "$work/gateway.log" || true)"
+fi
+
+# --- report -----------------------------------------------------------------------------------
+
+mkdir -p bench/results
+report=bench/results/$(date -u +%Y-%m-%d)-$mode.md
+python3 bench/report.py "$results" "$commands" >"$report"
+cat "$report"
+log "written to $report"

@@ -1,0 +1,180 @@
+//! The config file as written: serde structs that mirror the TOML exactly.
+//! Unknown keys are errors; defaults live here. `runtime.rs` turns this into typed settings.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    #[serde(default)]
+    pub routing: RoutingSection,
+    #[serde(default)]
+    pub client_key: Vec<ClientKeySection>,
+    #[serde(default)]
+    pub upstream: Vec<UpstreamSection>,
+    #[serde(default)]
+    pub model: Vec<ModelSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: String,
+    pub workers: usize,
+    pub pin_cores: bool,
+    pub max_body_bytes: usize,
+    pub shutdown_grace_ms: u64,
+    pub header_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            workers: 0,
+            pin_cores: true,
+            max_body_bytes: 10 * 1024 * 1024,
+            shutdown_grace_ms: 10_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_header_bytes: 16 * 1024,
+            max_connections: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    pub url: String,
+    pub store_content: bool,
+    pub batch_size: usize,
+    pub flush_interval_ms: u64,
+    pub memory_records: usize,
+    pub spill_path: String,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://gpt_api.db".into(),
+            store_content: true,
+            batch_size: 256,
+            flush_interval_ms: 50,
+            memory_records: 100_000,
+            spill_path: "gpt_api.spill.jsonl".into(),
+        }
+    }
+}
+
+/// Routing knobs: every one is optional so that a `[[model]]` can override a subset
+/// of the `[routing]` defaults.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSection {
+    pub retries: Option<u32>,
+    pub backoff_base_ms: Option<u64>,
+    pub backoff_max_ms: Option<u64>,
+    pub max_retry_after_ms: Option<u64>,
+    pub breaker_failures: Option<u32>,
+    pub breaker_cooldown_ms: Option<u64>,
+    pub first_token_timeout_ms: Option<u64>,
+    pub stream_idle_timeout_ms: Option<u64>,
+    pub continuation: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientKeySection {
+    pub name: String,
+    pub key: Option<String>,
+    pub key_env: Option<String>,
+    pub key_sha256: Option<String>,
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    pub name: String,
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub api_key_env: Option<String>,
+    pub ca_file: Option<String>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+
+fn default_timeout_ms() -> u64 {
+    120_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    pub name: String,
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    #[serde(default)]
+    pub targets: Vec<TargetSection>,
+    // Per-model overrides of `[routing]`, flat in the table as the config contract has them
+    // (serde cannot flatten and deny unknown keys at once).
+    pub retries: Option<u32>,
+    pub backoff_base_ms: Option<u64>,
+    pub backoff_max_ms: Option<u64>,
+    pub max_retry_after_ms: Option<u64>,
+    pub breaker_failures: Option<u32>,
+    pub breaker_cooldown_ms: Option<u64>,
+    pub first_token_timeout_ms: Option<u64>,
+    pub stream_idle_timeout_ms: Option<u64>,
+    pub continuation: Option<String>,
+}
+
+impl ModelSection {
+    pub fn routing_overrides(&self) -> RoutingSection {
+        RoutingSection {
+            retries: self.retries,
+            backoff_base_ms: self.backoff_base_ms,
+            backoff_max_ms: self.backoff_max_ms,
+            max_retry_after_ms: self.max_retry_after_ms,
+            breaker_failures: self.breaker_failures,
+            breaker_cooldown_ms: self.breaker_cooldown_ms,
+            first_token_timeout_ms: self.first_token_timeout_ms,
+            stream_idle_timeout_ms: self.stream_idle_timeout_ms,
+            continuation: self.continuation.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    pub upstream: String,
+    pub model: Option<String>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    pub continuation: Option<String>,
+    /// Extra top-level request fields sent with a prefill continuation (e.g. vLLM's
+    /// `continue_final_message = true`).
+    #[serde(default)]
+    pub extra_body: BTreeMap<String, toml::Value>,
+}
+
+fn default_weight() -> u32 {
+    1
+}

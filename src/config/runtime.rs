@@ -1,0 +1,150 @@
+//! The validated, typed configuration shared read-only by every worker.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Secret;
+
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub client_keys: Vec<ClientKey>,
+    pub upstreams: Vec<Upstream>,
+    pub models: Vec<Model>,
+    pub(super) model_ids: HashMap<String, ModelId>,
+}
+
+impl Config {
+    pub fn model_id(&self, name: &str) -> Option<ModelId> {
+        self.model_ids.get(name).copied()
+    }
+
+    pub fn model(&self, id: ModelId) -> &Model {
+        &self.models[id.0]
+    }
+
+    pub fn upstream(&self, id: UpstreamId) -> &Upstream {
+        &self.upstreams[id.0]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Resolved: never 0.
+    pub workers: usize,
+    pub pin_cores: bool,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub store_content: bool,
+    pub batch_size: usize,
+    pub flush_interval: Duration,
+    pub memory_records: usize,
+    pub spill_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuation {
+    /// End a broken stream with an in-band error event.
+    None,
+    /// Re-send with the delivered text as a final assistant message and forward the rest.
+    Prefill,
+    /// Re-send the original request and suppress output while it repeats what was delivered.
+    Restart,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingPolicy {
+    pub retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub max_retry_after: Duration,
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
+    pub first_token_timeout: Duration,
+    pub stream_idle_timeout: Duration,
+    pub continuation: Continuation,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientKey {
+    pub name: String,
+    pub key: KeyMatcher,
+    /// Model names or `*` globs this key may use; empty means all.
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum KeyMatcher {
+    Plain(Secret),
+    /// Lower-case hex SHA-256 of the key.
+    Sha256(Secret),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UpstreamId(pub usize);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModelId(pub usize);
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: String,
+    pub url: UpstreamUrl,
+    pub api_key: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash, e.g. `/v1` (may be empty).
+    pub base_path: String,
+}
+
+impl UpstreamUrl {
+    /// The `Host` header value: the port only when it is not the scheme's default.
+    pub fn host_header(&self) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
+        if self.port == default_port {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub fallbacks: Vec<ModelId>,
+    pub targets: Vec<Target>,
+    pub routing: RoutingPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub upstream: UpstreamId,
+    /// The model name sent upstream.
+    pub upstream_model: String,
+    pub weight: u32,
+    pub continuation: Continuation,
+    /// Extra top-level JSON fields for prefill continuations, serialized as `"k":v` pairs.
+    pub extra_body: Vec<(String, String)>,
+}

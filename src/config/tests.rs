@@ -1,0 +1,168 @@
+use super::*;
+
+const VALID: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+workers = 2
+
+[routing]
+retries = 1
+continuation = "restart"
+
+[[client_key]]
+name = "team-a"
+key = "sk-a"
+models = ["gpt-*"]
+
+[[client_key]]
+name = "team-b"
+key_env = "TEAM_B_KEY"
+
+[[upstream]]
+name = "primary"
+base_url = "http://127.0.0.1:9001/v1"
+api_key = "sk-up"
+
+[[upstream]]
+name = "secure"
+base_url = "https://api.example.com/v1/"
+api_key_env = "UPSTREAM_KEY"
+
+[[model]]
+name = "gpt-4o-mini"
+fallbacks = ["backup"]
+retries = 3
+targets = [
+  { upstream = "primary", weight = 3 },
+  { upstream = "secure", model = "gpt-4o-mini-2024", weight = 1, continuation = "prefill", extra_body = { continue_final_message = true } },
+]
+
+[[model]]
+name = "backup"
+targets = [{ upstream = "primary" }]
+"#;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "TEAM_B_KEY" => Some("sk-b".into()),
+        "UPSTREAM_KEY" => Some("sk-secret".into()),
+        _ => None,
+    }
+}
+
+fn problems(text: &str) -> Vec<String> {
+    parse(text, &env)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn a_valid_config_becomes_typed_settings() {
+    let config = parse(VALID, &env).expect("valid config");
+    assert_eq!(config.server.workers, 2);
+    let model = config.model(config.model_id("gpt-4o-mini").unwrap());
+    assert_eq!(model.routing.retries, 3, "model override wins");
+    assert_eq!(
+        model.routing.continuation,
+        Continuation::Restart,
+        "[routing] default applies"
+    );
+    assert_eq!(model.targets[0].upstream_model, "gpt-4o-mini");
+    assert_eq!(model.targets[1].upstream_model, "gpt-4o-mini-2024");
+    assert_eq!(model.targets[1].continuation, Continuation::Prefill);
+    assert_eq!(
+        model.targets[1].extra_body,
+        vec![("continue_final_message".to_string(), "true".to_string())]
+    );
+    assert_eq!(model.fallbacks, vec![config.model_id("backup").unwrap()]);
+    let secure = &config.upstreams[1];
+    assert_eq!(
+        secure.url,
+        UpstreamUrl {
+            tls: true,
+            host: "api.example.com".into(),
+            port: 443,
+            base_path: "/v1".into()
+        }
+    );
+    assert_eq!(secure.api_key.as_ref().unwrap().expose(), "sk-secret");
+    assert_eq!(format!("{:?}", secure.api_key), "Some(Secret(***))");
+    assert_eq!(config.client_keys[1].name, "team-b");
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let text = VALID.replace("workers = 2", "workers = 2\nworkres = 3");
+    assert!(
+        problems(&text)[0].contains("workres"),
+        "{:?}",
+        problems(&text)
+    );
+    let text = VALID.replace("retries = 3", "retries = 3\ntimeout = 1");
+    assert!(
+        problems(&text)[0].contains("timeout"),
+        "{:?}",
+        problems(&text)
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_location() {
+    let text = VALID
+        .replace(
+            "upstream = \"primary\", weight = 3",
+            "upstream = \"nowhere\", weight = 0",
+        )
+        .replace(
+            "fallbacks = [\"backup\"]",
+            "fallbacks = [\"backup\", \"missing\"]",
+        )
+        .replace("http://127.0.0.1:9001/v1", "ftp://127.0.0.1/v1")
+        .replace("key_env = \"TEAM_B_KEY\"", "key_env = \"UNSET_VAR\"");
+    let found = problems(&text);
+    for expected in [
+        "model[0].targets[0].upstream: unknown upstream 'nowhere'",
+        "model[0].targets[0].weight: must be greater than 0",
+        "model[0].fallbacks[1]: unknown model 'missing'",
+        "upstream[0].base_url: 'ftp://127.0.0.1/v1' must start with http:// or https://",
+        "client_key[1].key: environment variable UNSET_VAR is not set",
+    ] {
+        assert!(
+            found.iter().any(|p| p == expected),
+            "missing {expected:?} in {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn fallback_cycles_are_refused() {
+    let text = VALID.replace(
+        "name = \"backup\"\n",
+        "name = \"backup\"\nfallbacks = [\"gpt-4o-mini\"]\n",
+    );
+    let found = problems(&text);
+    assert!(
+        found.iter().any(|p| p.contains("fallback cycle")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn upstream_urls() {
+    use super::validate::parse_upstream_url;
+    let url = parse_upstream_url("http://localhost:8000").unwrap();
+    assert_eq!(
+        (url.port, url.base_path.as_str(), url.host_header()),
+        (8000, "", "localhost:8000".to_string())
+    );
+    let url = parse_upstream_url("https://[::1]:8443/openai/v1").unwrap();
+    assert_eq!(
+        (url.host.as_str(), url.port, url.base_path.as_str()),
+        ("::1", 8443, "/openai/v1")
+    );
+    assert!(parse_upstream_url("http://host:notaport/v1").is_err());
+    assert!(parse_upstream_url("http://user@host/v1").is_err());
+}

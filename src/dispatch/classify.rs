@@ -1,0 +1,147 @@
+//! Failure classes: what a failed attempt means for the next one. The rules are the
+//! project's failover contract (issue 2) in one place.
+
+use std::time::{Duration, SystemTime};
+
+use crate::upstream::SendError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// 5xx, 429, 408, refused or reset before the response: retry the same target.
+    Transient { retry_after: Option<Duration> },
+    /// Connect timeout, no response or no first token in time: next target, no retry.
+    Silent,
+    /// 401, 403, 404 from the upstream: next target, and cool this one down.
+    Misconfigured,
+    /// 400 `context_length_exceeded`: skip to the fallback models.
+    TooLong,
+}
+
+/// A failed attempt: its class and the text that ends up as "Last error: …".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn is_timeout(&self) -> bool {
+        self.kind == FailureKind::Silent
+    }
+}
+
+/// Classifies a non-success upstream answer; `None` means it is the client's own fault
+/// (any other 4xx), to be returned as it is.
+pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> Option<Failure> {
+    let kind = match status {
+        401 | 403 | 404 => FailureKind::Misconfigured,
+        408 | 429 | 500..=599 => FailureKind::Transient {
+            retry_after: retry_after.and_then(parse_retry_after),
+        },
+        400 if memchr::memmem::find(body, b"context_length_exceeded").is_some() => {
+            FailureKind::TooLong
+        }
+        _ => return None,
+    };
+    Some(Failure {
+        kind,
+        message: format!("upstream returned {status}"),
+    })
+}
+
+pub fn classify_send_error(error: &SendError) -> Failure {
+    let kind = match error {
+        SendError::TimedOut(_) => FailureKind::Silent,
+        SendError::Connection(_) | SendError::Protocol(_) => {
+            FailureKind::Transient { retry_after: None }
+        }
+    };
+    Failure {
+        kind,
+        message: error.message(),
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Exponential backoff with jitter: `base * 2^retry`, scaled by 0.75–1.25, capped.
+pub fn backoff(base: Duration, max: Duration, retry: u32) -> Duration {
+    let exponential = base.saturating_mul(1u32 << retry.min(16));
+    exponential.mul_f64(0.75 + fastrand::f64() * 0.5).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_their_failure_classes() {
+        let kind = |status, body: &[u8]| classify_status(status, None, body).map(|f| f.kind);
+        assert_eq!(
+            kind(503, b""),
+            Some(FailureKind::Transient { retry_after: None })
+        );
+        assert_eq!(
+            kind(429, b""),
+            Some(FailureKind::Transient { retry_after: None })
+        );
+        assert_eq!(
+            kind(408, b""),
+            Some(FailureKind::Transient { retry_after: None })
+        );
+        assert_eq!(kind(401, b""), Some(FailureKind::Misconfigured));
+        assert_eq!(kind(404, b""), Some(FailureKind::Misconfigured));
+        assert_eq!(
+            kind(400, br#"{"error":{"code":"context_length_exceeded"}}"#),
+            Some(FailureKind::TooLong)
+        );
+        assert_eq!(kind(400, br#"{"error":{"code":"invalid_value"}}"#), None);
+        assert_eq!(kind(422, b""), None);
+        assert_eq!(
+            classify_status(502, None, b"").unwrap().message,
+            "upstream returned 502"
+        );
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+        let transient = classify_status(429, Some("1"), b"").unwrap();
+        assert_eq!(
+            transient.kind,
+            FailureKind::Transient {
+                retry_after: Some(Duration::from_secs(1))
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_millis(500);
+        let max = Duration::from_secs(8);
+        for _ in 0..100 {
+            let first = backoff(base, max, 0);
+            assert!(first >= Duration::from_millis(375) && first <= Duration::from_millis(625));
+            let third = backoff(base, max, 2);
+            assert!(third >= Duration::from_millis(1500) && third <= Duration::from_millis(2500));
+            assert!(backoff(base, max, 10) <= max);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The plan of attempts for one request and the loop that walks it: the model's targets in
+//! weighted order (retrying transient failures on the same target), then its fallback
+//! models' targets, until one attempt delivers or all are exhausted. Streams keep the plan
+//! after the first byte, so a broken stream continues down the same order.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::classify::{backoff, Failure, FailureKind};
+use super::state::TargetHealth;
+use super::Dispatcher;
+use crate::config::{Model, ModelId, Target, Upstream};
+use crate::error::{AppError, FailureSummary};
+
+/// One target to attempt, with everything an attempt needs to know about it.
+#[derive(Clone, Copy)]
+pub struct AttemptTarget<'a> {
+    pub model_id: ModelId,
+    pub model: &'a Model,
+    pub index: usize,
+    pub target: &'a Target,
+    pub upstream: &'a Upstream,
+}
+
+impl AttemptTarget<'_> {
+    /// `upstream/upstream-model`, as the Tried list shows it.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.upstream.name, self.target.upstream_model)
+    }
+}
+
+pub struct AttemptPlan<'a> {
+    dispatcher: &'a Dispatcher,
+    requested: &'a Model,
+    /// The current model's targets not tried yet, in order.
+    targets: VecDeque<(ModelId, usize)>,
+    fallbacks: VecDeque<ModelId>,
+    visited: Vec<ModelId>,
+    /// One entry per attempt, in order.
+    pub tried: Vec<String>,
+    pub last_failure: Option<Failure>,
+}
+
+impl<'a> AttemptPlan<'a> {
+    pub(super) fn new(dispatcher: &'a Dispatcher, model: ModelId) -> Self {
+        let mut plan = Self {
+            dispatcher,
+            requested: dispatcher.config.model(model),
+            targets: VecDeque::new(),
+            fallbacks: VecDeque::new(),
+            visited: Vec::new(),
+            tried: Vec::new(),
+            last_failure: None,
+        };
+        plan.enter_model(model);
+        plan
+    }
+
+    fn enter_model(&mut self, id: ModelId) {
+        self.visited.push(id);
+        let model = self.dispatcher.config.model(id);
+        let order = self
+            .dispatcher
+            .state
+            .target_order(id, model, Instant::now());
+        self.targets
+            .extend(order.into_iter().map(|index| (id, index)));
+        self.fallbacks.extend(model.fallbacks.iter().copied());
+    }
+
+    /// The next target to try, moving on to fallback models when the current one is done.
+    pub fn next_target(&mut self) -> Option<AttemptTarget<'a>> {
+        loop {
+            if let Some((model_id, index)) = self.targets.pop_front() {
+                let config = &*self.dispatcher.config;
+                let model = config.model(model_id);
+                let target = &model.targets[index];
+                return Some(AttemptTarget {
+                    model_id,
+                    model,
+                    index,
+                    target,
+                    upstream: config.upstream(target.upstream),
+                });
+            }
+            let next = self.fallbacks.pop_front()?;
+            if !self.visited.contains(&next) {
+                self.enter_model(next);
+            }
+        }
+    }
+
+    /// Context too long: the rest of this model's targets would fail the same way.
+    fn skip_to_fallbacks(&mut self, model: ModelId) {
+        self.targets.retain(|(id, _)| *id != model);
+    }
+
+    /// Runs attempts until one delivers (a success, or an answer that is the client's own
+    /// fault) or the plan is exhausted.
+    pub async fn run<T>(
+        &mut self,
+        mut attempt: impl AsyncFnMut(&AttemptTarget<'a>) -> Result<T, Failure>,
+    ) -> Result<(T, AttemptTarget<'a>), AppError> {
+        while let Some(target) = self.next_target() {
+            let policy = &target.model.routing;
+            let state = &self.dispatcher.state;
+            let mut retry = 0;
+            loop {
+                state.begin_attempt(target.model_id, target.index, policy.breaker_cooldown);
+                self.tried.push(target.label());
+                let failure = match attempt(&target).await {
+                    Ok(delivered) => {
+                        self.record(&target, TargetHealth::Succeeded);
+                        return Ok((delivered, target));
+                    }
+                    Err(failure) => failure,
+                };
+                self.record_failure(&target, &failure);
+                let kind = failure.kind;
+                self.last_failure = Some(failure);
+                match kind {
+                    FailureKind::Transient { retry_after } if retry < policy.retries => {
+                        let delay = match retry_after {
+                            Some(delay) if delay > policy.max_retry_after => break,
+                            Some(delay) => delay,
+                            None => backoff(policy.backoff_base, policy.backoff_max, retry),
+                        };
+                        monoio::time::sleep(delay).await;
+                        retry += 1;
+                    }
+                    FailureKind::TooLong => {
+                        self.skip_to_fallbacks(target.model_id);
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Err(AppError::AllUpstreamsFailed(self.summary()))
+    }
+
+    pub fn record_failure(&self, target: &AttemptTarget<'_>, failure: &Failure) {
+        let health = match failure.kind {
+            FailureKind::Misconfigured => TargetHealth::Broken,
+            // The upstream answered properly; the prompt is what was too long.
+            FailureKind::TooLong => TargetHealth::Succeeded,
+            _ => TargetHealth::Failed,
+        };
+        self.record(target, health);
+    }
+
+    fn record(&self, target: &AttemptTarget<'_>, health: TargetHealth) {
+        let policy = &target.model.routing;
+        self.dispatcher.state.record(
+            target.model_id,
+            target.index,
+            health,
+            policy.breaker_failures,
+            policy.breaker_cooldown,
+        );
+    }
+
+    /// What was tried, for the exhaustion and stream-interruption errors.
+    pub fn summary(&self) -> FailureSummary {
+        let last = self.last_failure.as_ref();
+        FailureSummary {
+            model: self.requested.name.clone(),
+            tried: self.tried.clone(),
+            last_error: last
+                .map_or_else(|| "no target could be tried".into(), |f| f.message.clone()),
+            last_was_timeout: last.is_some_and(Failure::is_timeout),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Per-worker routing state: the smooth weighted round-robin cursor of each model and the
+//! circuit breaker of each target. Plain `Cell`s: one worker thread owns it, no locks.
+
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Model, ModelId};
+
+pub struct RoutingState {
+    /// Per model: nginx's "current weight" per target.
+    current_weights: Vec<RefCell<Vec<i64>>>,
+    /// Per model, per target.
+    breakers: Vec<Vec<Breaker>>,
+}
+
+#[derive(Default)]
+struct Breaker {
+    consecutive_failures: Cell<u32>,
+    /// Open until then; once due, each attempt re-arms it, so one probe goes out per cooldown.
+    open_until: Cell<Option<Instant>>,
+}
+
+/// How a target fared, for its breaker.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TargetHealth {
+    Succeeded,
+    Failed,
+    /// Misconfigured (401/403/404): cool down at once.
+    Broken,
+}
+
+impl RoutingState {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            current_weights: config
+                .models
+                .iter()
+                .map(|m| RefCell::new(vec![0; m.targets.len()]))
+                .collect(),
+            breakers: config
+                .models
+                .iter()
+                .map(|m| m.targets.iter().map(|_| Breaker::default()).collect())
+                .collect(),
+        }
+    }
+
+    /// The model's targets in the order to try them: the smooth weighted round-robin pick
+    /// first, then the rest by weight; targets whose breaker is open go last (tried only
+    /// when everything else failed, never skipped outright).
+    pub fn target_order(&self, id: ModelId, model: &Model, now: Instant) -> Vec<usize> {
+        let first = self.pick_weighted(id, model, now);
+        let mut rest: Vec<usize> = (0..model.targets.len())
+            .filter(|&i| Some(i) != first)
+            .collect();
+        rest.sort_by_key(|&i| std::cmp::Reverse(model.targets[i].weight));
+        let (mut order, cooling): (Vec<usize>, Vec<usize>) = rest
+            .into_iter()
+            .partition(|&i| self.is_available(id, i, now));
+        if let Some(first) = first {
+            order.insert(0, first);
+        }
+        order.extend(cooling);
+        order
+    }
+
+    /// nginx's smooth weighted round-robin over the targets whose breaker is not open.
+    fn pick_weighted(&self, id: ModelId, model: &Model, now: Instant) -> Option<usize> {
+        let mut current = self.current_weights[id.0].borrow_mut();
+        let mut total = 0i64;
+        let mut best: Option<usize> = None;
+        for (i, target) in model.targets.iter().enumerate() {
+            if !self.is_available(id, i, now) {
+                continue;
+            }
+            current[i] += i64::from(target.weight);
+            total += i64::from(target.weight);
+            if best.is_none_or(|b| current[i] > current[b]) {
+                best = Some(i);
+            }
+        }
+        let best = best?;
+        current[best] -= total;
+        Some(best)
+    }
+
+    fn is_available(&self, id: ModelId, target: usize, now: Instant) -> bool {
+        self.breakers[id.0][target]
+            .open_until
+            .get()
+            .is_none_or(|until| now >= until)
+    }
+
+    /// Called as an attempt starts: an attempt at an open target is its probe, so the
+    /// breaker is re-armed and other requests keep skipping it meanwhile.
+    pub fn begin_attempt(&self, id: ModelId, target: usize, cooldown: Duration) {
+        let breaker = &self.breakers[id.0][target];
+        if breaker.open_until.get().is_some() {
+            breaker.open_until.set(Some(Instant::now() + cooldown));
+        }
+    }
+
+    pub fn record(
+        &self,
+        id: ModelId,
+        target: usize,
+        health: TargetHealth,
+        failures_to_open: u32,
+        cooldown: Duration,
+    ) {
+        let breaker = &self.breakers[id.0][target];
+        match health {
+            TargetHealth::Succeeded => {
+                breaker.consecutive_failures.set(0);
+                breaker.open_until.set(None);
+            }
+            TargetHealth::Failed | TargetHealth::Broken => {
+                let failures = breaker.consecutive_failures.get().saturating_add(1);
+                breaker.consecutive_failures.set(failures);
+                let was_open = breaker.open_until.get().is_some();
+                if health == TargetHealth::Broken || was_open || failures >= failures_to_open {
+                    breaker.open_until.set(Some(Instant::now() + cooldown));
+                }
+            }
+        }
+    }
+
+    /// Targets whose breaker is open now, for metrics.
+    pub fn open_breakers(&self, now: Instant) -> usize {
+        self.breakers
+            .iter()
+            .flatten()
+            .filter(|b| b.open_until.get().is_some_and(|until| now < until))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests;

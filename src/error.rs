@@ -1,0 +1,226 @@
+//! `AppError`: every error the gateway itself generates. Status, OpenAI-style JSON body and
+//! log text all come from the same value, so the client, the access log and the database agree.
+
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppError {
+    InvalidJson(String),
+    MissingModel,
+    ModelNotFound(String),
+    BodyTooLarge {
+        limit: usize,
+    },
+    InvalidApiKey,
+    ModelNotAllowed(String),
+    NotFound(String),
+    MethodNotAllowed,
+    /// The HTTP framing of the request is broken (bad head, bad chunking, smuggling attempts).
+    BadRequest(String),
+    HeadersTooLarge,
+    RequestTimeout,
+    Overloaded,
+    ShuttingDown,
+    /// Every target of the model and its fallbacks failed.
+    AllUpstreamsFailed(FailureSummary),
+    /// A stream broke after bytes reached the client and could not be continued.
+    StreamInterrupted(FailureSummary),
+    Internal(String),
+}
+
+/// What the dispatcher tried, for the exhaustion messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureSummary {
+    pub model: String,
+    /// `upstream/upstream-model`, one per attempt.
+    pub tried: Vec<String>,
+    pub last_error: String,
+    pub last_was_timeout: bool,
+}
+
+impl FailureSummary {
+    /// `["a/m", "b/m"]`: each entry JSON-quoted, joined by ", ".
+    fn tried_list(&self) -> String {
+        let mut text = String::from("[");
+        for (i, attempt) in self.tried.iter().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            push_json_string(&mut text, attempt);
+        }
+        text.push(']');
+        text
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidJson(_) | Self::MissingModel | Self::BadRequest(_) => 400,
+            Self::InvalidApiKey => 401,
+            Self::ModelNotAllowed(_) => 403,
+            Self::ModelNotFound(_) | Self::NotFound(_) => 404,
+            Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
+            Self::BodyTooLarge { .. } => 413,
+            Self::HeadersTooLarge => 431,
+            Self::Internal(_) => 500,
+            Self::AllUpstreamsFailed(summary) | Self::StreamInterrupted(summary) => {
+                if summary.last_was_timeout {
+                    504
+                } else {
+                    502
+                }
+            }
+            Self::Overloaded | Self::ShuttingDown => 503,
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::ModelNotAllowed(_) => "permission_error",
+            Self::AllUpstreamsFailed(_) | Self::StreamInterrupted(_) => "upstream_error",
+            Self::Internal(_) => "server_error",
+            Self::Overloaded | Self::ShuttingDown => "service_unavailable",
+            _ => "invalid_request_error",
+        }
+    }
+
+    /// OpenAI's `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::MissingModel => "missing_model",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::BodyTooLarge { .. } => "request_too_large",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::ModelNotAllowed(_) => "model_not_allowed",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BadRequest(_) => "bad_request",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::RequestTimeout => "request_timeout",
+            Self::Overloaded => "overloaded",
+            Self::ShuttingDown => "shutting_down",
+            Self::AllUpstreamsFailed(_) => "all_upstreams_failed",
+            Self::StreamInterrupted(_) => "stream_interrupted",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The message: the same text goes to the client, the access log and the database.
+    pub fn message(&self) -> String {
+        match self {
+            Self::InvalidJson(detail) => format!("The request body is not valid JSON: {detail}"),
+            Self::MissingModel => "The request body must be a JSON object with a string field 'model'".into(),
+            Self::ModelNotFound(model) => format!("The model '{model}' does not exist"),
+            Self::BodyTooLarge { limit } => format!("The request body is larger than the limit of {limit} bytes"),
+            Self::InvalidApiKey => "Invalid or missing API key; send it as 'Authorization: Bearer <key>'".into(),
+            Self::ModelNotAllowed(model) => format!("This API key may not use the model '{model}'"),
+            Self::NotFound(path) => format!("Unknown path '{path}'"),
+            Self::MethodNotAllowed => "Method not allowed for this path".into(),
+            Self::BadRequest(detail) => format!("Malformed HTTP request: {detail}"),
+            Self::HeadersTooLarge => "Request headers are too large".into(),
+            Self::RequestTimeout => "The request was not received in time".into(),
+            Self::Overloaded => "The gateway is at its connection limit; retry shortly".into(),
+            Self::ShuttingDown => "The gateway is shutting down".into(),
+            Self::AllUpstreamsFailed(s) => format!(
+                "All upstreams failed for model '{}'. Tried: {}. Last error: {}",
+                s.model,
+                s.tried_list(),
+                s.last_error
+            ),
+            Self::StreamInterrupted(s) => format!(
+                "The stream for model '{}' was interrupted and could not be continued. Tried: {}. Last error: {}",
+                s.model,
+                s.tried_list(),
+                s.last_error
+            ),
+            Self::Internal(detail) => format!("Internal gateway error: {detail}"),
+        }
+    }
+
+    /// `{"error":{"message":…,"type":…,"code":…}}`, with `message` already computed.
+    pub fn body_with_message(&self, message: &str) -> String {
+        let mut body = String::with_capacity(message.len() + 96);
+        body.push_str("{\"error\":{\"message\":");
+        push_json_string(&mut body, message);
+        let _ = write!(
+            body,
+            ",\"type\":\"{}\",\"code\":\"{}\"}}}}",
+            self.error_type(),
+            self.code()
+        );
+        body
+    }
+}
+
+/// Appends `value` as a JSON string literal.
+pub fn push_json_string(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exhaustion_message_matches_the_contract() {
+        let error = AppError::AllUpstreamsFailed(FailureSummary {
+            model: "gpt-4o-mini".into(),
+            tried: vec!["primary/gpt-4o-mini".into(), "backup-up/backup".into()],
+            last_error: "upstream returned 503".into(),
+            last_was_timeout: false,
+        });
+        assert_eq!(
+            error.message(),
+            "All upstreams failed for model 'gpt-4o-mini'. Tried: [\"primary/gpt-4o-mini\", \"backup-up/backup\"]. Last error: upstream returned 503"
+        );
+        assert_eq!(error.status(), 502);
+        let body = error.body_with_message(&error.message());
+        let parsed: simd_json::OwnedValue = simd_json::from_slice(&mut body.into_bytes()).unwrap();
+        use simd_json::prelude::*;
+        assert_eq!(
+            parsed["error"]["code"].as_str(),
+            Some("all_upstreams_failed")
+        );
+        assert_eq!(parsed["error"]["type"].as_str(), Some("upstream_error"));
+        assert!(parsed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Tried: [\"primary/gpt-4o-mini\""));
+    }
+
+    #[test]
+    fn timeout_exhaustion_is_504() {
+        let error = AppError::AllUpstreamsFailed(FailureSummary {
+            model: "m".into(),
+            tried: vec![],
+            last_error: "timed out waiting for response".into(),
+            last_was_timeout: true,
+        });
+        assert_eq!(error.status(), 504);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = String::new();
+        push_json_string(&mut out, "a\"b\\c\n\u{1}");
+        assert_eq!(out, "\"a\\\"b\\\\c\\n\\u0001\"");
+    }
+}

@@ -1,0 +1,132 @@
+//! Who is asking, and may they use this model: client keys (plain or SHA-256, compared in
+//! constant time) and their model globs.
+
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::config::{ClientKey, KeyMatcher};
+use crate::error::AppError;
+use crate::server::worker::Worker;
+
+pub enum ClientIdentity<'a> {
+    /// No client keys are configured: everyone may use everything.
+    Open,
+    Key(&'a ClientKey),
+}
+
+impl ClientIdentity<'_> {
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Open => None,
+            Self::Key(key) => Some(&key.name),
+        }
+    }
+
+    pub fn may_use(&self, model: &str) -> bool {
+        match self {
+            Self::Open => true,
+            Self::Key(key) => {
+                key.models.is_empty()
+                    || key
+                        .models
+                        .iter()
+                        .any(|pattern| glob_matches(pattern, model))
+            }
+        }
+    }
+}
+
+pub fn identify<'a>(
+    worker: &'a Worker,
+    headers: &HeaderMap,
+) -> Result<ClientIdentity<'a>, AppError> {
+    let keys = &worker.config.client_keys;
+    if keys.is_empty() {
+        return Ok(ClientIdentity::Open);
+    }
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or(AppError::InvalidApiKey)?;
+    let mut hex = None;
+    // Every key is compared (no early exit), each in constant time.
+    let mut found = None;
+    for key in keys {
+        let matches = match &key.key {
+            KeyMatcher::Plain(secret) => {
+                constant_time_eq(secret.expose().as_bytes(), presented.as_bytes())
+            }
+            KeyMatcher::Sha256(hash) => {
+                let digest =
+                    hex.get_or_insert_with(|| to_hex(&Sha256::digest(presented.as_bytes())));
+                constant_time_eq(hash.expose().as_bytes(), digest.as_bytes())
+            }
+        };
+        if matches && found.is_none() {
+            found = Some(key);
+        }
+    }
+    found
+        .map(ClientIdentity::Key)
+        .ok_or(AppError::InvalidApiKey)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let Some((prefix, rest)) = pattern.split_once('*') else {
+        return pattern == name;
+    };
+    let Some(mut remaining) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let mut parts = rest.split('*').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            return remaining.ends_with(part);
+        }
+        match remaining.find(part) {
+            Some(at) => remaining = &remaining[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_matches("emb-*", "emb-small"));
+        assert!(glob_matches("*", "anything"));
+        assert!(glob_matches("gpt-*-mini", "gpt-4o-mini"));
+        assert!(!glob_matches("gpt-*-mini", "gpt-4o"));
+        assert!(glob_matches("exact", "exact"));
+        assert!(!glob_matches("exact", "exactly"));
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

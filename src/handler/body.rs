@@ -1,0 +1,280 @@
+//! The request body: read `model` and `stream`, then rewrite only what must change (the
+//! model name, the usage option, a continuation message) by splicing bytes, so the rest of
+//! the client's JSON reaches the upstream exactly as sent.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use simd_json::prelude::*;
+
+use crate::error::{push_json_string, AppError};
+
+/// What the gateway needs to know about a request body.
+#[derive(Debug)]
+pub struct RequestBody {
+    pub raw: Bytes,
+    pub model: String,
+    pub stream: bool,
+    /// The client asked for a usage chunk itself.
+    pub client_wants_usage: bool,
+    /// `n > 1` or `tools`: streams the gateway cannot continue seamlessly.
+    pub multi_choice_or_tools: bool,
+    spans: TopLevelSpans,
+}
+
+#[derive(Debug, Default, Clone)]
+struct TopLevelSpans {
+    model: Option<Range<usize>>,
+    stream_options: Option<Range<usize>>,
+    messages: Option<Range<usize>>,
+    /// Index of the closing `}` of the object.
+    end: usize,
+}
+
+impl RequestBody {
+    /// Validates the JSON and reads the fields the gateway routes by.
+    pub fn parse(raw: Bytes) -> Result<Self, AppError> {
+        let mut scratch = raw.to_vec();
+        let value = simd_json::to_borrowed_value(&mut scratch)
+            .map_err(|e| AppError::InvalidJson(e.to_string()))?;
+        let Some(object) = value.as_object() else {
+            return Err(AppError::MissingModel);
+        };
+        let Some(model) = object.get("model").and_then(|m| m.as_str()) else {
+            return Err(AppError::MissingModel);
+        };
+        let stream = object
+            .get("stream")
+            .and_then(|s| s.as_bool())
+            .unwrap_or(false);
+        let client_wants_usage = object
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(|u| u.as_bool())
+            .unwrap_or(false);
+        let n = object.get("n").and_then(|n| n.as_u64()).unwrap_or(1);
+        let has_tools = object
+            .get("tools")
+            .and_then(|t| t.as_array())
+            .is_some_and(|t| !t.is_empty());
+        let model = model.to_string();
+        let spans = scan_top_level(&raw)?;
+        Ok(Self {
+            raw,
+            model,
+            stream,
+            client_wants_usage,
+            multi_choice_or_tools: n > 1 || has_tools,
+            spans,
+        })
+    }
+
+    /// The body for one upstream: `model` renamed and, for streams, usage requested.
+    pub fn for_upstream(&self, upstream_model: &str) -> Bytes {
+        let mut edits = Vec::new();
+        if self.model != upstream_model {
+            let mut quoted = String::new();
+            push_json_string(&mut quoted, upstream_model);
+            edits.push(Edit::replace(self.spans.model.clone(), quoted));
+        }
+        if self.stream && !self.client_wants_usage {
+            edits.push(match &self.spans.stream_options {
+                Some(span) => Edit::replace(
+                    Some(span.clone()),
+                    with_include_usage(&self.raw[span.clone()]),
+                ),
+                None => Edit::insert(
+                    self.spans.end,
+                    ",\"stream_options\":{\"include_usage\":true}".into(),
+                ),
+            });
+        }
+        apply(&self.raw, edits)
+    }
+
+    /// The body for a prefill continuation: the delivered text appended as a final
+    /// assistant message, plus the target's extra fields.
+    pub fn for_prefill(
+        &self,
+        upstream_model: &str,
+        delivered: &str,
+        extra_fields: &[(String, String)],
+    ) -> Option<Bytes> {
+        let base = self.for_upstream(upstream_model);
+        // Scan again: the edits above moved the spans.
+        let spans = scan_top_level(&base).ok()?;
+        let messages = spans.messages?;
+        let inside_end = messages.end - 1;
+        let empty = base[messages.start + 1..inside_end]
+            .iter()
+            .all(u8::is_ascii_whitespace);
+        let mut message = String::from(if empty { "{" } else { ",{" });
+        message.push_str("\"role\":\"assistant\",\"content\":");
+        push_json_string(&mut message, delivered);
+        message.push('}');
+        let mut extra = String::new();
+        for (key, value) in extra_fields {
+            extra.push(',');
+            push_json_string(&mut extra, key);
+            extra.push(':');
+            extra.push_str(value);
+        }
+        Some(apply(
+            &base,
+            vec![
+                Edit::insert(inside_end, message),
+                Edit::insert(spans.end, extra),
+            ],
+        ))
+    }
+}
+
+struct Edit {
+    range: Range<usize>,
+    text: String,
+}
+
+impl Edit {
+    fn replace(range: Option<Range<usize>>, text: String) -> Self {
+        Self {
+            range: range.expect("span of a field that parsed"),
+            text,
+        }
+    }
+
+    fn insert(at: usize, text: String) -> Self {
+        Self {
+            range: at..at,
+            text,
+        }
+    }
+}
+
+fn apply(raw: &Bytes, mut edits: Vec<Edit>) -> Bytes {
+    if edits.is_empty() {
+        return raw.clone();
+    }
+    edits.sort_by_key(|edit| edit.range.start);
+    let mut out = Vec::with_capacity(raw.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut at = 0;
+    for edit in edits {
+        out.extend_from_slice(&raw[at..edit.range.start]);
+        out.extend_from_slice(edit.text.as_bytes());
+        at = edit.range.end;
+    }
+    out.extend_from_slice(&raw[at..]);
+    Bytes::from(out)
+}
+
+/// `stream_options` with `include_usage` set to true, keeping its other fields.
+fn with_include_usage(object: &[u8]) -> String {
+    let mut scratch = object.to_vec();
+    match simd_json::to_owned_value(&mut scratch) {
+        Ok(simd_json::OwnedValue::Object(mut fields)) => {
+            fields.insert("include_usage".into(), simd_json::OwnedValue::from(true));
+            simd_json::OwnedValue::Object(fields).encode()
+        }
+        _ => "{\"include_usage\":true}".into(),
+    }
+}
+
+/// Finds the byte spans of the top-level fields the gateway edits in a body that already
+/// parsed as JSON. A repeated `model` (or other edited key) is refused: the gateway and the
+/// upstream could otherwise read different values.
+fn scan_top_level(raw: &[u8]) -> Result<TopLevelSpans, AppError> {
+    let mut spans = TopLevelSpans::default();
+    let mut at = skip_ws(raw, 0) + 1; // past '{'
+    loop {
+        at = skip_ws(raw, at);
+        match raw.get(at) {
+            Some(b'}') => {
+                spans.end = at;
+                return Ok(spans);
+            }
+            Some(b',') => at = skip_ws(raw, at + 1),
+            _ => {}
+        }
+        let key_start = at;
+        at = skip_string(raw, at);
+        let key = &raw[key_start + 1..at - 1];
+        at = skip_ws(raw, at) + 1; // past ':'
+        let value_start = skip_ws(raw, at);
+        at = skip_value(raw, value_start);
+        let slot = match key {
+            b"model" => &mut spans.model,
+            b"stream_options" => &mut spans.stream_options,
+            b"messages" => &mut spans.messages,
+            _ if key.contains(&b'\\') => {
+                return Err(AppError::InvalidJson(
+                    "escaped characters in a top-level key".into(),
+                ))
+            }
+            _ => continue,
+        };
+        if slot.replace(value_start..at).is_some() {
+            let key = String::from_utf8_lossy(key);
+            return Err(AppError::InvalidJson(format!("duplicate key '{key}'")));
+        }
+    }
+}
+
+fn skip_ws(raw: &[u8], mut at: usize) -> usize {
+    while raw.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+/// `at` is on the opening quote; returns the index just past the closing quote.
+fn skip_string(raw: &[u8], mut at: usize) -> usize {
+    at += 1;
+    while let Some(&byte) = raw.get(at) {
+        match byte {
+            b'\\' => at += 2,
+            b'"' => return at + 1,
+            _ => at += 1,
+        }
+    }
+    at
+}
+
+fn skip_value(raw: &[u8], at: usize) -> usize {
+    match raw.get(at) {
+        Some(b'"') => skip_string(raw, at),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while let Some(&byte) = raw.get(i) {
+                match byte {
+                    b'"' => {
+                        i = skip_string(raw, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            i
+        }
+        _ => {
+            let mut i = at;
+            while raw
+                .get(i)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+            {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

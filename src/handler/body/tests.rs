@@ -1,0 +1,88 @@
+use super::*;
+
+fn parse(text: &str) -> Result<RequestBody, AppError> {
+    RequestBody::parse(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+#[test]
+fn reads_model_and_stream() {
+    let body = parse(r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+        .unwrap();
+    assert_eq!(body.model, "m");
+    assert!(body.stream);
+    assert!(!body.client_wants_usage);
+    assert!(!body.multi_choice_or_tools);
+}
+
+#[test]
+fn invalid_bodies_are_refused() {
+    assert!(matches!(parse("{not json"), Err(AppError::InvalidJson(_))));
+    assert!(matches!(
+        parse(r#"{"messages":[]}"#),
+        Err(AppError::MissingModel)
+    ));
+    assert!(matches!(
+        parse(r#"{"model":5}"#),
+        Err(AppError::MissingModel)
+    ));
+    assert!(matches!(parse(r#"["model"]"#), Err(AppError::MissingModel)));
+    assert!(matches!(
+        parse(r#"{"model":"a","model":"b"}"#),
+        Err(AppError::InvalidJson(_))
+    ));
+}
+
+#[test]
+fn upstream_body_renames_the_model_and_asks_for_usage() {
+    let body =
+        parse(r#"{ "model" : "alias", "stream": true, "messages": [], "temperature": 0.70 }"#)
+            .unwrap();
+    let out = body.for_upstream("real-model");
+    assert_eq!(
+        std::str::from_utf8(&out).unwrap(),
+        r#"{ "model" : "real-model", "stream": true, "messages": [], "temperature": 0.70 ,"stream_options":{"include_usage":true}}"#
+    );
+    let same = parse(r#"{"model":"m","stream":false}"#).unwrap();
+    assert_eq!(
+        &same.for_upstream("m")[..],
+        br#"{"model":"m","stream":false}"#,
+        "untouched when nothing changes"
+    );
+}
+
+#[test]
+fn existing_stream_options_gain_include_usage() {
+    let body =
+        parse(r#"{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":false}}"#)
+            .unwrap();
+    let mut out = body.for_upstream("m").to_vec();
+    let value = simd_json::to_owned_value(&mut out).unwrap();
+    assert_eq!(
+        value["stream_options"]["include_usage"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        value["stream_options"]["continuous_usage_stats"].as_bool(),
+        Some(false)
+    );
+}
+
+#[test]
+fn prefill_appends_the_delivered_text_and_extra_fields() {
+    let body = parse(r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+    let out = body
+        .for_prefill(
+            "m2",
+            "Hello \"world\"",
+            &[("continue_final_message".into(), "true".into())],
+        )
+        .unwrap();
+    let mut bytes = out.to_vec();
+    let value = simd_json::to_owned_value(&mut bytes).unwrap();
+    assert_eq!(value["model"].as_str(), Some("m2"));
+    let messages = value["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1]["role"].as_str(), Some("assistant"));
+    assert_eq!(messages[1]["content"].as_str(), Some("Hello \"world\""));
+    assert_eq!(value["continue_final_message"].as_bool(), Some(true));
+}

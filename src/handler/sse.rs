@@ -1,0 +1,159 @@
+//! SSE framing on the hot path: byte scanning only, no JSON. Upstream bytes are cut at the
+//! last event boundary so that only whole events go out; the few facts failover needs (a
+//! data event arrived, a finish_reason was sent, `[DONE]`, the usage-only chunk) are read
+//! by searching bytes.
+
+use bytes::{Bytes, BytesMut};
+use memchr::memmem;
+
+/// Collects upstream bytes and releases whole events.
+#[derive(Default)]
+pub struct EventFramer {
+    pending: BytesMut,
+}
+
+impl EventFramer {
+    /// The whole events available after `bytes` (several may come at once), if any.
+    /// Zero-copy in the usual case of reads that end on an event boundary.
+    pub fn push(&mut self, bytes: Bytes) -> Option<Bytes> {
+        if self.pending.is_empty() {
+            let end = last_boundary(&bytes)?;
+            if end == bytes.len() {
+                return Some(bytes);
+            }
+            self.pending.extend_from_slice(&bytes[end..]);
+            return Some(bytes.slice(..end));
+        }
+        self.pending.extend_from_slice(&bytes);
+        let end = last_boundary(&self.pending)?;
+        Some(self.pending.split_to(end).freeze())
+    }
+
+    /// Bytes of an unfinished event left when the upstream stopped.
+    pub fn has_partial_event(&self) -> bool {
+        !self.pending.iter().all(u8::is_ascii_whitespace)
+    }
+}
+
+/// The end (exclusive) of the last complete event: after a blank line (`\n\n` or `\r\n\r\n`).
+fn last_boundary(bytes: &[u8]) -> Option<usize> {
+    memchr::memrchr_iter(b'\n', bytes).find_map(|i| is_blank_line_end(bytes, i).then_some(i + 1))
+}
+
+fn is_blank_line_end(bytes: &[u8], newline: usize) -> bool {
+    match newline {
+        0 => false,
+        _ if bytes[newline - 1] == b'\n' => true,
+        1 => false,
+        _ => bytes[newline - 1] == b'\r' && bytes[newline - 2] == b'\n',
+    }
+}
+
+/// The events in a block of whole events.
+pub fn events(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', block).filter_map(move |i| {
+        if !is_blank_line_end(block, i) {
+            return None;
+        }
+        let event = &block[start..=i];
+        start = i + 1;
+        Some(event)
+    })
+}
+
+/// The payload of the event's `data:` lines (joined by `\n` when there are several).
+pub fn data(event: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let mut lines = event
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter_map(|line| line.strip_prefix(b"data:"))
+        .map(|payload| payload.strip_prefix(b" ").unwrap_or(payload));
+    let first = lines.next()?;
+    match lines.next() {
+        None => Some(std::borrow::Cow::Borrowed(first)),
+        Some(second) => {
+            let mut joined = [first, second].join(&b'\n');
+            lines.for_each(|line| {
+                joined.push(b'\n');
+                joined.extend_from_slice(line);
+            });
+            Some(std::borrow::Cow::Owned(joined))
+        }
+    }
+}
+
+pub fn is_done(payload: &[u8]) -> bool {
+    payload.trim_ascii() == b"[DONE]"
+}
+
+/// `"finish_reason"` followed by a string (not `null`).
+pub fn has_finish_reason(payload: &[u8]) -> bool {
+    field_value_starts(payload, b"\"finish_reason\"", |value| {
+        value.first() == Some(&b'"')
+    })
+}
+
+/// The usage-only chunk: `"choices": []` with a usage object.
+pub fn is_usage_only(payload: &[u8]) -> bool {
+    memmem::find(payload, b"\"usage\"").is_some()
+        && field_value_starts(payload, b"\"choices\"", |value| {
+            value.first() == Some(&b'[') && value[1..].trim_ascii_start().first() == Some(&b']')
+        })
+}
+
+fn field_value_starts(payload: &[u8], key: &[u8], check: impl Fn(&[u8]) -> bool) -> bool {
+    memmem::find_iter(payload, key).any(|at| {
+        let rest = payload[at + key.len()..].trim_ascii_start();
+        rest.first() == Some(&b':') && check(rest[1..].trim_ascii_start())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framer_releases_whole_events_only() {
+        let mut framer = EventFramer::default();
+        assert_eq!(
+            framer
+                .push(Bytes::from_static(b"data: {\"a\":1}\n\ndata: {\"b\""))
+                .as_deref(),
+            Some(&b"data: {\"a\":1}\n\n"[..])
+        );
+        assert!(framer.has_partial_event());
+        assert_eq!(framer.push(Bytes::from_static(b":2}\n")), None);
+        assert_eq!(
+            framer.push(Bytes::from_static(b"\n")).as_deref(),
+            Some(&b"data: {\"b\":2}\n\n"[..])
+        );
+        assert!(!framer.has_partial_event());
+        let crlf = Bytes::from_static(b": keep-alive\r\n\r\ndata: [DONE]\r\n\r\n");
+        assert_eq!(framer.push(crlf.clone()), Some(crlf.clone()));
+        let found: Vec<_> = events(&crlf).collect();
+        assert_eq!(
+            found,
+            vec![&b": keep-alive\r\n\r\n"[..], &b"data: [DONE]\r\n\r\n"[..]]
+        );
+        assert_eq!(data(found[0]), None);
+        assert!(is_done(&data(found[1]).unwrap()));
+    }
+
+    #[test]
+    fn facts_read_from_bytes() {
+        assert!(has_finish_reason(
+            br#"{"choices":[{"finish_reason": "stop"}]}"#
+        ));
+        assert!(!has_finish_reason(
+            br#"{"choices":[{"finish_reason":null}]}"#
+        ));
+        assert!(is_usage_only(
+            br#"{"choices": [ ],"usage":{"total_tokens":3}}"#
+        ));
+        assert!(!is_usage_only(
+            br#"{"choices":[{"delta":{}}],"usage":null}"#
+        ));
+        assert_eq!(data(b"data: a\ndata: b\n\n").as_deref(), Some(&b"a\nb"[..]));
+    }
+}

@@ -1,0 +1,114 @@
+//! Writing HTTP/1.1 responses: a fixed-length body, or a chunked body flushed chunk by chunk.
+//! Our own writer on purpose: monoio-http's encoder buffers chunked bodies up to 8 KiB,
+//! which would hold SSE events back.
+
+use std::fmt::Write as _;
+use std::io;
+
+use bytes::Bytes;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+
+use super::iovec::IoSlices;
+
+static CHUNK_END: Bytes = Bytes::from_static(b"\r\n");
+static LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// The headers the gateway sets on a response it writes.
+pub struct ResponseHead<'a> {
+    pub status: u16,
+    pub content_type: &'a str,
+    pub request_id: &'a str,
+    pub keep_alive: bool,
+    /// Further headers (names lower-case).
+    pub extra: &'a [(&'a str, &'a str)],
+}
+
+impl ResponseHead<'_> {
+    /// `body_len: None` means a chunked body follows.
+    pub fn encode(&self, body_len: Option<usize>) -> Bytes {
+        let mut head = String::with_capacity(256);
+        let reason = http::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|status| status.canonical_reason())
+            .unwrap_or("Unknown");
+        let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason);
+        let _ = write!(
+            head,
+            "content-type: {}\r\nx-request-id: {}\r\n",
+            self.content_type, self.request_id
+        );
+        match body_len {
+            Some(len) => {
+                let _ = write!(head, "content-length: {len}\r\n");
+            }
+            None => head.push_str("transfer-encoding: chunked\r\ncache-control: no-cache\r\n"),
+        }
+        if !self.keep_alive {
+            head.push_str("connection: close\r\n");
+        }
+        for (name, value) in self.extra {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        head.push_str("\r\n");
+        Bytes::from(head)
+    }
+}
+
+/// Head and whole body in one vectored write.
+pub async fn write_full(
+    stream: &mut TcpStream,
+    head: &ResponseHead<'_>,
+    body: Bytes,
+) -> io::Result<()> {
+    let slices = IoSlices::new([head.encode(Some(body.len())), body, Bytes::new()]);
+    stream.write_vectored_all(slices).await.0.map(drop)
+}
+
+pub async fn write_chunked_head(stream: &mut TcpStream, head: &ResponseHead<'_>) -> io::Result<()> {
+    stream.write_all(head.encode(None)).await.0.map(drop)
+}
+
+/// One chunk of a chunked body, written at once (size line, data and CRLF in one `writev`).
+pub async fn write_chunk(stream: &mut TcpStream, data: Bytes) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let size_line = Bytes::from(format!("{:x}\r\n", data.len()));
+    let slices = IoSlices::new([size_line, data, CHUNK_END.clone()]);
+    stream.write_vectored_all(slices).await.0.map(drop)
+}
+
+pub async fn write_last_chunk(stream: &mut TcpStream) -> io::Result<()> {
+    stream.write_all(LAST_CHUNK).await.0.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_for_fixed_and_chunked_bodies() {
+        let head = ResponseHead {
+            status: 200,
+            content_type: "application/json",
+            request_id: "abc",
+            keep_alive: true,
+            extra: &[("x-gpt-api-attempts", "1")],
+        };
+        let fixed = head.encode(Some(12));
+        assert_eq!(
+            &fixed[..],
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: abc\r\ncontent-length: 12\r\nx-gpt-api-attempts: 1\r\n\r\n"
+        );
+        let chunked = ResponseHead {
+            keep_alive: false,
+            ..head
+        }
+        .encode(None);
+        let text = std::str::from_utf8(&chunked).unwrap();
+        assert!(text.contains("transfer-encoding: chunked\r\n"));
+        assert!(text.contains("connection: close\r\n"));
+        assert!(!text.contains("content-length"));
+    }
+}

@@ -1,0 +1,87 @@
+//! The router: a plain `match` on method and path.
+
+use http::Method;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Ready,
+    Metrics,
+    Models,
+    /// Forwarded upstream; the path is passed on without its `/v1` prefix.
+    Proxy(Endpoint),
+    MethodNotAllowed,
+    NotFound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Rerank,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "/v1/chat/completions",
+            Self::Completions => "/v1/completions",
+            Self::Embeddings => "/v1/embeddings",
+            Self::Rerank => "/v1/rerank",
+        }
+    }
+
+    /// The path under the upstream's base URL (which ends in its own `/v1`).
+    pub fn upstream_path(self) -> &'static str {
+        &self.path()[3..]
+    }
+
+    pub fn can_stream(self) -> bool {
+        matches!(self, Self::ChatCompletions | Self::Completions)
+    }
+}
+
+pub fn route(method: &Method, path: &str) -> Route {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    let (expected, route) = match path {
+        "/health" => (Method::GET, Route::Health),
+        "/ready" => (Method::GET, Route::Ready),
+        "/metrics" => (Method::GET, Route::Metrics),
+        "/v1/models" => (Method::GET, Route::Models),
+        "/v1/chat/completions" => (Method::POST, Route::Proxy(Endpoint::ChatCompletions)),
+        "/v1/completions" => (Method::POST, Route::Proxy(Endpoint::Completions)),
+        "/v1/embeddings" => (Method::POST, Route::Proxy(Endpoint::Embeddings)),
+        "/v1/rerank" => (Method::POST, Route::Proxy(Endpoint::Rerank)),
+        _ => return Route::NotFound,
+    };
+    if *method == expected {
+        route
+    } else {
+        Route::MethodNotAllowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_method_and_path() {
+        assert_eq!(
+            route(&Method::POST, "/v1/chat/completions"),
+            Route::Proxy(Endpoint::ChatCompletions)
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/chat/completions"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(route(&Method::GET, "/v1/models"), Route::Models);
+        assert_eq!(route(&Method::GET, "/v1/models/"), Route::Models);
+        assert_eq!(route(&Method::POST, "/v2/chat"), Route::NotFound);
+        assert_eq!(Endpoint::Rerank.upstream_path(), "/rerank");
+    }
+}

@@ -1,0 +1,102 @@
+//! Operational log lines: one JSON object per line on stdout. Used at start-up, shutdown and
+//! from the logging thread (access lines); never per request on a worker.
+
+use crate::error::push_json_string;
+
+/// A field value in a log line.
+pub enum Value<'a> {
+    Str(&'a str),
+    Num(f64),
+    Int(u64),
+    Bool(bool),
+}
+
+pub fn line(level: &str, event: &str, fields: &[(&str, Value<'_>)]) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str("{\"level\":");
+    push_json_string(&mut out, level);
+    out.push_str(",\"event\":");
+    push_json_string(&mut out, event);
+    for (name, value) in fields {
+        out.push(',');
+        push_json_string(&mut out, name);
+        out.push(':');
+        match value {
+            Value::Str(text) => push_json_string(&mut out, text),
+            Value::Num(n) => out.push_str(&format!("{n:.3}")),
+            Value::Int(n) => out.push_str(&n.to_string()),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        }
+    }
+    out.push('}');
+    out
+}
+
+pub fn info(event: &str, fields: &[(&str, Value<'_>)]) {
+    println!("{}", line("info", event, fields));
+}
+
+pub fn warn(event: &str, fields: &[(&str, Value<'_>)]) {
+    println!("{}", line("warn", event, fields));
+}
+
+pub fn error(event: &str, fields: &[(&str, Value<'_>)]) {
+    println!("{}", line("error", event, fields));
+}
+
+/// The access line of a finished request (printed by the logging thread, off the hot path).
+pub fn access(record: &crate::record::RequestRecord) {
+    let mut tried = String::from("[");
+    for (i, attempt) in record.tried.iter().enumerate() {
+        if i > 0 {
+            tried.push(',');
+        }
+        push_json_string(&mut tried, attempt);
+    }
+    tried.push(']');
+    let mut out = line(
+        "info",
+        "access",
+        &[
+            ("request_id", Value::Str(&record.id)),
+            (
+                "method",
+                Value::Str(if record.endpoint == "/v1/models" {
+                    "GET"
+                } else {
+                    "POST"
+                }),
+            ),
+            ("path", Value::Str(&record.endpoint)),
+            ("status", Value::Int(u64::from(record.status))),
+            ("stream", Value::Bool(record.stream)),
+            ("attempts", Value::Int(record.tried.len() as u64)),
+            ("latency_ms", Value::Num(record.latency_ms)),
+            ("cancelled", Value::Bool(record.cancelled)),
+        ],
+    );
+    out.pop();
+    let optional = [
+        ("model", &record.model),
+        ("upstream", &record.upstream),
+        ("upstream_model", &record.upstream_model),
+        ("client_key", &record.client_key),
+        ("error", &record.error),
+    ];
+    for (name, value) in optional {
+        out.push_str(",\"");
+        out.push_str(name);
+        out.push_str("\":");
+        match value {
+            Some(text) => push_json_string(&mut out, text),
+            None => out.push_str("null"),
+        }
+    }
+    out.push_str(",\"tried\":");
+    out.push_str(&tried);
+    if let Some(ttft) = record.ttft_ms {
+        out.push_str(&format!(",\"ttft_ms\":{ttft:.3}"));
+    }
+    out.push('}');
+    println!("{out}");
+}

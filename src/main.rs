@@ -1,0 +1,132 @@
+//! `gpt-api [--config FILE]` runs the gateway; `gpt-api check [--config FILE]` validates a
+//! config. Start-up: load config, start the log writer, start the workers, wait for a
+//! signal, drain.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gpt_api::config::{self, Config};
+use gpt_api::log::{self, Value};
+use gpt_api::metrics::{LogFigures, WorkerMetrics};
+use gpt_api::recorder::{self, RecorderSettings};
+use gpt_api::server::{self, worker::SharedState};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const USAGE: &str = "usage: gpt-api [--config FILE]        run the gateway
+       gpt-api check [--config FILE]  validate a config and list every problem
+The config defaults to $GPT_API_CONFIG, then ./gpt_api.toml.";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    let check_only = args.next_if(|arg| arg == "check").is_some();
+    let mut config_path = std::env::var_os("GPT_API_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "gpt_api.toml".into());
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--config" | "-c", Some(path)) => config_path = path.into(),
+            ("--version" | "-V", _) => {
+                println!("gpt-api {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let config = match config::load(&config_path) {
+        Ok(config) => Arc::new(config),
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("{}: {problem}", config_path.display());
+            }
+            eprintln!("{} problem(s) in {}", problems.len(), config_path.display());
+            return ExitCode::from(if check_only { 1 } else { 2 });
+        }
+    };
+    if check_only {
+        println!("config ok");
+        return ExitCode::SUCCESS;
+    }
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::error("startup_failed", &[("reason", Value::Str(&message))]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Arc<Config>) -> Result<(), String> {
+    let database = &config.database;
+    let (records, recorder) = recorder::start(RecorderSettings {
+        url: database.url.clone(),
+        store_content: database.store_content,
+        batch_size: database.batch_size,
+        flush_interval: database.flush_interval,
+        memory_records: database.memory_records,
+        spill_path: database.spill_path.clone(),
+    })?;
+    if config.client_keys.is_empty() {
+        log::warn("open_gateway", &[("message", Value::Str("no [[client_key]] configured: anyone who can reach the port can use every model"))]);
+    }
+    let stats = recorder.stats();
+    let queue = records.clone();
+    let shared = Arc::new(SharedState {
+        metrics: (0..config.server.workers)
+            .map(|_| Arc::new(WorkerMetrics::new(&config)))
+            .collect(),
+        log_figures: Box::new(move || LogFigures {
+            healthy: stats.connected() || stats.spilled() > 0 || stats.buffered() > 0,
+            queue_depth: queue.queue_depth(),
+            written: stats.written(),
+            buffered: stats.buffered(),
+            spilled: stats.spilled(),
+        }),
+        shutting_down: Default::default(),
+        workers_listening: AtomicUsize::new(0),
+    });
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| e.to_string())?;
+    let server = server::start(config.clone(), records, Arc::clone(&shared))?;
+    if !server.wait_until_listening(Duration::from_secs(10)) {
+        return Err("workers did not start listening".into());
+    }
+    log::info(
+        "listening",
+        &[
+            ("addr", Value::Str(&server.address.to_string())),
+            ("workers", Value::Int(config.server.workers as u64)),
+            ("driver", Value::Str(server.driver)),
+            ("pin_cores", Value::Bool(config.server.pin_cores)),
+            (
+                "database",
+                Value::Str(
+                    database
+                        .url
+                        .split(['?', '@'])
+                        .next_back()
+                        .unwrap_or_default(),
+                ),
+            ),
+        ],
+    );
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    log::info("shutting_down", &[("signal", Value::Int(signal as u64))]);
+    let started = Instant::now();
+    server.shutdown();
+    drop(shared); // holds a sender clone through the metrics closure
+    recorder.shutdown(Instant::now() + Duration::from_secs(10));
+    log::info(
+        "stopped",
+        &[("drain_ms", Value::Int(started.elapsed().as_millis() as u64))],
+    );
+    Ok(())
+}

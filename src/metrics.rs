@@ -1,0 +1,241 @@
+//! Prometheus metrics. Each worker writes only its own counters (relaxed atomics, never
+//! contended); a scrape sums every worker's at read time. No locks on the request path.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// Latency buckets in milliseconds (Prometheus `le` bounds).
+const BUCKETS_MS: [f64; 14] = [
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+];
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS_MS.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, elapsed: Duration) {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if let Some(i) = BUCKETS_MS.iter().position(|&bound| ms <= bound) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+}
+
+/// One worker's counters.
+pub struct WorkerMetrics {
+    /// `[model][upstream or none][status class]`, model `len` = requests without a known model.
+    requests: Vec<AtomicU64>,
+    models: usize,
+    upstreams: usize,
+    pub latency: Histogram,
+    pub ttft: Histogram,
+    pub failovers: AtomicU64,
+    pub retries: AtomicU64,
+    pub stream_recoveries: AtomicU64,
+    pub open_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub pooled_connections: AtomicU64,
+    pub open_breakers: AtomicU64,
+}
+
+impl WorkerMetrics {
+    pub fn new(config: &Config) -> Self {
+        let models = config.models.len() + 1;
+        let upstreams = config.upstreams.len() + 1;
+        Self {
+            requests: (0..models * upstreams * STATUS_CLASSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            models,
+            upstreams,
+            latency: Histogram::default(),
+            ttft: Histogram::default(),
+            failovers: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            stream_recoveries: AtomicU64::new(0),
+            open_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            pooled_connections: AtomicU64::new(0),
+            open_breakers: AtomicU64::new(0),
+        }
+    }
+
+    pub fn count_request(&self, model: Option<usize>, upstream: Option<usize>, status: u16) {
+        let model = model.unwrap_or(self.models - 1);
+        let upstream = upstream.unwrap_or(self.upstreams - 1);
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[(model * self.upstreams + upstream) * STATUS_CLASSES.len() + class]
+            .fetch_add(1, Relaxed);
+    }
+}
+
+/// Figures from the logging thread, read at scrape time.
+pub struct LogFigures {
+    /// The writer is connected, or spilling to disk while the database is away.
+    pub healthy: bool,
+    pub queue_depth: usize,
+    pub written: u64,
+    pub buffered: u64,
+    pub spilled: u64,
+}
+
+/// Renders the Prometheus text format, summing over workers.
+pub fn render(
+    config: &Config,
+    workers: &[std::sync::Arc<WorkerMetrics>],
+    log: &LogFigures,
+) -> String {
+    let mut out = String::with_capacity(4096);
+    let sum = |f: &dyn Fn(&WorkerMetrics) -> u64| workers.iter().map(|w| f(w)).sum::<u64>();
+    out.push_str("# HELP gpt_api_requests_total Requests by model, upstream and status class.\n# TYPE gpt_api_requests_total counter\n");
+    let Some(first) = workers.first() else {
+        return out;
+    };
+    for model in 0..first.models {
+        for upstream in 0..first.upstreams {
+            for (class_index, class) in STATUS_CLASSES.iter().enumerate() {
+                let index =
+                    (model * first.upstreams + upstream) * STATUS_CLASSES.len() + class_index;
+                let count = sum(&|w| w.requests[index].load(Relaxed));
+                if count == 0 {
+                    continue;
+                }
+                let model_name = config.models.get(model).map_or("", |m| m.name.as_str());
+                let upstream_name = config
+                    .upstreams
+                    .get(upstream)
+                    .map_or("", |u| u.name.as_str());
+                let _ = writeln!(
+                    out,
+                    "gpt_api_requests_total{{model=\"{model_name}\",upstream=\"{upstream_name}\",status=\"{class}\"}} {count}"
+                );
+            }
+        }
+    }
+    render_histogram(
+        &mut out,
+        "gpt_api_request_duration_seconds",
+        "Request latency.",
+        workers,
+        |w| &w.latency,
+    );
+    render_histogram(
+        &mut out,
+        "gpt_api_ttft_seconds",
+        "Stream time to first token.",
+        workers,
+        |w| &w.ttft,
+    );
+    let counters: [(&str, &str, u64); 3] = [
+        (
+            "gpt_api_failovers_total",
+            "Attempts beyond the first, per request.",
+            sum(&|w| w.failovers.load(Relaxed)),
+        ),
+        (
+            "gpt_api_retries_total",
+            "Retries of the same target.",
+            sum(&|w| w.retries.load(Relaxed)),
+        ),
+        (
+            "gpt_api_stream_recoveries_total",
+            "Broken streams continued from another target.",
+            sum(&|w| w.stream_recoveries.load(Relaxed)),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let gauges: [(&str, &str, u64); 9] = [
+        (
+            "gpt_api_open_connections",
+            "Client connections open.",
+            sum(&|w| w.open_connections.load(Relaxed)),
+        ),
+        (
+            "gpt_api_rejected_connections",
+            "Client connections refused at the limit (counter).",
+            sum(&|w| w.rejected_connections.load(Relaxed)),
+        ),
+        (
+            "gpt_api_upstream_pool_idle_connections",
+            "Idle pooled upstream connections.",
+            sum(&|w| w.pooled_connections.load(Relaxed)),
+        ),
+        (
+            "gpt_api_open_breakers",
+            "Targets cooling down after failures.",
+            sum(&|w| w.open_breakers.load(Relaxed)),
+        ),
+        (
+            "gpt_api_log_queue_depth",
+            "Log events waiting for the logging thread.",
+            log.queue_depth as u64,
+        ),
+        (
+            "gpt_api_log_rows_written",
+            "Rows written to the database (counter).",
+            log.written,
+        ),
+        (
+            "gpt_api_log_rows_buffered",
+            "Rows held in memory, not yet written.",
+            log.buffered,
+        ),
+        (
+            "gpt_api_log_rows_spilled",
+            "Rows in the spill file, not yet replayed.",
+            log.spilled,
+        ),
+        ("gpt_api_workers", "Worker threads.", workers.len() as u64),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    out
+}
+
+fn render_histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    workers: &[std::sync::Arc<WorkerMetrics>],
+    pick: fn(&WorkerMetrics) -> &Histogram,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (i, bound) in BUCKETS_MS.iter().enumerate() {
+        cumulative += workers
+            .iter()
+            .map(|w| pick(w).buckets[i].load(Relaxed))
+            .sum::<u64>();
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {cumulative}",
+            bound / 1000.0
+        );
+    }
+    let count: u64 = workers.iter().map(|w| pick(w).count.load(Relaxed)).sum();
+    let sum_us: u64 = workers.iter().map(|w| pick(w).sum_us.load(Relaxed)).sum();
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {}\n{name}_count {count}",
+        sum_us as f64 / 1e6
+    );
+}

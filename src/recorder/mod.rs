@@ -1,0 +1,192 @@
+//! The durable request log: one dedicated OS thread ("gpt-api-log") owns the database.
+//! Workers hand it `RecordEvent`s over an unbounded channel and never wait on it; it turns
+//! them into `request_logs` rows (parsing bodies and SSE streams), writes them in batches
+//! to SQLite or PostgreSQL, and loses none while the database is away or at shutdown.
+//! The only module that uses Tokio or sqlx; nothing on the request path imports it.
+//!
+//! Start-up: a bad URL, an unusable SQLite file or a schema newer than this binary is
+//! fatal (`start` returns the message). An unreachable PostgreSQL is not: the gateway
+//! runs, the log keeps rows in memory, then spills them, and connects when it can.
+
+mod health;
+mod response;
+mod row;
+mod spill;
+mod sse;
+mod store;
+mod stream;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::log::{self, Value};
+use crate::record::RecordSender;
+use spill::SpillFile;
+use store::{Backend, OpenError, Store};
+use writer::Writer;
+
+/// `[database]` as the logging thread needs it.
+#[derive(Debug, Clone)]
+pub struct RecorderSettings {
+    /// `sqlite://FILE` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    pub url: String,
+    /// Keep request bodies and assistant text (tokens and tool calls are always kept).
+    pub store_content: bool,
+    /// Rows per write; a smaller batch is written once `flush_interval` has passed.
+    pub batch_size: usize,
+    pub flush_interval: Duration,
+    /// Rows held in memory while the database is away; past it they go to `spill_path`.
+    pub memory_records: usize,
+    pub spill_path: PathBuf,
+}
+
+/// The log's counters, read by `/metrics` and `/ready` from any thread.
+#[derive(Debug, Default)]
+pub struct RecorderStats {
+    written: AtomicU64,
+    buffered: AtomicU64,
+    spilled: AtomicU64,
+    failed_flushes: AtomicU64,
+    connected: AtomicBool,
+}
+
+impl RecorderStats {
+    /// Rows written to the database since start (replayed ones included).
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Rows held in memory, not yet written.
+    pub fn buffered(&self) -> u64 {
+        self.buffered.load(Ordering::Relaxed)
+    }
+
+    /// Rows in the spill file, not yet replayed.
+    pub fn spilled(&self) -> u64 {
+        self.spilled.load(Ordering::Relaxed)
+    }
+
+    /// Database writes (or connection attempts) that failed since start.
+    pub fn failed_flushes(&self) -> u64 {
+        self.failed_flushes.load(Ordering::Relaxed)
+    }
+
+    /// The last database call succeeded.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+}
+
+/// The handle `main` keeps: counters now, `shutdown` at the end.
+pub struct Recorder {
+    stats: Arc<RecorderStats>,
+    deadline: crossbeam_channel::Sender<Instant>,
+    thread: JoinHandle<()>,
+}
+
+impl Recorder {
+    pub fn stats(&self) -> Arc<RecorderStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Call once every worker has dropped its `RecordSender`: the thread takes what is
+    /// queued, writes it, retries a failing database until `deadline`, spills what is
+    /// still unwritten to disk, and exits. Nothing is dropped.
+    pub fn shutdown(self, deadline: Instant) {
+        // Fails only if the thread already finished (every sender gone, all written).
+        let _ = self.deadline.send(deadline);
+        if self.thread.join().is_err() {
+            log::error("log_thread_panicked", &[]);
+        }
+    }
+}
+
+/// Starts the logging thread and returns once the database is open and migrated (or,
+/// for PostgreSQL, found unreachable: see the module notes).
+pub fn start(settings: RecorderSettings) -> Result<(RecordSender, Recorder), String> {
+    Backend::from_url(&settings.url)?;
+    let (events_sender, events) = crossbeam_channel::unbounded();
+    let (deadline, control) = crossbeam_channel::bounded(1);
+    let (ready_sender, ready) = mpsc::channel();
+    let stats = Arc::new(RecorderStats::default());
+    let thread_stats = Arc::clone(&stats);
+    let thread = std::thread::Builder::new()
+        .name("gpt-api-log".to_owned())
+        .spawn(move || {
+            let opened = open(settings);
+            let writer = match opened {
+                Ok((settings, runtime, store, spill)) => Writer {
+                    settings,
+                    runtime,
+                    store,
+                    spill,
+                    events,
+                    control,
+                    stats: thread_stats,
+                },
+                Err(message) => {
+                    let _ = ready_sender.send(Err(message));
+                    return;
+                }
+            };
+            let connected = writer.store.is_some();
+            writer.stats.connected.store(connected, Ordering::Relaxed);
+            writer
+                .stats
+                .spilled
+                .store(writer.spill.rows(), Ordering::Relaxed);
+            let _ = ready_sender.send(Ok(()));
+            writer.run();
+        })
+        .map_err(|error| format!("cannot start the logging thread: {error}"))?;
+    let started = ready
+        .recv()
+        .unwrap_or_else(|_| Err("the logging thread died while starting".to_owned()));
+    if let Err(message) = started {
+        let _ = thread.join();
+        return Err(message);
+    }
+    let recorder = Recorder {
+        stats,
+        deadline,
+        thread,
+    };
+    Ok((RecordSender::new(events_sender), recorder))
+}
+
+type Opened = (
+    RecorderSettings,
+    tokio::runtime::Runtime,
+    Option<Store>,
+    SpillFile,
+);
+
+/// The thread's set-up: its runtime, the store (unless PostgreSQL is away), the spill file.
+fn open(settings: RecorderSettings) -> Result<Opened, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the logging runtime: {error}"))?;
+    let store = match runtime.block_on(Store::open(&settings.url)) {
+        Ok(store) => Some(store),
+        Err(OpenError::Fatal(message)) => return Err(message),
+        Err(OpenError::Unavailable(message)) => {
+            log::warn("log_db_unavailable", &[("error", Value::Str(&message))]);
+            None
+        }
+    };
+    let spill = SpillFile::open(settings.spill_path.clone()).map_err(|error| {
+        format!(
+            "database.spill_path {}: {error}",
+            settings.spill_path.display()
+        )
+    })?;
+    Ok((settings, runtime, store, spill))
+}

@@ -1,0 +1,132 @@
+//! One `request_logs` row: built from a worker's `RequestRecord` plus what the logging
+//! thread read from the response, and the form the spill file stores (one JSON line each).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::RequestRecord;
+
+/// What the logging thread learnt from a response body or a stream's events.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct ResponseSummary {
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub finish_reason: Option<String>,
+    /// Choice 0's text (`message.content`, `delta.content`s, or completions' `text`).
+    pub content: Option<String>,
+    pub reasoning: Option<String>,
+    /// Choice 0's tool calls as a JSON array, shaped like OpenAI's `message.tool_calls`.
+    pub tool_calls: Option<String>,
+    /// The message of an in-band `{"error":...}` event or body.
+    pub error: Option<String>,
+    /// Part of the response could not be parsed.
+    pub malformed: bool,
+}
+
+/// A row of `request_logs`, column for column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct LogRow {
+    pub id: String,
+    /// UTC, ISO-8601 with microseconds (`2025-01-31T12:00:00.123456Z`).
+    pub created_at: String,
+    pub client_key: Option<String>,
+    pub endpoint: String,
+    pub model: Option<String>,
+    pub upstream: Option<String>,
+    pub upstream_model: Option<String>,
+    pub stream: bool,
+    pub status: i32,
+    /// JSON array text: `["primary/m","backup/m"]`.
+    pub tried: String,
+    pub error: Option<String>,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub finish_reason: Option<String>,
+    pub request_body: Option<String>,
+    pub response_content: Option<String>,
+    pub reasoning_content: Option<String>,
+    pub tool_calls: Option<String>,
+    pub cancelled: bool,
+    pub malformed: bool,
+}
+
+impl LogRow {
+    /// Bodies and assistant text are kept only when `store_content` is on; tokens,
+    /// finish reason and tool calls always are.
+    pub(super) fn new(
+        record: RequestRecord,
+        summary: ResponseSummary,
+        store_content: bool,
+    ) -> Self {
+        let content = |text: Option<String>| text.filter(|_| store_content);
+        Self {
+            created_at: format_utc(record.created_at),
+            tried: simd_json::to_string(&record.tried).unwrap_or_else(|_| "[]".to_owned()),
+            request_body: record
+                .request_body
+                .filter(|_| store_content)
+                .map(|body| String::from_utf8_lossy(&body).into_owned()),
+            error: record.error.or(summary.error),
+            id: record.id,
+            client_key: record.client_key,
+            endpoint: record.endpoint,
+            model: record.model,
+            upstream: record.upstream,
+            upstream_model: record.upstream_model,
+            stream: record.stream,
+            status: i32::from(record.status),
+            latency_ms: record.latency_ms,
+            ttft_ms: record.ttft_ms,
+            prompt_tokens: summary.prompt_tokens,
+            completion_tokens: summary.completion_tokens,
+            total_tokens: summary.total_tokens,
+            finish_reason: summary.finish_reason,
+            response_content: content(summary.content),
+            reasoning_content: content(summary.reasoning),
+            tool_calls: summary.tool_calls,
+            cancelled: record.cancelled,
+            malformed: summary.malformed,
+        }
+    }
+}
+
+/// `SystemTime` as UTC ISO-8601 with microseconds; both backends parse it, and as
+/// SQLite text it sorts in time order.
+pub(super) fn format_utc(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+    let second_of_day = seconds % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60,
+        since_epoch.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}

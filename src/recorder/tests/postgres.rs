@@ -1,0 +1,92 @@
+//! The same checks against a throwaway PostgreSQL: every column round-trips, a newer
+//! schema is refused, and an outage under load loses nothing. Skipped without PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use crate::record::RecordEvent;
+use crate::recorder::start;
+use crate::recorder::store::{OpenError, Store};
+
+use super::pg_server::PgServer;
+use super::support::{
+    bare_row, full_row, postgres_rows, record, runtime, settings, wait_for, TempDir,
+};
+
+#[test]
+fn postgres_round_trip_newer_schema_and_outage() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let url = server.url();
+    round_trip(&url);
+    outage_loses_nothing(&server);
+    newer_schema_is_refused(&url);
+}
+
+fn round_trip(url: &str) {
+    let rows = vec![full_row("a"), bare_row("b")];
+    runtime().block_on(async {
+        let store = Store::open(url).await.expect("open");
+        store.insert(&rows).await.expect("insert");
+        store.insert(&rows).await.expect("insert again");
+        store.close().await;
+    });
+    assert_eq!(postgres_rows(url), rows);
+}
+
+/// Rows sent while the server is down are held, spilled, and replayed once it is back.
+fn outage_loses_nothing(server: &PgServer) {
+    let dir = TempDir::new("pg-outage");
+    let mut settings = settings(server.url(), &dir);
+    settings.memory_records = 50;
+    let (sender, recorder) = start(settings).expect("start");
+    let stats = recorder.stats();
+    let send = |from: usize, to: usize| {
+        for n in from..to {
+            sender.send(RecordEvent::Request(Box::new(record(&format!(
+                "outage-{n:05}"
+            )))));
+        }
+    };
+    send(0, 100);
+    assert!(wait_for(Duration::from_secs(5), || stats.written() == 100));
+    server.stop();
+    send(100, 400);
+    assert!(wait_for(Duration::from_secs(5), || stats.spilled() == 250
+        && stats.buffered() == 50));
+    assert!(!stats.connected());
+    server.resume();
+    send(400, 500);
+    assert!(
+        wait_for(Duration::from_secs(15), || stats.written() == 500),
+        "written {}",
+        stats.written()
+    );
+    assert_eq!(stats.spilled(), 0);
+    drop(sender);
+    recorder.shutdown(Instant::now() + Duration::from_secs(10));
+    let outage_rows = postgres_rows(&server.url())
+        .iter()
+        .filter(|row| row.id.starts_with("outage-"))
+        .count();
+    assert_eq!(outage_rows, 500);
+}
+
+fn newer_schema_is_refused(url: &str) {
+    let message = runtime().block_on(async {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990101000000, 'from the future', TRUE, '\\x00', 1)",
+        )
+        .execute(&pool)
+        .await
+        .expect("insert migration");
+        pool.close().await;
+        match Store::open(url).await {
+            Err(OpenError::Fatal(message)) => message,
+            _ => panic!("a newer schema must be refused"),
+        }
+    });
+    assert!(message.contains("newer than this gpt-api"), "{message}");
+}

@@ -1,0 +1,268 @@
+//! The logging thread end to end on SQLite: one row per request of every kind, an
+//! outage that spills and replays, shutdown with the database down, and draining.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::record::{RecordEvent, RecordSender};
+use crate::recorder::{start, Recorder};
+
+use super::support::{record, settings, sqlite_execute, sqlite_rows, wait_for, TempDir};
+
+const SCHEMA: &str = include_str!("../../../migrations/sqlite/0001_request_logs.sql");
+
+fn send_requests(sender: &RecordSender, prefix: &str, count: usize) {
+    for n in 0..count {
+        sender.send(RecordEvent::Request(Box::new(record(&format!(
+            "{prefix}-{n:06}"
+        )))));
+    }
+}
+
+fn chunk(stream: u64, text: &str) -> RecordEvent {
+    RecordEvent::StreamChunk {
+        stream,
+        bytes: Bytes::copy_from_slice(text.as_bytes()),
+    }
+}
+
+fn break_table(url: &str) {
+    sqlite_execute(url, &["DROP TABLE request_logs"]);
+}
+
+fn mend_table(url: &str) {
+    let statements: Vec<&str> = SCHEMA
+        .split(';')
+        .filter(|sql| !sql.trim().is_empty())
+        .collect();
+    sqlite_execute(url, &statements);
+}
+
+fn shutdown(recorder: Recorder) {
+    recorder.shutdown(Instant::now() + Duration::from_secs(10));
+}
+
+#[test]
+fn every_kind_of_request_gets_one_row() {
+    let dir = TempDir::new("recorder-kinds");
+    let url = dir.sqlite_url();
+    let (sender, recorder) = start(settings(url.clone(), &dir)).expect("start");
+    assert!(recorder.stats().connected());
+
+    send_requests(&sender, "plain", 1);
+    let mut refused = record("refused");
+    refused.status = 404;
+    refused.error = Some("The model 'nope' does not exist".to_owned());
+    refused.response_body = None;
+    refused.tried.clear();
+    sender.send(RecordEvent::Request(Box::new(refused)));
+
+    // Two streams interleaved: a tool call, and one the client left.
+    sender.send(chunk(1, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n"));
+    sender.send(chunk(
+        2,
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+    ));
+    sender.send(chunk(1, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":1}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}\n\ndata: [DONE]\n\n"));
+    sender.send(chunk(
+        2,
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n",
+    ));
+    let mut tool_stream = record("stream-tools");
+    (
+        tool_stream.stream,
+        tool_stream.ttft_ms,
+        tool_stream.response_body,
+    ) = (true, Some(3.5), None);
+    sender.send(RecordEvent::StreamEnd {
+        stream: 1,
+        record: Box::new(tool_stream),
+    });
+    let mut cancelled = record("stream-cancelled");
+    (
+        cancelled.stream,
+        cancelled.cancelled,
+        cancelled.response_body,
+    ) = (true, true, None);
+    sender.send(RecordEvent::StreamEnd {
+        stream: 2,
+        record: Box::new(cancelled),
+    });
+    drop(sender);
+    shutdown(recorder);
+
+    let rows = sqlite_rows(&url);
+    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "plain-000000",
+            "refused",
+            "stream-cancelled",
+            "stream-tools"
+        ]
+    );
+    let [plain, refused, cancelled, tools] = &rows[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (
+            plain.response_content.as_deref(),
+            plain.total_tokens,
+            plain.status
+        ),
+        (Some("Hello"), Some(6), 200)
+    );
+    assert_eq!(plain.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(
+        refused.error.as_deref(),
+        Some("The model 'nope' does not exist")
+    );
+    assert_eq!(
+        (refused.status, refused.tried.as_str(), refused.total_tokens),
+        (404, "[]", None)
+    );
+    assert!(cancelled.cancelled && cancelled.stream);
+    assert_eq!(cancelled.response_content.as_deref(), Some("Hello"));
+    assert_eq!(
+        tools.tool_calls.as_deref(),
+        Some(r#"[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]"#)
+    );
+    assert_eq!(
+        (
+            tools.prompt_tokens,
+            tools.completion_tokens,
+            tools.total_tokens
+        ),
+        (Some(3), Some(4), Some(7))
+    );
+    assert_eq!(
+        (
+            tools.ttft_ms,
+            tools.finish_reason.as_deref(),
+            tools.malformed
+        ),
+        (Some(3.5), Some("tool_calls"), false)
+    );
+}
+
+#[test]
+fn an_outage_spills_past_the_memory_bound_and_replays_when_the_database_is_back() {
+    let dir = TempDir::new("recorder-outage");
+    let url = dir.sqlite_url();
+    let mut settings = settings(url.clone(), &dir);
+    (settings.memory_records, settings.batch_size) = (5, 4);
+    let spill_path = settings.spill_path.clone();
+    let (sender, recorder) = start(settings).expect("start");
+    let stats = recorder.stats();
+    break_table(&url);
+
+    send_requests(&sender, "outage", 20);
+    assert!(wait_for(Duration::from_secs(5), || stats.spilled() == 15
+        && stats.buffered() == 5));
+    assert!(!stats.connected());
+    assert!(stats.failed_flushes() > 0);
+    assert!(spill_path.exists());
+
+    mend_table(&url);
+    assert!(
+        wait_for(Duration::from_secs(10), || stats.written() == 20),
+        "written {}",
+        stats.written()
+    );
+    assert_eq!((stats.spilled(), stats.buffered()), (0, 0));
+    assert!(stats.connected());
+    assert!(!spill_path.exists());
+    drop(sender);
+    shutdown(recorder);
+    assert_eq!(sqlite_rows(&url).len(), 20);
+}
+
+#[test]
+fn shutdown_with_the_database_down_spills_and_the_next_start_replays() {
+    let dir = TempDir::new("recorder-down");
+    let url = dir.sqlite_url();
+    let (sender, recorder) = start(settings(url.clone(), &dir)).expect("start");
+    break_table(&url);
+    send_requests(&sender, "down", 10);
+    drop(sender);
+    let started = Instant::now();
+    recorder.shutdown(Instant::now() + Duration::from_millis(300));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown is bounded by its deadline"
+    );
+    let spilled = std::fs::read_to_string(dir.path().join("spill.jsonl")).expect("spill file");
+    assert_eq!(spilled.lines().count(), 10);
+
+    mend_table(&url);
+    let (sender, recorder) = start(settings(url.clone(), &dir)).expect("restart");
+    assert_eq!(recorder.stats().spilled(), 10);
+    let stats = recorder.stats();
+    assert!(wait_for(Duration::from_secs(5), || stats.written() == 10));
+    drop(sender);
+    shutdown(recorder);
+    assert_eq!(sqlite_rows(&url).len(), 10);
+    assert!(!dir.path().join("spill.jsonl").exists());
+}
+
+#[test]
+fn shutdown_drains_everything_queued() {
+    let dir = TempDir::new("recorder-drain");
+    let url = dir.sqlite_url();
+    let (sender, recorder) = start(settings(url.clone(), &dir)).expect("start");
+    let stats = recorder.stats();
+    send_requests(&sender, "burst", 20_000);
+    drop(sender);
+    shutdown(recorder);
+    assert_eq!(stats.written(), 20_000);
+    assert_eq!(sqlite_rows(&url).len(), 20_000);
+    assert!(!dir.path().join("spill.jsonl").exists());
+}
+
+#[test]
+fn start_refuses_a_bad_url_and_a_newer_schema() {
+    let dir = TempDir::new("recorder-refuse");
+    let Err(message) = start(settings("mysql://u@h/db".to_owned(), &dir)) else {
+        panic!("mysql accepted")
+    };
+    assert!(message.contains("database.url"), "{message}");
+
+    let url = dir.sqlite_url();
+    let (sender, recorder) = start(settings(url.clone(), &dir)).expect("start");
+    drop(sender);
+    shutdown(recorder);
+    sqlite_execute(
+        &url,
+        &["INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+           VALUES (99990101000000, 'from the future', TRUE, x'00', 1)"],
+    );
+    let Err(message) = start(settings(url, &dir)) else {
+        panic!("newer schema accepted")
+    };
+    assert!(message.contains("newer than this gpt-api"), "{message}");
+}
+
+/// `cargo test --release --lib throughput -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn throughput() {
+    let dir = TempDir::new("recorder-throughput");
+    let url = dir.sqlite_url();
+    let mut settings = settings(url.clone(), &dir);
+    settings.batch_size = 256;
+    let (sender, recorder) = start(settings).expect("start");
+    let stats = recorder.stats();
+    let rows = 200_000;
+    let started = Instant::now();
+    send_requests(&sender, "bench", rows);
+    assert!(wait_for(Duration::from_secs(120), || stats.written() == rows as u64));
+    let elapsed = started.elapsed();
+    drop(sender);
+    shutdown(recorder);
+    println!(
+        "sqlite: {rows} rows in {elapsed:?}: {:.0} rows/s",
+        rows as f64 / elapsed.as_secs_f64()
+    );
+}

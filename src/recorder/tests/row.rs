@@ -1,0 +1,78 @@
+//! Rows from records: timestamps, the tried list, and what `store_content` keeps.
+
+use crate::recorder::row::{format_utc, LogRow, ResponseSummary};
+
+use super::support::{at_micros, record};
+
+#[test]
+fn timestamps_are_utc_iso_8601_with_microseconds() {
+    assert_eq!(format_utc(at_micros(0)), "1970-01-01T00:00:00.000000Z");
+    assert_eq!(
+        format_utc(at_micros(951_782_400_000_000)),
+        "2000-02-29T00:00:00.000000Z"
+    );
+    assert_eq!(
+        format_utc(at_micros(1_700_000_000_123_456)),
+        "2023-11-14T22:13:20.123456Z"
+    );
+    assert_eq!(
+        format_utc(at_micros(4_102_444_799_999_999)),
+        "2099-12-31T23:59:59.999999Z"
+    );
+}
+
+#[test]
+fn a_record_becomes_a_row() {
+    let summary = ResponseSummary {
+        content: Some("Hello".to_owned()),
+        reasoning: Some("why".to_owned()),
+        tool_calls: Some("[]".to_owned()),
+        total_tokens: Some(6),
+        ..ResponseSummary::default()
+    };
+    let row = LogRow::new(record("r1"), summary.clone(), true);
+    assert_eq!(row.id, "r1");
+    assert_eq!(row.created_at, "2023-11-14T22:13:20.123456Z");
+    assert_eq!(
+        row.tried,
+        r#"["primary/gpt-4o-mini","backup/gpt-4o-mini-2024"]"#
+    );
+    assert_eq!(
+        row.request_body.as_deref(),
+        Some(r#"{"model":"gpt-4o-mini","messages":[]}"#)
+    );
+    assert_eq!(row.response_content.as_deref(), Some("Hello"));
+    assert_eq!(row.reasoning_content.as_deref(), Some("why"));
+
+    let without_content = LogRow::new(record("r2"), summary, false);
+    assert_eq!(
+        (
+            without_content.request_body,
+            without_content.response_content,
+            without_content.reasoning_content
+        ),
+        (None, None, None)
+    );
+    assert_eq!(without_content.tool_calls.as_deref(), Some("[]"));
+    assert_eq!(without_content.total_tokens, Some(6));
+}
+
+#[test]
+fn the_workers_error_wins_over_an_in_band_one() {
+    let mut gateway_error = record("r3");
+    gateway_error.error = Some("gateway said".to_owned());
+    let summary = ResponseSummary {
+        error: Some("upstream said".to_owned()),
+        ..ResponseSummary::default()
+    };
+    assert_eq!(
+        LogRow::new(gateway_error, summary.clone(), true)
+            .error
+            .as_deref(),
+        Some("gateway said")
+    );
+    assert_eq!(
+        LogRow::new(record("r4"), summary, true).error.as_deref(),
+        Some("upstream said")
+    );
+}

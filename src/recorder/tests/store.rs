@@ -1,0 +1,106 @@
+//! The SQLite store: every column round-trips, replays do not duplicate, WAL is on,
+//! a newer schema and a bad URL are refused.
+
+use sqlx::Row;
+
+use crate::recorder::store::{Backend, OpenError, Store};
+
+use super::support::{bare_row, full_row, runtime, sqlite_execute, sqlite_rows, TempDir};
+
+#[test]
+fn every_column_round_trips_and_a_replay_does_not_duplicate() {
+    let dir = TempDir::new("store");
+    let url = dir.sqlite_url();
+    let rows = vec![full_row("a"), bare_row("b"), full_row("c")];
+    let runtime = runtime();
+    runtime.block_on(async {
+        let store = Store::open(&url).await.expect("open");
+        store.insert(&rows).await.expect("insert");
+        store.insert(&rows[1..]).await.expect("insert again");
+        store.close().await;
+    });
+    let mut expected = rows.clone();
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(sqlite_rows(&url), expected);
+}
+
+#[test]
+fn large_batches_are_split_into_statements() {
+    let dir = TempDir::new("store-large");
+    let url = dir.sqlite_url();
+    let rows: Vec<_> = (0..2500).map(|n| bare_row(&format!("{n:05}"))).collect();
+    runtime().block_on(async {
+        let store = Store::open(&url).await.expect("open");
+        store.insert(&rows).await.expect("insert");
+        store.close().await;
+    });
+    assert_eq!(sqlite_rows(&url).len(), 2500);
+}
+
+#[test]
+fn sqlite_runs_in_wal_mode() {
+    let dir = TempDir::new("store-wal");
+    let url = dir.sqlite_url();
+    let mode: String = runtime().block_on(async {
+        let store = Store::open(&url).await.expect("open");
+        let Store::Sqlite(pool) = &store else {
+            panic!("not sqlite")
+        };
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .expect("pragma");
+        store.close().await;
+        row.get(0)
+    });
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_schema_newer_than_the_binary_is_refused() {
+    let dir = TempDir::new("store-newer");
+    let url = dir.sqlite_url();
+    runtime().block_on(async { Store::open(&url).await.expect("open").close().await });
+    sqlite_execute(
+        &url,
+        &["INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+           VALUES (99990101000000, 'from the future', TRUE, x'00', 1)"],
+    );
+    let Err(OpenError::Fatal(message)) = runtime().block_on(Store::open(&url)) else {
+        panic!("a newer schema must be refused");
+    };
+    assert!(message.contains("newer than this gpt-api"), "{message}");
+    assert!(message.contains("99990101000000"), "{message}");
+}
+
+#[test]
+fn urls_pick_the_backend_or_are_refused() {
+    assert_eq!(
+        Backend::from_url("sqlite://gpt_api.db"),
+        Ok(Backend::Sqlite)
+    );
+    assert_eq!(Backend::from_url("sqlite::memory:"), Ok(Backend::Sqlite));
+    assert_eq!(
+        Backend::from_url("postgres://u@h:5432/db"),
+        Ok(Backend::Postgres)
+    );
+    assert_eq!(
+        Backend::from_url("postgresql://u@h/db"),
+        Ok(Backend::Postgres)
+    );
+    let refused = Backend::from_url("mysql://u@h/db").expect_err("mysql");
+    assert!(refused.contains("database.url"), "{refused}");
+}
+
+#[test]
+fn an_sqlite_file_that_cannot_be_created_is_fatal() {
+    let dir = TempDir::new("store-missing");
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("no/such/dir/log.db").display()
+    );
+    assert!(matches!(
+        runtime().block_on(Store::open(&url)),
+        Err(OpenError::Fatal(_))
+    ));
+}

@@ -1,0 +1,147 @@
+//! The stream accumulator: text, reasoning, merged tool calls, usage, errors, and
+//! malformed or truncated input.
+
+use crate::recorder::row::ResponseSummary;
+use crate::recorder::stream::StreamAccumulator;
+
+fn accumulate(chunks: &[&str]) -> ResponseSummary {
+    let mut accumulator = StreamAccumulator::default();
+    for chunk in chunks {
+        accumulator.feed(chunk.as_bytes());
+    }
+    accumulator.finish()
+}
+
+fn delta(json: &str) -> String {
+    format!("data: {{\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{json},\"finish_reason\":null}}]}}\n\n")
+}
+
+#[test]
+fn content_is_concatenated_across_events_and_chunks() {
+    let first = delta(r#"{"role":"assistant","content":""}"#);
+    let second = delta(r#"{"content":"Hel"}"#);
+    let third = delta(r#"{"content":"lo \"wörld\"\n"}"#);
+    let (head, tail) = third.split_at(17);
+    let last = r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+    let summary = accumulate(&[&first, &(second + head), tail, last, "\n\ndata: [DONE]\n\n"]);
+    assert_eq!(summary.content.as_deref(), Some("Hello \"wörld\"\n"));
+    assert_eq!(summary.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(summary.reasoning, None);
+    assert_eq!(summary.tool_calls, None);
+    assert!(!summary.malformed);
+}
+
+#[test]
+fn reasoning_is_kept_apart_from_content() {
+    let summary = accumulate(&[
+        &delta(r#"{"reasoning_content":"Let me "}"#),
+        &delta(r#"{"reasoning_content":"think."}"#),
+        &delta(r#"{"content":"42"}"#),
+    ]);
+    assert_eq!(summary.reasoning.as_deref(), Some("Let me think."));
+    assert_eq!(summary.content.as_deref(), Some("42"));
+}
+
+#[test]
+fn two_parallel_tool_calls_are_merged_by_index() {
+    let summary = accumulate(&[
+        &delta(
+            r#"{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_weather","arguments":""}}]}"#,
+        ),
+        &delta(
+            r#"{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{\"tz\""}}]}"#,
+        ),
+        &delta(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}"#),
+        &delta(
+            r#"{"tool_calls":[{"index":1,"function":{"arguments":":\"UTC\"}"}},{"index":0,"function":{"arguments":"\"Paris\"}"}}]}"#,
+        ),
+        r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        "\n\n",
+    ]);
+    let expected = concat!(
+        r#"[{"id":"call_a","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},"#,
+        r#"{"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{\"tz\":\"UTC\"}"}}]"#
+    );
+    assert_eq!(summary.tool_calls.as_deref(), Some(expected));
+    assert_eq!(summary.finish_reason.as_deref(), Some("tool_calls"));
+    assert_eq!(summary.content, None);
+}
+
+#[test]
+fn usage_comes_from_the_usage_chunk() {
+    let summary = accumulate(&[
+        &delta(r#"{"content":"Hi"}"#),
+        "data: {\"choices\":[],\"usage\":null}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":2,\"total_tokens\":13}}\n\n",
+        "data: [DONE]\n\n",
+    ]);
+    assert_eq!(
+        (
+            summary.prompt_tokens,
+            summary.completion_tokens,
+            summary.total_tokens
+        ),
+        (Some(11), Some(2), Some(13))
+    );
+    assert_eq!(summary.content.as_deref(), Some("Hi"));
+}
+
+#[test]
+fn completions_text_is_accumulated() {
+    let summary = accumulate(&[
+        "data: {\"object\":\"text_completion\",\"choices\":[{\"index\":0,\"text\":\"Once \",\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"text\":\"upon\",\"finish_reason\":\"length\"}]}\n\n",
+    ]);
+    assert_eq!(summary.content.as_deref(), Some("Once upon"));
+    assert_eq!(summary.finish_reason.as_deref(), Some("length"));
+}
+
+#[test]
+fn only_choice_zero_is_kept() {
+    let chunk = "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}},{\"index\":0,\"delta\":{\"content\":\"A\"}}]}\n\n";
+    assert_eq!(accumulate(&[chunk]).content.as_deref(), Some("A"));
+}
+
+#[test]
+fn a_malformed_event_is_skipped_and_flagged() {
+    let summary = accumulate(&[
+        &delta(r#"{"content":"one "}"#),
+        "data: {\"choices\":[{\"delta\":{\"content\":\"lost\"\n\n",
+        &delta(r#"{"content":"two"}"#),
+    ]);
+    assert_eq!(summary.content.as_deref(), Some("one two"));
+    assert!(summary.malformed);
+}
+
+#[test]
+fn a_truncated_stream_keeps_what_was_complete_and_is_flagged() {
+    let summary = accumulate(&[
+        &delta(r#"{"content":"kept"}"#),
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"cut",
+    ]);
+    assert_eq!(summary.content.as_deref(), Some("kept"));
+    assert!(summary.malformed);
+}
+
+#[test]
+fn an_in_band_error_event_is_recorded() {
+    let error = r#"data: {"error":{"message":"All upstreams failed for model 'm'. Tried: [\"a/m\"]. Last error: stream idle timeout","type":"upstream_error","code":"stream_interrupted"}}"#;
+    let summary = accumulate(&[&delta(r#"{"content":"partial"}"#), error, "\n\n"]);
+    assert_eq!(
+        summary.error.as_deref(),
+        Some(
+            "All upstreams failed for model 'm'. Tried: [\"a/m\"]. Last error: stream idle timeout"
+        )
+    );
+    assert_eq!(summary.content.as_deref(), Some("partial"));
+    assert!(!summary.malformed);
+}
+
+#[test]
+fn an_empty_stream_gives_an_empty_summary() {
+    assert_eq!(accumulate(&[]), ResponseSummary::default());
+    assert_eq!(
+        accumulate(&[": ping\n\n", "data: [DONE]\n\n"]),
+        ResponseSummary::default()
+    );
+}

@@ -1,0 +1,12 @@
+//! Talking to upstream providers: the per-worker pooled client, TLS, name resolution and
+//! response bodies pulled as they arrive. No routing decisions here (that is `dispatch`).
+
+mod body;
+mod client;
+mod connection;
+mod resolve;
+mod tls;
+
+pub use body::BodyError;
+pub use client::{SendError, UpstreamClient, UpstreamRequest, UpstreamResponse};
+pub use tls::client_config;
