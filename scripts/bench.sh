@@ -296,7 +296,7 @@ measure() {
 measure_memory() {
     local target=$1 duration=$2 every=$3 figure=$4 load_pid samples=() end out
     local args
-    args="$(target_args "$target" 0) --concurrency 32 --duration-s $duration"
+    args="$(target_args "$target" 0) --concurrency 32 --duration-s $duration --timeout-ms 5000"
     echo "$figure/$target: bench-load $args" >>"$commands"
     # shellcheck disable=SC2086  # args is a word list
     "$load_bin" $args >"$work/$figure-$target.json" 2>>"$work/load.err" &
@@ -338,7 +338,7 @@ for target in nginx gateway; do
 done
 
 for target in "${targets[@]}"; do
-    out=$(measure sanity "$target" 0 --requests 1 --duration-s 5)
+    out=$(measure sanity "$target" 0 --requests 1 --duration-s 5 --timeout-ms 5000)
     [[ $(json_get "$out" ok) == 1 ]] || log "sanity request to $target failed: $out"
 done
 
@@ -348,7 +348,7 @@ for concurrency in $sweep; do
         rows_before=-1
         [[ $target == gateway && $concurrency == 64 ]] && rows_before=$(db_rows "$work/gpt_api.db")
         out=$(measure "plain-c$concurrency" "$target" 0 --concurrency "$concurrency" \
-            --duration-s "$seconds" --warmup-s "$warmup")
+            --duration-s "$seconds" --warmup-s "$warmup" --timeout-ms 5000)
         if ((rows_before >= 0)); then
             # The log writer's rate: this run's rows over the time until the last one is written.
             answered=$(json_get "$out" answered)
@@ -370,7 +370,7 @@ for concurrency in 1 64; do
     log "streaming, c=$concurrency"
     for target in "${targets[@]}"; do
         measure "stream-c$concurrency" "$target" 0 --mode stream --concurrency "$concurrency" \
-            --duration-s "$seconds" --warmup-s "$warmup" --expect-events 22 >/dev/null
+            --duration-s "$seconds" --warmup-s "$warmup" --expect-events 22 --timeout-ms 5000 >/dev/null
     done
 done
 

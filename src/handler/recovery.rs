@@ -86,12 +86,15 @@ pub async fn continue_stream(
             ));
         };
         note_target(exchange, &target);
+        let repeat_len = delivered.len();
         let mut reframer = Reframer {
             original: &original,
             delivered: &mut delivered,
-            restart_matched: (target.target.continuation == Continuation::Restart).then_some(0),
+            restart_matched: (target.target.continuation == Continuation::Restart)
+                .then_some((0, repeat_len)),
             strip_usage,
             finished: false,
+            done: false,
         };
         let first = reframer.filter(first)?;
         sink.forward(connection, first).await?;
@@ -170,19 +173,21 @@ fn first_choice(chunk: &simd_json::OwnedValue) -> Option<&simd_json::OwnedValue>
 struct Reframer<'a> {
     original: &'a OriginalStream,
     delivered: &'a mut String,
-    /// Restart mode: how much of the delivered text the new stream has repeated so far.
-    restart_matched: Option<usize>,
+    /// Restart mode: how much of the delivered text the new stream has repeated so far, and
+    /// how much it must repeat (what was delivered when it started).
+    restart_matched: Option<(usize, usize)>,
     strip_usage: bool,
     finished: bool,
+    done: bool,
 }
 
 impl Reframer<'_> {
     /// The part of `content` that is new to the client (restart mode suppresses the repeat).
     fn unseen<'c>(&mut self, content: &'c str) -> Result<&'c str, StreamEnd> {
-        let Some(matched) = self.restart_matched.as_mut() else {
+        let Some((matched, repeat_len)) = self.restart_matched.as_mut() else {
             return Ok(content);
         };
-        let expected = &self.delivered.as_bytes()[(*matched).min(self.delivered.len())..];
+        let expected = &self.delivered.as_bytes()[*matched..*repeat_len];
         let overlap = expected.len().min(content.len());
         if content.as_bytes()[..overlap] != expected[..overlap] {
             let message =
@@ -206,6 +211,7 @@ impl EventFilter for Reframer<'_> {
             };
             if sse::is_done(&payload) {
                 self.finished = true;
+                self.done = true;
                 out.push_str("data: [DONE]\n\n");
                 continue;
             }
@@ -249,5 +255,9 @@ impl EventFilter for Reframer<'_> {
 
     fn finished(&self) -> bool {
         self.finished
+    }
+
+    fn saw_done(&self) -> bool {
+        self.done
     }
 }

@@ -182,6 +182,10 @@ pub async fn relay(
         .metrics
         .latency
         .observe(exchange.received_at.elapsed());
+    // The usage chunk kept from the client still belongs in the log.
+    if let Some(usage) = relay.withheld_usage.take() {
+        sink.record_only(usage);
+    }
     worker.records.send(RecordEvent::StreamEnd {
         stream: stream_id,
         record: Box::new(exchange.record),
@@ -207,6 +211,14 @@ pub struct ClientSink<'w> {
 }
 
 impl ClientSink<'_> {
+    /// Bytes the logging thread should see although the client does not.
+    pub fn record_only(&self, bytes: Bytes) {
+        self.worker.records.send(RecordEvent::StreamChunk {
+            stream: self.stream_id,
+            bytes,
+        });
+    }
+
     pub async fn forward(
         &mut self,
         connection: &mut ClientConnection,
@@ -234,19 +246,25 @@ pub trait EventFilter {
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd>;
     /// A finish_reason or `[DONE]` went by: an end of the upstream now is a clean end.
     fn finished(&self) -> bool;
+    fn saw_done(&self) -> bool;
 }
 
 /// The pass-through filter: per-stream facts gathered from the bytes as they pass.
 pub struct RelayState {
     pub finished: bool,
+    pub done: bool,
     pub strip_usage: bool,
+    /// The usage chunk kept from the client, still wanted for the log.
+    pub withheld_usage: Option<Bytes>,
 }
 
 impl RelayState {
     pub fn new(strip_usage: bool) -> Self {
         Self {
             finished: false,
+            done: false,
             strip_usage,
+            withheld_usage: None,
         }
     }
 }
@@ -260,9 +278,8 @@ impl EventFilter for RelayState {
             let Some(payload) = sse::data(event) else {
                 continue;
             };
-            if sse::is_done(&payload) || sse::has_finish_reason(&payload) {
-                self.finished = true;
-            }
+            self.done |= sse::is_done(&payload);
+            self.finished |= self.done || sse::has_finish_reason(&payload);
             if self.strip_usage && sse::is_usage_only(&payload) {
                 let start = event.as_ptr() as usize - events.as_ptr() as usize;
                 usage_event = Some(start..start + event.len());
@@ -270,12 +287,19 @@ impl EventFilter for RelayState {
         }
         Ok(match usage_event {
             None => events,
-            Some(span) => [&events[..span.start], &events[span.end..]].concat().into(),
+            Some(span) => {
+                self.withheld_usage = Some(events.slice(span.clone()));
+                [&events[..span.start], &events[span.end..]].concat().into()
+            }
         })
     }
 
     fn finished(&self) -> bool {
         self.finished
+    }
+
+    fn saw_done(&self) -> bool {
+        self.done
     }
 }
 
@@ -302,7 +326,14 @@ pub async fn pump(
                     sink.forward(connection, relay.filter(events)?).await?;
                 }
             }
-            Ok(Ok(None)) if relay.finished() && !framer.has_partial_event() => return Ok(()),
+            Ok(Ok(None)) if relay.finished() && !framer.has_partial_event() => {
+                // A finish_reason without `[DONE]` is a complete answer: end it the usual way.
+                if !relay.saw_done() {
+                    sink.forward(connection, Bytes::from_static(b"data: [DONE]\n\n"))
+                        .await?;
+                }
+                return Ok(());
+            }
             Ok(Ok(None)) => {
                 return Err(broken(
                     FailureKind::Transient { retry_after: None },

@@ -191,14 +191,16 @@ fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
+/// p50, p90, p99 and max; `null` when nothing was recorded.
 fn percentiles(json: &mut JsonLine, prefix: &str, histogram: &Histogram<u64>) {
-    for (name, quantile) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
-        json.number(
-            &format!("{prefix}{name}_us"),
-            histogram.value_at_quantile(quantile),
-        );
+    for (name, quantile) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)] {
+        let key = format!("{prefix}{name}_us");
+        if histogram.is_empty() {
+            json.number(&key, "null");
+        } else {
+            json.number(&key, histogram.value_at_quantile(quantile));
+        }
     }
-    json.number(&format!("{prefix}max_us"), histogram.max());
 }
 
 /// A flat JSON object written field by field.

@@ -24,7 +24,7 @@ fn postgres_round_trip_newer_schema_and_outage() {
 }
 
 fn round_trip(url: &str) {
-    let rows = vec![full_row("a"), bare_row("b")];
+    let rows = vec![bare_row("b"), full_row("a")];
     runtime().block_on(async {
         let store = Store::open(url).await.expect("open");
         store.insert(&rows).await.expect("insert");
