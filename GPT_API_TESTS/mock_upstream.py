@@ -496,8 +496,8 @@ class MockUpstream:
         self.base_url = ""
 
     # -- lifecycle
-    def start(self) -> str:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+    def start(self, port: int = 0) -> str:
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.mock = self
         port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -571,3 +571,18 @@ class MockUpstream:
 
     def wait_requests(self, n: int, timeout: float = 5.0) -> list[Received]:
         return self.wait_for(lambda reqs: list(reqs) if len(reqs) >= n else None, timeout)
+
+
+if __name__ == "__main__":
+    # Standalone: the upstream behind scripts/quickstart.sh (stdlib only, no venv needed).
+    import argparse
+
+    parser = argparse.ArgumentParser(description="OpenAI-compatible mock upstream for GPT_API")
+    parser.add_argument("--port", type=int, default=9001)
+    args = parser.parse_args()
+    mock = MockUpstream("mock")
+    print(f"mock upstream on {mock.start(args.port)}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        mock.stop()

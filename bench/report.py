@@ -203,10 +203,13 @@ class Report:
         rows = int(total["rows"])
         access = int(total.get("access_lines") or 0)
         answered = sum((r.get("load") or {}).get("answered", 0) for (f, t), r in self.runs.items() if t == "gateway")
+        spilled = int(total.get("spilled") or 0)
         finished = max(access, answered)
         yield ("log rows written / requests answered (access lines)", "—", "—",
                f"{rows} / {answered} ({access})", "")
-        yield ("log rows lost", "—", "—", str(max(finished - rows, 0)) if rows >= 0 else "no database", "")
+        yield ("log records spilled to the spill file (writer behind)", "—", "—", str(spilled), "")
+        lost = str(max(finished - rows - spilled, 0)) if rows >= 0 else "no database"
+        yield ("log rows lost (neither written nor spilled)", "—", "—", lost, "")
         rate = next((r for r in self.records if r.get("figure") == "log_rate"), None)
         if rate:
             elapsed = float(rate["run_seconds"] or 0) + float(rate["warmup"]) + int(rate["drain_ms"]) / 1000

@@ -388,6 +388,12 @@ for target in nginx gateway; do
     log "memory under load (c=32) of $target"
     measure_memory "$target" "$memory_seconds" 0.5 rss_load
 done
+# The soak writes about 1 KiB per request (access log, database, spill file when the writer lags).
+free_kib=$(df -Pk "$work" | awk 'NR == 2 {print $4}')
+if ((soak_seconds > 0)) && ((free_kib < 8 * 1024 * 1024)); then
+    log "less than 8 GiB free in $work: no soak"
+    soak_seconds=0
+fi
 if ((soak_seconds > 0)) && [[ -n $gateway_pid ]]; then
     log "soak: c=32 for ${soak_seconds}s through gateway"
     measure_memory gateway "$soak_seconds" 10 rss_soak
@@ -403,7 +409,8 @@ if [[ -n $gateway_pid ]]; then
     log "stopping the gateway (SIGTERM drains its log)"
     stop_process "$gateway_pid" 20
     record figure log_total rows "$(db_rows "$work/gpt_api.db")" \
-        access_lines "$(grep -c '"event":"access"' "$work/gateway.log" || true)"
+        access_lines "$(grep -c '"event":"access"' "$work/gateway.log" || true)" \
+        spilled "$(sed -n 's/.*"event":"log_drained".*"spilled":\([0-9]*\).*/\1/p' "$work/gateway.log" | head -n1)"
 fi
 
 # --- report -----------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ use crate::server::worker::Worker;
 use crate::upstream::{UpstreamRequest, UpstreamResponse};
 
 /// What an attempt to open a stream produced.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per attempt and moved once; boxing would allocate per stream"
+)]
 pub enum Opened {
     /// An SSE stream whose first data event arrived; `first` holds the events so far.
     Stream {

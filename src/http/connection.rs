@@ -36,6 +36,7 @@ pub async fn serve(worker: &Worker, stream: TcpStream) {
             .requests_in_flight
             .set(worker.requests_in_flight.get() - 1);
         if !keep_alive {
+            connection.linger().await;
             return;
         }
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Version};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio_codec::{Decoded, Decoder};
 use monoio_http::h1::codec::decoder::{ChunkedBodyDecoder, RequestHeadDecoder};
@@ -15,6 +15,9 @@ use crate::error::AppError;
 /// How long an idle keep-alive connection may wait for its next request.
 const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
 const READ_SIZE: usize = 16 * 1024;
+/// How long and how much a closing connection drains after its last response.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 1024 * 1024;
 
 pub struct Request {
     pub method: Method,
@@ -76,6 +79,22 @@ impl ClientConnection {
             Ok(Ok(more)) => Ok(more),
             Ok(Err(_)) => Err(ReadError::Closed),
             Err(_) => Err(ReadError::Rejected(AppError::RequestTimeout)),
+        }
+    }
+
+    /// Closes gracefully: stop writing, then read and drop what the client still sends for
+    /// a moment, so that closing with unread input does not reset the connection before the
+    /// client has read our response (nginx's lingering close).
+    pub async fn linger(&mut self) {
+        let _ = self.stream.shutdown().await;
+        let deadline = Instant::now() + LINGER;
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            self.buffer.clear();
+            match self.fill_until(deadline).await {
+                Ok(true) => drained += self.buffer.len(),
+                _ => return,
+            }
         }
     }
 

@@ -7,7 +7,12 @@
 //! Start-up: a bad URL, an unusable SQLite file or a schema newer than this binary is
 //! fatal (`start` returns the message). An unreachable PostgreSQL is not: the gateway
 //! runs, the log keeps rows in memory, then spills them, and connects when it can.
+#![expect(
+    clippy::disallowed_types,
+    reason = "the logging thread is where Tokio and sqlx belong (clippy.toml bans them elsewhere)"
+)]
 
+mod buffer;
 mod health;
 mod response;
 mod row;
@@ -25,6 +30,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
 
 use crate::log::{self, Value};
 use crate::record::RecordSender;
@@ -120,30 +127,30 @@ pub fn start(settings: RecorderSettings) -> Result<(RecordSender, Recorder), Str
     let thread = std::thread::Builder::new()
         .name("gpt-api-log".to_owned())
         .spawn(move || {
-            let opened = open(settings);
-            let writer = match opened {
-                Ok((settings, runtime, store, spill)) => Writer {
-                    settings,
-                    runtime,
-                    store,
-                    spill,
-                    events,
-                    control,
-                    stats: thread_stats,
-                },
+            let (writer, spill) = match open(settings) {
+                Ok((settings, runtime, store, spill)) => {
+                    let writer = Writer {
+                        settings,
+                        runtime,
+                        store,
+                        events,
+                        control,
+                        stats: thread_stats,
+                    };
+                    (writer, spill)
+                }
                 Err(message) => {
                     let _ = ready_sender.send(Err(message));
                     return;
                 }
             };
-            let connected = writer.store.is_some();
-            writer.stats.connected.store(connected, Ordering::Relaxed);
-            writer
-                .stats
-                .spilled
-                .store(writer.spill.rows(), Ordering::Relaxed);
+            let stats = &writer.stats;
+            stats
+                .connected
+                .store(writer.store.is_some(), Ordering::Relaxed);
+            stats.spilled.store(spill.rows(), Ordering::Relaxed);
             let _ = ready_sender.send(Ok(()));
-            writer.run();
+            writer.run(spill);
         })
         .map_err(|error| format!("cannot start the logging thread: {error}"))?;
     let started = ready
@@ -161,12 +168,7 @@ pub fn start(settings: RecorderSettings) -> Result<(RecordSender, Recorder), Str
     Ok((RecordSender::new(events_sender), recorder))
 }
 
-type Opened = (
-    RecorderSettings,
-    tokio::runtime::Runtime,
-    Option<Store>,
-    SpillFile,
-);
+type Opened = (RecorderSettings, Runtime, Option<Store>, SpillFile);
 
 /// The thread's set-up: its runtime, the store (unless PostgreSQL is away), the spill file.
 fn open(settings: RecorderSettings) -> Result<Opened, String> {
@@ -182,11 +184,8 @@ fn open(settings: RecorderSettings) -> Result<Opened, String> {
             None
         }
     };
-    let spill = SpillFile::open(settings.spill_path.clone()).map_err(|error| {
-        format!(
-            "database.spill_path {}: {error}",
-            settings.spill_path.display()
-        )
-    })?;
+    let spill_path = &settings.spill_path;
+    let spill = SpillFile::open(spill_path.clone())
+        .map_err(|error| format!("database.spill_path {}: {error}", spill_path.display()))?;
     Ok((settings, runtime, store, spill))
 }

@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::row::LogRow;
 use crate::log::{self, Value};
@@ -48,6 +48,10 @@ impl SpillFile {
             }
         }
         Ok(spill)
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
     }
 
     pub(super) fn rows(&self) -> u64 {

@@ -1,9 +1,9 @@
 //! The logging thread's loop: takes events off the channel, turns them into rows, writes
-//! them in batches, holds them in memory (then in the spill file) while the database is
-//! away, replays the spill file once it is back, and drains everything at shutdown.
+//! them in batches, holds them (`RowBuffer`) while the database is away, replays the spill
+//! file once it is back, and drains everything at shutdown.
 //! Plain blocking code: the Tokio runtime is entered only for database calls.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, TryRecvError};
 use tokio::runtime::Runtime;
 
+use super::buffer::RowBuffer;
 use super::health::{Backlog, DatabaseHealth};
 use super::response::summarize_body;
 use super::row::{LogRow, ResponseSummary};
@@ -35,7 +36,6 @@ pub(super) struct Writer {
     pub settings: RecorderSettings,
     pub runtime: Runtime,
     pub store: Option<Store>,
-    pub spill: SpillFile,
     pub events: Receiver<RecordEvent>,
     pub control: Receiver<Instant>,
     pub stats: Arc<RecorderStats>,
@@ -48,30 +48,23 @@ struct Loop {
     events_open: bool,
     deadline: Option<Instant>,
     streams: HashMap<StreamId, StreamAccumulator>,
-    pending: VecDeque<LogRow>,
-    /// When the oldest pending row arrived: it is due `flush_interval` later.
-    oldest_pending: Option<Instant>,
-    spill_failing: bool,
+    buffer: RowBuffer,
+    /// Rows replayed since the spill file was last empty.
     replayed: u64,
 }
 
 impl Writer {
-    pub(super) fn run(self) {
-        if self.spill.rows() > 0 {
-            log::info(
-                "log_spill_pending",
-                &[("rows", Value::Int(self.spill.rows()))],
-            );
+    pub(super) fn run(self, spill: SpillFile) {
+        if spill.rows() > 0 {
+            log::info("log_spill_pending", &[("rows", Value::Int(spill.rows()))]);
         }
         let mut state = Loop {
             health: DatabaseHealth::new(self.store.is_some()),
+            buffer: RowBuffer::new(spill, self.settings.memory_records),
             writer: self,
             events_open: true,
             deadline: None,
             streams: HashMap::new(),
-            pending: VecDeque::new(),
-            oldest_pending: None,
-            spill_failing: false,
             replayed: 0,
         };
         while !state.finished() {
@@ -81,9 +74,7 @@ impl Writer {
             } else if state.replay_due() {
                 state.replay_batch();
             }
-            if let Err(error) = state.writer.spill.flush(false) {
-                state.spill_failed(&error);
-            }
+            state.buffer.flush_spill();
             state.publish_stats();
         }
         state.close();
@@ -96,8 +87,8 @@ impl Writer {
         }
         if self.store.is_none() {
             // Timers must be created inside the runtime.
-            let opening =
-                async { tokio::time::timeout(timeout, Store::open(&self.settings.url)).await };
+            let url = &self.settings.url;
+            let opening = async { tokio::time::timeout(timeout, Store::open(url)).await };
             match self.runtime.block_on(opening) {
                 Ok(Ok(store)) => self.store = Some(store),
                 Ok(Err(OpenError::Fatal(message))) => {
@@ -109,10 +100,8 @@ impl Writer {
             }
         }
         let store = self.store.as_ref().expect("store opened above");
-        match self
-            .runtime
-            .block_on(async { tokio::time::timeout(timeout, store.insert(rows)).await })
-        {
+        let inserting = async { tokio::time::timeout(timeout, store.insert(rows)).await };
+        match self.runtime.block_on(inserting) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(error.to_string()),
             Err(_) => Err(format!("insert timed out after {} ms", timeout.as_millis())),
@@ -147,7 +136,7 @@ impl Loop {
         }
         let queued = events.len();
         let keeping_up = self.health.is_up()
-            && queued + self.pending.len() <= self.writer.settings.memory_records;
+            && queued + self.buffer.len() <= self.writer.settings.memory_records;
         let limit = if keeping_up {
             self.batch_size()
         } else {
@@ -184,76 +173,61 @@ impl Loop {
         if let Some(deadline) = self.deadline {
             wake = wake.min(deadline);
         }
-        if let Some(oldest) = self.oldest_pending {
-            let due = if self.pending.len() >= self.batch_size() || !self.events_open {
+        if let Some(oldest) = self.buffer.oldest() {
+            let due = if self.buffer.len() >= self.batch_size() || !self.events_open {
                 now
             } else {
                 oldest + self.writer.settings.flush_interval
             };
             wake = wake.min(due.max(ready_at));
         }
-        if self.writer.spill.rows() > 0 {
+        if self.buffer.spilled() > 0 {
             wake = wake.min(ready_at);
         }
         wake
     }
 
     fn accept(&mut self, event: RecordEvent) {
-        match event {
+        let (record, summary) = match event {
             RecordEvent::Request(record) => {
-                crate::log::access(&record);
                 let summary = body_summary(&record);
-                self.push_row(*record, summary);
+                (record, summary)
             }
             RecordEvent::StreamChunk { stream, bytes } => {
                 self.streams.entry(stream).or_default().feed(&bytes);
+                return;
             }
             RecordEvent::StreamEnd { stream, record } => {
-                crate::log::access(&record);
                 let summary = match self.streams.remove(&stream) {
                     Some(accumulator) => accumulator.finish(),
                     None => body_summary(&record),
                 };
-                self.push_row(*record, summary);
+                (record, summary)
             }
-        }
-    }
-
-    /// Past the memory bound a row goes to the spill file; if even that fails it stays
-    /// in memory: the bound is exceeded rather than the row lost.
-    fn push_row(&mut self, record: RequestRecord, summary: ResponseSummary) {
-        let row = LogRow::new(record, summary, self.writer.settings.store_content);
-        if self.pending.len() >= self.writer.settings.memory_records {
-            match self.writer.spill.append(&row) {
-                Ok(()) => return self.spilled_one(),
-                Err(error) => self.spill_failed(&error),
-            }
-        }
-        if self.pending.is_empty() {
-            self.oldest_pending = Some(Instant::now());
-        }
-        self.pending.push_back(row);
+        };
+        log::access(&record);
+        let store_content = self.writer.settings.store_content;
+        self.buffer
+            .push(LogRow::new(*record, summary, store_content));
     }
 
     fn flush_due(&self) -> bool {
         let now = Instant::now();
-        let Some(oldest) = self.oldest_pending else {
+        let Some(oldest) = self.buffer.oldest() else {
             return false;
         };
         self.health.may_call(now)
-            && (self.pending.len() >= self.batch_size()
+            && (self.buffer.len() >= self.batch_size()
                 || !self.events_open
                 || now >= oldest + self.writer.settings.flush_interval)
     }
 
     fn flush(&mut self) {
-        let count = self.pending.len().min(MAX_ROWS_PER_FLUSH);
+        let count = self.buffer.len().min(MAX_ROWS_PER_FLUSH);
         let timeout = self.operation_timeout();
-        let rows = &self.pending.make_contiguous()[..count];
-        match self.writer.write(rows, timeout) {
+        match self.writer.write(self.buffer.front(count), timeout) {
             Ok(()) => {
-                self.pending.drain(..count);
-                self.oldest_pending = (!self.pending.is_empty()).then(Instant::now);
+                self.buffer.written(count);
                 self.succeeded(count);
             }
             Err(error) => self.failed(&error),
@@ -261,29 +235,28 @@ impl Loop {
     }
 
     fn replay_due(&self) -> bool {
-        self.writer.spill.rows() > 0
-            && self.pending.len() < self.batch_size()
+        self.buffer.spilled() > 0
+            && self.buffer.len() < self.batch_size()
             && self.health.may_call(Instant::now())
     }
 
     fn replay_batch(&mut self) {
-        let rows = match self.writer.spill.read_batch(self.batch_size()) {
+        let batch_size = self.batch_size();
+        let rows = match self.buffer.spill().read_batch(batch_size) {
             Ok(rows) => rows,
             Err(error) => return self.failed(&format!("reading the spill file: {error}")),
         };
         if let Err(error) = self.writer.write(&rows, self.operation_timeout()) {
             return self.failed(&error);
         }
-        if let Err(error) = self.writer.spill.commit_batch() {
+        if let Err(error) = self.buffer.spill().commit_batch() {
             return self.failed(&format!("advancing the spill file: {error}"));
         }
         self.replayed += rows.len() as u64;
         self.succeeded(rows.len());
-        if self.writer.spill.rows() == 0 {
-            log::info(
-                "log_spill_replayed",
-                &[("rows", Value::Int(std::mem::take(&mut self.replayed)))],
-            );
+        if self.buffer.spilled() == 0 {
+            let replayed = std::mem::take(&mut self.replayed);
+            log::info("log_spill_replayed", &[("rows", Value::Int(replayed))]);
         }
     }
 
@@ -298,8 +271,8 @@ impl Loop {
 
     fn backlog(&self) -> Backlog {
         Backlog {
-            buffered: self.pending.len(),
-            spilled: self.writer.spill.rows(),
+            buffered: self.buffer.len(),
+            spilled: self.buffer.spilled(),
         }
     }
 
@@ -315,52 +288,24 @@ impl Loop {
         self.health.failed(error, self.backlog());
     }
 
-    fn spilled_one(&mut self) {
-        self.spill_failing = false;
-        if self.writer.spill.rows() == 1 {
-            log::warn(
-                "log_spilling",
-                &[
-                    (
-                        "path",
-                        Value::Str(&self.writer.settings.spill_path.display().to_string()),
-                    ),
-                    ("buffered", Value::Int(self.pending.len() as u64)),
-                ],
-            );
-        }
-    }
-
-    fn spill_failed(&mut self, error: &std::io::Error) {
-        if !std::mem::replace(&mut self.spill_failing, true) {
-            log::error(
-                "log_spill_failed",
-                &[("error", Value::Str(&error.to_string()))],
-            );
-        }
-    }
-
     fn publish_stats(&self) {
         let stats = &self.writer.stats;
-        stats
-            .buffered
-            .store(self.pending.len() as u64, Ordering::Relaxed);
+        let buffered = self.buffer.len() as u64;
+        stats.buffered.store(buffered, Ordering::Relaxed);
         stats
             .spilled
-            .store(self.writer.spill.rows(), Ordering::Relaxed);
+            .store(self.buffer.spilled(), Ordering::Relaxed);
         let connected = self.writer.store.is_some() && self.health.is_up();
         stats.connected.store(connected, Ordering::Relaxed);
     }
 
     /// Done once the channel is closed and every row is written, or at the deadline.
     fn finished(&self) -> bool {
-        if self
-            .deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
-        {
+        let now = Instant::now();
+        if self.deadline.is_some_and(|deadline| now >= deadline) {
             return true;
         }
-        !self.events_open && self.pending.is_empty() && self.writer.spill.rows() == 0
+        !self.events_open && self.buffer.len() == 0 && self.buffer.spilled() == 0
     }
 
     /// Takes what is still queued and, while the database answers, writes it (even past
@@ -368,35 +313,28 @@ impl Loop {
     /// not take goes to the spill file, on disk.
     fn close(mut self) {
         self.take_queued(usize::MAX);
-        while !self.pending.is_empty() && self.health.is_up() {
+        while self.buffer.len() > 0 && self.health.is_up() {
             self.flush();
         }
-        for row in std::mem::take(&mut self.pending) {
-            if let Err(error) = self.writer.spill.append(&row) {
-                self.spill_failed(&error);
-            }
-        }
-        if let Err(error) = self.writer.spill.flush(true) {
-            self.spill_failed(&error);
-        }
+        self.buffer.spill_everything();
         if !self.streams.is_empty() {
+            let streams = self.streams.len() as u64;
             log::warn(
                 "log_streams_unfinished",
-                &[("streams", Value::Int(self.streams.len() as u64))],
+                &[("streams", Value::Int(streams))],
             );
         }
         self.publish_stats();
         if let Some(store) = self.writer.store.take() {
             self.writer.runtime.block_on(store.close());
         }
+        let written = self.writer.stats.written();
+        let spilled = self.buffer.spilled();
         log::info(
             "log_drained",
             &[
-                (
-                    "written",
-                    Value::Int(self.writer.stats.written.load(Ordering::Relaxed)),
-                ),
-                ("spilled", Value::Int(self.writer.spill.rows())),
+                ("written", Value::Int(written)),
+                ("spilled", Value::Int(spilled)),
             ],
         );
     }

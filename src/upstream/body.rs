@@ -85,3 +85,43 @@ impl BodyFraming {
         matches!(self, Self::Empty)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use monoio_codec::{Decoded, Decoder};
+    use monoio_http::h1::codec::decoder::ChunkedBodyDecoder;
+
+    #[test]
+    fn chunked_bodies_decode_whatever_the_read_boundaries() {
+        let mut wire = Vec::new();
+        for i in 0..5 {
+            let data = format!("data: {{\"i\":{i},\"text\":\"hello world hello world\"}}\n\n");
+            wire.extend_from_slice(format!("{:x}\r\n{}\r\n", data.len(), data).as_bytes());
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+        for step in 1..wire.len() {
+            let mut decoder = ChunkedBodyDecoder::default();
+            let mut buffer = BytesMut::new();
+            let mut got = Vec::new();
+            let mut done = false;
+            for piece in wire.chunks(step) {
+                buffer.extend_from_slice(piece);
+                loop {
+                    match decoder.decode(&mut buffer) {
+                        Ok(Decoded::Some(Some(chunk))) => got.extend_from_slice(&chunk),
+                        Ok(Decoded::Some(None)) => {
+                            done = true;
+                            break;
+                        }
+                        Ok(_) => break,
+                        Err(e) => {
+                            panic!("step {step}: {e} at {:?}", String::from_utf8_lossy(&buffer))
+                        }
+                    }
+                }
+            }
+            assert!(done, "step {step}");
+        }
+    }
+}
