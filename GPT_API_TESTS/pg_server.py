@@ -107,21 +107,30 @@ class PgServer:
         self.close()
 
     # -- queries (through psql, so the suite needs no driver for this)
-    def query(self, sql: str) -> list[dict]:
-        """Rows of a SELECT as dicts (JSON-typed: numbers, bools, strings, None)."""
+    def _psql(self) -> str:
+        if (self.bin / "psql").exists():
+            return str(self.bin / "psql")
+        return shutil.which("psql") or "psql"
+
+    def database_url(self, name: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def query(self, sql: str, url: Optional[str] = None) -> list[dict]:
+        """Rows of a SELECT as dicts (JSON-typed: numbers, bools, strings, None); `url`
+        picks another database of this server."""
         wrapped = f"SELECT coalesce(json_agg(q), '[]') FROM ({sql}) AS q"
         out = subprocess.run(
-            [str(self.bin / "psql") if (self.bin / "psql").exists() else "psql",
-             "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", self.url, "-c", wrapped],
+            [self._psql(),
+             "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", url or self.url, "-c", wrapped],
             capture_output=True, text=True, timeout=30)
         if out.returncode != 0:
             raise RuntimeError(f"psql failed: {out.stderr}")
         return json.loads(out.stdout)
 
-    def execute(self, sql: str) -> None:
+    def execute(self, sql: str, url: Optional[str] = None) -> None:
         out = subprocess.run(
-            [str(self.bin / "psql") if (self.bin / "psql").exists() else "psql",
-             "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.url, "-c", sql],
+            [self._psql(),
+             "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url or self.url, "-c", sql],
             capture_output=True, text=True, timeout=30)
         if out.returncode != 0:
             raise RuntimeError(f"psql failed: {out.stderr}")

@@ -17,7 +17,10 @@ impl EventFramer {
     /// Zero-copy in the usual case of reads that end on an event boundary.
     pub fn push(&mut self, bytes: Bytes) -> Option<Bytes> {
         if self.pending.is_empty() {
-            let end = last_boundary(&bytes)?;
+            let Some(end) = last_boundary(&bytes) else {
+                self.pending.extend_from_slice(&bytes);
+                return None;
+            };
             if end == bytes.len() {
                 return Some(bytes);
             }
@@ -155,5 +158,52 @@ mod tests {
             br#"{"choices":[{"delta":{}}],"usage":null}"#
         ));
         assert_eq!(data(b"data: a\ndata: b\n\n").as_deref(), Some(&b"a\nb"[..]));
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// Random bytes cut at random places: the framer never panics, loses nothing and
+    /// releases only whole events.
+    #[test]
+    fn random_splits_lose_nothing() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let alphabet = b"data: {}\"finish_reason\"choices[]\r\n\n:x";
+        for _ in 0..5_000 {
+            let input: Vec<u8> = (0..rng.usize(0..300))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let mut framer = EventFramer::default();
+            let mut released = Vec::new();
+            let mut at = 0;
+            while at < input.len() {
+                let end = (at + rng.usize(1..40)).min(input.len());
+                if let Some(events) = framer.push(Bytes::copy_from_slice(&input[at..end])) {
+                    assert!(
+                        last_boundary(&events) == Some(events.len()),
+                        "only whole events are released"
+                    );
+                    for event in events_of(&events) {
+                        let _ = data(event).map(|payload| {
+                            (
+                                is_done(&payload),
+                                has_finish_reason(&payload),
+                                is_usage_only(&payload),
+                            )
+                        });
+                    }
+                    released.extend_from_slice(&events);
+                }
+                at = end;
+            }
+            released.extend_from_slice(&framer.pending);
+            assert_eq!(released, input);
+        }
+    }
+
+    fn events_of(block: &[u8]) -> Vec<&[u8]> {
+        events(block).collect()
     }
 }

@@ -25,6 +25,7 @@ pub async fn serve(worker: &Worker, stream: TcpStream) {
                 Exchange::new("", Instant::now(), false)
                     .fail(worker, &mut connection, error)
                     .await;
+                connection.linger().await;
                 return;
             }
         };

@@ -1,8 +1,15 @@
-//! Vectored writes of shared byte buffers: a response head and its body (or a chunk's size
-//! line, data and CRLF) leave in one `writev` instead of several small writes.
+//! I/O buffers: vectored writes of shared byte buffers (a response head and its body, or a
+//! chunk's size line, data and CRLF, leave in one `writev`), and read targets that append.
 
-use bytes::Bytes;
-use monoio::buf::IoVecBuf;
+use bytes::{Bytes, BytesMut};
+use monoio::buf::{IoBufMut, IoVecBuf, SliceMut};
+
+/// The buffer's unused capacity as a read target: monoio reads into a `BytesMut` from its
+/// start, which would overwrite the bytes already buffered.
+pub fn spare_capacity(buffer: BytesMut) -> SliceMut<BytesMut> {
+    let (len, capacity) = (buffer.len(), buffer.capacity());
+    buffer.slice_mut(len..capacity)
+}
 
 /// Up to three buffers written as one vectored write; owns them while the kernel reads them.
 pub struct IoSlices {

@@ -10,6 +10,7 @@ use monoio::net::TcpStream;
 use monoio_codec::{Decoded, Decoder};
 use monoio_http::h1::codec::decoder::{ChunkedBodyDecoder, RequestHeadDecoder};
 
+use super::iovec::spare_capacity;
 use crate::error::AppError;
 
 /// How long an idle keep-alive connection may wait for its next request.
@@ -68,9 +69,11 @@ impl ClientConnection {
         if self.buffer.capacity() - self.buffer.len() < 1024 {
             self.buffer.reserve(READ_SIZE);
         }
-        let buffer = std::mem::take(&mut self.buffer);
-        let (result, buffer) = self.stream.read(buffer).await;
-        self.buffer = buffer;
+        let (result, buffer) = self
+            .stream
+            .read(spare_capacity(std::mem::take(&mut self.buffer)))
+            .await;
+        self.buffer = buffer.into_inner();
         Ok(result? > 0)
     }
 
@@ -323,5 +326,51 @@ mod tests {
             Version::HTTP_10,
             &headers(&[("connection", "keep-alive")])
         ));
+    }
+
+    /// Fuzz-style: mutated request bytes over a real socket always end in a request or an
+    /// error, never a panic or a hang.
+    #[monoio::test(timer_enabled = true)]
+    async fn mutated_requests_always_end() {
+        let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let limits = RequestLimits {
+            max_header_bytes: 2048,
+            max_body_bytes: 2048,
+            header_timeout: Duration::from_millis(100),
+            body_timeout: Duration::from_millis(100),
+        };
+        let seeds: [&[u8]; 3] = [
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        ];
+        let mut rng = fastrand::Rng::with_seed(5);
+        let noise = b"\r\n: 0123456789abcdefxyz\x00\xff";
+        for _ in 0..300 {
+            let mut bytes = seeds[rng.usize(..seeds.len())].to_vec();
+            for _ in 0..rng.usize(0..4) {
+                let at = rng.usize(..=bytes.len());
+                match rng.u8(..3) {
+                    0 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    1 => bytes.insert(at, noise[rng.usize(..noise.len())]),
+                    _ => bytes.truncate(at),
+                }
+            }
+            if bytes.is_empty() {
+                continue; // an idle keep-alive connection: waited on for long, by design
+            }
+            let mut client = TcpStream::connect_addr(address).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let (written, _) = client.write_all(bytes).await;
+            written.unwrap();
+            let mut connection = ClientConnection::new(server);
+            let outcome =
+                monoio::time::timeout(Duration::from_secs(2), connection.read_request(&limits))
+                    .await;
+            assert!(outcome.is_ok(), "read_request must end by itself");
+        }
     }
 }

@@ -103,9 +103,11 @@ impl Recorder {
         Arc::clone(&self.stats)
     }
 
-    /// Call once every worker has dropped its `RecordSender`: the thread takes what is
+    /// Call once the workers are done sending (their `RecordSender`s need not be dropped
+    /// yet; what is sent after this call is not waited for): the thread takes what is
     /// queued, writes it, retries a failing database until `deadline`, spills what is
-    /// still unwritten to disk, and exits. Nothing is dropped.
+    /// still unwritten to disk, and exits. Nothing queued is dropped. Returns at once
+    /// when the database is healthy, at `deadline` (plus one last attempt) when it is not.
     pub fn shutdown(self, deadline: Instant) {
         // Fails only if the thread already finished (every sender gone, all written).
         let _ = self.deadline.send(deadline);

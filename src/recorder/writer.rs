@@ -159,11 +159,15 @@ impl Loop {
     }
 
     /// `shutdown` sent its deadline, or the `Recorder` was dropped without calling it.
+    /// Either way the workers are done: what is queued now is all there is, even if a
+    /// sender clone is still alive somewhere (`close` takes any straggler).
     fn take_deadline(&mut self, deadline: Option<Instant>) {
         if deadline.is_none() {
             self.writer.control = crossbeam_channel::never();
         }
         self.deadline = Some(deadline.unwrap_or_else(Instant::now));
+        self.take_queued(usize::MAX);
+        self.events_open = false;
     }
 
     fn next_wake(&self) -> Instant {

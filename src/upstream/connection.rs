@@ -11,7 +11,7 @@ use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls_pki_types::ServerName;
 
-use crate::http::iovec::IoSlices;
+use crate::http::iovec::{spare_capacity, IoSlices};
 
 const READ_SIZE: usize = 16 * 1024;
 
@@ -75,12 +75,12 @@ impl UpstreamConnection {
         if self.buffer.capacity() - self.buffer.len() < 1024 {
             self.buffer.reserve(READ_SIZE);
         }
-        let buffer = std::mem::take(&mut self.buffer);
+        let target = spare_capacity(std::mem::take(&mut self.buffer));
         let (result, buffer) = match &mut self.transport {
-            Transport::Plain(stream) => stream.read(buffer).await,
-            Transport::Tls(stream) => stream.read(buffer).await,
+            Transport::Plain(stream) => stream.read(target).await,
+            Transport::Tls(stream) => stream.read(target).await,
         };
-        self.buffer = buffer;
+        self.buffer = buffer.into_inner();
         Ok(result? > 0)
     }
 

@@ -86,3 +86,35 @@ fn prefill_appends_the_delivered_text_and_extra_fields() {
     assert_eq!(messages[1]["content"].as_str(), Some("Hello \"world\""));
     assert_eq!(value["continue_final_message"].as_bool(), Some(true));
 }
+
+/// Fuzz-style: mutated and truncated bodies never panic; whatever parses gives a body
+/// that is still valid JSON with the model renamed.
+#[test]
+fn mutated_bodies_never_panic_and_rewrites_stay_valid() {
+    let seeds: [&[u8]; 3] = [
+        br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"a \"q\" \u00e9"}],"n":2}"#,
+        br#"{ "stream_options" : {"include_usage":false}, "model" : "m" , "stream" : true , "messages":[] }"#,
+        br#"{"model":"m","tools":[{"type":"function"}],"x":[1,2,{"y":null}],"z":-1.5e10}"#,
+    ];
+    let mut rng = fastrand::Rng::with_seed(7);
+    let noise = b"{}[]\":,\\ ae0-9\x00\xff";
+    for _ in 0..20_000 {
+        let mut body = seeds[rng.usize(..seeds.len())].to_vec();
+        for _ in 0..rng.usize(0..4) {
+            let at = rng.usize(..=body.len());
+            match rng.u8(..3) {
+                0 if at < body.len() => {
+                    body.remove(at);
+                }
+                1 => body.insert(at, noise[rng.usize(..noise.len())]),
+                _ => body.truncate(at),
+            }
+        }
+        let Ok(parsed) = RequestBody::parse(Bytes::from(body)) else {
+            continue;
+        };
+        let mut out = parsed.for_upstream("renamed").to_vec();
+        let value = simd_json::to_owned_value(&mut out).expect("a rewritten body is still JSON");
+        assert_eq!(value["model"].as_str(), Some("renamed"));
+    }
+}

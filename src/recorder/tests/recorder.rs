@@ -222,6 +222,23 @@ fn shutdown_drains_everything_queued() {
 }
 
 #[test]
+fn shutdown_does_not_wait_for_a_sender_still_alive() {
+    let dir = TempDir::new("recorder-alive");
+    let url = dir.sqlite_url();
+    let (sender, recorder) = start(settings(url.clone(), &dir)).expect("start");
+    send_requests(&sender, "alive", 100);
+    let started = Instant::now();
+    shutdown(recorder);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sqlite_rows(&url).len(), 100);
+    drop(sender);
+}
+
+#[test]
 fn start_refuses_a_bad_url_and_a_newer_schema() {
     let dir = TempDir::new("recorder-refuse");
     let Err(message) = start(settings("mysql://u@h/db".to_owned(), &dir)) else {
