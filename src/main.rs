@@ -2,18 +2,18 @@
 //! config. Start-up: load config, start the log writer, start the workers, wait for a
 //! signal, drain.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gpt_api::config::{self, Config};
 use gpt_api::log::{self, Value};
-use gpt_api::metrics::{LogFigures, WorkerMetrics};
+use gpt_api::metrics::LogFigures;
 use gpt_api::recorder::{self, RecorderSettings};
-use gpt_api::server::{self, worker::SharedState};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use gpt_api::server::{self, worker::Deployment, worker::SharedState};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         println!("config ok");
         return ExitCode::SUCCESS;
     }
-    match run(config) {
+    match run(config, &config_path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             log::error("startup_failed", &[("reason", Value::Str(&message))]);
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: Arc<Config>) -> Result<(), String> {
+fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
     let database = &config.database;
     let (records, recorder) = recorder::start(RecorderSettings {
         url: database.url.clone(),
@@ -74,31 +74,26 @@ fn run(config: Arc<Config>) -> Result<(), String> {
         memory_records: database.memory_records,
         spill_path: database.spill_path.clone(),
     })?;
-    if config.client_keys.is_empty() {
-        log::warn("open_gateway", &[("message", Value::Str("no [[client_key]] configured: anyone who can reach the port can use every model"))]);
-    }
+    warn_if_open(&config);
     let stats = recorder.stats();
     let queue = records.clone();
-    let shared = Arc::new(SharedState {
-        metrics: (0..config.server.workers)
-            .map(|_| Arc::new(WorkerMetrics::new(&config)))
-            .collect(),
-        log_figures: Box::new(move || LogFigures {
-            healthy: stats.connected() || stats.spilled() > 0 || stats.buffered() > 0,
-            queue_depth: queue.queue_depth(),
-            written: stats.written(),
-            buffered: stats.buffered(),
-            spilled: stats.spilled(),
-        }),
-        shutting_down: Default::default(),
-        workers_listening: AtomicUsize::new(0),
+    let log_figures = Box::new(move || LogFigures {
+        healthy: stats.connected() || stats.spilled() > 0 || stats.buffered() > 0,
+        queue_depth: queue.queue_depth(),
+        written: stats.written(),
+        buffered: stats.buffered(),
+        spilled: stats.spilled(),
     });
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| e.to_string())?;
-    let server = server::start(config.clone(), records, Arc::clone(&shared))?;
+    let shared = Arc::new(SharedState::new(
+        Deployment::new(config.clone())?,
+        log_figures,
+    ));
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| e.to_string())?;
+    let server = server::start(records, Arc::clone(&shared))?;
     if !server.wait_until_listening(Duration::from_secs(10)) {
         return Err("workers did not start listening".into());
     }
+    let database_name = database.url.rsplit('@').next().unwrap_or_default();
     log::info(
         "listening",
         &[
@@ -106,20 +101,16 @@ fn run(config: Arc<Config>) -> Result<(), String> {
             ("workers", Value::Int(config.server.workers as u64)),
             ("driver", Value::Str(server.driver)),
             ("pin_cores", Value::Bool(config.server.pin_cores)),
-            (
-                "database",
-                Value::Str(
-                    database
-                        .url
-                        .split(['?', '@'])
-                        .next_back()
-                        .unwrap_or_default(),
-                ),
-            ),
+            ("database", Value::Str(database_name)),
         ],
     );
-    let signal = signals.forever().next().unwrap_or(SIGTERM);
-    log::info("shutting_down", &[("signal", Value::Int(signal as u64))]);
+    for signal in signals.forever() {
+        if signal != SIGHUP {
+            log::info("shutting_down", &[("signal", Value::Int(signal as u64))]);
+            break;
+        }
+        reload(&shared, config_path);
+    }
     let started = Instant::now();
     server.shutdown();
     drop(shared); // holds a sender clone through the metrics closure
@@ -129,4 +120,61 @@ fn run(config: Arc<Config>) -> Result<(), String> {
         &[("drain_ms", Value::Int(started.elapsed().as_millis() as u64))],
     );
     Ok(())
+}
+
+/// SIGHUP: a valid new config is deployed (new requests see its upstreams, models and keys;
+/// requests in flight finish on the old one); an invalid one is refused and the old stays.
+fn reload(shared: &SharedState, config_path: &Path) {
+    let deployment = config::load(config_path)
+        .map_err(|problems| {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .map(Arc::new)
+        .and_then(Deployment::new);
+    match deployment {
+        Ok(deployment) => {
+            let current = shared.current();
+            if !same_restart_settings(&current.config, &deployment.config) {
+                log::warn(
+                    "config_reload_partial",
+                    &[(
+                        "message",
+                        Value::Str("[server] and [database] changes take effect after a restart"),
+                    )],
+                );
+            }
+            warn_if_open(&deployment.config);
+            let models = deployment.config.models.len() as u64;
+            shared.publish(deployment);
+            log::info(
+                "config_reloaded",
+                &[
+                    ("path", Value::Str(&config_path.display().to_string())),
+                    ("models", Value::Int(models)),
+                ],
+            );
+        }
+        Err(problems) => log::error(
+            "config_reload_rejected",
+            &[("problems", Value::Str(&problems))],
+        ),
+    }
+}
+
+fn same_restart_settings(old: &Config, new: &Config) -> bool {
+    let (a, b) = (&old.server, &new.server);
+    a.listen == b.listen
+        && a.workers == b.workers
+        && a.pin_cores == b.pin_cores
+        && old.database.url == new.database.url
+}
+
+fn warn_if_open(config: &Config) {
+    if config.client_keys.is_empty() {
+        log::warn("open_gateway", &[("message", Value::Str("no [[client_key]] configured: anyone who can reach the port can use every model"))]);
+    }
 }

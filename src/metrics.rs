@@ -1,8 +1,10 @@
 //! Prometheus metrics. Each worker writes only its own counters (relaxed atomics, never
 //! contended); a scrape sums every worker's at read time. No locks on the request path.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -31,51 +33,69 @@ impl Histogram {
     }
 }
 
-/// One worker's counters.
+/// One worker's figures that do not depend on the config.
+#[derive(Default)]
 pub struct WorkerMetrics {
-    /// `[model][upstream or none][status class]`, model `len` = requests without a known model.
-    requests: Vec<AtomicU64>,
-    models: usize,
-    upstreams: usize,
     pub latency: Histogram,
     pub ttft: Histogram,
     pub failovers: AtomicU64,
-    pub retries: AtomicU64,
     pub stream_recoveries: AtomicU64,
     pub open_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Sampled every second by the worker.
     pub pooled_connections: AtomicU64,
     pub open_breakers: AtomicU64,
 }
 
-impl WorkerMetrics {
-    pub fn new(config: &Config) -> Self {
-        let models = config.models.len() + 1;
-        let upstreams = config.upstreams.len() + 1;
+/// Requests by model, upstream and status class, for one worker and one config generation
+/// (indices are that config's; names are resolved at scrape time).
+pub struct RequestCounters {
+    config: Arc<Config>,
+    counts: Vec<AtomicU64>,
+}
+
+impl RequestCounters {
+    pub fn new(config: Arc<Config>) -> Self {
+        // One extra model and upstream slot for requests that never got that far.
+        let size = (config.models.len() + 1) * (config.upstreams.len() + 1) * STATUS_CLASSES.len();
         Self {
-            requests: (0..models * upstreams * STATUS_CLASSES.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            models,
-            upstreams,
-            latency: Histogram::default(),
-            ttft: Histogram::default(),
-            failovers: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            stream_recoveries: AtomicU64::new(0),
-            open_connections: AtomicU64::new(0),
-            rejected_connections: AtomicU64::new(0),
-            pooled_connections: AtomicU64::new(0),
-            open_breakers: AtomicU64::new(0),
+            counts: (0..size).map(|_| AtomicU64::new(0)).collect(),
+            config,
         }
     }
 
-    pub fn count_request(&self, model: Option<usize>, upstream: Option<usize>, status: u16) {
-        let model = model.unwrap_or(self.models - 1);
-        let upstream = upstream.unwrap_or(self.upstreams - 1);
+    pub fn count(&self, model: Option<usize>, upstream: Option<usize>, status: u16) {
+        let upstreams = self.config.upstreams.len() + 1;
+        let model = model.unwrap_or(self.config.models.len());
+        let upstream = upstream.unwrap_or(upstreams - 1);
         let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.requests[(model * self.upstreams + upstream) * STATUS_CLASSES.len() + class]
+        self.counts[(model * upstreams + upstream) * STATUS_CLASSES.len() + class]
             .fetch_add(1, Relaxed);
+    }
+
+    fn add_to(&self, totals: &mut BTreeMap<(String, String, &'static str), u64>) {
+        let upstreams = self.config.upstreams.len() + 1;
+        for (index, count) in self.counts.iter().enumerate() {
+            let count = count.load(Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let class = STATUS_CLASSES[index % STATUS_CLASSES.len()];
+            let cell = index / STATUS_CLASSES.len();
+            let model = self
+                .config
+                .models
+                .get(cell / upstreams)
+                .map_or("", |m| m.name.as_str());
+            let upstream = self
+                .config
+                .upstreams
+                .get(cell % upstreams)
+                .map_or("", |u| u.name.as_str());
+            *totals
+                .entry((model.to_string(), upstream.to_string(), class))
+                .or_default() += count;
+        }
     }
 }
 
@@ -89,38 +109,19 @@ pub struct LogFigures {
     pub spilled: u64,
 }
 
-/// Renders the Prometheus text format, summing over workers.
+/// Renders the Prometheus text format, summing over workers (and config generations).
 pub fn render(
-    config: &Config,
-    workers: &[std::sync::Arc<WorkerMetrics>],
+    workers: &[Arc<WorkerMetrics>],
+    counters: &[Arc<RequestCounters>],
     log: &LogFigures,
 ) -> String {
     let mut out = String::with_capacity(4096);
     let sum = |f: &dyn Fn(&WorkerMetrics) -> u64| workers.iter().map(|w| f(w)).sum::<u64>();
+    let mut totals = BTreeMap::new();
+    counters.iter().for_each(|c| c.add_to(&mut totals));
     out.push_str("# HELP gpt_api_requests_total Requests by model, upstream and status class.\n# TYPE gpt_api_requests_total counter\n");
-    let Some(first) = workers.first() else {
-        return out;
-    };
-    for model in 0..first.models {
-        for upstream in 0..first.upstreams {
-            for (class_index, class) in STATUS_CLASSES.iter().enumerate() {
-                let index =
-                    (model * first.upstreams + upstream) * STATUS_CLASSES.len() + class_index;
-                let count = sum(&|w| w.requests[index].load(Relaxed));
-                if count == 0 {
-                    continue;
-                }
-                let model_name = config.models.get(model).map_or("", |m| m.name.as_str());
-                let upstream_name = config
-                    .upstreams
-                    .get(upstream)
-                    .map_or("", |u| u.name.as_str());
-                let _ = writeln!(
-                    out,
-                    "gpt_api_requests_total{{model=\"{model_name}\",upstream=\"{upstream_name}\",status=\"{class}\"}} {count}"
-                );
-            }
-        }
+    for ((model, upstream, class), count) in &totals {
+        let _ = writeln!(out, "gpt_api_requests_total{{model=\"{model}\",upstream=\"{upstream}\",status=\"{class}\"}} {count}");
     }
     render_histogram(
         &mut out,
@@ -136,16 +137,11 @@ pub fn render(
         workers,
         |w| &w.ttft,
     );
-    let counters: [(&str, &str, u64); 3] = [
+    let counters: [(&str, &str, u64); 2] = [
         (
             "gpt_api_failovers_total",
-            "Attempts beyond the first, per request.",
+            "Attempts beyond the first (retries and failovers).",
             sum(&|w| w.failovers.load(Relaxed)),
-        ),
-        (
-            "gpt_api_retries_total",
-            "Retries of the same target.",
-            sum(&|w| w.retries.load(Relaxed)),
         ),
         (
             "gpt_api_stream_recoveries_total",
@@ -167,7 +163,7 @@ pub fn render(
         ),
         (
             "gpt_api_rejected_connections",
-            "Client connections refused at the limit (counter).",
+            "Client connections refused at the limit (since start).",
             sum(&|w| w.rejected_connections.load(Relaxed)),
         ),
         (
@@ -187,7 +183,7 @@ pub fn render(
         ),
         (
             "gpt_api_log_rows_written",
-            "Rows written to the database (counter).",
+            "Rows written to the database (since start).",
             log.written,
         ),
         (
@@ -215,7 +211,7 @@ fn render_histogram(
     out: &mut String,
     name: &str,
     help: &str,
-    workers: &[std::sync::Arc<WorkerMetrics>],
+    workers: &[Arc<WorkerMetrics>],
     pick: fn(&WorkerMetrics) -> &Histogram,
 ) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");

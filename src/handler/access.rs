@@ -4,9 +4,8 @@
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::config::{ClientKey, KeyMatcher};
+use crate::config::{ClientKey, Config, KeyMatcher};
 use crate::error::AppError;
-use crate::server::worker::Worker;
 
 pub enum ClientIdentity<'a> {
     /// No client keys are configured: everyone may use everything.
@@ -37,10 +36,10 @@ impl ClientIdentity<'_> {
 }
 
 pub fn identify<'a>(
-    worker: &'a Worker,
+    config: &'a Config,
     headers: &HeaderMap,
 ) -> Result<ClientIdentity<'a>, AppError> {
-    let keys = &worker.config.client_keys;
+    let keys = &config.client_keys;
     if keys.is_empty() {
         return Ok(ClientIdentity::Open);
     }

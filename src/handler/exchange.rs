@@ -2,6 +2,7 @@
 //! what, what was tried. Writing gateway errors lives here too, so that the response, the
 //! access log and the database row are made from the same `AppError`.
 
+use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -9,10 +10,13 @@ use bytes::Bytes;
 use crate::error::AppError;
 use crate::http::request::ClientConnection;
 use crate::http::response::{self, ResponseHead};
-use crate::record::{RecordEvent, RequestRecord};
-use crate::server::worker::Worker;
+use crate::record::{RecordEvent, RequestRecord, StreamId};
+
+use crate::server::worker::{Routes, Worker};
 
 pub struct Exchange {
+    /// The config generation this request is served by, to its end.
+    pub routes: Rc<Routes>,
     pub record: RequestRecord,
     pub received_at: Instant,
     pub keep_alive: bool,
@@ -21,8 +25,10 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    pub fn new(endpoint: &str, received_at: Instant, keep_alive: bool) -> Self {
+    pub fn new(worker: &Worker, endpoint: &str, received_at: Instant, keep_alive: bool) -> Self {
         Self {
+            routes: worker.routes(),
+
             record: RequestRecord {
                 id: new_request_id(),
                 created_at: SystemTime::now(),
@@ -54,22 +60,35 @@ impl Exchange {
 
     /// Stamps the outcome and hands the record to the logging thread.
     pub fn finish(mut self, worker: &Worker, status: u16) {
-        let elapsed = self.received_at.elapsed();
-        self.record.status = status;
-        self.record.latency_ms = elapsed.as_secs_f64() * 1000.0;
-        worker
-            .metrics
-            .count_request(self.model_index, self.upstream_index, status);
-        worker.metrics.latency.observe(elapsed);
-        if self.record.tried.len() > 1 {
-            worker.metrics.failovers.fetch_add(
-                self.record.tried.len() as u64 - 1,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
+        self.stamp(worker, status);
         worker
             .records
             .send(RecordEvent::Request(Box::new(self.record)));
+    }
+
+    /// The same for a stream whose chunks went to the logging thread under `stream`.
+    pub fn finish_stream(mut self, worker: &Worker, stream: StreamId) {
+        self.stamp(worker, 200);
+        let record = Box::new(self.record);
+        worker
+            .records
+            .send(RecordEvent::StreamEnd { stream, record });
+    }
+
+    fn stamp(&mut self, worker: &Worker, status: u16) {
+        let elapsed = self.received_at.elapsed();
+        self.record.status = status;
+        self.record.latency_ms = elapsed.as_secs_f64() * 1000.0;
+        self.routes
+            .counters
+            .count(self.model_index, self.upstream_index, status);
+        worker.metrics.latency.observe(elapsed);
+        if let Some(extra_attempts) = self.record.tried.len().checked_sub(1) {
+            worker
+                .metrics
+                .failovers
+                .fetch_add(extra_attempts as u64, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Answers with a gateway error and logs it; returns whether the connection stays open.

@@ -2,6 +2,7 @@
 //! plan. Non-streaming responses are read whole and passed on unchanged; streams go to
 //! `stream`.
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -17,7 +18,7 @@ use crate::http::request::{ClientConnection, Request};
 use crate::http::response::{self, ResponseHead};
 use crate::http::router::Endpoint;
 use crate::server::worker::Worker;
-use crate::upstream::{BodyError, UpstreamRequest};
+use crate::upstream::{BodyError, UpstreamClient, UpstreamRequest};
 
 /// A checked request, ready to be sent upstream.
 pub struct Prepared {
@@ -33,11 +34,11 @@ pub async fn proxy(
     endpoint: Endpoint,
     keep_alive: bool,
 ) -> bool {
-    let mut exchange = Exchange::new(endpoint.path(), request.received_at, keep_alive);
-    if worker.config.database.store_content {
+    let mut exchange = Exchange::new(worker, endpoint.path(), request.received_at, keep_alive);
+    if exchange.routes.config.database.store_content {
         exchange.record.request_body = Some(request.body.clone());
     }
-    match prepare(worker, &request, endpoint, &mut exchange) {
+    match prepare(&request, endpoint, &mut exchange) {
         Ok(prepared) if prepared.body.stream && endpoint.can_stream() => {
             stream::relay(worker, connection, prepared, exchange).await
         }
@@ -47,17 +48,17 @@ pub async fn proxy(
 }
 
 fn prepare(
-    worker: &Worker,
     request: &Request,
     endpoint: Endpoint,
     exchange: &mut Exchange,
 ) -> Result<Prepared, AppError> {
-    let identity = access::identify(worker, &request.headers)?;
+    let routes = exchange.routes.clone();
+    let identity = access::identify(&routes.config, &request.headers)?;
     exchange.record.client_key = identity.name().map(str::to_string);
     let body = RequestBody::parse(request.body.clone())?;
     exchange.record.model = Some(body.model.clone());
     exchange.record.stream = body.stream && endpoint.can_stream();
-    let model = worker
+    let model = routes
         .config
         .model_id(&body.model)
         .ok_or_else(|| AppError::ModelNotFound(body.model.clone()))?;
@@ -85,9 +86,10 @@ async fn forward(
     prepared: Prepared,
     mut exchange: Exchange,
 ) -> bool {
-    let mut plan = worker.dispatcher.plan(prepared.model);
+    let routes = exchange.routes.clone();
+    let mut plan = routes.dispatcher.plan(prepared.model);
     let outcome = plan
-        .run(async |target| attempt(worker, &prepared, target, exchange.id()).await)
+        .run(async |target| attempt(&routes.upstream, &prepared, target, exchange.id()).await)
         .await;
     exchange.record.tried = std::mem::take(&mut plan.tried);
     let (delivered, target) = match outcome {
@@ -123,7 +125,7 @@ pub fn note_target(exchange: &mut Exchange, target: &AttemptTarget<'_>) {
 }
 
 async fn attempt(
-    worker: &Worker,
+    upstream: &Rc<UpstreamClient>,
     prepared: &Prepared,
     target: &AttemptTarget<'_>,
     request_id: &str,
@@ -136,8 +138,7 @@ async fn attempt(
         stream: false,
     };
     let deadline = Instant::now() + target.upstream.timeout;
-    let mut response = worker
-        .upstream
+    let mut response = upstream
         .send(&request, deadline)
         .await
         .map_err(|e| classify_send_error(&e))?;

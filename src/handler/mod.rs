@@ -58,8 +58,8 @@ pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request:
         }
         Route::Metrics => {
             let text = crate::metrics::render(
-                &worker.config,
                 &worker.shared.metrics,
+                &worker.shared.request_counters(),
                 &(worker.shared.log_figures)(),
             );
             local(
@@ -73,8 +73,10 @@ pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request:
             .await
         }
         Route::Models => {
-            let mut exchange = Exchange::new(&request.path, request.received_at, keep_alive);
-            match access::identify(worker, &request.headers) {
+            let mut exchange =
+                Exchange::new(worker, &request.path, request.received_at, keep_alive);
+            let routes = exchange.routes.clone();
+            match access::identify(&routes.config, &request.headers) {
                 Ok(identity) => {
                     exchange.record.client_key = identity.name().map(str::to_string);
                     models_list(worker, connection, exchange, &identity).await
@@ -86,13 +88,13 @@ pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request:
             forward::proxy(worker, connection, request, endpoint, keep_alive).await
         }
         Route::MethodNotAllowed => {
-            Exchange::new(&request.path, request.received_at, keep_alive)
+            Exchange::new(worker, &request.path, request.received_at, keep_alive)
                 .fail(worker, connection, AppError::MethodNotAllowed)
                 .await
         }
         Route::NotFound => {
             let error = AppError::NotFound(request.path.clone());
-            Exchange::new(&request.path, request.received_at, keep_alive)
+            Exchange::new(worker, &request.path, request.received_at, keep_alive)
                 .fail(worker, connection, error)
                 .await
         }
@@ -131,7 +133,8 @@ async fn models_list(
 ) -> bool {
     let mut body = String::from("{\"object\":\"list\",\"data\":[");
     let mut first = true;
-    for model in worker
+    for model in exchange
+        .routes
         .config
         .models
         .iter()

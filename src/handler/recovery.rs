@@ -16,7 +16,6 @@ use crate::dispatch::{AttemptPlan, AttemptTarget, Failure, FailureKind};
 use crate::error::push_json_string;
 use crate::http::request::ClientConnection;
 use crate::http::router::Endpoint;
-use crate::server::worker::Worker;
 
 /// Whether a break of this stream could be continued: chat, one choice, no tools, and a
 /// continuation mode configured.
@@ -32,12 +31,7 @@ pub fn possible(prepared: &Prepared, target: &AttemptTarget<'_>) -> bool {
 }
 
 /// Continues a broken stream until it completes, the client leaves, or the plan runs out.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the relay's state, passed as it is"
-)]
 pub async fn continue_stream(
-    worker: &Worker,
     connection: &mut ClientConnection,
     prepared: &Prepared,
     plan: &mut AttemptPlan<'_>,
@@ -49,6 +43,7 @@ pub async fn continue_stream(
     let original = OriginalStream::read(&sink.delivered);
     let mut delivered = original.text.clone();
     let request_id = exchange.id().to_string();
+    let routes = exchange.routes.clone();
     loop {
         let opened = plan
             .run(async |target| {
@@ -69,7 +64,7 @@ pub async fn continue_stream(
                         message: "this target cannot continue a stream".into(),
                     });
                 };
-                stream::open(worker, prepared, target, &request_id, body).await
+                stream::open(&routes.upstream, prepared, target, &request_id, body).await
             })
             .await;
         let Ok((

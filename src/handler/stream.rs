@@ -4,6 +4,7 @@
 //! next target (`recovery`) or ended with an in-band error, never closed as if complete.
 
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use crate::http::request::ClientConnection;
 use crate::http::response::{self, ResponseHead};
 use crate::record::{RecordEvent, StreamId};
 use crate::server::worker::Worker;
-use crate::upstream::{UpstreamRequest, UpstreamResponse};
+use crate::upstream::{UpstreamClient, UpstreamRequest, UpstreamResponse};
 
 /// What an attempt to open a stream produced.
 #[expect(
@@ -47,12 +48,13 @@ pub async fn relay(
     prepared: Prepared,
     mut exchange: Exchange,
 ) -> bool {
-    let mut plan = worker.dispatcher.plan(prepared.model);
+    let routes = exchange.routes.clone();
+    let mut plan = routes.dispatcher.plan(prepared.model);
     let request_id = exchange.id().to_string();
     let opened = plan
         .run(async |target| {
             let body = prepared.body.for_upstream(&target.target.upstream_model);
-            open(worker, &prepared, target, &request_id, body).await
+            open(&routes.upstream, &prepared, target, &request_id, body).await
         })
         .await;
     let (opened, target) = match opened {
@@ -135,7 +137,6 @@ pub async fn relay(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let strip_usage = relay.strip_usage;
             recovery::continue_stream(
-                worker,
                 connection,
                 &prepared,
                 &mut plan,
@@ -177,23 +178,12 @@ pub async fn relay(
             .await
             .is_ok();
     let keep_alive = exchange.keep_alive && finished;
-    exchange.record.status = 200;
-    exchange.record.latency_ms = exchange.received_at.elapsed().as_secs_f64() * 1000.0;
-    worker
-        .metrics
-        .count_request(exchange.model_index, exchange.upstream_index, 200);
-    worker
-        .metrics
-        .latency
-        .observe(exchange.received_at.elapsed());
     // The usage chunk kept from the client still belongs in the log.
     if let Some(usage) = relay.withheld_usage.take() {
         sink.record_only(usage);
     }
-    worker.records.send(RecordEvent::StreamEnd {
-        stream: stream_id,
-        record: Box::new(exchange.record),
-    });
+    exchange.finish_stream(worker, stream_id);
+
     keep_alive
 }
 
@@ -359,7 +349,7 @@ pub fn broken(kind: FailureKind, message: &str) -> StreamEnd {
 
 /// Sends a stream request and waits for its first data event (the first-token timeout).
 pub async fn open(
-    worker: &Worker,
+    upstream: &Rc<UpstreamClient>,
     prepared: &Prepared,
     target: &AttemptTarget<'_>,
     request_id: &str,
@@ -374,8 +364,7 @@ pub async fn open(
     };
     let sent_at = Instant::now();
     let head_deadline = sent_at + target.upstream.timeout;
-    let mut response = worker
-        .upstream
+    let mut response = upstream
         .send(&request, head_deadline)
         .await
         .map_err(|e| classify_send_error(&e))?;

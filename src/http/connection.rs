@@ -22,7 +22,7 @@ pub async fn serve(worker: &Worker, stream: TcpStream) {
             Ok(request) => request,
             Err(ReadError::Closed) => return,
             Err(ReadError::Rejected(error)) => {
-                Exchange::new("", Instant::now(), false)
+                Exchange::new(worker, "", Instant::now(), false)
                     .fail(worker, &mut connection, error)
                     .await;
                 connection.linger().await;

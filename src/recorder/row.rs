@@ -64,7 +64,7 @@ impl LogRow {
         store_content: bool,
     ) -> Self {
         let content = |text: Option<String>| text.filter(|_| store_content);
-        Self {
+        let mut row = Self {
             created_at: format_utc(record.created_at),
             tried: simd_json::to_string(&record.tried).unwrap_or_else(|_| "[]".to_owned()),
             request_body: record
@@ -91,6 +91,34 @@ impl LogRow {
             tool_calls: summary.tool_calls,
             cancelled: record.cancelled,
             malformed: summary.malformed,
+        };
+        row.replace_nul_characters();
+        row
+    }
+
+    /// PostgreSQL refuses NUL in text, and one such row would block its whole batch for
+    /// ever; a client can put one in a body or (JSON-escaped) in a model name.
+    fn replace_nul_characters(&mut self) {
+        let texts = [&mut self.id, &mut self.endpoint, &mut self.tried];
+        let optional_texts = [
+            &mut self.client_key,
+            &mut self.model,
+            &mut self.upstream,
+            &mut self.upstream_model,
+            &mut self.error,
+            &mut self.finish_reason,
+            &mut self.request_body,
+            &mut self.response_content,
+            &mut self.reasoning_content,
+            &mut self.tool_calls,
+        ];
+        for text in texts
+            .into_iter()
+            .chain(optional_texts.into_iter().flatten())
+        {
+            if text.contains('\0') {
+                *text = text.replace('\0', "\u{fffd}");
+            }
         }
     }
 }

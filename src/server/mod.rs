@@ -17,11 +17,9 @@ use monoio::net::TcpListener;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use self::worker::{SharedState, Worker};
-use crate::config::Config;
 use crate::http::connection::{self, CatchUnwind};
 use crate::log::{self, Value};
 use crate::record::RecordSender;
-use crate::upstream::UpstreamClient;
 
 pub struct Server {
     pub address: SocketAddr,
@@ -31,11 +29,9 @@ pub struct Server {
 }
 
 /// Binds every worker's listener (port 0 is resolved once, so all share it) and starts the workers.
-pub fn start(
-    config: Arc<Config>,
-    records: RecordSender,
-    shared: Arc<SharedState>,
-) -> Result<Server, String> {
+/// The config is the one `shared` currently deploys.
+pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, String> {
+    let config = shared.current().config.clone();
     let workers = config.server.workers;
     let first = bind(config.server.listen)?;
     let address = first.local_addr().map_err(|e| e.to_string())?;
@@ -43,17 +39,6 @@ pub fn start(
     for _ in 1..workers {
         listeners.push(bind(address)?);
     }
-    let tls = config
-        .upstreams
-        .iter()
-        .map(|upstream| {
-            upstream
-                .url
-                .tls
-                .then(|| crate::upstream::client_config(upstream))
-                .transpose()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let cores = if config.server.pin_cores {
         core_affinity::get_core_ids().unwrap_or_default()
     } else {
@@ -66,8 +51,7 @@ pub fn start(
     };
     let mut threads = Vec::with_capacity(workers);
     for (index, listener) in listeners.into_iter().enumerate() {
-        let (config, records, shared, tls) =
-            (config.clone(), records.clone(), shared.clone(), tls.clone());
+        let (records, shared) = (records.clone(), shared.clone());
         let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
         let thread = std::thread::Builder::new()
             .name(format!("gpt-api-worker-{index}"))
@@ -81,8 +65,7 @@ pub fn start(
                     .build()
                     .expect("cannot build the worker runtime");
                 runtime.block_on(async move {
-                    let upstream = UpstreamClient::new(config.clone(), tls);
-                    let worker = Rc::new(Worker::new(index, config, upstream, records, shared));
+                    let worker = Rc::new(Worker::new(index, records, shared));
                     run_worker(worker, listener).await;
                 });
             })
@@ -158,6 +141,7 @@ async fn run_worker(worker: Rc<Worker>, listener: std::net::TcpListener) {
     let canceller = Canceller::new();
     let accept_handle = canceller.handle();
     monoio::spawn(cancel_on_shutdown(worker.clone(), canceller));
+    monoio::spawn(sample_gauges(worker.clone()));
     loop {
         let (stream, _) = match listener.cancelable_accept(accept_handle.clone()).await {
             Ok(accepted) => accepted,
@@ -165,7 +149,7 @@ async fn run_worker(worker: Rc<Worker>, listener: std::net::TcpListener) {
             Err(_) => continue,
         };
         let open = worker.metrics.open_connections.load(Ordering::Relaxed) as usize;
-        if open >= worker.config.server.max_connections {
+        if open >= worker.routes().config.server.max_connections {
             worker
                 .metrics
                 .rejected_connections
@@ -201,9 +185,17 @@ async fn run_worker(worker: Rc<Worker>, listener: std::net::TcpListener) {
     drop(listener);
     // Idle keep-alive connections are simply dropped with the runtime; requests in progress
     // get the grace period.
-    let deadline = Instant::now() + worker.config.server.shutdown_grace;
+    let deadline = Instant::now() + worker.routes().config.server.shutdown_grace;
     while worker.requests_in_flight.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Keeps the gauges a scrape cannot read across threads (pool size, open breakers) fresh.
+async fn sample_gauges(worker: Rc<Worker>) {
+    while !worker.is_shutting_down() {
+        worker.sample_gauges();
+        monoio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::record::RecordEvent;
+use crate::recorder::row::{LogRow, ResponseSummary};
 use crate::recorder::start;
 use crate::recorder::store::{OpenError, Store};
 
@@ -24,7 +25,10 @@ fn postgres_round_trip_newer_schema_and_outage() {
 }
 
 fn round_trip(url: &str) {
-    let rows = vec![bare_row("b"), full_row("a")];
+    let mut with_nul = record("nul");
+    with_nul.model = Some("m\0".to_owned());
+    let with_nul = LogRow::new(with_nul, ResponseSummary::default(), true);
+    let rows = vec![bare_row("b"), with_nul, full_row("a")];
     runtime().block_on(async {
         let store = Store::open(url).await.expect("open");
         store.insert(&rows).await.expect("insert");

@@ -76,3 +76,13 @@ fn the_workers_error_wins_over_an_in_band_one() {
         Some("upstream said")
     );
 }
+
+#[test]
+fn nul_characters_are_replaced() {
+    let mut with_nul = record("r5");
+    with_nul.model = Some("m\0odel".to_owned());
+    with_nul.request_body = Some(bytes::Bytes::from_static(b"{\"a\":\"\0\"}"));
+    let row = LogRow::new(with_nul, ResponseSummary::default(), true);
+    assert_eq!(row.model.as_deref(), Some("m\u{fffd}odel"));
+    assert_eq!(row.request_body.as_deref(), Some("{\"a\":\"\u{fffd}\"}"));
+}
