@@ -41,15 +41,7 @@ pub struct FailureSummary {
 impl FailureSummary {
     /// `["a/m", "b/m"]`: each entry JSON-quoted, joined by ", ".
     fn tried_list(&self) -> String {
-        let mut text = String::from("[");
-        for (i, attempt) in self.tried.iter().enumerate() {
-            if i > 0 {
-                text.push_str(", ");
-            }
-            push_json_string(&mut text, attempt);
-        }
-        text.push(']');
-        text
+        json_string_array(&self.tried, ", ")
     }
 }
 
@@ -154,6 +146,19 @@ impl AppError {
         );
         body
     }
+}
+
+/// `["a", "b"]` with the given separator between entries.
+pub fn json_string_array(items: &[String], separator: &str) -> String {
+    let mut text = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            text.push_str(separator);
+        }
+        push_json_string(&mut text, item);
+    }
+    text.push(']');
+    text
 }
 
 /// Appends `value` as a JSON string literal.

@@ -1,7 +1,7 @@
 //! Operational log lines: one JSON object per line on stdout. Used at start-up, shutdown and
 //! from the logging thread (access lines); never per request on a worker.
 
-use crate::error::push_json_string;
+use crate::error::{json_string_array, push_json_string};
 
 /// A field value in a log line.
 pub enum Value<'a> {
@@ -46,14 +46,7 @@ pub fn error(event: &str, fields: &[(&str, Value<'_>)]) {
 
 /// The access line of a finished request (printed by the logging thread, off the hot path).
 pub fn access(record: &crate::record::RequestRecord) {
-    let mut tried = String::from("[");
-    for (i, attempt) in record.tried.iter().enumerate() {
-        if i > 0 {
-            tried.push(',');
-        }
-        push_json_string(&mut tried, attempt);
-    }
-    tried.push(']');
+    let tried = json_string_array(&record.tried, ",");
     let mut out = line(
         "info",
         "access",

@@ -38,6 +38,8 @@ pub struct AttemptPlan<'a> {
     visited: Vec<ModelId>,
     /// One entry per attempt, in order.
     pub tried: Vec<String>,
+    /// The target of the latest attempt (what a failed request's log names).
+    pub last_target: Option<AttemptTarget<'a>>,
     pub last_failure: Option<Failure>,
 }
 
@@ -50,6 +52,7 @@ impl<'a> AttemptPlan<'a> {
             fallbacks: VecDeque::new(),
             visited: Vec::new(),
             tried: Vec::new(),
+            last_target: None,
             last_failure: None,
         };
         plan.enter_model(model);
@@ -108,6 +111,7 @@ impl<'a> AttemptPlan<'a> {
             loop {
                 state.begin_attempt(target.model_id, target.index, policy.breaker_cooldown);
                 self.tried.push(target.label());
+                self.last_target = Some(target);
                 let failure = match attempt(&target).await {
                     Ok(delivered) => {
                         self.record(&target, TargetHealth::Succeeded);

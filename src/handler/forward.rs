@@ -18,7 +18,7 @@ use crate::http::request::{ClientConnection, Request};
 use crate::http::response::{self, ResponseHead};
 use crate::http::router::Endpoint;
 use crate::server::worker::Worker;
-use crate::upstream::{BodyError, UpstreamClient, UpstreamRequest};
+use crate::upstream::{BodyError, UpstreamClient, UpstreamRequest, UpstreamResponse};
 
 /// A checked request, ready to be sent upstream.
 pub struct Prepared {
@@ -74,10 +74,10 @@ fn prepare(
 }
 
 /// An upstream answer to pass on as it is.
-struct Delivered {
-    status: u16,
-    content_type: String,
-    body: Bytes,
+pub struct Delivered {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Bytes,
 }
 
 async fn forward(
@@ -92,12 +92,24 @@ async fn forward(
         .run(async |target| attempt(&routes.upstream, &prepared, target, exchange.id()).await)
         .await;
     exchange.record.tried = std::mem::take(&mut plan.tried);
-    let (delivered, target) = match outcome {
-        Ok(done) => done,
-        Err(error) => return exchange.fail(worker, connection, error).await,
-    };
-    note_target(&mut exchange, &target);
+    if let Some(target) = &plan.last_target {
+        note_target(&mut exchange, target);
+    }
+    match outcome {
+        Ok((delivered, _)) => deliver(worker, connection, exchange, delivered).await,
+        Err(error) => exchange.fail(worker, connection, error).await,
+    }
+}
+
+/// Passes a whole upstream answer on, unchanged, and logs it.
+pub async fn deliver(
+    worker: &Worker,
+    connection: &mut ClientConnection,
+    mut exchange: Exchange,
+    delivered: Delivered,
+) -> bool {
     let attempts = exchange.record.tried.len().to_string();
+    let upstream = exchange.record.upstream.clone().unwrap_or_default();
     let head = ResponseHead {
         status: delivered.status,
         content_type: &delivered.content_type,
@@ -105,7 +117,7 @@ async fn forward(
         keep_alive: exchange.keep_alive,
         extra: &[
             ("x-gpt-api-attempts", &attempts),
-            ("x-gpt-api-upstream", &target.upstream.name),
+            ("x-gpt-api-upstream", &upstream),
         ],
     };
     let written = response::write_full(&mut connection.stream, &head, delivered.body.clone())
@@ -118,6 +130,7 @@ async fn forward(
     written && keep_alive
 }
 
+/// Records which target answered (or was tried last).
 pub fn note_target(exchange: &mut Exchange, target: &AttemptTarget<'_>) {
     exchange.record.upstream = Some(target.upstream.name.clone());
     exchange.record.upstream_model = Some(target.target.upstream_model.clone());
@@ -142,16 +155,21 @@ async fn attempt(
         .send(&request, deadline)
         .await
         .map_err(|e| classify_send_error(&e))?;
+    read_whole(&mut response, deadline).await
+}
+
+/// Reads a whole upstream answer: a failure to fail over from, or an answer to pass on (a
+/// success, or an error that is the client's own fault).
+pub async fn read_whole(
+    response: &mut UpstreamResponse,
+    deadline: Instant,
+) -> Result<Delivered, Failure> {
     let body = response
         .read_to_end(deadline)
         .await
         .map_err(|e| body_failure(&e))?;
-    if !(200..300).contains(&response.status) {
-        if let Some(failure) =
-            classify_status(response.status, response.header("retry-after"), &body)
-        {
-            return Err(failure);
-        }
+    if let Some(failure) = classify_status(response.status, response.header("retry-after"), &body) {
+        return Err(failure);
     }
     let content_type = response
         .header("content-type")

@@ -11,10 +11,10 @@ use bytes::Bytes;
 use monoio::net::TcpStream;
 
 use super::exchange::Exchange;
-use super::forward::{body_failure, note_target, Prepared};
+use super::forward::{body_failure, deliver, note_target, read_whole, Delivered, Prepared};
 use super::recovery;
 use super::sse::{self, EventFramer};
-use crate::dispatch::{classify_send_error, classify_status, AttemptTarget, Failure, FailureKind};
+use crate::dispatch::{classify_send_error, AttemptTarget, Failure, FailureKind};
 use crate::error::AppError;
 use crate::http::request::ClientConnection;
 use crate::http::response::{self, ResponseHead};
@@ -35,11 +35,7 @@ pub enum Opened {
         first: Bytes,
     },
     /// A complete non-SSE answer (the client's own error, or an upstream that ignored `stream`).
-    Whole {
-        status: u16,
-        content_type: String,
-        body: Bytes,
-    },
+    Whole(Delivered),
 }
 
 pub async fn relay(
@@ -57,6 +53,9 @@ pub async fn relay(
             open(&routes.upstream, &prepared, target, &request_id, body).await
         })
         .await;
+    if let Some(target) = &plan.last_target {
+        note_target(&mut exchange, target);
+    }
     let (opened, target) = match opened {
         Ok(done) => done,
         Err(error) => {
@@ -64,7 +63,7 @@ pub async fn relay(
             return exchange.fail(worker, connection, error).await;
         }
     };
-    note_target(&mut exchange, &target);
+
     let attempts = plan.tried.len().to_string();
     let extra = [
         ("x-gpt-api-attempts", attempts.as_str()),
@@ -76,27 +75,9 @@ pub async fn relay(
             framer,
             first,
         } => (response, framer, first),
-        Opened::Whole {
-            status,
-            content_type,
-            body,
-        } => {
+        Opened::Whole(delivered) => {
             exchange.record.tried = std::mem::take(&mut plan.tried);
-            let head = ResponseHead {
-                status,
-                content_type: &content_type,
-                request_id: &request_id,
-                keep_alive: exchange.keep_alive,
-                extra: &extra,
-            };
-            let written = response::write_full(&mut connection.stream, &head, body.clone())
-                .await
-                .is_ok();
-            exchange.record.response_body = Some(body);
-            exchange.record.cancelled = !written;
-            let keep_alive = exchange.keep_alive;
-            exchange.finish(worker, status);
-            return written && keep_alive;
+            return deliver(worker, connection, exchange, delivered).await;
         }
     };
     let head = ResponseHead {
@@ -372,24 +353,9 @@ pub async fn open(
         .header("content-type")
         .is_some_and(|t| t.starts_with("text/event-stream"));
     if !(200..300).contains(&response.status) || !is_sse {
-        let body = response
-            .read_to_end(head_deadline)
+        return read_whole(&mut response, head_deadline)
             .await
-            .map_err(|e| body_failure(&e))?;
-        if let Some(failure) =
-            classify_status(response.status, response.header("retry-after"), &body)
-        {
-            return Err(failure);
-        }
-        let content_type = response
-            .header("content-type")
-            .unwrap_or("application/json")
-            .to_string();
-        return Ok(Opened::Whole {
-            status: response.status,
-            content_type,
-            body,
-        });
+            .map(Opened::Whole);
     }
     let first_token_deadline = sent_at + target.model.routing.first_token_timeout;
     let mut framer = EventFramer::default();

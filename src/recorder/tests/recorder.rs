@@ -304,3 +304,24 @@ fn throughput() {
     let per_second = rows as f64 / elapsed.as_secs_f64();
     eprintln!("inserts alone, sqlite: {rows} rows in {elapsed:.2?}: {per_second:.0} rows/s");
 }
+
+#[test]
+#[ignore = "scratch"]
+fn scratch_accept_cost() {
+    use crate::recorder::response::summarize_body;
+    let started = Instant::now();
+    let mut total = 0;
+    for n in 0..200_000 {
+        let r = record(&format!("x-{n}"));
+        let summary = summarize_body(r.status, r.response_body.as_deref().unwrap());
+        let row = LogRow::new(r, summary, true);
+        total += row.id.len();
+    }
+    eprintln!("rows built in {:?} ({total})", started.elapsed());
+    let started = Instant::now();
+    for n in 0..200_000 {
+        let r = record(&format!("x-{n}"));
+        crate::log::access(&r);
+    }
+    eprintln!("access lines in {:?}", started.elapsed());
+}
