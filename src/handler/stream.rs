@@ -91,16 +91,14 @@ pub async fn relay(
     let mut sink = ClientSink {
         worker,
         stream_id,
+        head: Some(head.encode(None)),
         keep_delivered: recovery::possible(&prepared, &target),
         delivered: Vec::new(),
     };
     let mut relay = RelayState::new(!prepared.body.client_wants_usage);
-    let mut outcome = match response::write_chunked_head(&mut connection.stream, &head).await {
-        Ok(()) => match relay.filter(first) {
-            Ok(events) => sink.forward(connection, events).await,
-            Err(end) => Err(end),
-        },
-        Err(_) => Err(StreamEnd::ClientGone),
+    let mut outcome = match relay.filter(first) {
+        Ok(events) => sink.forward(connection, events).await,
+        Err(end) => Err(end),
     };
     exchange.record.ttft_ms = Some(exchange.received_at.elapsed().as_secs_f64() * 1000.0);
     worker.metrics.ttft.observe(exchange.received_at.elapsed());
@@ -180,6 +178,8 @@ pub enum StreamEnd {
 pub struct ClientSink<'w> {
     worker: &'w Worker,
     stream_id: StreamId,
+    /// The response head, until it goes out in front of the first events.
+    head: Option<Bytes>,
     /// Whether to keep what was delivered, for a continuation.
     pub keep_delivered: bool,
     pub delivered: Vec<Bytes>,
@@ -188,10 +188,10 @@ pub struct ClientSink<'w> {
 impl ClientSink<'_> {
     /// Bytes the logging thread should see although the client does not.
     pub fn record_only(&self, bytes: Bytes) {
-        self.worker.records.send(RecordEvent::StreamChunk {
-            stream: self.stream_id,
-            bytes,
-        });
+        let stream = self.stream_id;
+        self.worker
+            .records
+            .send(RecordEvent::StreamChunk { stream, bytes });
     }
 
     pub async fn forward(
@@ -199,19 +199,16 @@ impl ClientSink<'_> {
         connection: &mut ClientConnection,
         events: Bytes,
     ) -> Result<(), StreamEnd> {
+        response::write_chunk(&mut connection.stream, self.head.take(), events.clone())
+            .await
+            .map_err(|_| StreamEnd::ClientGone)?;
         if events.is_empty() {
             return Ok(());
         }
-        response::write_chunk(&mut connection.stream, events.clone())
-            .await
-            .map_err(|_| StreamEnd::ClientGone)?;
         if self.keep_delivered {
             self.delivered.push(events.clone());
         }
-        self.worker.records.send(RecordEvent::StreamChunk {
-            stream: self.stream_id,
-            bytes: events,
-        });
+        self.record_only(events);
         Ok(())
     }
 }

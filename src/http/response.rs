@@ -65,18 +65,28 @@ pub async fn write_full(
     stream.write_vectored_all(slices).await.0.map(drop)
 }
 
-pub async fn write_chunked_head(stream: &mut TcpStream, head: &ResponseHead<'_>) -> io::Result<()> {
-    stream.write_all(head.encode(None)).await.0.map(drop)
-}
-
-/// One chunk of a chunked body, written at once (size line, data and CRLF in one `writev`).
-pub async fn write_chunk(stream: &mut TcpStream, data: Bytes) -> io::Result<()> {
-    if data.is_empty() {
-        return Ok(());
-    }
-    let size_line = Bytes::from(format!("{:x}\r\n", data.len()));
-    let slices = IoSlices::new([size_line, data, CHUNK_END.clone()]);
-    stream.write_vectored_all(slices).await.0.map(drop)
+/// One chunk of a chunked body in one `writev`: size line, data and CRLF. The first chunk
+/// of a response carries the encoded response `head` in front, so that the head and the
+/// first event leave together.
+pub async fn write_chunk(
+    stream: &mut TcpStream,
+    head: Option<Bytes>,
+    data: Bytes,
+) -> io::Result<()> {
+    let (prefix, end) = match (head, data.is_empty()) {
+        (None, true) => return Ok(()),
+        (Some(head), true) => (head, Bytes::new()),
+        (head, false) => {
+            let mut prefix = head.map(Vec::from).unwrap_or_default();
+            prefix.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            (Bytes::from(prefix), CHUNK_END.clone())
+        }
+    };
+    stream
+        .write_vectored_all(IoSlices::new([prefix, data, end]))
+        .await
+        .0
+        .map(drop)
 }
 
 pub async fn write_last_chunk(stream: &mut TcpStream) -> io::Result<()> {

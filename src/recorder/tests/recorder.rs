@@ -10,6 +10,7 @@ use crate::recorder::row::LogRow;
 use crate::recorder::store::Store;
 use crate::recorder::{start, Recorder};
 
+use super::pg_server::PgServer;
 use super::support::{
     full_row, record, runtime, settings, sqlite_execute, sqlite_rows, wait_for, TempDir,
 };
@@ -266,33 +267,38 @@ fn start_refuses_a_bad_url_and_a_newer_schema() {
 }
 
 /// `cargo test --release --lib throughput -- --ignored --nocapture`: rows/s through the
-/// whole logging thread (parse, access line, batch, insert), then of the inserts alone.
+/// whole logging thread (parse, access line, batch, insert), then of the inserts alone,
+/// on SQLite and (where installed) PostgreSQL.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn throughput() {
     let dir = TempDir::new("recorder-throughput");
-    let url = dir.sqlite_url();
-    let mut settings = settings(url.clone(), &dir);
+    measure("sqlite", &dir.sqlite_url(), &dir);
+    if let Some(server) = PgServer::start() {
+        measure("postgres", &server.url(), &dir);
+    }
+}
+
+fn measure(backend: &str, url: &str, dir: &TempDir) {
+    let rows = 200_000;
+    let mut settings = settings(url.to_owned(), dir);
     settings.batch_size = 256;
     let (sender, recorder) = start(settings).expect("start");
     let stats = recorder.stats();
-    let rows = 200_000;
     let started = Instant::now();
-    send_requests(&sender, "bench", rows);
+    send_requests(&sender, backend, rows);
     assert!(wait_for(Duration::from_secs(120), || stats.written() == rows as u64));
     let elapsed = started.elapsed();
     drop(sender);
     shutdown(recorder);
     let per_second = rows as f64 / elapsed.as_secs_f64();
-    eprintln!("logging thread, sqlite: {rows} rows in {elapsed:.2?}: {per_second:.0} rows/s");
+    eprintln!("logging thread, {backend}: {rows} rows in {elapsed:.2?}: {per_second:.0} rows/s");
 
     let batch: Vec<LogRow> = (0..rows)
         .map(|n| full_row(&format!("insert-{n:06}")))
         .collect();
-    let store_url = TempDir::new("store-throughput");
-    let url = store_url.sqlite_url();
     let elapsed = runtime().block_on(async {
-        let store = Store::open(&url).await.expect("open");
+        let store = Store::open(url).await.expect("open");
         let started = Instant::now();
         for chunk in batch.chunks(256) {
             store.insert(chunk).await.expect("insert");
@@ -302,26 +308,5 @@ fn throughput() {
         elapsed
     });
     let per_second = rows as f64 / elapsed.as_secs_f64();
-    eprintln!("inserts alone, sqlite: {rows} rows in {elapsed:.2?}: {per_second:.0} rows/s");
-}
-
-#[test]
-#[ignore = "scratch"]
-fn scratch_accept_cost() {
-    use crate::recorder::response::summarize_body;
-    let started = Instant::now();
-    let mut total = 0;
-    for n in 0..200_000 {
-        let r = record(&format!("x-{n}"));
-        let summary = summarize_body(r.status, r.response_body.as_deref().unwrap());
-        let row = LogRow::new(r, summary, true);
-        total += row.id.len();
-    }
-    eprintln!("rows built in {:?} ({total})", started.elapsed());
-    let started = Instant::now();
-    for n in 0..200_000 {
-        let r = record(&format!("x-{n}"));
-        crate::log::access(&r);
-    }
-    eprintln!("access lines in {:?}", started.elapsed());
+    eprintln!("inserts alone, {backend}: {rows} rows in {elapsed:.2?}: {per_second:.0} rows/s");
 }
