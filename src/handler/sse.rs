@@ -4,7 +4,9 @@
 //! by searching bytes.
 
 use bytes::{Bytes, BytesMut};
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 /// Collects upstream bytes and releases whole events.
 #[derive(Default)]
@@ -90,24 +92,30 @@ pub fn is_done(payload: &[u8]) -> bool {
     payload.trim_ascii() == b"[DONE]"
 }
 
+// Searchers built once: building one per search showed up in profiles.
+static FINISH_REASON: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"finish_reason\""));
+static CHOICES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"choices\""));
+static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+
 /// `"finish_reason"` followed by a string (not `null`).
 pub fn has_finish_reason(payload: &[u8]) -> bool {
-    field_value_starts(payload, b"\"finish_reason\"", |value| {
+    field_value_starts(payload, &FINISH_REASON, |value| {
         value.first() == Some(&b'"')
     })
 }
 
 /// The usage-only chunk: `"choices": []` with a usage object.
 pub fn is_usage_only(payload: &[u8]) -> bool {
-    memmem::find(payload, b"\"usage\"").is_some()
-        && field_value_starts(payload, b"\"choices\"", |value| {
+    USAGE.find(payload).is_some()
+        && field_value_starts(payload, &CHOICES, |value| {
             value.first() == Some(&b'[') && value[1..].trim_ascii_start().first() == Some(&b']')
         })
 }
 
-fn field_value_starts(payload: &[u8], key: &[u8], check: impl Fn(&[u8]) -> bool) -> bool {
-    memmem::find_iter(payload, key).any(|at| {
-        let rest = payload[at + key.len()..].trim_ascii_start();
+fn field_value_starts(payload: &[u8], key: &Finder<'_>, check: impl Fn(&[u8]) -> bool) -> bool {
+    key.find_iter(payload).any(|at| {
+        let rest = payload[at + key.needle().len()..].trim_ascii_start();
         rest.first() == Some(&b':') && check(rest[1..].trim_ascii_start())
     })
 }

@@ -251,7 +251,7 @@ impl EventFilter for RelayState {
                 continue;
             };
             self.done |= sse::is_done(&payload);
-            self.finished |= self.done || sse::has_finish_reason(&payload);
+            self.finished = self.finished || self.done || sse::has_finish_reason(&payload);
             if self.strip_usage && sse::is_usage_only(&payload) {
                 let start = event.as_ptr() as usize - events.as_ptr() as usize;
                 usage_event = Some(start..start + event.len());
