@@ -6,6 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 
+echo "== Dockerfile: every COPY source exists (docker cannot run here)"
+grep -E '^COPY ' Dockerfile | grep -v -- '--from=' | while read -r _ args; do
+  read -ra parts <<<"$args"
+  for source in "${parts[@]:0:${#parts[@]}-1}"; do
+    [ -e "$source" ] || { echo "Dockerfile copies missing $source" >&2; exit 1; }
+  done
+done
+
 echo "== cargo build --release"
 cargo build --release
 
