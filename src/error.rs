@@ -163,20 +163,29 @@ pub fn json_string_array(items: &[String], separator: &str) -> String {
 
 /// Appends `value` as a JSON string literal.
 pub fn push_json_string(out: &mut String, value: &str) {
+    out.reserve(value.len() + 2);
     out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut clean_from = 0;
+    // Copy runs that need no escaping in one go; escape the bytes between them.
+    for (at, byte) in value.bytes().enumerate() {
+        let escaped = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&value[clean_from..at]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escaped);
         }
+        clean_from = at + 1;
     }
+    out.push_str(&value[clean_from..]);
     out.push('"');
 }
 
