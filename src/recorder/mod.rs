@@ -14,6 +14,7 @@
 
 mod buffer;
 mod health;
+mod insert;
 mod response;
 mod row;
 mod spill;

@@ -1,31 +1,23 @@
 //! The database behind the log: an SQLite file (default) or PostgreSQL, its migrations
-//! (embedded from `migrations/<backend>/`), and batched multi-row inserts.
+//! (embedded from `migrations/<backend>/`), and one transaction per batch of rows.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::SqliteSynchronous;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
+use super::insert;
 use super::row::LogRow;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Rows per INSERT statement: 23 binds each stays under SQLite's 32766 and
-/// PostgreSQL's 65535 bind limits.
-const ROWS_PER_STATEMENT: usize = 1000;
-
 /// How long to wait for a connection before the database counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-const INSERT_HEAD: &str = "INSERT INTO request_logs (id, created_at, client_key, endpoint, \
-    model, upstream, upstream_model, stream, status, tried, error, latency_ms, ttft_ms, \
-    prompt_tokens, completion_tokens, total_tokens, finish_reason, request_body, \
-    response_content, reasoning_content, tool_calls, cancelled, malformed) ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Backend {
@@ -40,8 +32,11 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres)
         } else {
+            // Only the scheme: the rest of a URL may hold a password.
+            let scheme = url.split(':').next().unwrap_or_default();
             Err(format!(
-                "database.url: unsupported database {url:?}; use sqlite://FILE or postgres://USER@HOST:PORT/DB"
+                "database.url: unsupported database {scheme:?}; use sqlite://FILE or \
+                 postgres://USER@HOST:PORT/DB"
             ))
         }
     }
@@ -112,18 +107,12 @@ impl Store {
         match self {
             Self::Sqlite(pool) => {
                 let mut transaction = pool.begin().await?;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let mut query = insert_statement::<sqlx::Sqlite>(chunk, "");
-                    query.build().execute(&mut *transaction).await?;
-                }
+                insert::sqlite(&mut transaction, rows).await?;
                 transaction.commit().await
             }
             Self::Postgres(pool) => {
                 let mut transaction = pool.begin().await?;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let mut query = insert_statement::<sqlx::Postgres>(chunk, "::timestamptz");
-                    query.build().execute(&mut *transaction).await?;
-                }
+                insert::postgres(&mut transaction, rows).await?;
                 transaction.commit().await
             }
         }
@@ -135,53 +124,6 @@ impl Store {
             Self::Postgres(pool) => pool.close().await,
         }
     }
-}
-
-/// `INSERT ... VALUES (...), (...) ON CONFLICT (id) DO NOTHING` for one chunk of rows;
-/// `timestamp_cast` turns the bound `created_at` text into the backend's time type.
-fn insert_statement<'a, DB: Database>(
-    rows: &'a [LogRow],
-    timestamp_cast: &'static str,
-) -> QueryBuilder<'a, DB>
-where
-    &'a str: Encode<'a, DB> + Type<DB>,
-    Option<&'a str>: Encode<'a, DB> + Type<DB>,
-    bool: Encode<'a, DB> + Type<DB>,
-    i32: Encode<'a, DB> + Type<DB>,
-    f64: Encode<'a, DB> + Type<DB>,
-    Option<f64>: Encode<'a, DB> + Type<DB>,
-    Option<i64>: Encode<'a, DB> + Type<DB>,
-{
-    let mut query = QueryBuilder::new(INSERT_HEAD);
-    query.push_values(rows, |mut values, row| {
-        values
-            .push_bind(row.id.as_str())
-            .push_bind(row.created_at.as_str())
-            .push_unseparated(timestamp_cast)
-            .push_bind(row.client_key.as_deref())
-            .push_bind(row.endpoint.as_str())
-            .push_bind(row.model.as_deref())
-            .push_bind(row.upstream.as_deref())
-            .push_bind(row.upstream_model.as_deref())
-            .push_bind(row.stream)
-            .push_bind(row.status)
-            .push_bind(row.tried.as_str())
-            .push_bind(row.error.as_deref())
-            .push_bind(row.latency_ms)
-            .push_bind(row.ttft_ms)
-            .push_bind(row.prompt_tokens)
-            .push_bind(row.completion_tokens)
-            .push_bind(row.total_tokens)
-            .push_bind(row.finish_reason.as_deref())
-            .push_bind(row.request_body.as_deref())
-            .push_bind(row.response_content.as_deref())
-            .push_bind(row.reasoning_content.as_deref())
-            .push_bind(row.tool_calls.as_deref())
-            .push_bind(row.cancelled)
-            .push_bind(row.malformed);
-    });
-    query.push(" ON CONFLICT (id) DO NOTHING");
-    query
 }
 
 /// A schema this binary does not know (newer, or changed) is refused; anything else is

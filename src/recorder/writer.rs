@@ -116,8 +116,9 @@ impl Loop {
     }
 
     /// Waits for an event, a shutdown deadline or the next due time, then takes what is
-    /// queued: a batch while the database keeps up, everything once the backlog passes
-    /// the memory bound (so the overflow goes to the spill file rather than piling up).
+    /// queued: up to one transaction's worth while the database keeps up (a backlog is
+    /// written in bigger transactions), everything once the backlog passes the memory
+    /// bound (so the overflow goes to the spill file rather than piling up).
     fn receive(&mut self) {
         let timeout = self.next_wake().saturating_duration_since(Instant::now());
         let events = if self.events_open {
@@ -138,7 +139,7 @@ impl Loop {
         let keeping_up = self.health.is_up()
             && queued + self.buffer.len() <= self.writer.settings.memory_records;
         let limit = if keeping_up {
-            self.batch_size()
+            MAX_ROWS_PER_FLUSH
         } else {
             queued
         };
@@ -245,8 +246,7 @@ impl Loop {
     }
 
     fn replay_batch(&mut self) {
-        let batch_size = self.batch_size();
-        let rows = match self.buffer.spill().read_batch(batch_size) {
+        let rows = match self.buffer.spill().read_batch(MAX_ROWS_PER_FLUSH) {
             Ok(rows) => rows,
             Err(error) => return self.failed(&format!("reading the spill file: {error}")),
         };

@@ -1,0 +1,103 @@
+//! The INSERT statements behind `Store::insert`, one shape per backend, both ending in
+//! `ON CONFLICT (id) DO NOTHING` so that a replayed row is never written twice.
+//! SQLite: multi-row `VALUES`. PostgreSQL: one array per column and `UNNEST`, so a batch
+//! of any size is one statement with 23 parameters, prepared once and reused.
+
+use sqlx::postgres::PgQueryResult;
+use sqlx::sqlite::SqliteQueryResult;
+use sqlx::{PgConnection, QueryBuilder, SqliteConnection};
+
+use super::row::LogRow;
+
+/// Rows per SQLite statement: 23 parameters each stays under its 32766 limit.
+const SQLITE_ROWS_PER_STATEMENT: usize = 1000;
+
+const COLUMNS: &str = "id, created_at, client_key, endpoint, model, upstream, upstream_model, \
+    stream, status, tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, \
+    total_tokens, finish_reason, request_body, response_content, reasoning_content, \
+    tool_calls, cancelled, malformed";
+
+const POSTGRES_INSERT: &str = "INSERT INTO request_logs (id, created_at, client_key, endpoint, \
+    model, upstream, upstream_model, stream, status, tried, error, latency_ms, ttft_ms, \
+    prompt_tokens, completion_tokens, total_tokens, finish_reason, request_body, \
+    response_content, reasoning_content, tool_calls, cancelled, malformed) \
+    SELECT * FROM UNNEST($1::text[], $2::text[]::timestamptz[], $3::text[], $4::text[], \
+    $5::text[], $6::text[], $7::text[], $8::bool[], $9::int4[], $10::text[], $11::text[], \
+    $12::float8[], $13::float8[], $14::int8[], $15::int8[], $16::int8[], $17::text[], \
+    $18::text[], $19::text[], $20::text[], $21::text[], $22::bool[], $23::bool[]) \
+    ON CONFLICT (id) DO NOTHING";
+
+pub(super) async fn sqlite(
+    connection: &mut SqliteConnection,
+    rows: &[LogRow],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::new(format!("INSERT INTO request_logs ({COLUMNS}) "));
+        query.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(row.id.as_str())
+                .push_bind(row.created_at.as_str())
+                .push_bind(row.client_key.as_deref())
+                .push_bind(row.endpoint.as_str())
+                .push_bind(row.model.as_deref())
+                .push_bind(row.upstream.as_deref())
+                .push_bind(row.upstream_model.as_deref())
+                .push_bind(row.stream)
+                .push_bind(row.status)
+                .push_bind(row.tried.as_str())
+                .push_bind(row.error.as_deref())
+                .push_bind(row.latency_ms)
+                .push_bind(row.ttft_ms)
+                .push_bind(row.prompt_tokens)
+                .push_bind(row.completion_tokens)
+                .push_bind(row.total_tokens)
+                .push_bind(row.finish_reason.as_deref())
+                .push_bind(row.request_body.as_deref())
+                .push_bind(row.response_content.as_deref())
+                .push_bind(row.reasoning_content.as_deref())
+                .push_bind(row.tool_calls.as_deref())
+                .push_bind(row.cancelled)
+                .push_bind(row.malformed);
+        });
+        query.push(" ON CONFLICT (id) DO NOTHING");
+        let _: SqliteQueryResult = query.build().execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn postgres(
+    connection: &mut PgConnection,
+    rows: &[LogRow],
+) -> Result<(), sqlx::Error> {
+    let text = |field: fn(&LogRow) -> &str| rows.iter().map(field).collect::<Vec<_>>();
+    let optional = |field: fn(&LogRow) -> Option<&str>| rows.iter().map(field).collect::<Vec<_>>();
+    let flag = |field: fn(&LogRow) -> bool| rows.iter().map(field).collect::<Vec<_>>();
+    let tokens = |field: fn(&LogRow) -> Option<i64>| rows.iter().map(field).collect::<Vec<_>>();
+    let _: PgQueryResult = sqlx::query(POSTGRES_INSERT)
+        .bind(text(|row| &row.id))
+        .bind(text(|row| &row.created_at))
+        .bind(optional(|row| row.client_key.as_deref()))
+        .bind(text(|row| &row.endpoint))
+        .bind(optional(|row| row.model.as_deref()))
+        .bind(optional(|row| row.upstream.as_deref()))
+        .bind(optional(|row| row.upstream_model.as_deref()))
+        .bind(flag(|row| row.stream))
+        .bind(rows.iter().map(|row| row.status).collect::<Vec<_>>())
+        .bind(text(|row| &row.tried))
+        .bind(optional(|row| row.error.as_deref()))
+        .bind(rows.iter().map(|row| row.latency_ms).collect::<Vec<_>>())
+        .bind(rows.iter().map(|row| row.ttft_ms).collect::<Vec<_>>())
+        .bind(tokens(|row| row.prompt_tokens))
+        .bind(tokens(|row| row.completion_tokens))
+        .bind(tokens(|row| row.total_tokens))
+        .bind(optional(|row| row.finish_reason.as_deref()))
+        .bind(optional(|row| row.request_body.as_deref()))
+        .bind(optional(|row| row.response_content.as_deref()))
+        .bind(optional(|row| row.reasoning_content.as_deref()))
+        .bind(optional(|row| row.tool_calls.as_deref()))
+        .bind(flag(|row| row.cancelled))
+        .bind(flag(|row| row.malformed))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
