@@ -44,8 +44,8 @@ pub fn error(event: &str, fields: &[(&str, Value<'_>)]) {
     println!("{}", line("error", event, fields));
 }
 
-/// The access line of a finished request (printed by the logging thread, off the hot path).
-pub fn access(record: &crate::record::RequestRecord) {
+/// The access line of a finished request (made by the logging thread, off the hot path).
+pub fn access_line(record: &crate::record::RequestRecord) -> String {
     let tried = json_string_array(&record.tried, ",");
     let mut out = line(
         "info",
@@ -91,5 +91,5 @@ pub fn access(record: &crate::record::RequestRecord) {
         out.push_str(&format!(",\"ttft_ms\":{ttft:.3}"));
     }
     out.push('}');
-    println!("{out}");
+    out
 }
