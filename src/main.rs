@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gpt_api::config::{self, Config};
 use gpt_api::log::{self, Value};
 use gpt_api::metrics::LogFigures;
-use gpt_api::recorder::{self, RecorderSettings};
+use gpt_api::recorder;
 use gpt_api::server::{self, worker::Deployment, worker::SharedState};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -66,14 +66,7 @@ fn main() -> ExitCode {
 
 fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
     let database = &config.database;
-    let (records, recorder) = recorder::start(RecorderSettings {
-        url: database.url.clone(),
-        store_content: database.store_content,
-        batch_size: database.batch_size,
-        flush_interval: database.flush_interval,
-        memory_records: database.memory_records,
-        spill_path: database.spill_path.clone(),
-    })?;
+    let (records, recorder) = recorder::start(database.clone())?;
     warn_if_open(&config);
     let stats = recorder.stats();
     let queue = records.clone();

@@ -121,6 +121,6 @@ impl Exchange {
 }
 
 /// 128 random bits as 32 hex digits: unique without coordination between workers.
-fn new_request_id() -> String {
+pub fn new_request_id() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }

@@ -28,7 +28,6 @@ pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request:
     match route {
         Route::Health => {
             local(
-                worker,
                 connection,
                 keep_alive,
                 200,
@@ -47,7 +46,6 @@ pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request:
                 figures.healthy
             );
             local(
-                worker,
                 connection,
                 keep_alive,
                 if ready { 200 } else { 503 },
@@ -63,7 +61,6 @@ pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request:
                 &(worker.shared.log_figures)(),
             );
             local(
-                worker,
                 connection,
                 keep_alive,
                 200,
@@ -103,14 +100,13 @@ pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request:
 
 /// A response from the gateway itself, not logged (health checks and scrapes would flood the log).
 async fn local(
-    worker: &Worker,
     connection: &mut ClientConnection,
     keep_alive: bool,
     status: u16,
     content_type: &str,
     body: Bytes,
 ) -> bool {
-    let id = format!("{:x}", worker.next_stream_id());
+    let id = exchange::new_request_id();
     let head = ResponseHead {
         status,
         content_type,

@@ -26,34 +26,19 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::runtime::Runtime;
 
+use crate::config::DatabaseSettings;
 use crate::log::{self, Value};
 use crate::record::RecordSender;
 use spill::SpillFile;
 use store::{Backend, OpenError, Store};
 use writer::Writer;
-
-/// `[database]` as the logging thread needs it.
-#[derive(Debug, Clone)]
-pub struct RecorderSettings {
-    /// `sqlite://FILE` (created if missing) or `postgres://USER@HOST:PORT/DB`.
-    pub url: String,
-    /// Keep request bodies and assistant text (tokens and tool calls are always kept).
-    pub store_content: bool,
-    /// Rows per write; a smaller batch is written once `flush_interval` has passed.
-    pub batch_size: usize,
-    pub flush_interval: Duration,
-    /// Rows held in memory while the database is away; past it they go to `spill_path`.
-    pub memory_records: usize,
-    pub spill_path: PathBuf,
-}
 
 /// The log's counters, read by `/metrics` and `/ready` from any thread.
 #[derive(Debug, Default)]
@@ -120,7 +105,7 @@ impl Recorder {
 
 /// Starts the logging thread and returns once the database is open and migrated (or,
 /// for PostgreSQL, found unreachable: see the module notes).
-pub fn start(settings: RecorderSettings) -> Result<(RecordSender, Recorder), String> {
+pub fn start(settings: DatabaseSettings) -> Result<(RecordSender, Recorder), String> {
     Backend::from_url(&settings.url)?;
     let (events_sender, events) = crossbeam_channel::unbounded();
     let (deadline, control) = crossbeam_channel::bounded(1);
@@ -171,10 +156,10 @@ pub fn start(settings: RecorderSettings) -> Result<(RecordSender, Recorder), Str
     Ok((RecordSender::new(events_sender), recorder))
 }
 
-type Opened = (RecorderSettings, Runtime, Option<Store>, SpillFile);
+type Opened = (DatabaseSettings, Runtime, Option<Store>, SpillFile);
 
 /// The thread's set-up: its runtime, the store (unless PostgreSQL is away), the spill file.
-fn open(settings: RecorderSettings) -> Result<Opened, String> {
+fn open(settings: DatabaseSettings) -> Result<Opened, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -18,7 +18,8 @@ use super::row::{LogRow, ResponseSummary};
 use super::spill::SpillFile;
 use super::store::{OpenError, Store};
 use super::stream::StreamAccumulator;
-use super::{RecorderSettings, RecorderStats};
+use super::RecorderStats;
+use crate::config::DatabaseSettings;
 use crate::log::{self, Value};
 use crate::record::{RecordEvent, RequestRecord, StreamId};
 
@@ -37,7 +38,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 /// The logging thread's fixed parts, set up by `start`.
 pub(super) struct Writer {
-    pub settings: RecorderSettings,
+    pub settings: DatabaseSettings,
     pub runtime: Runtime,
     pub store: Option<Store>,
     pub events: Receiver<RecordEvent>,

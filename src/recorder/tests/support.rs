@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use sqlx::Row;
 
+use crate::config::DatabaseSettings;
 use crate::record::RequestRecord;
 use crate::recorder::row::LogRow;
-use crate::recorder::RecorderSettings;
 
 /// A directory under the system's temp dir, removed on drop.
 pub(super) struct TempDir(PathBuf);
@@ -40,8 +40,8 @@ impl Drop for TempDir {
     }
 }
 
-pub(super) fn settings(url: String, dir: &TempDir) -> RecorderSettings {
-    RecorderSettings {
+pub(super) fn settings(url: String, dir: &TempDir) -> DatabaseSettings {
+    DatabaseSettings {
         url,
         store_content: true,
         batch_size: 64,
