@@ -12,7 +12,7 @@ import time
 import pytest
 
 from gateway import upstream
-from helpers import error_of, http, msgs, sdk
+from helpers import error_of, http, msgs, sdk, wait_until
 
 MODEL = {"name": "m", "targets": [{"upstream": "a", "weight": 1}]}
 
@@ -200,3 +200,20 @@ def test_health_and_ready(gw):
         assert h.get("/health").json() == {"status": "ok"}
         ready = h.get("/ready")
         assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+def test_connection_limit_answers_503(gateway, mocks):
+    a = mocks("a")
+    g = gateway([upstream(a)], [MODEL], server={"workers": 1, "max_connections": 2})
+    held = [socket.create_connection(("127.0.0.1", port_of(g)), timeout=5) for _ in range(2)]
+    try:
+        # Both held connections are open (the gateway saw them) before the third arrives.
+        for s in held:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        response = raw_exchange(g, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(response) == 503 and b'"code":"overloaded"' in response
+    finally:
+        for s in held:
+            s.close()
+    wait_until(lambda: http(g).get("/health").status_code == 200, timeout=5)
