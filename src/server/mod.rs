@@ -18,6 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use self::worker::{SharedState, Worker};
 use crate::http::connection::{self, CatchUnwind};
+use crate::http::request::ClientConnection;
 use crate::log::{self, Value};
 use crate::record::RecordSender;
 
@@ -207,15 +208,21 @@ async fn cancel_on_shutdown(worker: Rc<Worker>, canceller: Canceller) {
 }
 
 /// Past the connection limit: a short 503 instead of unbounded memory.
-async fn reject_overloaded(mut stream: monoio::net::TcpStream) {
+async fn reject_overloaded(stream: monoio::net::TcpStream) {
     let error = crate::error::AppError::Overloaded;
+    let request_id = crate::handler::exchange::new_request_id();
     let head = crate::http::response::ResponseHead {
         status: error.status(),
         content_type: "application/json",
-        request_id: "-",
+        request_id: &request_id,
         keep_alive: false,
         extra: &[],
     };
     let body = error.body_with_message(&error.message());
-    let _ = crate::http::response::write_full(&mut stream, &head, bytes::Bytes::from(body)).await;
+    let mut connection = ClientConnection::new(stream);
+    let _ =
+        crate::http::response::write_full(&mut connection.stream, &head, bytes::Bytes::from(body))
+            .await;
+    // The client's request is still unread: close gracefully so it gets the 503, not a reset.
+    connection.linger().await;
 }
