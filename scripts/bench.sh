@@ -147,7 +147,9 @@ targets=(direct)
 nginx_bin=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
 if [[ -z $nginx_bin ]] && command -v apt-get >/dev/null; then
     log "installing nginx: apt-get install -y nginx-light"
-    { apt-get install -y -qq nginx-light || apt-get install -y -qq nginx; } >"$work/apt.log" 2>&1 || true
+    # A fresh machine may have no package lists yet: update once if the first try fails.
+    { apt-get install -y -qq nginx-light || apt-get install -y -qq nginx ||
+        { apt-get update -qq && apt-get install -y -qq nginx; }; } >"$work/apt.log" 2>&1 || true
     nginx_bin=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
 fi
 nginx_pid=
