@@ -20,12 +20,10 @@ pub enum AppError {
     HeadersTooLarge,
     RequestTimeout,
     Overloaded,
-    ShuttingDown,
     /// Every target of the model and its fallbacks failed.
     AllUpstreamsFailed(FailureSummary),
     /// A stream broke after bytes reached the client and could not be continued.
     StreamInterrupted(FailureSummary),
-    Internal(String),
 }
 
 /// What the dispatcher tried, for the exhaustion messages.
@@ -56,7 +54,7 @@ impl AppError {
             Self::RequestTimeout => 408,
             Self::BodyTooLarge { .. } => 413,
             Self::HeadersTooLarge => 431,
-            Self::Internal(_) => 500,
+            Self::Overloaded => 503,
             Self::AllUpstreamsFailed(summary) | Self::StreamInterrupted(summary) => {
                 if summary.last_was_timeout {
                     504
@@ -64,7 +62,6 @@ impl AppError {
                     502
                 }
             }
-            Self::Overloaded | Self::ShuttingDown => 503,
         }
     }
 
@@ -73,8 +70,7 @@ impl AppError {
         match self {
             Self::ModelNotAllowed(_) => "permission_error",
             Self::AllUpstreamsFailed(_) | Self::StreamInterrupted(_) => "upstream_error",
-            Self::Internal(_) => "server_error",
-            Self::Overloaded | Self::ShuttingDown => "service_unavailable",
+            Self::Overloaded => "service_unavailable",
             _ => "invalid_request_error",
         }
     }
@@ -94,10 +90,8 @@ impl AppError {
             Self::HeadersTooLarge => "headers_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::Overloaded => "overloaded",
-            Self::ShuttingDown => "shutting_down",
             Self::AllUpstreamsFailed(_) => "all_upstreams_failed",
             Self::StreamInterrupted(_) => "stream_interrupted",
-            Self::Internal(_) => "internal_error",
         }
     }
 
@@ -116,7 +110,6 @@ impl AppError {
             Self::HeadersTooLarge => "Request headers are too large".into(),
             Self::RequestTimeout => "The request was not received in time".into(),
             Self::Overloaded => "The gateway is at its connection limit; retry shortly".into(),
-            Self::ShuttingDown => "The gateway is shutting down".into(),
             Self::AllUpstreamsFailed(s) => format!(
                 "All upstreams failed for model '{}'. Tried: {}. Last error: {}",
                 s.model,
@@ -129,7 +122,6 @@ impl AppError {
                 s.tried_list(),
                 s.last_error
             ),
-            Self::Internal(detail) => format!("Internal gateway error: {detail}"),
         }
     }
 

@@ -76,6 +76,7 @@ fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
         written: stats.written(),
         buffered: stats.buffered(),
         spilled: stats.spilled(),
+        failed_flushes: stats.failed_flushes(),
     });
     let shared = Arc::new(SharedState::new(
         Deployment::new(config.clone())?,

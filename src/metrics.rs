@@ -107,6 +107,7 @@ pub struct LogFigures {
     pub written: u64,
     pub buffered: u64,
     pub spilled: u64,
+    pub failed_flushes: u64,
 }
 
 /// Renders the Prometheus text format, summing over workers (and config generations).
@@ -155,6 +156,11 @@ pub fn render(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP gpt_api_log_failed_flushes_total Database writes or connects that failed.\n# TYPE gpt_api_log_failed_flushes_total counter\ngpt_api_log_failed_flushes_total {}",
+        log.failed_flushes
+    );
     let gauges: [(&str, &str, u64); 9] = [
         (
             "gpt_api_open_connections",

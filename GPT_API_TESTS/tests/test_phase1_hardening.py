@@ -185,6 +185,7 @@ def test_metrics_move_with_requests(gw):
     assert value(after, r'gpt_api_requests_total\{model="",upstream="",status="4xx"\}') >= 1
     assert value(after, "gpt_api_request_duration_seconds_count") >= value(before, "gpt_api_request_duration_seconds_count") + 4
     assert "gpt_api_log_queue_depth" in after and "gpt_api_upstream_pool_idle_connections" in after
+    assert "gpt_api_log_failed_flushes_total 0" in after
     wait_rows = lambda: value(scrape(), "gpt_api_log_rows_written") >= 4
     deadline = time.monotonic() + 5
     while not wait_rows():

@@ -38,13 +38,6 @@ impl IoSlices {
             _owners: parts,
         }
     }
-
-    pub fn total_len(&self) -> usize {
-        self.iovecs[..self.count]
-            .iter()
-            .map(|iovec| iovec.iov_len)
-            .sum()
-    }
 }
 
 // SAFETY: the iovecs point into the `Bytes` held in `_owners`, whose heap data does not move
