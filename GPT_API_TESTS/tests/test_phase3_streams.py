@@ -173,6 +173,28 @@ def test_client_disconnect_closes_upstream(gateway, mocks):
     assert b.count() == 0
 
 
+def test_client_hang_up_noticed_while_upstream_is_silent(gateway, mocks):
+    # No write fails while the upstream says nothing: the gateway must notice the hang-up itself
+    # (long before the idle timeout) and close the upstream so that its generation stops.
+    gw, a, b = ab(gateway, mocks, routing={"stream_idle_timeout_ms": 30000})
+    a.script(Behaviour(stall_after=2))
+    with http(gw) as h:
+        with h.stream("POST", "/v1/chat/completions",
+                      json={"model": "m", "messages": msgs(LONG), "stream": True}) as r:
+            rid = r.headers["x-request-id"]
+            n = 0
+            for line in r.iter_lines():
+                n += len(sse_data([line]))
+                if n >= 2:
+                    break
+        closed = time.monotonic()
+    rec = a.wait_for(lambda reqs: reqs[0] if reqs and reqs[0].peer_closed_at else None, timeout=5)
+    assert rec.peer_closed_at - closed < 3.0
+    row = gw.db_row(rid)
+    assert row["cancelled"]
+    assert b.count() == 0
+
+
 def test_all_fail_before_first_byte_is_json_error(gateway, mocks):
     gw, a, b = ab(gateway, mocks, routing={"retries": 0})
     a.default = b.default = Behaviour(status=503)

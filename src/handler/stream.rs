@@ -3,7 +3,7 @@
 //! and copied by reference to the logging thread; a stream that breaks is continued from the
 //! next target (`recovery`) or ended with an in-band error, never closed as if complete.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -285,8 +285,7 @@ pub async fn pump(
     target: &AttemptTarget<'_>,
 ) -> Result<(), StreamEnd> {
     let idle_timeout = target.model.routing.stream_idle_timeout;
-    let watcher = HangUpWatcher::new(&connection.stream);
-    let mut hung_up = std::pin::pin!(watcher.wait());
+    let mut hung_up = std::pin::pin!(client_hung_up(connection.stream.as_raw_fd()));
     loop {
         let next = monoio::select! {
             next = monoio::time::timeout(idle_timeout, response.next_chunk()) => next,
@@ -396,48 +395,44 @@ pub async fn open(
     }
 }
 
-/// Notices a client that hangs up while the upstream is silent, without reading from the
+/// How long a stream runs before it watches for a client hang-up. A stream that flows learns
+/// of a hang-up from its next write; watching costs a `dup`, a poll, its cancellation and a
+/// `close`, which was a fifth of a short stream's io_uring operations.
+const WATCH_HANG_UP_AFTER: Duration = Duration::from_millis(500);
+
+/// Resolves when the client hangs up while the upstream is silent, without reading from the
 /// connection: it waits for readability on a duplicate descriptor and peeks.
-struct HangUpWatcher {
-    stream: Option<TcpStream>,
-}
-
-impl HangUpWatcher {
-    fn new(client: &TcpStream) -> Self {
-        // SAFETY: `dup` gives a new descriptor that this watcher owns and closes.
-        let fd = unsafe { libc::dup(client.as_raw_fd()) };
-        let stream = (fd >= 0)
-            .then(|| unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-            .and_then(|std_stream| TcpStream::from_std(std_stream).ok());
-        Self { stream }
-    }
-
-    async fn wait(&self) {
-        let Some(stream) = &self.stream else {
-            return std::future::pending().await;
+async fn client_hung_up(client: RawFd) {
+    monoio::time::sleep(WATCH_HANG_UP_AFTER).await;
+    // SAFETY: `dup` gives a new descriptor, owned (and closed) by the stream made from it.
+    let fd = unsafe { libc::dup(client) };
+    let stream = (fd >= 0)
+        .then(|| unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        .and_then(|std_stream| TcpStream::from_std(std_stream).ok());
+    let Some(stream) = stream else {
+        return std::future::pending().await;
+    };
+    loop {
+        if stream.readable(true).await.is_err() {
+            return;
+        }
+        let mut byte = 0u8;
+        // SAFETY: a one-byte peek into a local buffer.
+        let peeked = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
         };
-        loop {
-            if stream.readable(true).await.is_err() {
-                return;
+        match peeked {
+            0 => return,
+            n if n > 0 => return std::future::pending().await, // a pipelined request: not a hang-up
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => {
+                monoio::time::sleep(Duration::from_millis(1)).await;
             }
-            let mut byte = 0u8;
-            // SAFETY: a one-byte peek into a local buffer.
-            let peeked = unsafe {
-                libc::recv(
-                    stream.as_raw_fd(),
-                    (&raw mut byte).cast(),
-                    1,
-                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
-                )
-            };
-            match peeked {
-                0 => return,
-                n if n > 0 => return std::future::pending().await, // a pipelined request: not a hang-up
-                _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => {
-                    monoio::time::sleep(Duration::from_millis(1)).await;
-                }
-                _ => return,
-            }
+            _ => return,
         }
     }
 }

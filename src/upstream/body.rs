@@ -1,7 +1,7 @@
 //! Pulling an upstream response body chunk by chunk as it arrives: fixed length, chunked,
 //! or (common from Python SSE servers) delimited by the connection's close.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use monoio_codec::{Decoded, Decoder};
 use monoio_http::h1::codec::decoder::ChunkedBodyDecoder;
 
@@ -52,15 +52,18 @@ impl BodyFraming {
                         return Ok(Some(connection.buffer.split_to(take).freeze()));
                     }
                 }
-                Self::Chunked(decoder) => match decoder.decode(&mut connection.buffer) {
-                    Ok(Decoded::Some(Some(chunk))) => return Ok(Some(chunk)),
-                    Ok(Decoded::Some(None)) => {
+                Self::Chunked(decoder) => {
+                    // Every chunk already read goes out as one piece: SSE servers send an
+                    // event per chunk, and handing them over one by one cost a client write
+                    // per event where one write can carry all that arrived together.
+                    let (gathered, ended) = decode_buffered(decoder, &mut connection.buffer)?;
+                    if ended {
                         *self = Self::Empty;
-                        return Ok(None);
                     }
-                    Ok(_) => {}
-                    Err(_) => return Err(BodyError::Malformed),
-                },
+                    if gathered.is_some() || ended {
+                        return Ok(gathered);
+                    }
+                }
                 Self::UntilClose => {
                     if !connection.buffer.is_empty() {
                         return Ok(Some(connection.buffer.split().freeze()));
@@ -86,11 +89,60 @@ impl BodyFraming {
     }
 }
 
+/// The data of every whole chunk in `buffer` (zero-copy when there is one), and whether the
+/// last chunk was among them.
+fn decode_buffered(
+    decoder: &mut ChunkedBodyDecoder,
+    buffer: &mut BytesMut,
+) -> Result<(Option<Bytes>, bool), BodyError> {
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
+    let ended = loop {
+        match decoder.decode(buffer) {
+            Ok(Decoded::Some(Some(chunk))) => match &first {
+                None => first = Some(chunk),
+                Some(first) => {
+                    if joined.is_empty() {
+                        joined.reserve(first.len() + chunk.len() + buffer.len());
+                        joined.extend_from_slice(first);
+                    }
+                    joined.extend_from_slice(&chunk);
+                }
+            },
+            Ok(Decoded::Some(None)) => break true,
+            Ok(_) => break false,
+            Err(_) => return Err(BodyError::Malformed),
+        }
+    };
+    let gathered = if joined.is_empty() {
+        first
+    } else {
+        Some(joined.freeze())
+    };
+    Ok((gathered, ended))
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
     use monoio_codec::{Decoded, Decoder};
     use monoio_http::h1::codec::decoder::ChunkedBodyDecoder;
+
+    use super::decode_buffered;
+
+    #[test]
+    fn chunks_read_together_come_out_as_one_piece() {
+        let mut decoder = ChunkedBodyDecoder::default();
+        let mut buffer = BytesMut::from(&b"6\r\ndata: \r\n3\r\nabc\r\n4\r\nde"[..]);
+        let (gathered, ended) = decode_buffered(&mut decoder, &mut buffer).unwrap();
+        assert_eq!(gathered.as_deref(), Some(&b"data: abc"[..]));
+        assert!(!ended);
+        buffer.extend_from_slice(b"fg\r\n0\r\n\r\n");
+        let (gathered, ended) = decode_buffered(&mut decoder, &mut buffer).unwrap();
+        assert_eq!(gathered.as_deref(), Some(&b"defg"[..]));
+        assert!(ended);
+        assert!(buffer.is_empty());
+    }
 
     #[test]
     fn chunked_bodies_decode_whatever_the_read_boundaries() {
