@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handler;
 pub mod http;
+pub mod json;
 pub mod log;
 pub mod metrics;
 pub mod record;

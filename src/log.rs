@@ -1,6 +1,8 @@
 //! Operational log lines: one JSON object per line on stdout. Used at start-up, shutdown and
 //! from the logging thread (access lines); never per request on a worker.
 
+use std::fmt::Write;
+
 use crate::error::{json_string_array, push_json_string};
 
 /// A field value in a log line.
@@ -23,8 +25,12 @@ pub fn line(level: &str, event: &str, fields: &[(&str, Value<'_>)]) -> String {
         out.push(':');
         match value {
             Value::Str(text) => push_json_string(&mut out, text),
-            Value::Num(n) => out.push_str(&format!("{n:.3}")),
-            Value::Int(n) => out.push_str(&n.to_string()),
+            Value::Num(n) => {
+                let _ = write!(out, "{n:.3}");
+            }
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         }
     }
@@ -46,7 +52,6 @@ pub fn error(event: &str, fields: &[(&str, Value<'_>)]) {
 
 /// The access line of a finished request (made by the logging thread, off the hot path).
 pub fn access_line(record: &crate::record::RequestRecord) -> String {
-    let tried = json_string_array(&record.tried, ",");
     let mut out = line(
         "info",
         "access",
@@ -86,9 +91,9 @@ pub fn access_line(record: &crate::record::RequestRecord) -> String {
         }
     }
     out.push_str(",\"tried\":");
-    out.push_str(&tried);
+    out.push_str(&json_string_array(&record.tried, ","));
     if let Some(ttft) = record.ttft_ms {
-        out.push_str(&format!(",\"ttft_ms\":{ttft:.3}"));
+        let _ = write!(out, ",\"ttft_ms\":{ttft:.3}");
     }
     out.push('}');
     out

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use simd_json::prelude::*;
 
 use crate::error::{push_json_string, AppError};
+use crate::json;
 
 /// What the gateway needs to know about a request body.
 #[derive(Debug)]
@@ -35,29 +36,23 @@ impl RequestBody {
     /// Validates the JSON and reads the fields the gateway routes by.
     pub fn parse(raw: Bytes) -> Result<Self, AppError> {
         let mut scratch = raw.to_vec();
-        let value = simd_json::to_borrowed_value(&mut scratch)
-            .map_err(|e| AppError::InvalidJson(e.to_string()))?;
-        let Some(object) = value.as_object() else {
-            return Err(AppError::MissingModel);
-        };
-        let Some(model) = object.get("model").and_then(|m| m.as_str()) else {
-            return Err(AppError::MissingModel);
-        };
-        let stream = object
-            .get("stream")
-            .and_then(|s| s.as_bool())
-            .unwrap_or(false);
-        let client_wants_usage = object
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(|u| u.as_bool())
-            .unwrap_or(false);
-        let n = object.get("n").and_then(|n| n.as_u64()).unwrap_or(1);
-        let has_tools = object
-            .get("tools")
-            .and_then(|t| t.as_array())
-            .is_some_and(|t| !t.is_empty());
-        let model = model.to_string();
+        let read = json::read(&mut scratch, |value| {
+            let model = value.get_str("model")?.to_string();
+            let stream = value.get_bool("stream").unwrap_or(false);
+            let client_wants_usage = value
+                .get("stream_options")
+                .and_then(|options| options.get_bool("include_usage"))
+                .unwrap_or(false);
+            let n = value.get_u64("n").unwrap_or(1);
+            let has_tools = value
+                .get("tools")
+                .and_then(|t| t.as_array())
+                .is_some_and(|t| !t.is_empty());
+            Some((model, stream, client_wants_usage, n, has_tools))
+        });
+        let (model, stream, client_wants_usage, n, has_tools) = read
+            .map_err(|e| AppError::InvalidJson(e.to_string()))?
+            .ok_or(AppError::MissingModel)?;
         let spans = scan_top_level(&raw)?;
         Ok(Self {
             raw,

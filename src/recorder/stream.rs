@@ -6,11 +6,12 @@
 
 use serde::Serialize;
 use simd_json::prelude::*;
-use simd_json::BorrowedValue;
+use simd_json::value::tape::Value;
 
 use super::response::{error_message, read_usage, reasoning_text};
 use super::row::ResponseSummary;
 use super::sse::SseSplitter;
+use crate::json;
 
 #[derive(Debug, Default)]
 pub(super) struct StreamAccumulator {
@@ -81,25 +82,27 @@ impl StreamState {
         if data.trim_ascii().is_empty() || data == b"[DONE]" {
             return;
         }
-        let Ok(event) = simd_json::to_borrowed_value(data) else {
+        if json::read(data, |event| self.apply_event(&event)).is_err() {
             self.summary.malformed = true;
-            return;
-        };
-        read_usage(&event, &mut self.summary);
-        if self.summary.error.is_none() {
-            self.summary.error = error_message(&event);
         }
-        let Some(choices) = event.get_array("choices") else {
+    }
+
+    fn apply_event(&mut self, event: &Value<'_, '_>) {
+        read_usage(event, &mut self.summary);
+        if self.summary.error.is_none() {
+            self.summary.error = error_message(event);
+        }
+        let Some(choices) = event.get("choices").and_then(|c| c.as_array()) else {
             return;
         };
         for (position, choice) in choices.iter().enumerate() {
             if choice.get_u64("index").unwrap_or(position as u64) == 0 {
-                self.apply_choice(choice);
+                self.apply_choice(&choice);
             }
         }
     }
 
-    fn apply_choice(&mut self, choice: &BorrowedValue<'_>) {
+    fn apply_choice(&mut self, choice: &Value<'_, '_>) {
         if let Some(reason) = choice.get_str("finish_reason") {
             self.summary.finish_reason = Some(reason.to_owned());
         }
@@ -112,22 +115,20 @@ impl StreamState {
         if let Some(text) = delta.get_str("content") {
             append(&mut self.content, text);
         }
-        if let Some(text) = reasoning_text(delta) {
+        if let Some(text) = reasoning_text(&delta) {
             append(&mut self.reasoning, text);
         }
-        for (position, piece) in delta
-            .get_array("tool_calls")
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            self.merge_tool_call(position as u64, piece);
+        let Some(pieces) = delta.get("tool_calls").and_then(|p| p.as_array()) else {
+            return;
+        };
+        for (position, piece) in pieces.iter().enumerate() {
+            self.merge_tool_call(position as u64, &piece);
         }
     }
 
     /// `id`, `type` and `function.name` come from the first piece that has them;
     /// `function.arguments` are concatenated in order; other indexes are other calls.
-    fn merge_tool_call(&mut self, position: u64, piece: &BorrowedValue<'_>) {
+    fn merge_tool_call(&mut self, position: u64, piece: &Value<'_, '_>) {
         let index = piece.get_u64("index").unwrap_or(position);
         let found = self.tool_calls.iter().position(|call| call.index == index);
         let slot = found.unwrap_or_else(|| {
