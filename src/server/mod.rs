@@ -221,9 +221,11 @@ async fn sample_gauges(worker: Rc<Worker>) {
     }
 }
 
+/// Stops the accept loop once shutdown begins. It polls the flag (the signal arrives on
+/// another thread); every 100 ms keeps an idle worker asleep (every 20 ms cost 0.3% of a core).
 async fn cancel_on_shutdown(worker: Rc<Worker>, canceller: Canceller) {
     while !worker.is_shutting_down() {
-        monoio::time::sleep(Duration::from_millis(20)).await;
+        monoio::time::sleep(Duration::from_millis(100)).await;
     }
     canceller.cancel();
 }
