@@ -25,9 +25,7 @@ pub fn line(level: &str, event: &str, fields: &[(&str, Value<'_>)]) -> String {
         out.push(':');
         match value {
             Value::Str(text) => push_json_string(&mut out, text),
-            Value::Num(n) => {
-                let _ = write!(out, "{n:.3}");
-            }
+            Value::Num(n) => push_thousandths(&mut out, *n),
             Value::Int(n) => {
                 let _ = write!(out, "{n}");
             }
@@ -93,8 +91,42 @@ pub fn access_line(record: &crate::record::RequestRecord) -> String {
     out.push_str(",\"tried\":");
     out.push_str(&json_string_array(&record.tried, ","));
     if let Some(ttft) = record.ttft_ms {
-        let _ = write!(out, ",\"ttft_ms\":{ttft:.3}");
+        out.push_str(",\"ttft_ms\":");
+        push_thousandths(&mut out, ttft);
     }
     out.push('}');
     out
+}
+
+/// `value` with three decimals (milliseconds to the microsecond), through integers: float
+/// formatting with a precision was the largest part of building an access line.
+fn push_thousandths(out: &mut String, value: f64) {
+    if !value.is_finite() || value.abs() >= 1e15 {
+        let _ = write!(out, "{value:.3}");
+        return;
+    }
+    let thousandths = (value * 1000.0).round() as i64;
+    let sign = if thousandths < 0 { "-" } else { "" };
+    let magnitude = thousandths.unsigned_abs();
+    let _ = write!(out, "{sign}{}.{:03}", magnitude / 1000, magnitude % 1000);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousandths_read_like_three_decimals() {
+        for (value, text) in [
+            (0.0, "0.000"),
+            (1.5, "1.500"),
+            (12.3456, "12.346"),
+            (0.0004, "0.000"),
+            (-2.25, "-2.250"),
+            (-0.0004, "0.000"),
+            (123456.0009, "123456.001"),
+        ] {
+            let mut out = String::new();
+            super::push_thousandths(&mut out, value);
+            assert_eq!(out, text, "{value}");
+        }
+    }
 }
