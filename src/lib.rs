@@ -3,6 +3,7 @@
 //! (endpoints) → `dispatch` (attempt plans, failover) → `upstream` (pooled client), with
 //! `record` handing each request to `recorder` (the logging thread, the only Tokio/sqlx code).
 
+pub mod alloc;
 pub mod config;
 pub mod dispatch;
 pub mod error;

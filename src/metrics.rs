@@ -31,6 +31,10 @@ impl Histogram {
         self.count.fetch_add(1, Relaxed);
         self.sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
     }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
 }
 
 /// One worker's figures that do not depend on the config.

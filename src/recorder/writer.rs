@@ -63,6 +63,8 @@ struct Loop {
     access_lines: String,
     /// When the last event was taken: the loop polls while events keep coming.
     last_event_at: Instant,
+    /// Freed memory went back once the events stopped (see `crate::alloc`).
+    collected_since_last_event: bool,
 }
 
 impl Writer {
@@ -80,6 +82,7 @@ impl Writer {
             replayed: 0,
             access_lines: String::new(),
             last_event_at: Instant::now(),
+            collected_since_last_event: false,
         };
         while !state.finished() {
             state.receive();
@@ -150,6 +153,10 @@ impl Loop {
                     default(timeout.min(POLL_INTERVAL)) => {}
                 }
             } else {
+                if !self.collected_since_last_event {
+                    crate::alloc::collect_quiet_thread();
+                    self.collected_since_last_event = true;
+                }
                 select! {
                     recv(control) -> deadline => self.take_deadline(deadline.ok()),
                     recv(events) -> event => match event {
@@ -228,6 +235,7 @@ impl Loop {
 
     fn accept(&mut self, event: RecordEvent) {
         self.last_event_at = Instant::now();
+        self.collected_since_last_event = false;
         let (record, summary) = match event {
             RecordEvent::Request(record) => {
                 let summary = body_summary(&record);

@@ -213,10 +213,21 @@ async fn run_worker(worker: Rc<Worker>, listener: std::net::TcpListener) {
     }
 }
 
-/// Keeps the gauges a scrape cannot read across threads (pool size, open breakers) fresh.
+/// Keeps the gauges a scrape cannot read across threads (pool size, open breakers) fresh,
+/// and hands freed memory back once the worker has had a quiet second after serving.
 async fn sample_gauges(worker: Rc<Worker>) {
+    let mut answered_at_last_tick = 0;
+    let mut collected = true;
     while !worker.is_shutting_down() {
         worker.sample_gauges();
+        let answered = worker.metrics.latency.count();
+        if answered != answered_at_last_tick {
+            collected = false;
+        } else if !collected && worker.requests_in_flight.get() == 0 {
+            crate::alloc::collect_quiet_thread();
+            collected = true;
+        }
+        answered_at_last_tick = answered;
         monoio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -155,6 +155,7 @@ impl UpstreamClient {
         let connections = idle.entry(upstream).or_default();
         if connections.len() < MAX_IDLE_PER_UPSTREAM {
             connection.idle_since = Instant::now();
+            connection.release_buffer();
             connections.push(connection);
         }
     }

@@ -70,6 +70,14 @@ impl UpstreamConnection {
             .unwrap_or(Err(ConnectError::TimedOut))
     }
 
+    /// Lets an idle connection's read buffer go: a pool of hundreds of idle connections
+    /// otherwise keeps 16 KiB each resident. The next read allocates a fresh one.
+    pub fn release_buffer(&mut self) {
+        if self.buffer.is_empty() {
+            self.buffer = BytesMut::new();
+        }
+    }
+
     /// Reads more bytes into the buffer; `Ok(false)` at end of stream.
     pub async fn fill(&mut self) -> io::Result<bool> {
         if self.buffer.capacity() - self.buffer.len() < 1024 {
