@@ -152,9 +152,8 @@ def test_malformed_event_does_not_break_stream(gateway, mocks):
     assert row["malformed"] and row["response_content"] == expected(LONG)
 
 
-def test_client_disconnect_closes_upstream(gateway, mocks):
-    gw, a, b = ab(gateway, mocks)
-    a.script(Behaviour(chunk_interval_ms=100))
+def hang_up_after(gw, events):
+    """Opens a stream, reads `events` data events and hangs up: the request id, and when."""
     with http(gw) as h:
         with h.stream("POST", "/v1/chat/completions",
                       json={"model": "m", "messages": msgs(LONG), "stream": True}) as r:
@@ -162,36 +161,35 @@ def test_client_disconnect_closes_upstream(gateway, mocks):
             n = 0
             for line in r.iter_lines():
                 n += len(sse_data([line]))
-                if n >= 3:
+                if n >= events:
                     break
-        closed = time.monotonic()
-    rec = a.wait_for(lambda reqs: reqs[0] if reqs and reqs[0].peer_closed_at else None, timeout=3)
+    return rid, time.monotonic()
+
+
+def upstream_closed(mock, timeout):
+    return mock.wait_for(lambda reqs: reqs[0] if reqs and reqs[0].peer_closed_at else None,
+                         timeout=timeout)
+
+
+def test_client_disconnect_closes_upstream(gateway, mocks):
+    gw, a, b = ab(gateway, mocks)
+    a.script(Behaviour(chunk_interval_ms=100))
+    rid, closed = hang_up_after(gw, 3)
+    rec = upstream_closed(a, timeout=3)
     assert rec.peer_closed_at - closed < 1.0
     assert len(rec.event_times) < 15, "the upstream generation went on after the client left"
-    row = gw.db_row(rid)
-    assert row["cancelled"]
+    assert gw.db_row(rid)["cancelled"]
     assert b.count() == 0
 
 
 def test_client_hang_up_noticed_while_upstream_is_silent(gateway, mocks):
-    # No write fails while the upstream says nothing: the gateway must notice the hang-up itself
-    # (long before the idle timeout) and close the upstream so that its generation stops.
+    # No write fails while the upstream says nothing: the gateway must notice the hang-up itself,
+    # long before the 30 s idle timeout, and close the upstream so that its generation stops.
     gw, a, b = ab(gateway, mocks, routing={"stream_idle_timeout_ms": 30000})
     a.script(Behaviour(stall_after=2))
-    with http(gw) as h:
-        with h.stream("POST", "/v1/chat/completions",
-                      json={"model": "m", "messages": msgs(LONG), "stream": True}) as r:
-            rid = r.headers["x-request-id"]
-            n = 0
-            for line in r.iter_lines():
-                n += len(sse_data([line]))
-                if n >= 2:
-                    break
-        closed = time.monotonic()
-    rec = a.wait_for(lambda reqs: reqs[0] if reqs and reqs[0].peer_closed_at else None, timeout=5)
-    assert rec.peer_closed_at - closed < 3.0
-    row = gw.db_row(rid)
-    assert row["cancelled"]
+    rid, _ = hang_up_after(gw, 2)
+    assert upstream_closed(a, timeout=5) is not None
+    assert gw.db_row(rid)["cancelled"]
     assert b.count() == 0
 
 
