@@ -12,6 +12,8 @@ pub mod http;
 pub mod json;
 pub mod log;
 pub mod metrics;
+#[cfg(test)]
+mod mutate;
 pub mod record;
 pub mod recorder;
 pub mod server;

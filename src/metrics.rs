@@ -142,7 +142,7 @@ pub fn render(
         workers,
         |w| &w.ttft,
     );
-    let counters: [(&str, &str, u64); 2] = [
+    let counters: [(&str, &str, u64); 3] = [
         (
             "gpt_api_failovers_total",
             "Attempts beyond the first (retries and failovers).",
@@ -153,6 +153,11 @@ pub fn render(
             "Broken streams continued from another target.",
             sum(&|w| w.stream_recoveries.load(Relaxed)),
         ),
+        (
+            "gpt_api_log_failed_flushes_total",
+            "Database writes or connects that failed.",
+            log.failed_flushes,
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(
@@ -160,11 +165,6 @@ pub fn render(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP gpt_api_log_failed_flushes_total Database writes or connects that failed.\n# TYPE gpt_api_log_failed_flushes_total counter\ngpt_api_log_failed_flushes_total {}",
-        log.failed_flushes
-    );
     let gauges: [(&str, &str, u64); 9] = [
         (
             "gpt_api_open_connections",

@@ -11,7 +11,6 @@ use crate::error::AppError;
 use crate::http::request::ClientConnection;
 use crate::http::response::{self, ResponseHead};
 use crate::record::{RecordEvent, RequestRecord, StreamId};
-
 use crate::server::worker::{Routes, Worker};
 
 pub struct Exchange {
@@ -28,7 +27,6 @@ impl Exchange {
     pub fn new(worker: &Worker, endpoint: &str, received_at: Instant, keep_alive: bool) -> Self {
         Self {
             routes: worker.routes(),
-
             record: RequestRecord {
                 id: new_request_id(),
                 created_at: SystemTime::now(),

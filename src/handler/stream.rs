@@ -63,7 +63,6 @@ pub async fn relay(
             return exchange.fail(worker, connection, error).await;
         }
     };
-
     let attempts = plan.tried.len().to_string();
     let extra = [
         ("x-gpt-api-attempts", attempts.as_str()),
@@ -162,7 +161,6 @@ pub async fn relay(
         sink.record_only(usage);
     }
     exchange.finish_stream(worker, stream_id);
-
     keep_alive
 }
 

@@ -348,17 +348,7 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(5);
         let noise = b"\r\n: 0123456789abcdefxyz\x00\xff";
         for _ in 0..300 {
-            let mut bytes = seeds[rng.usize(..seeds.len())].to_vec();
-            for _ in 0..rng.usize(0..4) {
-                let at = rng.usize(..=bytes.len());
-                match rng.u8(..3) {
-                    0 if at < bytes.len() => {
-                        bytes.remove(at);
-                    }
-                    1 => bytes.insert(at, noise[rng.usize(..noise.len())]),
-                    _ => bytes.truncate(at),
-                }
-            }
+            let bytes = crate::mutate::mutated(&mut rng, &seeds, noise);
             if bytes.is_empty() {
                 continue; // an idle keep-alive connection: waited on for long, by design
             }

@@ -145,26 +145,26 @@ impl Loop {
             crossbeam_channel::never()
         };
         let control = self.writer.control.clone();
-        let before = events.len();
-        if before == 0 && self.events_open {
-            if self.last_event_at.elapsed() < POLL_UNTIL_QUIET_FOR {
-                select! {
-                    recv(control) -> deadline => self.take_deadline(deadline.ok()),
-                    default(timeout.min(POLL_INTERVAL)) => {}
-                }
+        if events.is_empty() && self.events_open {
+            // While events keep coming, poll (nothing waits on the channel, so sends never
+            // wake this thread); once quiet, give memory back and wait on the channel.
+            let polling = self.last_event_at.elapsed() < POLL_UNTIL_QUIET_FOR;
+            let (woken_by, wait) = if polling {
+                (crossbeam_channel::never(), timeout.min(POLL_INTERVAL))
             } else {
-                if !self.collected_since_last_event {
-                    crate::alloc::collect_quiet_thread();
-                    self.collected_since_last_event = true;
-                }
-                select! {
-                    recv(control) -> deadline => self.take_deadline(deadline.ok()),
-                    recv(events) -> event => match event {
-                        Ok(event) => self.accept(event),
-                        Err(_) => self.events_open = false,
-                    },
-                    default(timeout) => {}
-                }
+                (events.clone(), timeout)
+            };
+            if !polling && !self.collected_since_last_event {
+                crate::alloc::collect_quiet_thread();
+                self.collected_since_last_event = true;
+            }
+            select! {
+                recv(control) -> deadline => self.take_deadline(deadline.ok()),
+                recv(woken_by) -> event => match event {
+                    Ok(event) => self.accept(event),
+                    Err(_) => self.events_open = false,
+                },
+                default(wait) => {}
             }
         }
         let queued = events.len();

@@ -99,17 +99,7 @@ fn mutated_bodies_never_panic_and_rewrites_stay_valid() {
     let mut rng = fastrand::Rng::with_seed(7);
     let noise = b"{}[]\":,\\ ae0-9\x00\xff";
     for _ in 0..20_000 {
-        let mut body = seeds[rng.usize(..seeds.len())].to_vec();
-        for _ in 0..rng.usize(0..4) {
-            let at = rng.usize(..=body.len());
-            match rng.u8(..3) {
-                0 if at < body.len() => {
-                    body.remove(at);
-                }
-                1 => body.insert(at, noise[rng.usize(..noise.len())]),
-                _ => body.truncate(at),
-            }
-        }
+        let body = crate::mutate::mutated(&mut rng, &seeds, noise);
         let Ok(parsed) = RequestBody::parse(Bytes::from(body)) else {
             continue;
         };
