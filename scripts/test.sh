@@ -14,6 +14,12 @@ grep -E '^COPY ' Dockerfile | grep -v -- '--from=' | while read -r _ args; do
   done
 done
 
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
 echo "== cargo build --release"
 cargo build --release
 

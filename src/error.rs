@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::json::{json_string_array, push_json_string};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppError {
     InvalidJson(String),
@@ -63,6 +65,19 @@ impl AppError {
                 }
             }
         }
+    }
+
+    /// Whether the connection can carry another request after this error: not after broken
+    /// framing, a body left unread, a head that never completed, or at the connection limit.
+    pub fn keep_alive(&self) -> bool {
+        !matches!(
+            self,
+            Self::BadRequest(_)
+                | Self::BodyTooLarge { .. }
+                | Self::HeadersTooLarge
+                | Self::RequestTimeout
+                | Self::Overloaded
+        )
     }
 
     /// OpenAI's `error.type`.
@@ -138,47 +153,11 @@ impl AppError {
         );
         body
     }
-}
 
-/// `["a", "b"]` with the given separator between entries.
-pub fn json_string_array(items: &[String], separator: &str) -> String {
-    let mut text = String::from("[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            text.push_str(separator);
-        }
-        push_json_string(&mut text, item);
+    /// The same body as one SSE event, for a stream whose 200 head already went out.
+    pub fn sse_event(&self, message: &str) -> String {
+        format!("data: {}\n\n", self.body_with_message(message))
     }
-    text.push(']');
-    text
-}
-
-/// Appends `value` as a JSON string literal.
-pub fn push_json_string(out: &mut String, value: &str) {
-    out.reserve(value.len() + 2);
-    out.push('"');
-    let mut clean_from = 0;
-    // Copy runs that need no escaping in one go; escape the bytes between them.
-    for (at, byte) in value.bytes().enumerate() {
-        let escaped = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&value[clean_from..at]);
-        if escaped.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escaped);
-        }
-        clean_from = at + 1;
-    }
-    out.push_str(&value[clean_from..]);
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -221,12 +200,5 @@ mod tests {
             last_was_timeout: true,
         });
         assert_eq!(error.status(), 504);
-    }
-
-    #[test]
-    fn control_characters_are_escaped() {
-        let mut out = String::new();
-        push_json_string(&mut out, "a\"b\\c\n\u{1}");
-        assert_eq!(out, "\"a\\\"b\\\\c\\n\\u0001\"");
     }
 }

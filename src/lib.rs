@@ -1,20 +1,21 @@
 //! GPT_API: an OpenAI-compatible LLM API gateway. Modules follow the request's path:
-//! `server` (threads, listeners) → `http` (connections, router, responses) → `handler`
-//! (endpoints) → `dispatch` (attempt plans, failover) → `upstream` (pooled client), with
-//! `record` handing each request to `recorder` (the logging thread, the only Tokio/sqlx code).
+//! `server` (threads, listeners, connection loop) → `handler` (one `Exchange` per request)
+//! → `dispatch` (attempt plans, failover) → `upstream` (pooled client). `context` is the
+//! per-core state they share; `http` (codec), `config`, `error`, `metrics` and the shared
+//! leaves of `gpt-api-common` are leaves anyone may use. Records go to the logging thread
+//! (`gpt-api-recorder`, the only crate with Tokio and sqlx), which only `main` starts.
 
-pub mod alloc;
 pub mod config;
+pub mod context;
 pub mod dispatch;
 pub mod error;
 pub mod handler;
 pub mod http;
-pub mod json;
-pub mod log;
+pub mod iovec;
 pub mod metrics;
 #[cfg(test)]
 mod mutate;
-pub mod record;
-pub mod recorder;
 pub mod server;
 pub mod upstream;
+
+pub use gpt_api_common::{alloc, json, log, record};

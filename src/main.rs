@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gpt_api::config::{self, Config};
+use gpt_api::context::{Deployment, SharedState};
 use gpt_api::log::{self, Value};
 use gpt_api::metrics::LogFigures;
-use gpt_api::recorder;
-use gpt_api::server::{self, worker::Deployment, worker::SharedState};
+use gpt_api::server;
+use gpt_api_recorder as recorder;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -131,14 +132,13 @@ fn reload(shared: &SharedState, config_path: &Path) {
         .and_then(Deployment::new);
     match deployment {
         Ok(deployment) => {
-            let current = shared.current();
-            if !same_restart_settings(&current.config, &deployment.config) {
+            let ignored = config::restart_only_changes(&shared.startup, &deployment.config);
+            if !ignored.is_empty() {
+                let keys = ignored.join(", ");
+                let message = format!("changed keys that take effect after a restart: {keys}");
                 log::warn(
                     "config_reload_partial",
-                    &[(
-                        "message",
-                        Value::Str("[server] and [database] changes take effect after a restart"),
-                    )],
+                    &[("message", Value::Str(&message))],
                 );
             }
             warn_if_open(&deployment.config);
@@ -157,14 +157,6 @@ fn reload(shared: &SharedState, config_path: &Path) {
             &[("problems", Value::Str(&problems))],
         ),
     }
-}
-
-fn same_restart_settings(old: &Config, new: &Config) -> bool {
-    let (a, b) = (&old.server, &new.server);
-    a.listen == b.listen
-        && a.workers == b.workers
-        && a.pin_cores == b.pin_cores
-        && old.database.url == new.database.url
 }
 
 fn warn_if_open(config: &Config) {

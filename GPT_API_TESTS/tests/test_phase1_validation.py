@@ -112,3 +112,35 @@ def test_model_not_allowed(keyed):
         sdk(g, key=EMB_KEY).chat.completions.create(model="m", messages=msgs("x"))
     assert [m.id for m in sdk(g, key=EMB_KEY).models.list().data] == ["emb-small"]
     assert a.count() == 0
+
+
+def test_access_lines_log_the_real_method_and_refused_rows_their_path(gw):
+    g, _ = gw
+    with http(g) as h:
+        for method, path, status in (("GET", "/v1/nothing", 404), ("DELETE", "/v1/nothing", 404),
+                                     ("GET", "/v1/chat/completions", 405), ("PUT", "/v1/models", 405)):
+            r = h.request(method, path)
+            assert r.status_code == status
+            line = g.access(r.headers["x-request-id"])
+            assert line["method"] == method and line["path"] == path
+    # A body over the limit is refused before it is read; its row still names the path.
+    r = post(g, {"model": "m", "messages": msgs("x" * 5000)})
+    check(r, 413, "invalid_request_error", "request_too_large", g)
+    rid = r.headers["x-request-id"]
+    assert g.access(rid)["method"] == "POST"
+    assert g.db_row(rid)["endpoint"] == "/v1/chat/completions"
+
+
+def test_model_retrieve(keyed):
+    g, _ = keyed
+    model = sdk(g, key=TEAM_KEY).models.retrieve("m")
+    assert model.id == "m" and model.object == "model"
+    assert sdk(g, key=EMB_KEY).models.retrieve("emb-small").id == "emb-small"
+    # A model the key may not use looks like one that does not exist.
+    for key, name in ((EMB_KEY, "m"), (TEAM_KEY, "nope")):
+        with http(g) as h:
+            r = h.get(f"/v1/models/{name}", headers={"authorization": f"Bearer {key}"})
+        err = check(r, 404, "invalid_request_error", "model_not_found", g)
+        assert name in err["message"]
+    with http(g) as h:
+        check(h.get("/v1/models/m"), 401, "invalid_request_error", "invalid_api_key")

@@ -2,6 +2,7 @@
 //! and build the typed settings the workers share (`runtime`). Nothing here runs per request.
 
 mod file;
+mod reload;
 mod runtime;
 mod secret;
 mod validate;
@@ -12,6 +13,7 @@ mod tests;
 use std::fmt;
 use std::path::Path;
 
+pub use reload::restart_only_changes;
 pub use runtime::{
     ClientKey, Config, Continuation, DatabaseSettings, KeyMatcher, Model, ModelId, RoutingPolicy,
     ServerSettings, Target, Upstream, UpstreamId, UpstreamUrl,

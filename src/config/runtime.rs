@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use gpt_api_common::DatabaseSettings;
+
 use super::Secret;
 
 #[derive(Debug)]
@@ -43,21 +45,6 @@ pub struct ServerSettings {
     pub body_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_connections: usize,
-}
-
-/// `[database]`: what the logging thread needs.
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    /// `sqlite://FILE` (created if missing) or `postgres://USER@HOST:PORT/DB`.
-    pub url: String,
-    /// Keep request bodies and assistant text (tokens and tool calls are always kept).
-    pub store_content: bool,
-    /// Rows per write; a smaller batch is written once `flush_interval` has passed.
-    pub batch_size: usize,
-    pub flush_interval: Duration,
-    /// Rows held in memory while the database is away; past it they go to `spill_path`.
-    pub memory_records: usize,
-    pub spill_path: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

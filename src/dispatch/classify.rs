@@ -1,9 +1,10 @@
-//! Failure classes: what a failed attempt means for the next one. The rules are the
-//! project's failover contract (issue 2) in one place.
+//! Failure classes: what a failed attempt means for the next one. Every failure the request
+//! path meets (a status, a send error, a body that broke, a stream that stalled or ended
+//! early) is classified here, so the project's failover contract is in one place.
 
 use std::time::{Duration, SystemTime};
 
-use crate::upstream::SendError;
+use crate::upstream::{BodyError, SendError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -28,7 +29,47 @@ impl Failure {
     pub fn is_timeout(&self) -> bool {
         self.kind == FailureKind::Silent
     }
+
+    fn new(kind: FailureKind, message: &str) -> Self {
+        Self {
+            kind,
+            message: message.to_string(),
+        }
+    }
+
+    /// No data event within the first-token timeout: a silent upstream.
+    pub fn first_token_timeout() -> Self {
+        Self::new(FailureKind::Silent, "timed out waiting for first token")
+    }
+
+    pub fn ended_before_first_token() -> Self {
+        Self::new(TRANSIENT, "stream ended before the first token")
+    }
+
+    /// The upstream ended a stream without a finish reason: a break, not an answer.
+    pub fn closed_before_finish() -> Self {
+        Self::new(TRANSIENT, "upstream closed the stream before it finished")
+    }
+
+    pub fn idle_timeout() -> Self {
+        Self::new(FailureKind::Silent, "stream idle timeout")
+    }
+
+    /// A target whose continuation mode is `none`, met while continuing a broken stream.
+    pub fn cannot_continue() -> Self {
+        Self::new(FailureKind::Silent, "this target cannot continue a stream")
+    }
+
+    /// A restarted stream said something else than what the client already has.
+    pub fn diverged() -> Self {
+        Self::new(
+            FailureKind::Silent,
+            "the restarted stream diverged from the text already delivered",
+        )
+    }
 }
+
+const TRANSIENT: FailureKind = FailureKind::Transient { retry_after: None };
 
 /// Classifies a non-success upstream answer; `None` means it is the client's own fault
 /// (any other 4xx), to be returned as it is.
@@ -52,13 +93,23 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> O
 pub fn classify_send_error(error: &SendError) -> Failure {
     let kind = match error {
         SendError::TimedOut(_) => FailureKind::Silent,
-        SendError::Connection(_) | SendError::Protocol(_) => {
-            FailureKind::Transient { retry_after: None }
-        }
+        SendError::Connection(_) | SendError::Protocol(_) => TRANSIENT,
     };
     Failure {
         kind,
         message: error.message(),
+    }
+}
+
+/// A body that broke off: a reset is transient, a stall is a silent upstream.
+pub fn classify_body_error(error: &BodyError) -> Failure {
+    let kind = match error {
+        BodyError::TimedOut => FailureKind::Silent,
+        BodyError::Reset(_) | BodyError::Malformed => TRANSIENT,
+    };
+    Failure {
+        kind,
+        message: error.to_string(),
     }
 }
 

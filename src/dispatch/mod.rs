@@ -7,7 +7,9 @@ mod state;
 
 use std::sync::Arc;
 
-pub use classify::{classify_send_error, classify_status, Failure, FailureKind};
+pub use classify::{
+    classify_body_error, classify_send_error, classify_status, Failure, FailureKind,
+};
 pub use plan::{AttemptPlan, AttemptTarget};
 use state::RoutingState;
 

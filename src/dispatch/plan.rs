@@ -37,10 +37,12 @@ pub struct AttemptPlan<'a> {
     fallbacks: VecDeque<ModelId>,
     visited: Vec<ModelId>,
     /// One entry per attempt, in order.
-    pub tried: Vec<String>,
+    tried: Vec<String>,
     /// The target of the latest attempt (what a failed request's log names).
-    pub last_target: Option<AttemptTarget<'a>>,
-    pub last_failure: Option<Failure>,
+    last_target: Option<AttemptTarget<'a>>,
+    /// The target of the latest attempt that delivered.
+    answered_by: Option<AttemptTarget<'a>>,
+    last_failure: Option<Failure>,
 }
 
 impl<'a> AttemptPlan<'a> {
@@ -53,6 +55,7 @@ impl<'a> AttemptPlan<'a> {
             visited: Vec::new(),
             tried: Vec::new(),
             last_target: None,
+            answered_by: None,
             last_failure: None,
         };
         plan.enter_model(model);
@@ -72,7 +75,7 @@ impl<'a> AttemptPlan<'a> {
     }
 
     /// The next target to try, moving on to fallback models when the current one is done.
-    pub fn next_target(&mut self) -> Option<AttemptTarget<'a>> {
+    fn next_target(&mut self) -> Option<AttemptTarget<'a>> {
         loop {
             if let Some((model_id, index)) = self.targets.pop_front() {
                 let config = &*self.dispatcher.config;
@@ -115,13 +118,13 @@ impl<'a> AttemptPlan<'a> {
                 let failure = match attempt(&target).await {
                     Ok(delivered) => {
                         self.record(&target, TargetHealth::Succeeded);
+                        self.answered_by = Some(target);
                         return Ok((delivered, target));
                     }
                     Err(failure) => failure,
                 };
-                self.record_failure(&target, &failure);
                 let kind = failure.kind;
-                self.last_failure = Some(failure);
+                self.record_failure(&target, failure);
                 match kind {
                     FailureKind::Transient { retry_after } if retry < policy.retries => {
                         let delay = match retry_after {
@@ -143,7 +146,9 @@ impl<'a> AttemptPlan<'a> {
         Err(AppError::AllUpstreamsFailed(self.summary()))
     }
 
-    pub fn record_failure(&self, target: &AttemptTarget<'_>, failure: &Failure) {
+    /// A failed attempt, or a stream that broke after its attempt had delivered: the
+    /// target's breaker hears of it, and it becomes the "Last error" of the summary.
+    pub fn record_failure(&mut self, target: &AttemptTarget<'_>, failure: Failure) {
         let health = match failure.kind {
             FailureKind::Misconfigured => TargetHealth::Broken,
             // The upstream answered properly; the prompt is what was too long.
@@ -151,6 +156,33 @@ impl<'a> AttemptPlan<'a> {
             _ => TargetHealth::Failed,
         };
         self.record(target, health);
+        self.last_failure = Some(failure);
+    }
+
+    /// A stream that broke and could not be continued: `failure` is what ended it.
+    pub fn interrupted_by(&mut self, failure: Failure) -> FailureSummary {
+        self.last_failure = Some(failure);
+        self.summary()
+    }
+
+    /// How many attempts were made so far.
+    pub fn attempts(&self) -> usize {
+        self.tried.len()
+    }
+
+    /// The target the request's row names: the one that last delivered, or else the last one
+    /// tried.
+    pub fn named_target(&self) -> Option<&AttemptTarget<'a>> {
+        self.answered_by.as_ref().or(self.last_target.as_ref())
+    }
+
+    pub fn last_failure(&self) -> Option<&Failure> {
+        self.last_failure.as_ref()
+    }
+
+    /// The attempts, `upstream/upstream-model` each, in order, for the record.
+    pub fn into_tried(self) -> Vec<String> {
+        self.tried
     }
 
     fn record(&self, target: &AttemptTarget<'_>, health: TargetHealth) {
@@ -176,3 +208,6 @@ impl<'a> AttemptPlan<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

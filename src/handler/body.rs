@@ -7,8 +7,9 @@ use std::ops::Range;
 use bytes::Bytes;
 use simd_json::prelude::*;
 
-use crate::error::{push_json_string, AppError};
+use crate::error::AppError;
 use crate::json;
+use crate::json::push_json_string;
 
 /// What the gateway needs to know about a request body.
 #[derive(Debug)]

@@ -1,161 +1,82 @@
-//! Request handlers: the local endpoints (health, readiness, metrics, models), and the
-//! proxied ones, non-streaming (`forward`) and SSE pass-through (`stream`).
+//! Request handlers: the router's verdict turned into an answer. Local endpoints (health,
+//! readiness, metrics, models) are answered here; proxied ones go through an `Exchange`,
+//! which owns the request's record and attempt plan. Below it: `forward` (whole answers),
+//! `stream` (SSE relay and recovery), and `body`, `access`, `prepared` for what they need.
 
 mod access;
 mod body;
-pub mod exchange;
+mod exchange;
 mod forward;
-mod recovery;
-mod sse;
+mod local;
+mod prepared;
 mod stream;
 
-use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use bytes::Bytes;
+use http::Method;
+use monoio::net::TcpStream;
 
-use self::access::ClientIdentity;
+pub use self::exchange::refuse_unlogged;
 use self::exchange::Exchange;
+use crate::context::WorkerContext;
 use crate::error::AppError;
-use crate::http::request::{ClientConnection, Request};
-use crate::http::response::{self, ResponseHead};
+use crate::http::request::Request;
 use crate::http::router::{self, Route};
-use crate::server::worker::Worker;
 
 /// Handles one request; returns whether the connection can carry another.
-pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request: Request) -> bool {
+pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Request) -> bool {
     let route = router::route(&request.method, &request.path);
-    let keep_alive = request.keep_alive && !worker.is_shutting_down();
+    let keep_alive = request.keep_alive && !context.is_shutting_down();
+    let generation = context.generation();
+    let exchange = |endpoint: &str| {
+        Exchange::new(
+            context,
+            &generation,
+            Some(&request.method),
+            endpoint,
+            request.received_at,
+            keep_alive,
+        )
+    };
     match route {
-        Route::Health => {
-            local(
-                connection,
-                keep_alive,
-                200,
-                "application/json",
-                Bytes::from_static(b"{\"status\":\"ok\"}"),
-            )
-            .await
-        }
-        Route::Ready => {
-            let figures = (worker.shared.log_figures)();
-            let listening = worker.shared.workers_listening.load(Ordering::Relaxed)
-                == worker.shared.metrics.len();
-            let ready = listening && figures.healthy && !worker.is_shutting_down();
-            let body = format!(
-                "{{\"ready\":{ready},\"workers_listening\":{listening},\"log_writer\":{}}}",
-                figures.healthy
-            );
-            local(
-                connection,
-                keep_alive,
-                if ready { 200 } else { 503 },
-                "application/json",
-                Bytes::from(body),
-            )
-            .await
-        }
-        Route::Metrics => {
-            let text = crate::metrics::render(
-                &worker.shared.metrics,
-                &worker.shared.request_counters(),
-                &(worker.shared.log_figures)(),
-            );
-            local(
-                connection,
-                keep_alive,
-                200,
-                "text/plain; version=0.0.4",
-                Bytes::from(text),
-            )
-            .await
-        }
+        Route::Health => local::health(client, keep_alive).await,
+        Route::Ready => local::ready(context, client, keep_alive).await,
+        Route::Metrics => local::metrics(context, client, keep_alive).await,
         Route::Models => {
-            let mut exchange =
-                Exchange::new(worker, &request.path, request.received_at, keep_alive);
-            let routes = exchange.routes.clone();
-            match access::identify(&routes.config, &request.headers) {
-                Ok(identity) => {
-                    exchange.record.client_key = identity.name().map(str::to_string);
-                    models_list(worker, connection, exchange, &identity).await
-                }
-                Err(error) => exchange.fail(worker, connection, error).await,
-            }
+            let exchange = exchange(&request.path);
+            local::models(exchange, &generation.config, client, &request.headers).await
+        }
+        Route::Model => {
+            let exchange = exchange(&request.path);
+            let id = router::model_id(&request.path).unwrap_or_default();
+            local::model(exchange, &generation.config, client, &request.headers, id).await
         }
         Route::Proxy(endpoint) => {
-            forward::proxy(worker, connection, request, endpoint, keep_alive).await
+            let exchange = exchange(endpoint.path());
+            exchange.proxy(client, request, endpoint).await
         }
         Route::MethodNotAllowed => {
-            Exchange::new(worker, &request.path, request.received_at, keep_alive)
-                .fail(worker, connection, AppError::MethodNotAllowed)
-                .await
+            let exchange = exchange(&request.path);
+            exchange.fail(client, AppError::MethodNotAllowed).await
         }
         Route::NotFound => {
             let error = AppError::NotFound(request.path.clone());
-            Exchange::new(worker, &request.path, request.received_at, keep_alive)
-                .fail(worker, connection, error)
-                .await
+            exchange(&request.path).fail(client, error).await
         }
     }
 }
 
-/// A response from the gateway itself, not logged (health checks and scrapes would flood the log).
-async fn local(
-    connection: &mut ClientConnection,
-    keep_alive: bool,
-    status: u16,
-    content_type: &str,
-    body: Bytes,
-) -> bool {
-    let id = exchange::new_request_id();
-    let head = ResponseHead {
-        status,
-        content_type,
-        request_id: &id,
-        keep_alive,
-        extra: &[],
-    };
-    response::write_full(&mut connection.stream, &head, body)
-        .await
-        .is_ok()
-        && keep_alive
-}
-
-/// `GET /v1/models`: the configured model names this key may use, in OpenAI's list format.
-async fn models_list(
-    worker: &Worker,
-    connection: &mut ClientConnection,
-    exchange: Exchange,
-    identity: &ClientIdentity<'_>,
-) -> bool {
-    let mut body = String::from("{\"object\":\"list\",\"data\":[");
-    let mut first = true;
-    for model in exchange
-        .routes
-        .config
-        .models
-        .iter()
-        .filter(|m| identity.may_use(&m.name))
-    {
-        if !first {
-            body.push(',');
-        }
-        first = false;
-        body.push_str("{\"id\":");
-        crate::error::push_json_string(&mut body, &model.name);
-        body.push_str(",\"object\":\"model\",\"created\":0,\"owned_by\":\"gpt-api\"}");
-    }
-    body.push_str("]}");
-    let head = ResponseHead {
-        status: 200,
-        content_type: "application/json",
-        request_id: exchange.id(),
-        keep_alive: exchange.keep_alive,
-        extra: &[],
-    };
-    let written = response::write_full(&mut connection.stream, &head, Bytes::from(body))
-        .await
-        .is_ok();
-    let keep_alive = exchange.keep_alive;
-    exchange.finish(worker, 200);
-    written && keep_alive
+/// Answers a request that could not be read (bad framing, too large, too slow) and logs it,
+/// with its method and path when its head was read.
+pub async fn refuse(
+    context: &WorkerContext,
+    client: &mut TcpStream,
+    error: AppError,
+    method: Option<&Method>,
+    path: &str,
+) {
+    let generation = context.generation();
+    Exchange::new(context, &generation, method, path, Instant::now(), false)
+        .fail(client, error)
+        .await;
 }

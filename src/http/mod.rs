@@ -1,8 +1,7 @@
-//! HTTP/1.1 on the client side: the connection loop, reading requests, the router and the
-//! response writer.
+//! HTTP/1.1 on the client side, as a codec: parsing requests from bytes read, routing by
+//! method and path, writing response heads, bodies and chunks. No sockets, no handlers: the
+//! connection loop (`server`) reads, the handler decides what to write.
 
-pub mod connection;
-pub mod iovec;
 pub mod request;
 pub mod response;
 pub mod router;

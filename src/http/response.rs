@@ -1,15 +1,15 @@
 //! Writing HTTP/1.1 responses: a fixed-length body, or a chunked body flushed chunk by chunk.
 //! Our own writer on purpose: monoio-http's encoder buffers chunked bodies up to 8 KiB,
-//! which would hold SSE events back.
+//! which would hold SSE events back. Writes go to any `AsyncWriteRent` (a client socket, or
+//! a buffer in tests).
 
 use std::fmt::Write as _;
 use std::io;
 
 use bytes::Bytes;
-use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
-use super::iovec::IoSlices;
+use crate::iovec::IoSlices;
 
 static CHUNK_END: Bytes = Bytes::from_static(b"\r\n");
 static LAST_CHUNK: &[u8] = b"0\r\n\r\n";
@@ -57,7 +57,7 @@ impl ResponseHead<'_> {
 
 /// Head and whole body in one vectored write.
 pub async fn write_full(
-    stream: &mut TcpStream,
+    stream: &mut impl AsyncWriteRent,
     head: &ResponseHead<'_>,
     body: Bytes,
 ) -> io::Result<()> {
@@ -69,7 +69,7 @@ pub async fn write_full(
 /// of a response carries the encoded response `head` in front, so that the head and the
 /// first event leave together.
 pub async fn write_chunk(
-    stream: &mut TcpStream,
+    stream: &mut impl AsyncWriteRent,
     head: Option<Bytes>,
     data: Bytes,
 ) -> io::Result<()> {
@@ -89,7 +89,7 @@ pub async fn write_chunk(
         .map(drop)
 }
 
-pub async fn write_last_chunk(stream: &mut TcpStream) -> io::Result<()> {
+pub async fn write_last_chunk(stream: &mut impl AsyncWriteRent) -> io::Result<()> {
     stream.write_all(LAST_CHUNK).await.0.map(drop)
 }
 

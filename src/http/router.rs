@@ -8,6 +8,8 @@ pub enum Route {
     Ready,
     Metrics,
     Models,
+    /// `GET /v1/models/{id}`: the id is the rest of the path (model names may hold `/`).
+    Model,
     /// Forwarded upstream; the path is passed on without its `/v1` prefix.
     Proxy(Endpoint),
     MethodNotAllowed,
@@ -56,6 +58,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/v1/completions" => (Method::POST, Route::Proxy(Endpoint::Completions)),
         "/v1/embeddings" => (Method::POST, Route::Proxy(Endpoint::Embeddings)),
         "/v1/rerank" => (Method::POST, Route::Proxy(Endpoint::Rerank)),
+        _ if model_id(path).is_some() => (Method::GET, Route::Model),
         _ => return Route::NotFound,
     };
     if *method == expected {
@@ -63,6 +66,11 @@ pub fn route(method: &Method, path: &str) -> Route {
     } else {
         Route::MethodNotAllowed
     }
+}
+
+/// The model id of a `/v1/models/{id}` path.
+pub fn model_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/models/").filter(|id| !id.is_empty())
 }
 
 #[cfg(test)]
@@ -82,6 +90,12 @@ mod tests {
         assert_eq!(route(&Method::GET, "/v1/models"), Route::Models);
         assert_eq!(route(&Method::GET, "/v1/models/"), Route::Models);
         assert_eq!(route(&Method::POST, "/v2/chat"), Route::NotFound);
+        assert_eq!(route(&Method::GET, "/v1/models/org/m-1"), Route::Model);
+        assert_eq!(model_id("/v1/models/org/m-1"), Some("org/m-1"));
+        assert_eq!(
+            route(&Method::DELETE, "/v1/models/m"),
+            Route::MethodNotAllowed
+        );
         assert_eq!(Endpoint::Rerank.upstream_path(), "/rerank");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::row::LogRow;
 use super::spill::SpillFile;
-use crate::log::{self, Value};
+use gpt_api_common::log::{self, Value};
 
 pub(super) struct RowBuffer {
     pending: VecDeque<LogRow>,

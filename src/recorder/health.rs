@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::log::{self, Value};
+use gpt_api_common::log::{self, Value};
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(2);

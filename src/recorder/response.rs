@@ -5,7 +5,7 @@ use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
 use super::row::ResponseSummary;
-use crate::json;
+use gpt_api_common::json;
 
 /// A body that is not JSON gives an empty summary; it is flagged malformed only when the
 /// status was 2xx, since a success is meant to be JSON while an error page may be anything.

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::RequestRecord;
+use gpt_api_common::record::RequestRecord;
 
 /// What the logging thread learnt from a response body or a stream's events.
 #[derive(Debug, Default, Clone, PartialEq)]

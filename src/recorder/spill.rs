@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::row::LogRow;
-use crate::log::{self, Value};
+use gpt_api_common::log::{self, Value};
 
 pub(super) struct SpillFile {
     path: PathBuf,

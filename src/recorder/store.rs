@@ -13,8 +13,8 @@ use sqlx::sqlite::{
 use super::insert;
 use super::row::LogRow;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// How long to wait for a connection before the database counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

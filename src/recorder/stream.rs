@@ -11,7 +11,7 @@ use simd_json::value::tape::Value;
 use super::response::{error_message, read_usage, reasoning_text};
 use super::row::ResponseSummary;
 use super::sse::SseSplitter;
-use crate::json;
+use gpt_api_common::json;
 
 #[derive(Debug, Default)]
 pub(super) struct StreamAccumulator {

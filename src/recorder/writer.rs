@@ -19,9 +19,9 @@ use super::spill::SpillFile;
 use super::store::{OpenError, Store};
 use super::stream::StreamAccumulator;
 use super::RecorderStats;
-use crate::config::DatabaseSettings;
-use crate::log::{self, Value};
-use crate::record::{RecordEvent, RequestRecord, StreamId};
+use gpt_api_common::log::{self, Value};
+use gpt_api_common::record::{RecordEvent, RequestRecord, StreamId};
+use gpt_api_common::DatabaseSettings;
 
 /// Most rows written in one transaction.
 const MAX_ROWS_PER_FLUSH: usize = 4096;
@@ -63,7 +63,7 @@ struct Loop {
     access_lines: String,
     /// When the last event was taken: the loop polls while events keep coming.
     last_event_at: Instant,
-    /// Freed memory went back once the events stopped (see `crate::alloc`).
+    /// Freed memory went back once the events stopped (see `gpt_api_common::alloc`).
     collected_since_last_event: bool,
 }
 
@@ -155,7 +155,7 @@ impl Loop {
                 (events.clone(), timeout)
             };
             if !polling && !self.collected_since_last_event {
-                crate::alloc::collect_quiet_thread();
+                gpt_api_common::alloc::collect_quiet_thread();
                 self.collected_since_last_event = true;
             }
             select! {

@@ -3,7 +3,8 @@
 //! dispatcher state and upstream pool. Shutdown: stop accepting everywhere, let in-flight
 //! requests finish within the grace period, then return.
 
-pub mod worker;
+mod accept;
+mod connection;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -12,15 +13,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use monoio::io::Canceller;
-use monoio::net::TcpListener;
 use monoio::time::TimeDriver;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use self::worker::{SharedState, Worker};
-use crate::http::connection::{self, CatchUnwind};
-use crate::http::request::ClientConnection;
-use crate::log::{self, Value};
+use crate::context::{SharedState, WorkerContext};
 use crate::record::RecordSender;
 
 pub struct Server {
@@ -31,9 +27,9 @@ pub struct Server {
 }
 
 /// Binds every worker's listener (port 0 is resolved once, so all share it) and starts the workers.
-/// The config is the one `shared` currently deploys.
+/// The `[server]` settings are those the process started with.
 pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, String> {
-    let config = shared.current().config.clone();
+    let config = shared.startup.clone();
     let workers = config.server.workers;
     let first = bind(config.server.listen)?;
     let address = first.local_addr().map_err(|e| e.to_string())?;
@@ -65,8 +61,8 @@ pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, 
                     .or_else(|_| build_runtime(io_uring::IoUring::builder()))
                     .expect("cannot build the worker runtime");
                 runtime.block_on(async move {
-                    let worker = Rc::new(Worker::new(index, records, shared));
-                    run_worker(worker, listener).await;
+                    let context = Rc::new(WorkerContext::new(index, records, shared));
+                    accept::run_worker(context, listener).await;
                 });
             })
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
@@ -140,123 +136,4 @@ fn bind(address: SocketAddr) -> Result<std::net::TcpListener, String> {
     };
     setup().map_err(|e| format!("cannot listen on {address}: {e}"))?;
     Ok(socket.into())
-}
-
-async fn run_worker(worker: Rc<Worker>, listener: std::net::TcpListener) {
-    let listener = match TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            log::error(
-                "worker_failed",
-                &[
-                    ("worker", Value::Int(worker.index as u64)),
-                    ("reason", Value::Str(&e.to_string())),
-                ],
-            );
-            return;
-        }
-    };
-    worker
-        .shared
-        .workers_listening
-        .fetch_add(1, Ordering::Relaxed);
-    let canceller = Canceller::new();
-    let accept_handle = canceller.handle();
-    monoio::spawn(cancel_on_shutdown(worker.clone(), canceller));
-    monoio::spawn(sample_gauges(worker.clone()));
-    loop {
-        let (stream, _) = match listener.cancelable_accept(accept_handle.clone()).await {
-            Ok(accepted) => accepted,
-            Err(_) if worker.is_shutting_down() => break,
-            Err(_) => continue,
-        };
-        let open = worker.metrics.open_connections.load(Ordering::Relaxed) as usize;
-        if open >= worker.routes().config.server.max_connections {
-            worker
-                .metrics
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
-            monoio::spawn(reject_overloaded(stream));
-            continue;
-        }
-        let worker = worker.clone();
-        monoio::spawn(async move {
-            worker
-                .metrics
-                .open_connections
-                .fetch_add(1, Ordering::Relaxed);
-            if CatchUnwind(Box::pin(connection::serve(&worker, stream)))
-                .await
-                .is_err()
-            {
-                log::error(
-                    "connection_panicked",
-                    &[("worker", Value::Int(worker.index as u64))],
-                );
-                // The request in progress when it panicked is not coming back.
-                worker
-                    .requests_in_flight
-                    .set(worker.requests_in_flight.get().saturating_sub(1));
-            }
-            worker
-                .metrics
-                .open_connections
-                .fetch_sub(1, Ordering::Relaxed);
-        });
-    }
-    drop(listener);
-    // Idle keep-alive connections are simply dropped with the runtime; requests in progress
-    // get the grace period.
-    let deadline = Instant::now() + worker.routes().config.server.shutdown_grace;
-    while worker.requests_in_flight.get() > 0 && Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Keeps the gauges a scrape cannot read across threads (pool size, open breakers) fresh,
-/// and hands freed memory back once the worker has had a quiet second after serving.
-async fn sample_gauges(worker: Rc<Worker>) {
-    let mut answered_at_last_tick = 0;
-    let mut collected = true;
-    while !worker.is_shutting_down() {
-        worker.sample_gauges();
-        let answered = worker.metrics.latency.count();
-        if answered != answered_at_last_tick {
-            collected = false;
-        } else if !collected && worker.requests_in_flight.get() == 0 {
-            crate::alloc::collect_quiet_thread();
-            collected = true;
-        }
-        answered_at_last_tick = answered;
-        monoio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Stops the accept loop once shutdown begins. It polls the flag (the signal arrives on
-/// another thread); every 100 ms keeps an idle worker asleep (every 20 ms cost 0.3% of a core).
-async fn cancel_on_shutdown(worker: Rc<Worker>, canceller: Canceller) {
-    while !worker.is_shutting_down() {
-        monoio::time::sleep(Duration::from_millis(100)).await;
-    }
-    canceller.cancel();
-}
-
-/// Past the connection limit: a short 503 instead of unbounded memory.
-async fn reject_overloaded(stream: monoio::net::TcpStream) {
-    let error = crate::error::AppError::Overloaded;
-    let request_id = crate::handler::exchange::new_request_id();
-    let head = crate::http::response::ResponseHead {
-        status: error.status(),
-        content_type: "application/json",
-        request_id: &request_id,
-        keep_alive: false,
-        extra: &[],
-    };
-    let body = error.body_with_message(&error.message());
-    let mut connection = ClientConnection::new(stream);
-    let _ =
-        crate::http::response::write_full(&mut connection.stream, &head, bytes::Bytes::from(body))
-            .await;
-    // The client's request is still unread: close gracefully so it gets the 503, not a reset.
-    connection.linger().await;
 }

@@ -19,7 +19,7 @@ use super::body::{BodyError, BodyFraming};
 use super::connection::{ConnectError, UpstreamConnection};
 use super::resolve::Resolver;
 use crate::config::{Config, UpstreamId};
-use crate::http::iovec::IoSlices;
+use crate::iovec::IoSlices;
 
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 const MAX_IDLE_PER_UPSTREAM: usize = 256;

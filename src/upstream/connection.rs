@@ -11,7 +11,7 @@ use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls_pki_types::ServerName;
 
-use crate::http::iovec::{spare_capacity, IoSlices};
+use crate::iovec::{spare_capacity, IoSlices};
 
 const READ_SIZE: usize = 16 * 1024;
 

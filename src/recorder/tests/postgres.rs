@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::record::RecordEvent;
-use crate::recorder::row::{LogRow, ResponseSummary};
-use crate::recorder::start;
-use crate::recorder::store::{OpenError, Store};
+use crate::row::{LogRow, ResponseSummary};
+use crate::start;
+use crate::store::{OpenError, Store};
+use gpt_api_common::record::RecordEvent;
 
 use super::pg_server::PgServer;
 use super::support::{

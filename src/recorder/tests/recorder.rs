@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::record::{RecordEvent, RecordSender};
-use crate::recorder::row::LogRow;
-use crate::recorder::store::Store;
-use crate::recorder::{start, Recorder};
+use crate::row::LogRow;
+use crate::store::Store;
+use crate::{start, Recorder};
+use gpt_api_common::record::{RecordEvent, RecordSender};
 
 use super::pg_server::PgServer;
 use super::support::{

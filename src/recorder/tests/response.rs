@@ -1,6 +1,6 @@
 //! Non-streaming bodies: chat, reasoning, tool calls, completions, embeddings, errors.
 
-use crate::recorder::response::summarize_body;
+use crate::response::summarize_body;
 
 #[test]
 fn a_chat_body_gives_usage_content_and_finish_reason() {

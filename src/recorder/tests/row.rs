@@ -1,6 +1,6 @@
 //! Rows from records: timestamps, the tried list, and what `store_content` keeps.
 
-use crate::recorder::row::{format_utc, LogRow, ResponseSummary};
+use crate::row::{format_utc, LogRow, ResponseSummary};
 
 use super::support::{at_micros, record};
 

@@ -1,6 +1,6 @@
 //! The spill file: appending, counting across restarts, batched replay, removal.
 
-use crate::recorder::spill::SpillFile;
+use crate::spill::SpillFile;
 
 use super::support::{bare_row, full_row, TempDir};
 

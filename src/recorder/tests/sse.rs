@@ -1,7 +1,7 @@
 //! The SSE splitter: events split across chunks, several per chunk, CRLF, comments,
 //! multi-line data, `[DONE]`, and what is left at the end.
 
-use crate::recorder::sse::SseSplitter;
+use crate::sse::SseSplitter;
 
 /// Feeds the chunks in order and collects every event's data as text.
 fn events(chunks: &[&str]) -> Vec<String> {

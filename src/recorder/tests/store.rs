@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use crate::recorder::store::{Backend, OpenError, Store};
+use crate::store::{Backend, OpenError, Store};
 
 use super::support::{bare_row, full_row, runtime, sqlite_execute, sqlite_rows, TempDir};
 

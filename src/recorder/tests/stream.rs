@@ -1,8 +1,8 @@
 //! The stream accumulator: text, reasoning, merged tool calls, usage, errors, and
 //! malformed or truncated input.
 
-use crate::recorder::row::ResponseSummary;
-use crate::recorder::stream::StreamAccumulator;
+use crate::row::ResponseSummary;
+use crate::stream::StreamAccumulator;
 
 fn accumulate(chunks: &[&str]) -> ResponseSummary {
     let mut accumulator = StreamAccumulator::default();

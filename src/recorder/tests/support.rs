@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use sqlx::Row;
 
-use crate::config::DatabaseSettings;
-use crate::record::RequestRecord;
-use crate::recorder::row::LogRow;
+use crate::row::LogRow;
+use gpt_api_common::record::RequestRecord;
+use gpt_api_common::DatabaseSettings;
 
 /// A directory under the system's temp dir, removed on drop.
 pub(super) struct TempDir(PathBuf);
@@ -56,6 +56,7 @@ pub(super) fn record(id: &str) -> RequestRecord {
     RequestRecord {
         id: id.to_owned(),
         created_at: UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
+        method: "POST".into(),
         client_key: Some("team-a".to_owned()),
         endpoint: "/v1/chat/completions".to_owned(),
         model: Some("gpt-4o-mini".to_owned()),

@@ -14,6 +14,8 @@ pub struct RequestRecord {
     pub created_at: SystemTime,
     /// The client key's configured name, never the secret.
     pub client_key: Option<String>,
+    /// The request's HTTP method (empty when the request head could not be read).
+    pub method: std::borrow::Cow<'static, str>,
     pub endpoint: String,
     /// The model as the client asked for it.
     pub model: Option<String>,
@@ -64,11 +66,13 @@ pub struct RecordSender {
     channel: crossbeam_channel::Sender<RecordEvent>,
 }
 
-impl RecordSender {
-    pub fn new(channel: crossbeam_channel::Sender<RecordEvent>) -> Self {
-        Self { channel }
-    }
+/// The logging channel: the workers' end, and the logging thread's.
+pub fn channel() -> (RecordSender, crossbeam_channel::Receiver<RecordEvent>) {
+    let (channel, receiver) = crossbeam_channel::unbounded();
+    (RecordSender { channel }, receiver)
+}
 
+impl RecordSender {
     pub fn send(&self, event: RecordEvent) {
         // Fails only once the logging thread is gone, i.e. after shutdown drained it.
         let _ = self.channel.send(event);

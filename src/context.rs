@@ -1,6 +1,8 @@
-//! What one worker thread owns: its routes (dispatcher state and upstream pool, rebuilt when
-//! the config is reloaded), its end of the log channel and its metrics; plus a handle on
-//! what all workers share (read-only, atomics, or locks taken only on reload and scrape).
+//! The per-core context: what one worker thread owns (its config generation with dispatcher
+//! state and upstream pool, its end of the log channel, its metrics) and a handle on what all
+//! workers share (read-only, atomics, or locks taken only on reload and scrape).
+//! It sits under `server` and `handler` and over `dispatch` and `upstream`, which never import
+//! it: they are handed what they need.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -9,7 +11,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::http::request::RequestLimits;
 use crate::metrics::{LogFigures, RequestCounters, WorkerMetrics};
 use crate::record::{RecordSender, StreamId};
 use crate::upstream::UpstreamClient;
@@ -39,6 +40,9 @@ impl Deployment {
 
 /// State every worker can read.
 pub struct SharedState {
+    /// The config the process started with: `[server]` and `[database]` are read from it
+    /// only, since changing them takes a restart.
+    pub startup: Arc<Config>,
     deployment: Mutex<Arc<Deployment>>,
     /// Bumped on each reload; workers compare it (one relaxed load per request).
     generation: AtomicU64,
@@ -55,11 +59,14 @@ impl SharedState {
         deployment: Deployment,
         log_figures: Box<dyn Fn() -> LogFigures + Send + Sync>,
     ) -> Self {
-        let workers = deployment.config.server.workers;
+        let startup = deployment.config.clone();
         Self {
+            metrics: (0..startup.server.workers)
+                .map(|_| Arc::default())
+                .collect(),
+            startup,
             deployment: Mutex::new(Arc::new(deployment)),
             generation: AtomicU64::new(0),
-            metrics: (0..workers).map(|_| Arc::default()).collect(),
             counters: Mutex::default(),
             log_figures,
             shutting_down: AtomicBool::new(false),
@@ -68,7 +75,7 @@ impl SharedState {
     }
 
     /// Makes a new config current: each worker switches at its next request; requests in
-    /// flight finish on the routes they started with.
+    /// flight finish on the generation they started with.
     pub fn publish(&self, deployment: Deployment) {
         *self.deployment.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(deployment);
         self.generation.fetch_add(1, Ordering::Release);
@@ -88,6 +95,10 @@ impl SharedState {
             .clone()
     }
 
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
     fn register(&self, counters: Arc<RequestCounters>) {
         self.counters
             .lock()
@@ -96,44 +107,36 @@ impl SharedState {
     }
 }
 
-/// Everything of a worker that depends on the config, replaced as a whole on reload.
-pub struct Routes {
+/// One config generation as a worker serves it: the config with this worker's dispatcher
+/// state, upstream pool and request counters. Replaced as a whole on reload; requests in
+/// flight keep theirs.
+pub struct Generation {
     pub config: Arc<Config>,
     pub dispatcher: Dispatcher,
     pub upstream: Rc<UpstreamClient>,
     pub counters: Arc<RequestCounters>,
 }
 
-pub struct Worker {
+/// What one worker thread owns.
+pub struct WorkerContext {
     pub index: usize,
-    /// From the config the process started with: `[server]` needs a restart to change.
-    pub limits: RequestLimits,
-    routes: RefCell<Rc<Routes>>,
-    generation: Cell<u64>,
+    generation: RefCell<Rc<Generation>>,
+    generation_number: Cell<u64>,
     pub records: RecordSender,
     pub metrics: Arc<WorkerMetrics>,
     pub shared: Arc<SharedState>,
     /// Requests read and not yet answered (shutdown waits for these, not for idle connections).
-    pub requests_in_flight: Cell<usize>,
+    requests_in_flight: Cell<usize>,
     next_stream: Cell<u64>,
 }
 
-impl Worker {
+impl WorkerContext {
     pub fn new(index: usize, records: RecordSender, shared: Arc<SharedState>) -> Self {
-        let generation = shared.generation.load(Ordering::Acquire);
-        let routes = Self::build_routes(&shared);
-        let server = &routes.config.server;
-        let limits = RequestLimits {
-            max_header_bytes: server.max_header_bytes,
-            max_body_bytes: server.max_body_bytes,
-            header_timeout: server.header_timeout,
-            body_timeout: server.body_timeout,
-        };
+        let generation_number = shared.generation.load(Ordering::Acquire);
         Self {
             index,
-            limits,
-            routes: RefCell::new(Rc::new(routes)),
-            generation: Cell::new(generation),
+            generation: RefCell::new(Rc::new(Self::build_generation(&shared))),
+            generation_number: Cell::new(generation_number),
             records,
             metrics: shared.metrics[index].clone(),
             shared,
@@ -142,11 +145,11 @@ impl Worker {
         }
     }
 
-    fn build_routes(shared: &SharedState) -> Routes {
+    fn build_generation(shared: &SharedState) -> Generation {
         let deployment = shared.current();
         let counters = Arc::new(RequestCounters::new(deployment.config.clone()));
         shared.register(counters.clone());
-        Routes {
+        Generation {
             dispatcher: Dispatcher::new(deployment.config.clone()),
             upstream: UpstreamClient::new(deployment.config.clone(), deployment.tls.clone()),
             config: deployment.config.clone(),
@@ -154,14 +157,19 @@ impl Worker {
         }
     }
 
-    /// The current routes, rebuilt first if the config was reloaded since the last request.
-    pub fn routes(&self) -> Rc<Routes> {
-        let generation = self.shared.generation.load(Ordering::Acquire);
-        if generation != self.generation.get() {
-            self.generation.set(generation);
-            *self.routes.borrow_mut() = Rc::new(Self::build_routes(&self.shared));
+    /// The current generation, rebuilt first if the config was reloaded since the last request.
+    pub fn generation(&self) -> Rc<Generation> {
+        let number = self.shared.generation.load(Ordering::Acquire);
+        if number != self.generation_number.get() {
+            self.generation_number.set(number);
+            *self.generation.borrow_mut() = Rc::new(Self::build_generation(&self.shared));
         }
-        self.routes.borrow().clone()
+        self.generation.borrow().clone()
+    }
+
+    /// The settings that need a restart to change (`[server]`, `[database]`).
+    pub fn startup(&self) -> &Config {
+        &self.shared.startup
     }
 
     /// A process-unique stream id: the worker index in the top bits.
@@ -172,17 +180,34 @@ impl Worker {
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        self.shared.shutting_down.load(Ordering::Relaxed)
+        self.shared.is_shutting_down()
+    }
+
+    pub fn requests_in_flight(&self) -> usize {
+        self.requests_in_flight.get()
+    }
+
+    pub fn request_started(&self) {
+        self.requests_in_flight
+            .set(self.requests_in_flight.get() + 1);
+    }
+
+    /// Also called for a request whose connection panicked (it is not coming back).
+    pub fn request_ended(&self) {
+        self.requests_in_flight
+            .set(self.requests_in_flight.get().saturating_sub(1));
     }
 
     /// Samples the per-worker gauges a scrape cannot read from another thread.
     pub fn sample_gauges(&self) {
-        let routes = self.routes.borrow();
-        self.metrics
-            .pooled_connections
-            .store(routes.upstream.idle_connections() as u64, Ordering::Relaxed);
-        self.metrics
-            .open_breakers
-            .store(routes.dispatcher.open_breakers() as u64, Ordering::Relaxed);
+        let generation = self.generation.borrow();
+        self.metrics.pooled_connections.store(
+            generation.upstream.idle_connections() as u64,
+            Ordering::Relaxed,
+        );
+        self.metrics.open_breakers.store(
+            generation.dispatcher.open_breakers() as u64,
+            Ordering::Relaxed,
+        );
     }
 }

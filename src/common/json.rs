@@ -5,6 +5,7 @@
 //! array's last node off, and iterating it panics.
 
 use std::cell::RefCell;
+use std::fmt::Write as _;
 
 use simd_json::value::tape::Value;
 use simd_json::Buffers;
@@ -23,6 +24,47 @@ pub fn read<R>(
         let tape = simd_json::to_tape_with_buffers(bytes, buffers)?;
         Ok(read(tape.as_value()))
     })
+}
+
+/// `["a", "b"]` with the given separator between entries.
+pub fn json_string_array(items: &[String], separator: &str) -> String {
+    let mut text = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            text.push_str(separator);
+        }
+        push_json_string(&mut text, item);
+    }
+    text.push(']');
+    text
+}
+
+/// Appends `value` as a JSON string literal.
+pub fn push_json_string(out: &mut String, value: &str) {
+    out.reserve(value.len() + 2);
+    out.push('"');
+    let mut clean_from = 0;
+    // Copy runs that need no escaping in one go; escape the bytes between them.
+    for (at, byte) in value.bytes().enumerate() {
+        let escaped = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&value[clean_from..at]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escaped);
+        }
+        clean_from = at + 1;
+    }
+    out.push_str(&value[clean_from..]);
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -59,5 +101,12 @@ mod tests {
                 .collect::<Vec<_>>()
         });
         assert_eq!(indexes.unwrap(), [Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = String::new();
+        super::push_json_string(&mut out, "a\"b\\c\n\u{1}");
+        assert_eq!(out, "\"a\\\"b\\\\c\\n\\u0001\"");
     }
 }

@@ -1,5 +1,9 @@
-//! I/O buffers: vectored writes of shared byte buffers (a response head and its body, or a
+//! I/O buffers (a leaf): vectored writes of shared byte buffers (a response head and its body, or a
 //! chunk's size line, data and CRLF, leave in one `writev`), and read targets that append.
+#![expect(
+    unsafe_code,
+    reason = "monoio's IoVecBuf is an unsafe trait: it hands raw iovecs to the kernel"
+)]
 
 use bytes::{Bytes, BytesMut};
 use monoio::buf::{IoBufMut, IoVecBuf, SliceMut};

@@ -4,83 +4,62 @@
 //! repeats the delivered text. Events written here are re-framed `chat.completion.chunk`s
 //! under the original stream's id. This path parses JSON; it runs only on failures.
 
+use std::rc::Rc;
+
 use bytes::Bytes;
+use monoio::io::AsyncWriteRent;
 use simd_json::prelude::*;
 
-use super::exchange::Exchange;
-use super::forward::{note_target, Prepared};
+use super::open::{open, OpenStream, Opened};
+use super::relay::{pump, EventFilter, StreamEnd};
+use super::sink::ClientSink;
 use super::sse;
-use super::stream::{self, ClientSink, EventFilter, Opened, StreamEnd};
 use crate::config::Continuation;
-use crate::dispatch::{AttemptPlan, AttemptTarget, Failure, FailureKind};
-use crate::error::push_json_string;
-use crate::http::request::ClientConnection;
-use crate::http::router::Endpoint;
+use crate::dispatch::{AttemptPlan, AttemptTarget, Failure};
+use crate::handler::prepared::Prepared;
+use crate::json::push_json_string;
+use crate::upstream::UpstreamClient;
 
-/// Whether a break of this stream could be continued: chat, one choice, no tools, and a
-/// continuation mode configured.
-pub fn possible(prepared: &Prepared, target: &AttemptTarget<'_>) -> bool {
-    prepared.endpoint == Endpoint::ChatCompletions
-        && !prepared.body.multi_choice_or_tools
-        && (target.model.routing.continuation != Continuation::None
-            || target
-                .model
-                .targets
-                .iter()
-                .any(|t| t.continuation != Continuation::None))
-}
-
-/// Continues a broken stream until it completes, the client leaves, or the plan runs out.
-pub async fn continue_stream(
-    connection: &mut ClientConnection,
-    prepared: &Prepared,
+/// Continues a broken stream down the rest of the plan until it completes, the client
+/// leaves, or the plan runs out (then the last failure).
+pub async fn continue_stream<W: AsyncWriteRent>(
     plan: &mut AttemptPlan<'_>,
-    sink: &mut ClientSink<'_>,
-    exchange: &mut Exchange,
+    upstream: &Rc<UpstreamClient>,
+    prepared: &Prepared,
+    sink: &mut ClientSink<'_, W>,
+    request_id: &str,
     strip_usage: bool,
-    broken: Failure,
 ) -> Result<(), StreamEnd> {
-    let original = OriginalStream::read(&sink.delivered);
+    let original = OriginalStream::read(sink.delivered());
     let mut delivered = original.text.clone();
-    let request_id = exchange.id().to_string();
-    let routes = exchange.routes.clone();
     loop {
         let opened = plan
             .run(async |target| {
-                let body = match target.target.continuation {
-                    Continuation::Prefill => prepared.body.for_prefill(
-                        &target.target.upstream_model,
-                        &delivered,
-                        &target.target.extra_body,
-                    ),
-                    Continuation::Restart => {
-                        Some(prepared.body.for_upstream(&target.target.upstream_model))
-                    }
-                    Continuation::None => None,
-                };
-                let Some(body) = body else {
-                    return Err(Failure {
-                        kind: FailureKind::Silent,
-                        message: "this target cannot continue a stream".into(),
-                    });
-                };
-                stream::open(&routes.upstream, prepared, target, &request_id, body).await
+                let body = continuation_body(prepared, target, &delivered)?;
+                open(
+                    upstream,
+                    prepared.endpoint.upstream_path(),
+                    target,
+                    request_id,
+                    body,
+                )
+                .await
             })
             .await;
         let Ok((
-            Opened::Stream {
+            Opened::Stream(OpenStream {
                 response,
                 framer,
                 first,
-            },
+            }),
             target,
         )) = opened
         else {
+            let last = plan.last_failure().cloned();
             return Err(StreamEnd::Broken(
-                plan.last_failure.clone().unwrap_or_else(|| broken.clone()),
+                last.unwrap_or_else(Failure::cannot_continue),
             ));
         };
-        note_target(exchange, &target);
         let repeat_len = delivered.len();
         let mut reframer = Reframer {
             original: &original,
@@ -92,15 +71,32 @@ pub async fn continue_stream(
             done: false,
         };
         let first = reframer.filter(first)?;
-        sink.forward(connection, first).await?;
-        match stream::pump(connection, response, framer, &mut reframer, sink, &target).await {
-            Err(StreamEnd::Broken(failure)) => {
-                plan.record_failure(&target, &failure);
-                plan.last_failure = Some(failure);
-            }
+        sink.forward(first).await?;
+        let idle_timeout = target.model.routing.stream_idle_timeout;
+        match pump(response, framer, &mut reframer, sink, idle_timeout).await {
+            Err(StreamEnd::Broken(failure)) => plan.record_failure(&target, failure),
             other => return other,
         }
     }
+}
+
+/// The request that continues the answer on `target`, by its continuation mode.
+fn continuation_body(
+    prepared: &Prepared,
+    target: &AttemptTarget<'_>,
+    delivered: &str,
+) -> Result<Bytes, Failure> {
+    let upstream_model = &target.target.upstream_model;
+    let body = match target.target.continuation {
+        Continuation::Prefill => {
+            prepared
+                .body
+                .for_prefill(upstream_model, delivered, &target.target.extra_body)
+        }
+        Continuation::Restart => Some(prepared.body.for_upstream(upstream_model)),
+        Continuation::None => None,
+    };
+    body.ok_or_else(Failure::cannot_continue)
 }
 
 /// What the client already has: the stream's id, creation time, model and text.
@@ -185,12 +181,7 @@ impl Reframer<'_> {
         let expected = &self.delivered.as_bytes()[*matched..*repeat_len];
         let overlap = expected.len().min(content.len());
         if content.as_bytes()[..overlap] != expected[..overlap] {
-            let message =
-                "the restarted stream diverged from the text already delivered".to_string();
-            return Err(StreamEnd::Diverged(Failure {
-                kind: FailureKind::Silent,
-                message,
-            }));
+            return Err(StreamEnd::Diverged(Failure::diverged()));
         }
         *matched += overlap;
         Ok(&content[overlap..])

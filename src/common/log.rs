@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::error::{json_string_array, push_json_string};
+use crate::json::{json_string_array, push_json_string};
 
 /// A field value in a log line.
 pub enum Value<'a> {
@@ -55,14 +55,7 @@ pub fn access_line(record: &crate::record::RequestRecord) -> String {
         "access",
         &[
             ("request_id", Value::Str(&record.id)),
-            (
-                "method",
-                Value::Str(if record.endpoint == "/v1/models" {
-                    "GET"
-                } else {
-                    "POST"
-                }),
-            ),
+            ("method", Value::Str(&record.method)),
             ("path", Value::Str(&record.endpoint)),
             ("status", Value::Int(u64::from(record.status))),
             ("stream", Value::Bool(record.stream)),

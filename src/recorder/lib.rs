@@ -2,15 +2,12 @@
 //! Workers hand it `RecordEvent`s over an unbounded channel and never wait on it; it turns
 //! them into `request_logs` rows (parsing bodies and SSE streams), writes them in batches
 //! to SQLite or PostgreSQL, and loses none while the database is away or at shutdown.
-//! The only module that uses Tokio or sqlx; nothing on the request path imports it.
+//! The only crate of the workspace that depends on Tokio or sqlx, so the workers' crate
+//! (`gpt-api`) cannot name either; only its `main` starts the recorder.
 //!
 //! Start-up: a bad URL, an unusable SQLite file or a schema newer than this binary is
 //! fatal (`start` returns the message). An unreachable PostgreSQL is not: the gateway
 //! runs, the log keeps rows in memory, then spills them, and connects when it can.
-#![expect(
-    clippy::disallowed_types,
-    reason = "the logging thread is where Tokio and sqlx belong (clippy.toml bans them elsewhere)"
-)]
 
 mod buffer;
 mod health;
@@ -33,9 +30,9 @@ use std::time::Instant;
 
 use tokio::runtime::Runtime;
 
-use crate::config::DatabaseSettings;
-use crate::log::{self, Value};
-use crate::record::RecordSender;
+use gpt_api_common::log::{self, Value};
+use gpt_api_common::record::RecordSender;
+use gpt_api_common::DatabaseSettings;
 use spill::SpillFile;
 use store::{Backend, OpenError, Store};
 use writer::Writer;
@@ -107,7 +104,7 @@ impl Recorder {
 /// for PostgreSQL, found unreachable: see the module notes).
 pub fn start(settings: DatabaseSettings) -> Result<(RecordSender, Recorder), String> {
     Backend::from_url(&settings.url)?;
-    let (events_sender, events) = crossbeam_channel::unbounded();
+    let (events_sender, events) = gpt_api_common::record::channel();
     let (deadline, control) = crossbeam_channel::bounded(1);
     let (ready_sender, ready) = mpsc::channel();
     let stats = Arc::new(RecorderStats::default());
@@ -153,7 +150,7 @@ pub fn start(settings: DatabaseSettings) -> Result<(RecordSender, Recorder), Str
         deadline,
         thread,
     };
-    Ok((RecordSender::new(events_sender), recorder))
+    Ok((events_sender, recorder))
 }
 
 type Opened = (DatabaseSettings, Runtime, Option<Store>, SpillFile);

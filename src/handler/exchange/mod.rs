@@ -1,0 +1,240 @@
+//! One request from arrival to its log record. The `Exchange` owns the request's record and,
+//! for proxied requests, its attempt plan; `forward`, `stream` and `recovery` return outcomes
+//! to it. It is the only place where an `AppError` or a failure becomes response bytes
+//! (status and body, or the in-band SSE error), where keep-alive is decided, and where the
+//! plan's attempts move into the record, so the response, the access log and the row agree.
+
+mod proxy;
+
+use std::borrow::Cow;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::Method;
+use monoio::net::TcpStream;
+
+use super::forward::Delivered;
+use crate::context::{Generation, WorkerContext};
+use crate::dispatch::AttemptPlan;
+use crate::error::AppError;
+use crate::http::response::{self, ResponseHead};
+use crate::record::{RecordEvent, RequestRecord, StreamId};
+
+pub struct Exchange<'g> {
+    context: &'g WorkerContext,
+    /// The config generation this request is served by, to its end.
+    generation: &'g Generation,
+    record: RequestRecord,
+    received_at: Instant,
+    keep_alive: bool,
+    model_index: Option<usize>,
+    plan: Option<AttemptPlan<'g>>,
+}
+
+impl<'g> Exchange<'g> {
+    pub fn new(
+        context: &'g WorkerContext,
+        generation: &'g Generation,
+        method: Option<&Method>,
+        endpoint: &str,
+        received_at: Instant,
+        keep_alive: bool,
+    ) -> Self {
+        Self {
+            context,
+            generation,
+            record: RequestRecord {
+                id: new_request_id(),
+                created_at: SystemTime::now(),
+                client_key: None,
+                method: method.map_or(Cow::Borrowed(""), method_name),
+                endpoint: endpoint.to_string(),
+                model: None,
+                upstream: None,
+                upstream_model: None,
+                stream: false,
+                status: 0,
+                tried: Vec::new(),
+                error: None,
+                latency_ms: 0.0,
+                ttft_ms: None,
+                request_body: None,
+                response_body: None,
+                cancelled: false,
+            },
+            received_at,
+            keep_alive,
+            model_index: None,
+            plan: None,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    pub fn set_model(&mut self, model: &str) {
+        self.record.model = Some(model.to_string());
+    }
+
+    pub fn set_client_key(&mut self, name: Option<&str>) {
+        self.record.client_key = name.map(str::to_string);
+    }
+
+    /// The plan the request was sent through: its attempts go into the record at the end.
+    fn with_plan(mut self, plan: AttemptPlan<'g>) -> Self {
+        self.plan = Some(plan);
+        self
+    }
+
+    /// Answers with a gateway error and logs it; returns whether the connection stays open.
+    pub async fn fail(mut self, client: &mut TcpStream, error: AppError) -> bool {
+        let keep_alive = self.keep_alive && error.keep_alive();
+        let message = error.message();
+        let written = write_error(client, &error, &message, self.id(), keep_alive).await;
+        self.record.error = Some(message);
+        self.record.cancelled = !written;
+        self.finish(error.status());
+        keep_alive && written
+    }
+
+    /// Passes a whole upstream answer on, unchanged, and logs it.
+    pub async fn deliver(mut self, client: &mut TcpStream, delivered: Delivered) -> bool {
+        let (attempts, upstream) = match &self.plan {
+            Some(plan) => (
+                plan.attempts(),
+                plan.named_target().map(|t| t.upstream.name.as_str()),
+            ),
+            None => (0, None),
+        };
+        let attempts = attempts.to_string();
+        let head = ResponseHead {
+            status: delivered.status,
+            content_type: &delivered.content_type,
+            request_id: self.id(),
+            keep_alive: self.keep_alive,
+            extra: &[
+                ("x-gpt-api-attempts", &attempts),
+                ("x-gpt-api-upstream", upstream.unwrap_or_default()),
+            ],
+        };
+        let written = response::write_full(client, &head, delivered.body.clone())
+            .await
+            .is_ok();
+        self.record.response_body = Some(delivered.body);
+        self.record.cancelled = !written;
+        let keep_alive = self.keep_alive;
+        self.finish(delivered.status);
+        written && keep_alive
+    }
+
+    /// A 200 made by the gateway itself (e.g. the model list), logged like any request.
+    pub async fn answer(mut self, client: &mut TcpStream, body: Bytes) -> bool {
+        let head = ResponseHead {
+            status: 200,
+            content_type: "application/json",
+            request_id: self.id(),
+            keep_alive: self.keep_alive,
+            extra: &[],
+        };
+        let written = response::write_full(client, &head, body).await.is_ok();
+        self.record.cancelled = !written;
+        let keep_alive = self.keep_alive;
+        self.finish(200);
+        written && keep_alive
+    }
+
+    /// Stamps the outcome and hands the record to the logging thread.
+    fn finish(mut self, status: u16) {
+        self.stamp(status);
+        let record = Box::new(self.record);
+        self.context.records.send(RecordEvent::Request(record));
+    }
+
+    /// The same for a stream whose chunks went to the logging thread under `stream`.
+    fn finish_stream(mut self, stream: StreamId) {
+        self.stamp(200);
+        let record = Box::new(self.record);
+        self.context
+            .records
+            .send(RecordEvent::StreamEnd { stream, record });
+    }
+
+    /// Moves the plan's attempts into the record (the one place that does) and counts the
+    /// request in the metrics.
+    fn stamp(&mut self, status: u16) {
+        let mut upstream_index = None;
+        if let Some(plan) = self.plan.take() {
+            if let Some(target) = plan.named_target() {
+                self.record.upstream = Some(target.upstream.name.clone());
+                self.record.upstream_model = Some(target.target.upstream_model.clone());
+                upstream_index = Some(target.target.upstream.0);
+            }
+            self.record.tried = plan.into_tried();
+        }
+        let elapsed = self.received_at.elapsed();
+        self.record.status = status;
+        self.record.latency_ms = elapsed.as_secs_f64() * 1000.0;
+        self.generation
+            .counters
+            .count(self.model_index, upstream_index, status);
+        let metrics = &self.context.metrics;
+        metrics.latency.observe(elapsed);
+        if let Some(extra_attempts) = self.record.tried.len().checked_sub(1) {
+            metrics
+                .failovers
+                .fetch_add(extra_attempts as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// An error response without a record: past the connection limit, where logging each
+/// refusal would add work exactly when there is too much.
+pub async fn refuse_unlogged(client: &mut TcpStream, error: AppError) {
+    let message = error.message();
+    write_error(client, &error, &message, &new_request_id(), false).await;
+}
+
+/// The error's status and OpenAI-shaped body; whether it was written.
+async fn write_error(
+    client: &mut TcpStream,
+    error: &AppError,
+    message: &str,
+    request_id: &str,
+    keep_alive: bool,
+) -> bool {
+    let head = ResponseHead {
+        status: error.status(),
+        content_type: "application/json",
+        request_id,
+        keep_alive,
+        extra: &[],
+    };
+    let body = Bytes::from(error.body_with_message(message));
+    response::write_full(client, &head, body).await.is_ok()
+}
+
+/// The method as the access line shows it; the standard ones without an allocation.
+fn method_name(method: &Method) -> Cow<'static, str> {
+    let name = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => return Cow::Owned(method.as_str().to_string()),
+    };
+    Cow::Borrowed(name)
+}
+
+/// 128 bits as 32 hex digits: the time in microseconds, then 64 random bits. Unique without
+/// coordination between workers, and nearly sorted, so the log's primary-key index grows at
+/// its end instead of taking inserts at random places.
+pub fn new_request_id() -> String {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64);
+    format!("{micros:016x}{:016x}", fastrand::u64(..))
+}

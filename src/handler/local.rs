@@ -1,0 +1,117 @@
+//! The gateway's own endpoints: liveness, readiness, metrics (none of them logged: probes
+//! and scrapes would flood the log) and the model list (logged like any request).
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use monoio::net::TcpStream;
+
+use super::access;
+use super::exchange::{new_request_id, Exchange};
+use crate::config::Config;
+use crate::context::WorkerContext;
+use crate::error::AppError;
+use crate::http::response::{self, ResponseHead};
+use crate::json::push_json_string;
+
+pub async fn health(client: &mut TcpStream, keep_alive: bool) -> bool {
+    let body = Bytes::from_static(b"{\"status\":\"ok\"}");
+    unlogged(client, keep_alive, 200, "application/json", body).await
+}
+
+pub async fn ready(context: &WorkerContext, client: &mut TcpStream, keep_alive: bool) -> bool {
+    let shared = &context.shared;
+    let figures = (shared.log_figures)();
+    let listening = shared.workers_listening.load(Ordering::Relaxed) == shared.metrics.len();
+    let ready = listening && figures.healthy && !context.is_shutting_down();
+    let body = format!(
+        "{{\"ready\":{ready},\"workers_listening\":{listening},\"log_writer\":{}}}",
+        figures.healthy
+    );
+    let status = if ready { 200 } else { 503 };
+    unlogged(client, keep_alive, status, "application/json", body.into()).await
+}
+
+pub async fn metrics(context: &WorkerContext, client: &mut TcpStream, keep_alive: bool) -> bool {
+    let shared = &context.shared;
+    let text = crate::metrics::render(
+        &shared.metrics,
+        &shared.request_counters(),
+        &(shared.log_figures)(),
+    );
+    let content_type = "text/plain; version=0.0.4";
+    unlogged(client, keep_alive, 200, content_type, text.into()).await
+}
+
+/// `GET /v1/models`: the configured model names this key may use, in OpenAI's list format.
+pub async fn models(
+    mut exchange: Exchange<'_>,
+    config: &Config,
+    client: &mut TcpStream,
+    headers: &HeaderMap,
+) -> bool {
+    let identity = match access::identify(config, headers) {
+        Ok(identity) => identity,
+        Err(error) => return exchange.fail(client, error).await,
+    };
+    exchange.set_client_key(identity.name());
+    let mut body = String::from("{\"object\":\"list\",\"data\":[");
+    let visible = config.models.iter().filter(|m| identity.may_use(&m.name));
+    for (i, model) in visible.enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        push_model_object(&mut body, &model.name);
+    }
+    body.push_str("]}");
+    exchange.answer(client, Bytes::from(body)).await
+}
+
+/// `GET /v1/models/{id}`: one model this key may use; any other is 404 `model_not_found`.
+pub async fn model(
+    mut exchange: Exchange<'_>,
+    config: &Config,
+    client: &mut TcpStream,
+    headers: &HeaderMap,
+    id: &str,
+) -> bool {
+    let identity = match access::identify(config, headers) {
+        Ok(identity) => identity,
+        Err(error) => return exchange.fail(client, error).await,
+    };
+    exchange.set_client_key(identity.name());
+    exchange.set_model(id);
+    if config.model_id(id).is_none() || !identity.may_use(id) {
+        let error = AppError::ModelNotFound(id.to_string());
+        return exchange.fail(client, error).await;
+    }
+    let mut body = String::new();
+    push_model_object(&mut body, id);
+    exchange.answer(client, Bytes::from(body)).await
+}
+
+/// One entry of OpenAI's model list.
+fn push_model_object(out: &mut String, name: &str) {
+    out.push_str("{\"id\":");
+    push_json_string(out, name);
+    out.push_str(",\"object\":\"model\",\"created\":0,\"owned_by\":\"gpt-api\"}");
+}
+
+async fn unlogged(
+    client: &mut TcpStream,
+    keep_alive: bool,
+    status: u16,
+    content_type: &str,
+    body: Bytes,
+) -> bool {
+    let id = new_request_id();
+    let head = ResponseHead {
+        status,
+        content_type,
+        request_id: &id,
+        keep_alive,
+        extra: &[],
+    };
+    response::write_full(client, &head, body).await.is_ok() && keep_alive
+}

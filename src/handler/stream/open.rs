@@ -1,0 +1,93 @@
+//! Opening a stream: send the request and wait for its first data event. The first-token
+//! timeout runs from the request being sent; a non-SSE answer (the client's own error, or
+//! an upstream that ignored `stream`) is read whole instead.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::sse::{self, EventFramer};
+use crate::dispatch::{classify_body_error, classify_send_error, AttemptTarget, Failure};
+use crate::handler::forward::{read_whole, Delivered};
+use crate::upstream::{UpstreamClient, UpstreamRequest, UpstreamResponse};
+
+/// What an attempt to open a stream produced.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per attempt and moved once; boxing would allocate per stream"
+)]
+pub enum Opened {
+    Stream(OpenStream),
+    /// A complete non-SSE answer.
+    Whole(Delivered),
+}
+
+/// An SSE stream whose first data event arrived; `first` holds the events so far.
+pub struct OpenStream {
+    pub response: UpstreamResponse,
+    pub framer: EventFramer,
+    pub first: Bytes,
+}
+
+/// Sends a stream request (`body` already made for this target) and waits for its first
+/// data event.
+pub async fn open(
+    upstream: &Rc<UpstreamClient>,
+    path: &str,
+    target: &AttemptTarget<'_>,
+    request_id: &str,
+    body: Bytes,
+) -> Result<Opened, Failure> {
+    let request = UpstreamRequest {
+        upstream: target.target.upstream,
+        path,
+        body,
+        request_id,
+        stream: true,
+    };
+    let sent_at = Instant::now();
+    let head_deadline = sent_at + target.upstream.timeout;
+    let mut response = upstream
+        .send(&request, head_deadline)
+        .await
+        .map_err(|e| classify_send_error(&e))?;
+    let is_sse = response
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/event-stream"));
+    if !(200..300).contains(&response.status) || !is_sse {
+        return read_whole(&mut response, head_deadline)
+            .await
+            .map(Opened::Whole);
+    }
+    let first_token_deadline = sent_at + target.model.routing.first_token_timeout;
+    let mut framer = EventFramer::default();
+    let mut first = Vec::new();
+    loop {
+        let chunk =
+            monoio::time::timeout_at(first_token_deadline.into(), response.next_chunk()).await;
+        let bytes = match chunk {
+            Err(_) => return Err(Failure::first_token_timeout()),
+            Ok(Err(error)) => return Err(classify_body_error(&error)),
+            Ok(Ok(None)) => return Err(Failure::ended_before_first_token()),
+            Ok(Ok(Some(bytes))) => bytes,
+        };
+        let Some(events) = framer.push(bytes) else {
+            continue;
+        };
+        let has_data = sse::events(&events).any(|event| sse::data(event).is_some());
+        first.push(events);
+        if has_data {
+            let first = if first.len() == 1 {
+                first.pop().unwrap_or_default()
+            } else {
+                first.concat().into()
+            };
+            return Ok(Opened::Stream(OpenStream {
+                response,
+                framer,
+                first,
+            }));
+        }
+    }
+}

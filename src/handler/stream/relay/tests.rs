@@ -1,0 +1,265 @@
+//! The relay driven by an in-memory upstream and an in-memory client: no sockets.
+#![expect(
+    unsafe_code,
+    reason = "the in-memory client reads the buffers monoio hands to a write"
+)]
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use monoio::buf::{IoBuf, IoVecBuf};
+use monoio::io::AsyncWriteRent;
+use monoio::BufResult;
+
+use super::*;
+use crate::dispatch::FailureKind;
+use crate::handler::stream::sink::ClientSink;
+use crate::record::{self, RecordEvent};
+
+/// An upstream body: scripted chunks, then silence (or an end, or an error).
+struct ScriptedUpstream(VecDeque<Result<Option<Bytes>, BodyError>>);
+
+impl ChunkSource for ScriptedUpstream {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+        match self.0.pop_front() {
+            Some(next) => next,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+fn upstream(
+    chunks: &[&'static str],
+    end: Option<Result<Option<Bytes>, BodyError>>,
+) -> ScriptedUpstream {
+    let mut script: VecDeque<_> = chunks
+        .iter()
+        .map(|chunk| Ok(Some(Bytes::from_static(chunk.as_bytes()))))
+        .collect();
+    script.extend(end);
+    ScriptedUpstream(script)
+}
+
+/// A client that keeps every byte written to it (or refuses writes: a client that left).
+#[derive(Default)]
+struct MemoryClient {
+    received: Vec<u8>,
+    gone: bool,
+}
+
+impl AsyncWriteRent for MemoryClient {
+    fn write<T: IoBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
+        // SAFETY: an `IoBuf` promises `bytes_init` readable bytes at `read_ptr`.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        let result = self.take(bytes);
+        std::future::ready((result, buf))
+    }
+
+    fn writev<T: IoVecBuf>(&mut self, buf_vec: T) -> impl Future<Output = BufResult<usize, T>> {
+        // SAFETY: an `IoVecBuf` promises `read_iovec_len` valid iovecs at `read_iovec_ptr`,
+        // each pointing at `iov_len` readable bytes.
+        let iovecs = unsafe {
+            std::slice::from_raw_parts(buf_vec.read_iovec_ptr(), buf_vec.read_iovec_len())
+        };
+        let mut written = Ok(0);
+        for iovec in iovecs {
+            // SAFETY: see above.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(iovec.iov_base as *const u8, iovec.iov_len) };
+            written = self.take(bytes).map(|n| n + written.unwrap_or(0));
+        }
+        std::future::ready((written, buf_vec))
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl MemoryClient {
+    fn take(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.gone {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        self.received.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    /// The chunked body's payloads joined (the size lines and CRLFs taken off).
+    fn body(&self) -> String {
+        let text = String::from_utf8(self.received.clone()).unwrap();
+        let mut body = String::new();
+        let mut rest = text.as_str();
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size, 16).unwrap();
+            body.push_str(&after[..size]);
+            rest = &after[size + 2..];
+        }
+        body
+    }
+}
+
+const HELLO: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"hel\"}}]}\n\n";
+const LO: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n";
+const FINISH: &str = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+const USAGE: &str = "data: {\"choices\":[],\"usage\":{\"total_tokens\":3}}\n\n";
+const DONE: &str = "data: [DONE]\n\n";
+
+/// Relays `source` to a fresh in-memory client; returns the outcome, what the client got
+/// and what the logging thread got.
+async fn relay(
+    source: ScriptedUpstream,
+    strip_usage: bool,
+    client: &mut MemoryClient,
+) -> (Result<(), StreamEnd>, RelayState, Vec<Bytes>) {
+    let (sender, receiver) = record::channel();
+    let mut sink = ClientSink::new(client, None, sender, 7, Bytes::new(), false);
+    let mut state = RelayState::new(strip_usage);
+    let outcome = pump(
+        source,
+        EventFramer::default(),
+        &mut state,
+        &mut sink,
+        Duration::from_millis(50),
+    )
+    .await;
+    let recorded = receiver
+        .try_iter()
+        .map(|event| match event {
+            RecordEvent::StreamChunk { stream: 7, bytes } => bytes,
+            _ => panic!("only chunks of stream 7"),
+        })
+        .collect();
+    (outcome, state, recorded)
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn whole_events_are_forwarded_untouched_across_split_reads() {
+    let mut client = MemoryClient::default();
+    // The second event arrives in two reads; it goes out only once whole.
+    let (lo_start, lo_end) = LO.split_at(10);
+    let chunks = [HELLO, lo_start, lo_end, FINISH, DONE];
+    let (outcome, _, recorded) = relay(upstream(&chunks, Some(Ok(None))), false, &mut client).await;
+    assert!(outcome.is_ok());
+    let expected = [HELLO, LO, FINISH, DONE].concat();
+    assert_eq!(client.body(), expected);
+    assert_eq!(recorded.concat(), expected.as_bytes());
+    assert!(recorded.iter().all(|chunk| chunk.ends_with(b"\n\n")));
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn a_finish_without_done_is_completed_and_the_usage_chunk_withheld() {
+    let mut client = MemoryClient::default();
+    let chunks = [HELLO, FINISH, USAGE];
+    let (outcome, state, _) = relay(upstream(&chunks, Some(Ok(None))), true, &mut client).await;
+    assert!(outcome.is_ok());
+    assert_eq!(client.body(), [HELLO, FINISH, DONE].concat());
+    assert_eq!(state.withheld_usage.as_deref(), Some(USAGE.as_bytes()));
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn breaks_are_detected_and_classified() {
+    // Ended before any finish reason: a transient break, not a complete answer.
+    let mut client = MemoryClient::default();
+    let (outcome, _, _) = relay(upstream(&[HELLO], Some(Ok(None))), false, &mut client).await;
+    let Err(StreamEnd::Broken(failure)) = outcome else {
+        panic!("a stream without a finish reason is broken");
+    };
+    assert_eq!(failure.kind, FailureKind::Transient { retry_after: None });
+    assert_eq!(client.body(), HELLO);
+    // Cut in the middle of an event, even after a finish reason: broken.
+    let (half, _) = HELLO.split_at(12);
+    let mut client = MemoryClient::default();
+    let (outcome, _, _) = relay(
+        upstream(&[FINISH, half], Some(Ok(None))),
+        false,
+        &mut client,
+    )
+    .await;
+    assert!(matches!(outcome, Err(StreamEnd::Broken(_))));
+    // Silence past the idle timeout: a silent upstream.
+    let mut client = MemoryClient::default();
+    let (outcome, _, _) = relay(upstream(&[HELLO], None), false, &mut client).await;
+    let Err(StreamEnd::Broken(failure)) = outcome else {
+        panic!("a silent upstream breaks the stream");
+    };
+    assert_eq!(failure, Failure::idle_timeout());
+    // A reset: transient.
+    let reset = Err(BodyError::Reset("connection reset".into()));
+    let mut client = MemoryClient::default();
+    let (outcome, _, _) = relay(upstream(&[HELLO], Some(reset)), false, &mut client).await;
+    let Err(StreamEnd::Broken(failure)) = outcome else {
+        panic!("a reset breaks the stream");
+    };
+    assert_eq!(failure.kind, FailureKind::Transient { retry_after: None });
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn a_client_that_left_ends_the_relay() {
+    let mut client = MemoryClient {
+        gone: true,
+        ..MemoryClient::default()
+    };
+    let (outcome, _, recorded) = relay(upstream(&[HELLO, FINISH], None), false, &mut client).await;
+    assert!(matches!(outcome, Err(StreamEnd::ClientGone)));
+    assert!(
+        recorded.is_empty(),
+        "nothing reached the client, nothing is logged as sent"
+    );
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn a_break_can_end_with_the_in_band_error_event() {
+    use crate::error::{AppError, FailureSummary};
+    let mut client = MemoryClient::default();
+    let (sender, receiver) = record::channel();
+    let mut sink = ClientSink::new(&mut client, None, sender, 7, Bytes::new(), false);
+    let mut state = RelayState::new(false);
+    let source = upstream(&[HELLO], Some(Ok(None)));
+    let outcome = pump(
+        source,
+        EventFramer::default(),
+        &mut state,
+        &mut sink,
+        Duration::from_secs(1),
+    )
+    .await;
+    let Err(StreamEnd::Broken(failure)) = outcome else {
+        panic!("the upstream ended before a finish reason");
+    };
+    let error = AppError::StreamInterrupted(FailureSummary {
+        model: "m".into(),
+        tried: vec!["a/m".into()],
+        last_error: failure.message,
+        last_was_timeout: false,
+    });
+    sink.forward(Bytes::from(error.sse_event(&error.message())))
+        .await
+        .unwrap();
+    assert!(sink.close().await);
+    drop(sink);
+    let body = client.body();
+    let event = body.strip_prefix(HELLO).expect("the delivered event first");
+    let mut payload = event
+        .strip_prefix("data: ")
+        .unwrap()
+        .trim_end()
+        .as_bytes()
+        .to_vec();
+    let parsed: simd_json::OwnedValue = simd_json::from_slice(&mut payload).unwrap();
+    use simd_json::prelude::*;
+    assert_eq!(parsed["error"]["code"].as_str(), Some("stream_interrupted"));
+    let message = parsed["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Tried: [\"a/m\"]") && message.contains("before it finished"));
+    assert!(
+        client.received.ends_with(b"0\r\n\r\n"),
+        "the body ends after the error event"
+    );
+    assert_eq!(receiver.try_iter().count(), 2, "both events reach the log");
+}

@@ -1,0 +1,85 @@
+//! The client's side of a stream: writes whole events as chunks (the response head in front
+//! of the first), and copies what was written to the logging thread by reference.
+
+use std::os::fd::RawFd;
+
+use bytes::Bytes;
+use monoio::io::AsyncWriteRent;
+
+use super::relay::StreamEnd;
+use crate::http::response;
+use crate::record::{RecordEvent, RecordSender, StreamId};
+
+pub struct ClientSink<'c, W> {
+    client: &'c mut W,
+    /// The client's descriptor, to notice a hang-up while the upstream is silent.
+    pub client_fd: Option<RawFd>,
+    records: RecordSender,
+    stream_id: StreamId,
+    /// The response head, until it goes out in front of the first events.
+    head: Option<Bytes>,
+    /// Whether to keep what was delivered, for a continuation.
+    keep_delivered: bool,
+    delivered: Vec<Bytes>,
+}
+
+impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
+    pub fn new(
+        client: &'c mut W,
+        client_fd: Option<RawFd>,
+        records: RecordSender,
+        stream_id: StreamId,
+        head: Bytes,
+        keep_delivered: bool,
+    ) -> Self {
+        Self {
+            client,
+            client_fd,
+            records,
+            stream_id,
+            head: Some(head),
+            keep_delivered,
+            delivered: Vec::new(),
+        }
+    }
+
+    pub fn stream_id(&self) -> StreamId {
+        self.stream_id
+    }
+
+    /// Whether what was delivered is kept, so a break can be continued.
+    pub fn can_recover(&self) -> bool {
+        self.keep_delivered
+    }
+
+    /// Everything delivered so far (kept only when the stream can be continued).
+    pub fn delivered(&self) -> &[Bytes] {
+        &self.delivered
+    }
+
+    /// Bytes the logging thread should see although the client does not.
+    pub fn record_only(&self, bytes: Bytes) {
+        let stream = self.stream_id;
+        self.records
+            .send(RecordEvent::StreamChunk { stream, bytes });
+    }
+
+    pub async fn forward(&mut self, events: Bytes) -> Result<(), StreamEnd> {
+        response::write_chunk(self.client, self.head.take(), events.clone())
+            .await
+            .map_err(|_| StreamEnd::ClientGone)?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        if self.keep_delivered {
+            self.delivered.push(events.clone());
+        }
+        self.record_only(events);
+        Ok(())
+    }
+
+    /// Ends the chunked body; whether it was written.
+    pub async fn close(&mut self) -> bool {
+        response::write_last_chunk(self.client).await.is_ok()
+    }
+}

@@ -1,0 +1,279 @@
+//! The connection loop: read a request (with `http`'s parser, under the size and time
+//! limits), hand it to the handler, repeat while keep-alive holds, then close gracefully.
+//! A request that cannot even be read is answered through the handler like any other error.
+//! A panic is contained to its connection.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::Method;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use crate::context::WorkerContext;
+use crate::error::AppError;
+use crate::handler;
+use crate::http::request::{self, BodyFraming, ChunkedBody, Request, RequestLimits};
+use crate::iovec::spare_capacity;
+
+/// How long an idle keep-alive connection may wait for its next request.
+const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
+const READ_SIZE: usize = 16 * 1024;
+/// How long and how much a closing connection drains after its last response.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+pub async fn serve(context: &WorkerContext, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let limits = request_limits(context);
+    let mut connection = ClientConnection::new(stream);
+    loop {
+        let request = match connection.read_request(&limits).await {
+            Ok(request) => request,
+            Err(ReadError::Closed) => return,
+            Err(ReadError::Rejected {
+                error,
+                method,
+                path,
+            }) => {
+                let client = &mut connection.stream;
+                handler::refuse(context, client, error, method.as_ref(), &path).await;
+                connection.linger().await;
+                return;
+            }
+        };
+        context.request_started();
+        let keep_alive = handler::handle(context, &mut connection.stream, request).await;
+        context.request_ended();
+        if !keep_alive {
+            connection.linger().await;
+            return;
+        }
+    }
+}
+
+/// From the config the process started with: `[server]` needs a restart to change.
+fn request_limits(context: &WorkerContext) -> RequestLimits {
+    let server = &context.startup().server;
+    RequestLimits {
+        max_header_bytes: server.max_header_bytes,
+        max_body_bytes: server.max_body_bytes,
+        header_timeout: server.header_timeout,
+        body_timeout: server.body_timeout,
+    }
+}
+
+/// A client connection and the bytes read from it but not consumed yet.
+pub struct ClientConnection {
+    pub stream: TcpStream,
+    buffer: BytesMut,
+}
+
+/// Why no request could be read. `Closed` ends the connection quietly; `Rejected` is answered
+/// (and logged with the request's method and path when its head was read).
+pub enum ReadError {
+    Closed,
+    Rejected {
+        error: AppError,
+        method: Option<Method>,
+        path: String,
+    },
+}
+
+impl From<AppError> for ReadError {
+    fn from(error: AppError) -> Self {
+        Self::Rejected {
+            error,
+            method: None,
+            path: String::new(),
+        }
+    }
+}
+
+impl ClientConnection {
+    pub fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buffer: BytesMut::with_capacity(READ_SIZE),
+        }
+    }
+
+    /// Reads more bytes into the buffer; `Ok(false)` on end of stream.
+    async fn fill(&mut self) -> std::io::Result<bool> {
+        if self.buffer.capacity() - self.buffer.len() < 1024 {
+            self.buffer.reserve(READ_SIZE);
+        }
+        let (result, buffer) = self
+            .stream
+            .read(spare_capacity(std::mem::take(&mut self.buffer)))
+            .await;
+        self.buffer = buffer.into_inner();
+        Ok(result? > 0)
+    }
+
+    async fn fill_until(&mut self, deadline: Instant) -> Result<bool, ReadError> {
+        match monoio::time::timeout_at(deadline.into(), self.fill()).await {
+            Ok(Ok(more)) => Ok(more),
+            Ok(Err(_)) => Err(ReadError::Closed),
+            Err(_) => Err(AppError::RequestTimeout.into()),
+        }
+    }
+
+    /// Closes gracefully: stop writing, then read and drop what the client still sends for
+    /// a moment, so that closing with unread input does not reset the connection before the
+    /// client has read our response (nginx's lingering close).
+    pub async fn linger(&mut self) {
+        let _ = self.stream.shutdown().await;
+        let deadline = Instant::now() + LINGER;
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            self.buffer.clear();
+            match self.fill_until(deadline).await {
+                Ok(true) => drained += self.buffer.len(),
+                _ => return,
+            }
+        }
+    }
+
+    pub async fn read_request(&mut self, limits: &RequestLimits) -> Result<Request, ReadError> {
+        if self.buffer.is_empty() {
+            // Idle keep-alive: wait for the first byte without the slowloris clock running.
+            match monoio::time::timeout(KEEP_ALIVE_IDLE, self.fill()).await {
+                Ok(Ok(true)) => {}
+                _ => return Err(ReadError::Closed),
+            }
+        }
+        let received_at = Instant::now();
+        let head_deadline = received_at + limits.header_timeout;
+        let head = loop {
+            if let Some(head) = request::parse_head(&mut self.buffer, limits)? {
+                break head;
+            }
+            if !self.fill_until(head_deadline).await? {
+                return Err(ReadError::Closed);
+            }
+        };
+        let body_deadline = Instant::now() + limits.body_timeout;
+        let body = match head.framing {
+            BodyFraming::Empty => Ok(Bytes::new()),
+            BodyFraming::Length(len) if len > limits.max_body_bytes => {
+                Err(AppError::BodyTooLarge {
+                    limit: limits.max_body_bytes,
+                }
+                .into())
+            }
+            BodyFraming::Length(len) => {
+                self.answer_expect_continue(head.expects_continue()).await?;
+                self.read_fixed_body(len, body_deadline).await
+            }
+            BodyFraming::Chunked => {
+                self.answer_expect_continue(head.expects_continue()).await?;
+                let body = ChunkedBody::new(limits.max_body_bytes);
+                self.read_chunked_body(body, body_deadline).await
+            }
+        };
+        match body {
+            Ok(body) => Ok(head.into_request(body, received_at)),
+            Err(ReadError::Rejected { error, .. }) => Err(ReadError::Rejected {
+                error,
+                method: Some(head.method),
+                path: head.path,
+            }),
+            Err(closed) => Err(closed),
+        }
+    }
+
+    async fn answer_expect_continue(&mut self, expects: bool) -> Result<(), ReadError> {
+        if expects && self.buffer.is_empty() {
+            let (result, _) = self.stream.write_all(request::CONTINUE).await;
+            result.map_err(|_| ReadError::Closed)?;
+        }
+        Ok(())
+    }
+
+    async fn read_fixed_body(&mut self, len: usize, deadline: Instant) -> Result<Bytes, ReadError> {
+        while self.buffer.len() < len {
+            self.buffer.reserve(len - self.buffer.len());
+            if !self.fill_until(deadline).await? {
+                return Err(ReadError::Closed);
+            }
+        }
+        Ok(self.buffer.split_to(len).freeze())
+    }
+
+    async fn read_chunked_body(
+        &mut self,
+        mut body: ChunkedBody,
+        deadline: Instant,
+    ) -> Result<Bytes, ReadError> {
+        loop {
+            if let Some(body) = body.decode(&mut self.buffer)? {
+                return Ok(body);
+            }
+            if !self.fill_until(deadline).await? {
+                return Err(ReadError::Closed);
+            }
+        }
+    }
+}
+
+/// Polls a future and turns a panic inside it into `Err`, so one bad request cannot take
+/// the worker (and every other connection on it) down.
+pub struct CatchUnwind<F>(pub F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut self.0).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzz-style: mutated request bytes over a real socket always end in a request or an
+    /// error, never a panic or a hang.
+    #[monoio::test(timer_enabled = true)]
+    async fn mutated_requests_always_end() {
+        let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let limits = RequestLimits {
+            max_header_bytes: 2048,
+            max_body_bytes: 2048,
+            header_timeout: Duration::from_millis(100),
+            body_timeout: Duration::from_millis(100),
+        };
+        let seeds: [&[u8]; 3] = [
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        ];
+        let mut rng = fastrand::Rng::with_seed(5);
+        let noise = b"\r\n: 0123456789abcdefxyz\x00\xff";
+        for _ in 0..300 {
+            let bytes = crate::mutate::mutated(&mut rng, &seeds, noise);
+            if bytes.is_empty() {
+                continue; // an idle keep-alive connection: waited on for long, by design
+            }
+            let mut client = TcpStream::connect_addr(address).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let (written, _) = client.write_all(bytes).await;
+            written.unwrap();
+            let mut connection = ClientConnection::new(server);
+            let outcome =
+                monoio::time::timeout(Duration::from_secs(2), connection.read_request(&limits))
+                    .await;
+            assert!(outcome.is_ok(), "read_request must end by itself");
+        }
+    }
+}
