@@ -14,6 +14,17 @@ grep -E '^COPY ' Dockerfile | grep -v -- '--from=' | while read -r _ args; do
   done
 done
 
+# promtool (Debian's prometheus package) checks the /metrics exposition in phase1; that
+# test fails without it rather than skip, so install it here (the package lists are updated
+# once when a stale list makes the install fail).
+if ! command -v promtool >/dev/null; then
+  echo "== installing promtool (apt-get install prometheus)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends prometheus >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; } \
+    || echo "could not install promtool: the metrics test will fail (apt-get install prometheus)" >&2
+fi
+
 echo "== cargo build --release"
 cargo build --release
 
