@@ -67,3 +67,12 @@ def gateway(tmp_path, mocks):
             if s in out:
                 problems.append(f"secret {s!r} appears in the gateway's log output")
     assert not problems, "\n".join(problems)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line when the PostgreSQL tests were skipped, so a green run says what it left out."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "PostgreSQL part skipped" in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(
+            f"PostgreSQL: {len(skipped)} tests SKIPPED (no PostgreSQL binaries: initdb, pg_ctl); "
+            f"apt-get install postgresql to run them", yellow=True)

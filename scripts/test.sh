@@ -20,6 +20,28 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# promtool (Debian's prometheus package) checks the /metrics exposition in phase1; that
+# test fails without it rather than skip, so install it here (the package lists are updated
+# once when a stale list makes the install fail).
+if ! command -v promtool >/dev/null; then
+  echo "== installing promtool (apt-get install prometheus)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends prometheus >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; } \
+    || echo "could not install promtool: the metrics test will fail (apt-get install prometheus)" >&2
+fi
+
+# Same lookup as the tests' own (GPT_API_TESTS/pg_server.py, src/recorder/tests/pg_server.rs).
+has_postgres() {
+  for dir in /usr/local/bin "$(pg_config --bindir 2>/dev/null)"; do
+    [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && return 0
+  done
+  return 1
+}
+if ! has_postgres; then
+  echo "== PostgreSQL binaries (initdb, pg_ctl) not found: the PostgreSQL tests are SKIPPED (apt-get install postgresql to run them)"
+fi
+
 echo "== cargo build --release"
 cargo build --release
 

@@ -8,6 +8,8 @@ use crate::json::{json_string_array, push_json_string};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppError {
     InvalidJson(String),
+    /// No body, or only whitespace (same code as `InvalidJson`, its own message).
+    EmptyBody,
     MissingModel,
     ModelNotFound(String),
     BodyTooLarge {
@@ -48,7 +50,9 @@ impl FailureSummary {
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) | Self::MissingModel | Self::BadRequest(_) => 400,
+            Self::InvalidJson(_) | Self::EmptyBody | Self::MissingModel | Self::BadRequest(_) => {
+                400
+            }
             Self::InvalidApiKey => 401,
             Self::ModelNotAllowed(_) => 403,
             Self::ModelNotFound(_) | Self::NotFound(_) => 404,
@@ -93,7 +97,7 @@ impl AppError {
     /// OpenAI's `error.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidJson(_) | Self::EmptyBody => "invalid_json",
             Self::MissingModel => "missing_model",
             Self::ModelNotFound(_) => "model_not_found",
             Self::BodyTooLarge { .. } => "request_too_large",
@@ -114,6 +118,7 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             Self::InvalidJson(detail) => format!("The request body is not valid JSON: {detail}"),
+            Self::EmptyBody => "The request body is empty; expected a JSON object".into(),
             Self::MissingModel => "The request body must be a JSON object with a string field 'model'".into(),
             Self::ModelNotFound(model) => format!("The model '{model}' does not exist"),
             Self::BodyTooLarge { limit } => format!("The request body is larger than the limit of {limit} bytes"),

@@ -1,46 +1,59 @@
-//! `gpt-api [--config FILE]` runs the gateway; `gpt-api check [--config FILE]` validates a
-//! config. Start-up: load config, start the log writer, start the workers, wait for a
-//! signal, drain.
+//! `gpt-api [run]` runs the gateway, `gpt-api check` validates a config, `gpt-api health`
+//! probes a running gateway (`cli.rs` has the usage). Start-up: load config, start the log
+//! writer, start the workers, wait for a signal, drain.
 
+mod cli;
+mod probe;
+
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cli::{Command, Subcommand};
 use gpt_api::config::{self, Config};
 use gpt_api::context::{Deployment, SharedState};
 use gpt_api::log::{self, Value};
 use gpt_api::metrics::LogFigures;
 use gpt_api::server;
 use gpt_api_recorder as recorder;
+use probe::ProbeTarget;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: gpt-api [--config FILE]        run the gateway
-       gpt-api check [--config FILE]  validate a config and list every problem
-The config defaults to $GPT_API_CONFIG, then ./gpt_api.toml.";
+/// Exit status for a bad command line (as most Unix tools).
+const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1).peekable();
-    let check_only = args.next_if(|arg| arg == "check").is_some();
-    let mut config_path = std::env::var_os("GPT_API_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "gpt_api.toml".into());
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--config" | "-c", Some(path)) => config_path = path.into(),
-            ("--version" | "-V", _) => {
-                println!("gpt-api {}", env!("CARGO_PKG_VERSION"));
-                return ExitCode::SUCCESS;
-            }
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
+    let (subcommand, config, url) = match cli::parse(std::env::args().skip(1)) {
+        // Written, not println!: `gpt-api --help | head -1` must not panic on a closed pipe.
+        Ok(Command::Help) => {
+            let _ = writeln!(std::io::stdout(), "{}", cli::USAGE);
+            return ExitCode::SUCCESS;
         }
+        Ok(Command::Version) => {
+            let _ = writeln!(std::io::stdout(), "gpt-api {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Gateway {
+            subcommand,
+            config,
+            url,
+        }) => (subcommand, config, url),
+        Err(message) => {
+            eprintln!("gpt-api: {message} (see gpt-api --help)");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let config_path = config
+        .or_else(|| std::env::var_os("GPT_API_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| "gpt_api.toml".into());
+    if subcommand == Subcommand::Health {
+        return health(url.as_deref(), &config_path);
     }
     let config = match config::load(&config_path) {
         Ok(config) => Arc::new(config),
@@ -48,11 +61,17 @@ fn main() -> ExitCode {
             for problem in &problems {
                 eprintln!("{}: {problem}", config_path.display());
             }
-            eprintln!("{} problem(s) in {}", problems.len(), config_path.display());
-            return ExitCode::from(if check_only { 1 } else { 2 });
+            if problems.len() > 1 {
+                eprintln!("{} problems in {}", problems.len(), config_path.display());
+            }
+            return ExitCode::from(if subcommand == Subcommand::Check {
+                1
+            } else {
+                USAGE_ERROR
+            });
         }
     };
-    if check_only {
+    if subcommand == Subcommand::Check {
         println!("config ok");
         return ExitCode::SUCCESS;
     }
@@ -60,6 +79,31 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             log::error("startup_failed", &[("reason", Value::Str(&message))]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gpt-api health`: 0 when `/health` answers 200, 1 otherwise (one line saying why).
+fn health(url: Option<&str>, config_path: &Path) -> ExitCode {
+    let target = match url {
+        Some(url) => ProbeTarget::from_url(url),
+        None => config::listen_address(config_path)
+            .map_err(|e| format!("{}: {e}", config_path.display()))
+            .and_then(ProbeTarget::for_listen),
+    };
+    let result = target.and_then(|target| {
+        probe::probe(&target)
+            .map(|status| format!("{}: {status}", target.url()))
+            .map_err(|e| format!("{}: {e}", target.url()))
+    });
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(line) => {
+            eprintln!("gpt-api health: {line}");
             ExitCode::FAILURE
         }
     }

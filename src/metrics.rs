@@ -142,7 +142,8 @@ pub fn render(
         workers,
         |w| &w.ttft,
     );
-    let counters: [(&str, &str, u64); 3] = [
+    // Running totals are counters named `_total`; figures that go down as well are gauges.
+    let counters: [(&str, &str, u64); 5] = [
         (
             "gpt_api_failovers_total",
             "Attempts beyond the first (retries and failovers).",
@@ -158,6 +159,16 @@ pub fn render(
             "Database writes or connects that failed.",
             log.failed_flushes,
         ),
+        (
+            "gpt_api_rejected_connections_total",
+            "Client connections refused at the limit.",
+            sum(&|w| w.rejected_connections.load(Relaxed)),
+        ),
+        (
+            "gpt_api_log_rows_written_total",
+            "Rows written to the database, replayed ones included.",
+            log.written,
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(
@@ -165,16 +176,11 @@ pub fn render(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
-    let gauges: [(&str, &str, u64); 9] = [
+    let gauges: [(&str, &str, u64); 7] = [
         (
             "gpt_api_open_connections",
             "Client connections open.",
             sum(&|w| w.open_connections.load(Relaxed)),
-        ),
-        (
-            "gpt_api_rejected_connections",
-            "Client connections refused at the limit (since start).",
-            sum(&|w| w.rejected_connections.load(Relaxed)),
         ),
         (
             "gpt_api_upstream_pool_idle_connections",
@@ -190,11 +196,6 @@ pub fn render(
             "gpt_api_log_queue_depth",
             "Log events waiting for the logging thread.",
             log.queue_depth as u64,
-        ),
-        (
-            "gpt_api_log_rows_written",
-            "Rows written to the database (since start).",
-            log.written,
         ),
         (
             "gpt_api_log_rows_buffered",

@@ -5,7 +5,9 @@ serving everyone else: never a panic, a hang or a lost record.
 """
 import hashlib
 import re
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
@@ -186,11 +188,33 @@ def test_metrics_move_with_requests(gw):
     assert value(after, "gpt_api_request_duration_seconds_count") >= value(before, "gpt_api_request_duration_seconds_count") + 4
     assert "gpt_api_log_queue_depth" in after and "gpt_api_upstream_pool_idle_connections" in after
     assert "gpt_api_log_failed_flushes_total 0" in after
-    wait_rows = lambda: value(scrape(), "gpt_api_log_rows_written") >= 4
+    assert re.search(r"^# TYPE gpt_api_rejected_connections_total counter$", after, re.M)
+    wait_rows = lambda: value(scrape(), "gpt_api_log_rows_written_total") >= 4
     deadline = time.monotonic() + 5
     while not wait_rows():
         assert time.monotonic() < deadline, "rows written never reached the requests made"
         time.sleep(0.05)
+
+
+def test_metrics_pass_promtool(gw):
+    """The exposition follows Prometheus conventions (counters named _total, help and type for
+    every family), as `promtool check metrics` judges them. promtool is Debian's `prometheus`
+    package (scripts/test.sh installs it); without it this test fails, it never skips."""
+    promtool = shutil.which("promtool")
+    assert promtool, ("promtool not found: install it (Debian: apt-get install prometheus; "
+                      "scripts/test.sh does) to check the /metrics exposition")
+    for _ in range(2):
+        still_serving(gw)
+    with http(gw) as h:
+        h.post("/v1/chat/completions", content=b"{bad", headers={"content-type": "application/json"})
+        text = h.get("/metrics").text
+    # Running totals are counters named _total (promtool alone accepts a running total typed gauge).
+    for name in ("gpt_api_log_rows_written_total", "gpt_api_rejected_connections_total",
+                 "gpt_api_requests_total"):
+        assert f"# TYPE {name} counter\n" in text, name
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert checked.returncode == 0, f"promtool check metrics:\n{checked.stdout}{checked.stderr}"
+    assert not (checked.stdout + checked.stderr).strip(), checked.stdout + checked.stderr
 
 
 def test_health_and_ready(gw):

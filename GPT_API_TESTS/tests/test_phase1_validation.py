@@ -37,7 +37,21 @@ def check(resp, status, type_, code, gw_=None):
 
 def test_invalid_json(gw):
     g, a = gw
-    check(post(g, b'{"model": "m", "messages": ['), 400, "invalid_request_error", "invalid_json", g)
+    err = check(post(g, b'{"model": "m", "messages": ['), 400, "invalid_request_error", "invalid_json", g)
+    assert err["message"] == ("The request body is not valid JSON: the end of the body before the "
+                              "JSON value is complete at line 1, column 29 (byte 28)")
+    err = check(post(g, b'{"model": "m",\n "messages": [{"role": "user"}}'), 400, "invalid_request_error",
+                "invalid_json", g)
+    # What a client can act on, never the parser's internals (TapeError, Eof, character 35).
+    assert err["message"] == "The request body is not valid JSON: unexpected '}' at line 2, column 31 (byte 45)"
+    assert a.count() == 0
+
+
+@pytest.mark.parametrize("body", [b"", b" \n"])
+def test_empty_body(gw, body):
+    g, a = gw
+    err = check(post(g, body), 400, "invalid_request_error", "invalid_json", g)
+    assert err["message"] == "The request body is empty; expected a JSON object"
     assert a.count() == 0
 
 

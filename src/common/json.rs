@@ -67,9 +67,110 @@ pub fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// Why `raw` is not JSON, in words a client can act on (what was found, at which line,
+/// column and byte), not the parser's internal error names. `raw` is the document as
+/// received: `read` overwrites its own copy.
+pub fn describe_error(raw: &[u8], error: &simd_json::Error) -> String {
+    use simd_json::ErrorType;
+    // A cut-off body is reported by simd-json at its last opening bracket; say where it ends.
+    let cut_off = ends_inside_a_value(raw);
+    let at = if cut_off {
+        raw.len()
+    } else {
+        error.index().min(raw.len())
+    };
+    let found = match error.error() {
+        ErrorType::InvalidEscape
+        | ErrorType::InvalidUnicodeEscape
+        | ErrorType::InvalidUnicodeCodepoint => "an invalid escape sequence".to_string(),
+        ErrorType::InvalidNumber | ErrorType::InvalidExponent => "an invalid number".into(),
+        ErrorType::InvalidUtf8 => "bytes that are not UTF-8".into(),
+        ErrorType::UnterminatedString => "a string without its closing quote".into(),
+        ErrorType::TrailingData => "more data after the JSON value".into(),
+        _ if cut_off => "the end of the body before the JSON value is complete".into(),
+        _ => match error.character().or_else(|| char_at(raw, at)) {
+            Some(c) => format!("unexpected {c:?}"),
+            None => "an unexpected byte".into(),
+        },
+    };
+    let line = 1 + raw[..at].iter().filter(|&&b| b == b'\n').count();
+    let line_start = raw[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    // Columns count characters, not bytes (UTF-8 continuation bytes are skipped).
+    let column = 1 + raw[line_start..at]
+        .iter()
+        .filter(|&&b| b & 0xC0 != 0x80)
+        .count();
+    format!("{found} at line {line}, column {column} (byte {at})")
+}
+
+/// Whether `raw` ends inside a string or with an array or object still open (and every
+/// bracket before that closed by its own kind: otherwise the error is that bracket).
+fn ends_inside_a_value(raw: &[u8]) -> bool {
+    let mut open = Vec::new();
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in raw {
+        match (in_string, byte) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (_, b'"') => in_string = !in_string,
+            (false, b'[') => open.push(b']'),
+            (false, b'{') => open.push(b'}'),
+            (false, b']' | b'}') if open.pop() != Some(byte) => return false,
+            _ => {}
+        }
+    }
+    in_string || !open.is_empty()
+}
+
+fn char_at(raw: &[u8], at: usize) -> Option<char> {
+    let end = raw.len().min(at + 4);
+    (at + 1..=end)
+        .find_map(|e| std::str::from_utf8(&raw[at..e]).ok())
+        .and_then(|s| s.chars().next())
+}
+
 #[cfg(test)]
 mod tests {
     use simd_json::prelude::*;
+
+    fn describe(text: &str) -> String {
+        let mut scratch = text.as_bytes().to_vec();
+        let error = super::read(&mut scratch, |_| ()).expect_err(text);
+        super::describe_error(text.as_bytes(), &error)
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_where() {
+        for (text, expected) in [
+            (
+                r#"{"model":"m","messages":[{"a":1},]}"#,
+                "unexpected ']' at line 1, column 34 (byte 33)",
+            ),
+            (
+                "{\n  \"model\": \"m\",\n  }",
+                "unexpected '}' at line 3, column 3 (byte 20)",
+            ),
+            (
+                r#"{"model": "m", "messages": ["#,
+                "the end of the body before the JSON value is complete at line 1, column 29 (byte 28)",
+            ),
+            ("{not json}", "unexpected 'n' at line 1, column 2 (byte 1)"),
+            (
+                "{\"model\": \"caf\u{e9}\", \"n\": 1x}",
+                // Columns count characters: 'é' is two bytes.
+                "an invalid number at line 1, column 25 (byte 25)",
+            ),
+            (
+                r#"{"model": "unterminated"#,
+                "the end of the body before the JSON value is complete at line 1, column 24 (byte 23)",
+            ),
+        ] {
+            assert_eq!(describe(text), expected, "{text}");
+        }
+    }
 
     #[test]
     fn reads_documents_one_after_another_with_the_same_buffers() {

@@ -2,6 +2,7 @@
 //! from the logging thread (access lines); never per request on a worker.
 
 use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::json::{json_string_array, push_json_string};
 
@@ -13,9 +14,12 @@ pub enum Value<'a> {
     Bool(bool),
 }
 
+/// `{"ts":…,"level":…,"event":…,fields…}`: the time first, so lines sort and read by it.
 pub fn line(level: &str, event: &str, fields: &[(&str, Value<'_>)]) -> String {
-    let mut out = String::with_capacity(128);
-    out.push_str("{\"level\":");
+    let mut out = String::with_capacity(160);
+    out.push_str("{\"ts\":\"");
+    push_timestamp(&mut out, SystemTime::now());
+    out.push_str("\",\"level\":");
     push_json_string(&mut out, level);
     out.push_str(",\"event\":");
     push_json_string(&mut out, event);
@@ -101,8 +105,81 @@ fn push_thousandths(out: &mut String, value: f64) {
     let _ = write!(out, "{sign}{}.{:03}", magnitude / 1000, magnitude % 1000);
 }
 
+/// RFC 3339 in UTC with milliseconds (`2026-12-02T03:04:05.678Z`), through integers.
+fn push_timestamp(out: &mut String, at: SystemTime) {
+    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let second_of_day = seconds % 86_400;
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+        since_epoch.subsec_millis()
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar: Howard
+/// Hinnant's `civil_from_days`, for days on or after the epoch.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn timestamp(seconds: u64, millis: u64) -> String {
+        let mut out = String::new();
+        let at = UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis);
+        super::push_timestamp(&mut out, at);
+        out
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        for (seconds, millis, text) in [
+            (0, 0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400, 5, "2000-02-29T00:00:00.005Z"), // leap day of a 400-year leap year
+            (4_107_542_399, 999, "2100-02-28T23:59:59.999Z"), // 2100 is not a leap year
+            (4_107_542_400, 0, "2100-03-01T00:00:00.000Z"),
+            (1_709_251_199, 0, "2024-02-29T23:59:59.000Z"),
+            (1_798_772_645, 678, "2027-01-01T03:04:05.678Z"),
+        ] {
+            assert_eq!(timestamp(seconds, millis), text, "{seconds}");
+        }
+    }
+
+    #[test]
+    fn every_line_starts_with_its_time() {
+        let line = super::line("info", "listening", &[("workers", super::Value::Int(2))]);
+        let rest = line.strip_prefix("{\"ts\":\"").expect(&line);
+        assert_eq!(
+            &rest[24..],
+            "\",\"level\":\"info\",\"event\":\"listening\",\"workers\":2}"
+        );
+        assert!(
+            rest[..24].ends_with('Z') && rest.as_bytes()[10] == b'T',
+            "{line}"
+        );
+    }
+
     #[test]
     fn thousandths_read_like_three_decimals() {
         for (value, text) in [

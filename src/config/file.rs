@@ -1,9 +1,14 @@
 //! The config file as written: serde structs that mirror the TOML exactly.
-//! Unknown keys are errors; defaults live here. `runtime.rs` turns this into typed settings.
+//! `schema.rs` has already reported unknown keys, wrong types and missing required keys (and
+//! removed the offending values); `deny_unknown_fields` stays as a second guard that the
+//! schema and these structs agree. Defaults come from `defaults.rs`; `validate.rs` turns this
+//! into typed settings.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use super::defaults;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,15 +44,15 @@ pub struct ServerSection {
 impl Default for ServerSection {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:8080".into(),
-            workers: 0,
-            pin_cores: true,
-            max_body_bytes: 10 * 1024 * 1024,
-            shutdown_grace_ms: 10_000,
-            header_timeout_ms: 10_000,
-            body_timeout_ms: 30_000,
-            max_header_bytes: 16 * 1024,
-            max_connections: 10_000,
+            listen: defaults::LISTEN.into(),
+            workers: defaults::WORKERS,
+            pin_cores: defaults::PIN_CORES,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            shutdown_grace_ms: defaults::SHUTDOWN_GRACE_MS,
+            header_timeout_ms: defaults::HEADER_TIMEOUT_MS,
+            body_timeout_ms: defaults::BODY_TIMEOUT_MS,
+            max_header_bytes: defaults::MAX_HEADER_BYTES,
+            max_connections: defaults::MAX_CONNECTIONS,
         }
     }
 }
@@ -66,12 +71,12 @@ pub struct DatabaseSection {
 impl Default for DatabaseSection {
     fn default() -> Self {
         Self {
-            url: "sqlite://gpt_api.db".into(),
-            store_content: true,
-            batch_size: 256,
-            flush_interval_ms: 50,
-            memory_records: 100_000,
-            spill_path: "gpt_api.spill.jsonl".into(),
+            url: defaults::DATABASE_URL.into(),
+            store_content: defaults::STORE_CONTENT,
+            batch_size: defaults::BATCH_SIZE,
+            flush_interval_ms: defaults::FLUSH_INTERVAL_MS,
+            memory_records: defaults::MEMORY_RECORDS,
+            spill_path: defaults::SPILL_PATH.into(),
         }
     }
 }
@@ -95,6 +100,7 @@ pub struct RoutingSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientKeySection {
+    #[serde(default)]
     pub name: String,
     pub key: Option<String>,
     pub key_env: Option<String>,
@@ -105,7 +111,9 @@ pub struct ClientKeySection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSection {
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub base_url: String,
     pub api_key: Option<String>,
     pub api_key_env: Option<String>,
@@ -117,16 +125,17 @@ pub struct UpstreamSection {
 }
 
 fn default_connect_timeout_ms() -> u64 {
-    2_000
+    defaults::CONNECT_TIMEOUT_MS
 }
 
 fn default_timeout_ms() -> u64 {
-    120_000
+    defaults::UPSTREAM_TIMEOUT_MS
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub fallbacks: Vec<String>,
@@ -164,6 +173,7 @@ impl ModelSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSection {
+    #[serde(default)]
     pub upstream: String,
     pub model: Option<String>,
     #[serde(default = "default_weight")]
@@ -176,5 +186,5 @@ pub struct TargetSection {
 }
 
 fn default_weight() -> u32 {
-    1
+    defaults::TARGET_WEIGHT
 }

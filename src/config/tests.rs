@@ -128,7 +128,7 @@ fn every_problem_is_reported_with_its_location() {
         "model[0].targets[0].weight: must be greater than 0",
         "model[0].fallbacks[1]: unknown model 'missing'",
         "upstream[0].base_url: 'ftp://127.0.0.1/v1' must start with http:// or https://",
-        "client_key[1].key: environment variable UNSET_VAR is not set",
+        "client_key[1].key_env: environment variable UNSET_VAR is not set",
     ] {
         assert!(
             found.iter().any(|p| p == expected),
@@ -165,4 +165,85 @@ fn upstream_urls() {
     );
     assert!(parse_upstream_url("http://host:notaport/v1").is_err());
     assert!(parse_upstream_url("http://user@host/v1").is_err());
+}
+
+#[test]
+fn unknown_keys_wrong_types_and_bad_values_are_reported_in_one_run() {
+    let text = VALID
+        .replace("retries = 1\n", "retires = 1\n")
+        .replace("workers = 2", "workers = \"two\"")
+        .replace("base_url = \"https://api.example.com/v1/\"\n", "")
+        .replace(
+            "upstream = \"primary\", weight = 3",
+            "upstream = \"vlm\", weight = -1",
+        )
+        .replace("models = [\"gpt-*\"]", "models = [\"gpt-*\", 3]");
+    let found = problems(&text);
+    let expected = [
+        "routing.retires: unknown key",
+        "server.workers: expected a whole number, found string",
+        "upstream[1].base_url: required key missing",
+        "model[0].targets[0].weight: must be a whole number from 0 to 4294967295",
+        "model[0].targets[0].upstream: unknown upstream 'vlm'",
+        "client_key[0].models: expected an array of strings",
+    ];
+    for expected in expected {
+        assert!(
+            found.iter().any(|p| p == expected),
+            "missing {expected:?} in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
+
+#[test]
+fn one_problem_gives_one_message() {
+    let text = VALID
+        .replace("continuation = \"restart\"", "continuation = \"sometimes\"")
+        .replace("key_env = \"TEAM_B_KEY\"", "key_env = \"TEAM_A_KEY\"")
+        .replace("[routing]\n", "[routing]\nbreaker_failures = 0\n");
+    assert_eq!(
+        problems(&text),
+        [
+            "routing.breaker_failures: must be greater than 0",
+            "routing.continuation: 'sometimes' is not one of \"prefill\", \"restart\", \"none\"",
+            "client_key[1].key_env: environment variable TEAM_A_KEY is not set",
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_keep_the_toml_layout() {
+    let found = problems("[server]\nlisten = { a = 1,\n b = 2 }\n");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let lines: Vec<&str> = found[0].lines().collect();
+    assert!(
+        lines[0].starts_with("TOML parse error at line 2"),
+        "{found:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start_matches([' ', '|']).starts_with('^')),
+        "no marker line in {found:#?}"
+    );
+}
+
+#[test]
+fn defaults_come_from_one_place() {
+    let config = parse(
+        "[[upstream]]\nname = \"u\"\nbase_url = \"http://h/v1\"\n[[model]]\nname = \"m\"\ntargets = [{ upstream = \"u\" }]\n",
+        &env,
+    )
+    .expect("minimal config");
+    let routing = &config.models[0].routing;
+    assert_eq!(routing.retries, defaults::RETRIES);
+    assert_eq!(
+        routing.backoff_max,
+        std::time::Duration::from_millis(defaults::BACKOFF_MAX_MS)
+    );
+    assert_eq!(routing.continuation, Continuation::None);
+    assert_eq!(config.models[0].targets[0].weight, defaults::TARGET_WEIGHT);
+    assert_eq!(config.database.url, defaults::DATABASE_URL);
+    assert_eq!(config.server.listen.to_string(), defaults::LISTEN);
 }

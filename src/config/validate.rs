@@ -8,32 +8,37 @@ use std::time::Duration;
 
 use super::file::{ConfigFile, ModelSection, RoutingSection, TargetSection, UpstreamSection};
 use super::runtime::*;
-use super::{ConfigProblem, Secret};
+use super::{defaults, ConfigProblem, Secret};
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 #[derive(Default)]
-struct Problems(Vec<ConfigProblem>);
+pub(super) struct Problems(Vec<ConfigProblem>);
 
 impl Problems {
-    fn add(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, location: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigProblem {
             location: location.into(),
             message: message.into(),
         });
     }
+
+    pub(super) fn into_vec(self) -> Vec<ConfigProblem> {
+        self.0
+    }
 }
 
-pub(super) fn build(file: ConfigFile, env: Env) -> Result<Config, Vec<ConfigProblem>> {
-    let mut problems = Problems::default();
+/// Checks the values of `file` and builds the runtime config; `problems` may already hold
+/// what the schema check found (then no config is returned, but every value is still checked).
+pub(super) fn build(
+    file: ConfigFile,
+    env: Env,
+    mut problems: Problems,
+) -> Result<Config, Vec<ConfigProblem>> {
     let server = server_settings(&file, &mut problems);
     let database = database_settings(&file, &mut problems);
-    routing_policy(
-        &RoutingSection::default(),
-        &file.routing,
-        "routing",
-        &mut problems,
-    );
+    // `[routing]` is resolved (and reported) once; each model then overrides what it sets.
+    let routing = routing_policy(&builtin_routing(), &file.routing, "routing", &mut problems);
     let client_keys = client_keys(&file, env, &mut problems);
     let upstreams = upstreams(&file.upstream, env, &mut problems);
     let upstream_ids: HashMap<&str, UpstreamId> = upstreams
@@ -53,16 +58,7 @@ pub(super) fn build(file: ConfigFile, env: Env) -> Result<Config, Vec<ConfigProb
         .model
         .iter()
         .enumerate()
-        .map(|(i, m)| {
-            model(
-                m,
-                i,
-                &file.routing,
-                &upstream_ids,
-                &model_ids,
-                &mut problems,
-            )
-        })
+        .map(|(i, m)| model(m, i, &routing, &upstream_ids, &model_ids, &mut problems))
         .collect::<Vec<_>>();
     check_fallback_cycles(&models, &mut problems);
     if !problems.0.is_empty() {
@@ -145,66 +141,55 @@ fn positive_ms(ms: u64, location: &str, problems: &mut Problems) -> Duration {
     Duration::from_millis(ms.max(1))
 }
 
-/// `overrides` wins over `base`, which wins over the built-in defaults.
+/// The routing policy where neither `[routing]` nor a model sets a key.
+fn builtin_routing() -> RoutingPolicy {
+    let ms = Duration::from_millis;
+    RoutingPolicy {
+        retries: defaults::RETRIES,
+        backoff_base: ms(defaults::BACKOFF_BASE_MS),
+        backoff_max: ms(defaults::BACKOFF_MAX_MS),
+        max_retry_after: ms(defaults::MAX_RETRY_AFTER_MS),
+        breaker_failures: defaults::BREAKER_FAILURES,
+        breaker_cooldown: ms(defaults::BREAKER_COOLDOWN_MS),
+        first_token_timeout: ms(defaults::FIRST_TOKEN_TIMEOUT_MS),
+        stream_idle_timeout: ms(defaults::STREAM_IDLE_TIMEOUT_MS),
+        continuation: parse_continuation(defaults::CONTINUATION, "", &mut Problems::default()),
+    }
+}
+
+/// `base` with the keys `set` gives; only those are checked (and reported at `location`),
+/// so a bad `[routing]` value is reported once, not again for every model that inherits it.
 fn routing_policy(
-    base: &RoutingSection,
-    overrides: &RoutingSection,
+    base: &RoutingPolicy,
+    set: &RoutingSection,
     location: &str,
     problems: &mut Problems,
 ) -> RoutingPolicy {
-    let ms = |o: Option<u64>, b: Option<u64>, default: u64| {
-        Duration::from_millis(o.or(b).unwrap_or(default))
+    let ms = |value: Option<u64>, base: Duration| value.map_or(base, Duration::from_millis);
+    let mut positive = |value: Option<u64>, key: &str| {
+        if value == Some(0) {
+            problems.add(format!("{location}.{key}"), "must be greater than 0");
+        }
     };
-    let continuation_text = overrides
-        .continuation
-        .as_deref()
-        .or(base.continuation.as_deref());
-    let continuation = continuation_text
-        .map(|text| parse_continuation(text, &format!("{location}.continuation"), problems))
-        .unwrap_or(Continuation::None);
-    let policy = RoutingPolicy {
-        retries: overrides.retries.or(base.retries).unwrap_or(2),
-        backoff_base: ms(overrides.backoff_base_ms, base.backoff_base_ms, 500),
-        backoff_max: ms(overrides.backoff_max_ms, base.backoff_max_ms, 8_000),
-        max_retry_after: ms(
-            overrides.max_retry_after_ms,
-            base.max_retry_after_ms,
-            10_000,
-        ),
-        breaker_failures: overrides
-            .breaker_failures
-            .or(base.breaker_failures)
-            .unwrap_or(3),
-        breaker_cooldown: ms(
-            overrides.breaker_cooldown_ms,
-            base.breaker_cooldown_ms,
-            5_000,
-        ),
-        first_token_timeout: ms(
-            overrides.first_token_timeout_ms,
-            base.first_token_timeout_ms,
-            30_000,
-        ),
-        stream_idle_timeout: ms(
-            overrides.stream_idle_timeout_ms,
-            base.stream_idle_timeout_ms,
-            30_000,
-        ),
-        continuation,
-    };
-    if policy.breaker_failures == 0 {
-        problems.add(
-            format!("{location}.breaker_failures"),
-            "must be greater than 0",
-        );
+    positive(set.breaker_failures.map(u64::from), "breaker_failures");
+    positive(set.first_token_timeout_ms, "first_token_timeout_ms");
+    positive(set.stream_idle_timeout_ms, "stream_idle_timeout_ms");
+    RoutingPolicy {
+        retries: set.retries.unwrap_or(base.retries),
+        backoff_base: ms(set.backoff_base_ms, base.backoff_base),
+        backoff_max: ms(set.backoff_max_ms, base.backoff_max),
+        max_retry_after: ms(set.max_retry_after_ms, base.max_retry_after),
+        breaker_failures: set.breaker_failures.unwrap_or(base.breaker_failures),
+        breaker_cooldown: ms(set.breaker_cooldown_ms, base.breaker_cooldown),
+        first_token_timeout: ms(set.first_token_timeout_ms, base.first_token_timeout),
+        stream_idle_timeout: ms(set.stream_idle_timeout_ms, base.stream_idle_timeout),
+        continuation: set
+            .continuation
+            .as_deref()
+            .map_or(base.continuation, |text| {
+                parse_continuation(text, &format!("{location}.continuation"), problems)
+            }),
     }
-    if policy.first_token_timeout.is_zero() || policy.stream_idle_timeout.is_zero() {
-        problems.add(
-            location.to_string(),
-            "stream timeouts must be greater than 0",
-        );
-    }
-    policy
 }
 
 fn parse_continuation(text: &str, location: &str, problems: &mut Problems) -> Continuation {
@@ -222,28 +207,44 @@ fn parse_continuation(text: &str, location: &str, problems: &mut Problems) -> Co
     }
 }
 
-/// Reads a secret given inline or by environment variable name.
+/// A secret given inline or by environment variable name.
+enum SecretSource {
+    Given(Secret),
+    Absent,
+    /// Something was wrong and has been reported.
+    Reported,
+}
+
+/// Reads the secret `key` of a section, given inline or by `{key}_env`; problems are
+/// reported at the key that has them (`client_key[0].key_env`).
 fn secret(
     inline: &Option<String>,
     env_name: &Option<String>,
     location: &str,
+    key: &str,
     env: Env,
     problems: &mut Problems,
-) -> Option<Secret> {
+) -> SecretSource {
     match (inline, env_name) {
         (Some(_), Some(_)) => {
-            problems.add(location, "give the secret inline or by *_env, not both");
-            None
+            problems.add(
+                format!("{location}.{key}"),
+                format!("give {key} or {key}_env, not both"),
+            );
+            SecretSource::Reported
         }
-        (Some(value), None) => Some(Secret::new(value.clone())),
+        (Some(value), None) => SecretSource::Given(Secret::new(value.clone())),
         (None, Some(name)) => match env(name) {
-            Some(value) if !value.is_empty() => Some(Secret::new(value)),
+            Some(value) if !value.is_empty() => SecretSource::Given(Secret::new(value)),
             _ => {
-                problems.add(location, format!("environment variable {name} is not set"));
-                None
+                problems.add(
+                    format!("{location}.{key}_env"),
+                    format!("environment variable {name} is not set"),
+                );
+                SecretSource::Reported
             }
         },
-        (None, None) => None,
+        (None, None) => SecretSource::Absent,
     }
 }
 
@@ -259,24 +260,26 @@ fn client_keys(file: &ConfigFile, env: Env, problems: &mut Problems) -> Vec<Clie
         let plain = secret(
             &section.key,
             &section.key_env,
-            &format!("{location}.key"),
+            &location,
+            "key",
             env,
             problems,
         );
         let key = match (plain, &section.key_sha256) {
-            (Some(_), Some(_)) => {
+            (SecretSource::Reported, _) => continue,
+            (SecretSource::Given(_), Some(_)) => {
                 problems.add(&location, "give key/key_env or key_sha256, not both");
                 continue;
             }
-            (Some(secret), None) => KeyMatcher::Plain(secret),
-            (None, Some(hash)) => {
+            (SecretSource::Given(secret), None) => KeyMatcher::Plain(secret),
+            (SecretSource::Absent, Some(hash)) => {
                 let hash = hash.to_ascii_lowercase();
                 if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                     problems.add(format!("{location}.key_sha256"), "must be 64 hex digits");
                 }
                 KeyMatcher::Sha256(Secret::new(hash))
             }
-            (None, None) => {
+            (SecretSource::Absent, None) => {
                 problems.add(&location, "needs key, key_env or key_sha256");
                 continue;
             }
@@ -302,7 +305,10 @@ fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) ->
         .map(|(i, u)| {
             let location = format!("upstream[{i}]");
             let url = parse_upstream_url(&u.base_url).unwrap_or_else(|message| {
-                problems.add(format!("{location}.base_url"), message);
+                // An empty or missing URL has been reported by the schema check.
+                if !u.base_url.is_empty() {
+                    problems.add(format!("{location}.base_url"), message);
+                }
                 UpstreamUrl {
                     tls: false,
                     host: String::new(),
@@ -322,13 +328,17 @@ fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) ->
             Upstream {
                 name: u.name.clone(),
                 url,
-                api_key: secret(
+                api_key: match secret(
                     &u.api_key,
                     &u.api_key_env,
-                    &format!("{location}.api_key"),
+                    &location,
+                    "api_key",
                     env,
                     problems,
-                ),
+                ) {
+                    SecretSource::Given(secret) => Some(secret),
+                    SecretSource::Absent | SecretSource::Reported => None,
+                },
                 ca_file,
                 connect_timeout: positive_ms(
                     u.connect_timeout_ms,
@@ -380,13 +390,13 @@ pub(super) fn parse_upstream_url(text: &str) -> Result<UpstreamUrl, String> {
 fn model(
     section: &ModelSection,
     index: usize,
-    defaults: &RoutingSection,
+    routing: &RoutingPolicy,
     upstream_ids: &HashMap<&str, UpstreamId>,
     model_ids: &HashMap<String, ModelId>,
     problems: &mut Problems,
 ) -> Model {
     let location = format!("model[{index}]");
-    let routing = routing_policy(defaults, &section.routing_overrides(), &location, problems);
+    let routing = routing_policy(routing, &section.routing_overrides(), &location, problems);
     if section.targets.is_empty() {
         problems.add(format!("{location}.targets"), "needs at least one target");
     }
@@ -464,6 +474,9 @@ fn target(
         })
         .collect();
     let Some(&upstream) = upstream_ids.get(target.upstream.as_str()) else {
+        if target.upstream.is_empty() {
+            return None; // reported by the schema check
+        }
         problems.add(
             format!("{location}.upstream"),
             format!("unknown upstream '{}'", target.upstream),
@@ -479,7 +492,7 @@ fn target(
     })
 }
 
-/// Reports empty and duplicate names; returns the first index of each name.
+/// Reports duplicate names (empty ones are the schema check's); returns the first index of each name.
 fn unique_names<'a>(
     names: impl Iterator<Item = &'a str>,
     kind: &str,
@@ -488,8 +501,9 @@ fn unique_names<'a>(
     let mut seen = HashMap::new();
     for (i, name) in names.enumerate() {
         if name.is_empty() {
-            problems.add(format!("{kind}[{i}].name"), "must not be empty");
-        } else if seen.contains_key(name) {
+            continue; // reported by the schema check
+        }
+        if seen.contains_key(name) {
             problems.add(
                 format!("{kind}[{i}].name"),
                 format!("duplicate {kind} name '{name}'"),

@@ -36,6 +36,9 @@ struct TopLevelSpans {
 impl RequestBody {
     /// Validates the JSON and reads the fields the gateway routes by.
     pub fn parse(raw: Bytes) -> Result<Self, AppError> {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Err(AppError::EmptyBody);
+        }
         let mut scratch = raw.to_vec();
         let read = json::read(&mut scratch, |value| {
             let model = value.get_str("model")?.to_string();
@@ -52,7 +55,7 @@ impl RequestBody {
             Some((model, stream, client_wants_usage, n, has_tools))
         });
         let (model, stream, client_wants_usage, n, has_tools) = read
-            .map_err(|e| AppError::InvalidJson(e.to_string()))?
+            .map_err(|e| AppError::InvalidJson(json::describe_error(&raw, &e)))?
             .ok_or(AppError::MissingModel)?;
         let spans = scan_top_level(&raw)?;
         Ok(Self {

@@ -15,6 +15,26 @@ fn reads_model_and_stream() {
 }
 
 #[test]
+fn invalid_json_says_what_and_where_and_an_empty_body_says_so() {
+    let error = parse(r#"{"model":"m","messages":[{"a":1}}"#).unwrap_err();
+    assert_eq!(
+        error.message(),
+        "The request body is not valid JSON: unexpected '}' at line 1, column 33 (byte 32)"
+    );
+    for empty in ["", " \r\n"] {
+        let error = parse(empty).unwrap_err();
+        assert_eq!(
+            (error.code(), error.status(), error.message().as_str()),
+            (
+                "invalid_json",
+                400,
+                "The request body is empty; expected a JSON object"
+            )
+        );
+    }
+}
+
+#[test]
 fn invalid_bodies_are_refused() {
     assert!(matches!(parse("{not json"), Err(AppError::InvalidJson(_))));
     assert!(matches!(
