@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import binary_path, upstream
+from gateway import Gateway, base_config, binary_path, upstream
+from helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """
@@ -176,3 +177,26 @@ def test_health_probe_and_timestamped_log_lines(gateway, mocks, tmp_path):
     first = next(l for l in gw.raw_output if l.startswith("{"))
     assert re.match(r'^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":', first), first
     assert all("ts" in json.loads(l) for l in gw.raw_output if l.startswith("{"))
+
+
+# --------------------------------------------------------------------------- the port
+def test_a_port_held_by_another_process_is_refused_unless_shared(gateway, mocks, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ups = [upstream(mocks("a"))]
+    models = [{"name": "m", "targets": [{"upstream": "a"}]}]
+    first = gateway(ups, models, server={"listen": f"127.0.0.1:{port}"})
+    assert first.listening["addr"] == f"127.0.0.1:{port}"
+    # A second gateway on the same port: refused at start, with one clear line.
+    second = Gateway(tmp_path / "second", base_config(ups, models, server={"listen": f"127.0.0.1:{port}"}))
+    with pytest.raises(RuntimeError):
+        second.start(timeout=10)
+    assert second.proc.wait(timeout=10) != 0
+    # (the output is read by threads: wait for the line rather than race them)
+    wait_until(lambda: "address in use" in second.output())
+    # Opting in on both sides: they share it (e.g. for a restart without a gap).
+    shared = {"listen": f"127.0.0.1:{port}", "share_port": True}
+    first.stop()
+    sharing = [gateway(ups, models, server=shared) for _ in range(2)]
+    assert all(g.listening["addr"] == f"127.0.0.1:{port}" for g in sharing)

@@ -11,6 +11,8 @@ pub const HEADER_TIMEOUT_MS: u64 = 10_000;
 pub const BODY_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const MAX_CONNECTIONS: usize = 10_000;
+/// A port another process already listens on is refused unless sharing is asked for.
+pub const SHARE_PORT: bool = false;
 
 pub const DATABASE_URL: &str = "sqlite://gpt_api.db";
 pub const STORE_CONTENT: bool = true;

@@ -39,6 +39,7 @@ pub struct ServerSection {
     pub body_timeout_ms: u64,
     pub max_header_bytes: usize,
     pub max_connections: usize,
+    pub share_port: bool,
 }
 
 impl Default for ServerSection {
@@ -53,6 +54,7 @@ impl Default for ServerSection {
             body_timeout_ms: defaults::BODY_TIMEOUT_MS,
             max_header_bytes: defaults::MAX_HEADER_BYTES,
             max_connections: defaults::MAX_CONNECTIONS,
+            share_port: defaults::SHARE_PORT,
         }
     }
 }

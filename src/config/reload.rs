@@ -30,6 +30,7 @@ pub fn restart_only_changes(running: &Config, reloaded: &Config) -> Vec<&'static
             "server.max_connections",
             a.max_connections != b.max_connections,
         ),
+        ("server.share_port", a.share_port != b.share_port),
         (
             "server.shutdown_grace_ms",
             a.shutdown_grace != b.shutdown_grace,

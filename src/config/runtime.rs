@@ -45,6 +45,8 @@ pub struct ServerSettings {
     pub body_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_connections: usize,
+    /// Listen on a port another process already listens on (SO_REUSEPORT across processes).
+    pub share_port: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

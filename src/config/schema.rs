@@ -39,6 +39,7 @@ const SERVER: &[Field] = &[
     Field("body_timeout_ms", U64),
     Field("max_header_bytes", U64),
     Field("max_connections", U64),
+    Field("share_port", Kind::Bool),
 ];
 
 const DATABASE: &[Field] = &[

@@ -106,6 +106,7 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
         body_timeout: positive_ms(s.body_timeout_ms, "server.body_timeout_ms", problems),
         max_header_bytes: s.max_header_bytes,
         max_connections: s.max_connections,
+        share_port: s.share_port,
     }
 }
 

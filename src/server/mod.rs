@@ -31,6 +31,9 @@ pub struct Server {
 pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, String> {
     let config = shared.startup.clone();
     let workers = config.server.workers;
+    if !config.server.share_port {
+        refuse_a_held_port(config.server.listen)?;
+    }
     let first = bind(config.server.listen)?;
     let address = first.local_addr().map_err(|e| e.to_string())?;
     let mut listeners = vec![first];
@@ -117,6 +120,32 @@ impl Server {
             std::thread::sleep(Duration::from_millis(2));
         }
         true
+    }
+}
+
+/// SO_REUSEPORT would let this process share a port with any other that listens on it (a
+/// second gateway started by mistake would take half the traffic): unless sharing is asked
+/// for, a plain bind first finds out whether someone already listens there.
+fn refuse_a_held_port(address: SocketAddr) -> Result<(), String> {
+    if address.port() == 0 {
+        return Ok(());
+    }
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| e.to_string())?;
+    // SO_REUSEADDR: connections of an earlier run in TIME_WAIT do not count, listeners do.
+    let probe = socket
+        .set_reuse_address(true)
+        .and_then(|()| socket.bind(&address.into()));
+    match probe {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(format!(
+            "cannot listen on {address}: address in use by another process \
+             (set server.share_port = true to share it on purpose)"
+        )),
+        _ => Ok(()),
     }
 }
 
