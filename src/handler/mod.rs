@@ -37,13 +37,23 @@ pub async fn handle(worker: &Worker, connection: &mut ClientConnection, request:
             .await
         }
         Route::Ready => {
+            // Ready to serve: the database's state is a detail, since a gateway that spills
+            // loses nothing (README, "Operations").
             let figures = (worker.shared.log_figures)();
             let listening = worker.shared.workers_listening.load(Ordering::Relaxed)
                 == worker.shared.metrics.len();
             let ready = listening && figures.healthy && !worker.is_shutting_down();
+            let database = if figures.database_connected {
+                "connected"
+            } else {
+                "unreachable"
+            };
             let body = format!(
-                "{{\"ready\":{ready},\"workers_listening\":{listening},\"log_writer\":{}}}",
-                figures.healthy
+                "{{\"ready\":{ready},\"workers_listening\":{listening},\"log_writer\":{},\
+                 \"database\":\"{database}\",\"spilling\":{},\"spilled_rows\":{}}}",
+                figures.healthy,
+                figures.spilled > 0,
+                figures.spilled
             );
             local(
                 connection,
