@@ -4,11 +4,15 @@
 //! bound is exceeded rather than the row lost.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::row::LogRow;
 use super::spill::SpillFile;
 use crate::log::{self, Value};
+
+/// Under load the spill file may fill and empty every few seconds (a write that takes
+/// longer than `flush_interval`); one warning a minute says so without flooding the log.
+const SPILL_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 pub(super) struct RowBuffer {
     /// Rows in memory, oldest first, with when each was taken off the channel.
@@ -17,6 +21,8 @@ pub(super) struct RowBuffer {
     spill: SpillFile,
     /// The spill file's last write failed (logged once per failing run).
     spill_failing: bool,
+    /// When `log_spilling` was last logged.
+    warned_at: Option<Instant>,
 }
 
 impl RowBuffer {
@@ -26,6 +32,7 @@ impl RowBuffer {
             memory_records,
             spill,
             spill_failing: false,
+            warned_at: None,
         }
     }
 
@@ -129,7 +136,11 @@ impl RowBuffer {
 
     fn spilled_one(&mut self) {
         self.spill_failing = false;
-        if self.spill.rows() == 1 {
+        let quiet = self
+            .warned_at
+            .is_some_and(|at| at.elapsed() < SPILL_WARNING_EVERY);
+        if self.spill.rows() == 1 && !quiet {
+            self.warned_at = Some(Instant::now());
             let path = self.spill.path().display().to_string();
             let buffered = self.pending.len() as u64;
             let fields = [
