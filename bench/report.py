@@ -99,6 +99,7 @@ class Report:
         if ("rss_soak", "gateway") in self.runs:
             yield self.per_target("RSS over the soak, first → last (max) (MiB)", self.soak)
         yield from self.log_rows()
+        yield from self.crash_rows()
         yield self.per_target("errors / non-200 (all runs)", self.error_counts)
 
     def latency_rows(self, figure, name, where, prefix):
@@ -216,6 +217,26 @@ class Report:
             rows_per_s = int(rate["rows"]) / elapsed if elapsed > 0 else None
             yield ("log rows/s sustained during c=64 (rows over run + drain time)", "—", "—",
                    f"{fmt(rows_per_s)} (drain {rate['drain_ms']} ms)", "")
+
+    def crash_rows(self):
+        crash = next((r for r in self.records if r.get("figure") == "crash"), None)
+        if crash is None:
+            return
+        answered, rows = int(crash["answered"]), int(crash["rows"])
+        seconds, interval_ms = float(crash["seconds"]), int(crash["flush_interval_ms"])
+        figures = json.loads(crash.get("figures") or "{}")
+        peak = figures.get("peak") or {}
+        # The stated bound: what arrives in one flush interval, plus what waits in the channel.
+        bound = answered / seconds * interval_ms / 1000
+        where = f"kill -9 after {seconds:g} s of c=64 (half streams)"
+        yield (f"{where}: answered / rows at the kill / rows after restart", "—", "—",
+               f"{answered:,} / {int(crash['rows_at_kill']):,} / {rows:,}", "")
+        yield (f"{where}: spilled at the kill (replayed)", "—", "—",
+               f"{int(crash['spilled']):,} ({crash.get('replayed') or 0})", "")
+        yield (f"{where}: lost / bound ({interval_ms} ms of traffic + log queue, peak)", "—", "—",
+               f"{max(answered - rows, 0):,} / {bound:,.0f} + {peak.get('queue', '—')}", "")
+        yield (f"{where}: rows only in memory, peak (sampled every 0.2 s)", "—", "—",
+               f"{peak.get('buffered', '—')}", "")
 
 
 def row_text(row):

@@ -7,6 +7,7 @@
 # Env:   BENCH_NO_BUILD=1  use the binaries already in target/release
 #        BENCH_KEEP=1      keep the temp dir (configs, logs, raw JSON results)
 #        BENCH_GATEWAY_BIN=PATH  the gateway binary to measure (default target/release/gpt-api)
+#        BENCH_CRASH_SECONDS=S   load before the kill -9 step's SIGKILL (default 3 quick, 8 full)
 set -euo pipefail
 
 mode=full
@@ -131,9 +132,12 @@ threads=$(nproc)
 
 if [[ $mode == quick ]]; then
     seconds=2 warmup=0.5 sweep="1 64" slow_steps="1000" memory_seconds=4 soak_seconds=0
+    crash_seconds=3
 else
     seconds=5 warmup=1 sweep="1 8 64 256 512" slow_steps="1000 2000 3000 4000 6000" memory_seconds=6 soak_seconds=180
+    crash_seconds=8
 fi
+crash_seconds=${BENCH_CRASH_SECONDS:-$crash_seconds}
 slow_path=/s/64/20/v1/chat/completions
 
 "$mock_bin" --listen 127.0.0.1:0 --threads "$threads" --stream-chunks 20 --stream-interval-ms 0 \
@@ -413,6 +417,92 @@ if [[ -n $gateway_pid ]]; then
     record figure log_total rows "$(db_rows "$work/gpt_api.db")" \
         access_lines "$(grep -c '"event":"access"' "$work/gateway.log" || true)" \
         spilled "$(sed -n 's/.*"event":"log_drained".*"spilled":\([0-9]*\).*/\1/p' "$work/gateway.log" | head -n1)"
+fi
+
+# --- kill -9 under load -----------------------------------------------------------------------
+
+# Samples the gateway's /metrics at $1 every 0.2 s into $2 (JSON: the largest log queue and
+# rows held only in memory seen, and the last sample) until killed.
+sample_log_figures() {
+    python3 - "$1" "$2" <<'PY'
+import json, os, sys, time, urllib.request
+url, out = f"http://{sys.argv[1]}/metrics", sys.argv[2]
+peak = {"queue": 0, "buffered": 0}
+while True:
+    try:
+        text = urllib.request.urlopen(url, timeout=1).read().decode()
+    except OSError:
+        time.sleep(0.2)
+        continue
+    figures = dict(line.split() for line in text.splitlines() if line.startswith("gpt_api_log_"))
+    last = {"queue": int(figures["gpt_api_log_queue_depth"]), "buffered": int(figures["gpt_api_log_rows_buffered"]),
+            "spilled": int(figures["gpt_api_log_rows_spilled"])}
+    peak = {k: max(peak[k], last[k]) for k in peak}
+    with open(out + ".tmp", "w") as f:
+        json.dump({"peak": peak, "last": last}, f)
+    os.replace(out + ".tmp", out)
+    time.sleep(0.2)
+PY
+}
+
+# A second gateway (its own SQLite log and spill file, same settings) under c=64, half of it
+# streams, killed with SIGKILL after $crash_seconds s while the load runs; then started again
+# on the same files so that the spill file replays, and stopped. Records what the clients were
+# answered (complete 200s) against the rows in the log.
+crash_under_load() {
+    local dir=$work/crash flush_ms=50 pid addr plain_pid stream_pid sampler_pid spilled rows_at_kill rows i
+    local plain_ok stream_ok
+    mkdir -p "$dir"
+    sed -e "s#$work/gpt_api.db#$dir/gpt_api.db#" -e "s#$work/gpt_api.spill.jsonl#$dir/spill.jsonl#" \
+        -e "/^\[database\]/a flush_interval_ms = $flush_ms" "$work/gateway.toml" >"$dir/gateway.toml"
+    "$gateway_bin" --config "$dir/gateway.toml" >"$dir/gateway.log" 2>"$dir/gateway.err" &
+    pid=$!
+    started_pids+=("$pid")
+    addr=$(wait_listening "$dir/gateway.log" "$pid") || { log "crash: gateway did not start"; return; }
+    local load_args="--target $addr --model bench --concurrency 32 --duration-s $((crash_seconds + 2)) --timeout-ms 5000"
+    echo "crash/plain: bench-load $load_args" >>"$commands"
+    echo "crash/stream: bench-load $load_args --mode stream --expect-events 22" >>"$commands"
+    # shellcheck disable=SC2086  # load_args is a word list
+    "$load_bin" $load_args >"$dir/plain.json" 2>>"$work/load.err" &
+    plain_pid=$!
+    # shellcheck disable=SC2086
+    "$load_bin" $load_args --mode stream --expect-events 22 >"$dir/stream.json" 2>>"$work/load.err" &
+    stream_pid=$!
+    sample_log_figures "$addr" "$dir/figures.json" &
+    sampler_pid=$!
+    started_pids+=("$plain_pid" "$stream_pid" "$sampler_pid")
+    sleep "$crash_seconds"
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null || true
+    stop_process "$sampler_pid" 1
+    wait "$plain_pid" "$stream_pid" || true
+    spilled=0
+    [[ -f $dir/spill.jsonl ]] && spilled=$(wc -l <"$dir/spill.jsonl")
+    rows_at_kill=$(db_rows "$dir/gpt_api.db")
+    "$gateway_bin" --config "$dir/gateway.toml" >"$dir/restart.log" 2>"$dir/restart.err" &
+    pid=$!
+    started_pids+=("$pid")
+    if wait_listening "$dir/restart.log" "$pid" >/dev/null; then
+        for ((i = 0; i < 600; i++)); do
+            [[ -f $dir/spill.jsonl ]] || break
+            sleep 0.1
+        done
+    else
+        log "crash: the gateway did not start again"
+    fi
+    stop_process "$pid" 20
+    rows=$(db_rows "$dir/gpt_api.db")
+    plain_ok=$(json_get "$(cat "$dir/plain.json")" ok)
+    stream_ok=$(json_get "$(cat "$dir/stream.json")" ok)
+    record figure crash seconds "$crash_seconds" answered "$((${plain_ok:-0} + ${stream_ok:-0}))" \
+        streams "${stream_ok:-0}" rows_at_kill "$rows_at_kill" spilled "$spilled" rows "$rows" \
+        flush_interval_ms "$flush_ms" figures "$(cat "$dir/figures.json" 2>/dev/null || echo '{}')" \
+        replayed "$(sed -n 's/.*"event":"log_spill_replayed".*"rows":\([0-9]*\).*/\1/p' "$dir/restart.log" | head -n1)"
+}
+
+if [[ -n $gateway_pid ]]; then
+    log "kill -9 under load: c=64 (half streams) for ${crash_seconds}s, then restart to replay the spill"
+    crash_under_load
 fi
 
 # --- report -----------------------------------------------------------------------------------

@@ -116,7 +116,8 @@ fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
     let stats = recorder.stats();
     let queue = records.clone();
     let log_figures = Box::new(move || LogFigures {
-        healthy: stats.connected() || stats.spilled() > 0 || stats.buffered() > 0,
+        healthy: stats.keeping_records(),
+        database_connected: stats.connected(),
         queue_depth: queue.queue_depth(),
         written: stats.written(),
         buffered: stats.buffered(),

@@ -105,8 +105,10 @@ impl RequestCounters {
 
 /// Figures from the logging thread, read at scrape time.
 pub struct LogFigures {
-    /// The writer is connected, or spilling to disk while the database is away.
+    /// The log keeps what it is given: written to the database, or to the spill file.
     pub healthy: bool,
+    /// The database is reachable now (its last call or probe succeeded).
+    pub database_connected: bool,
     pub queue_depth: usize,
     pub written: u64,
     pub buffered: u64,
@@ -176,7 +178,7 @@ pub fn render(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
-    let gauges: [(&str, &str, u64); 7] = [
+    let gauges: [(&str, &str, u64); 8] = [
         (
             "gpt_api_open_connections",
             "Client connections open.",
@@ -199,13 +201,18 @@ pub fn render(
         ),
         (
             "gpt_api_log_rows_buffered",
-            "Rows held in memory, not yet written.",
+            "Rows held only in memory (what a crash would lose), not yet written or spilled.",
             log.buffered,
         ),
         (
             "gpt_api_log_rows_spilled",
             "Rows in the spill file, not yet replayed.",
             log.spilled,
+        ),
+        (
+            "gpt_api_log_database_up",
+            "1 while the log database is reachable.",
+            u64::from(log.database_connected),
         ),
         ("gpt_api_workers", "Worker threads.", workers.len() as u64),
     ];

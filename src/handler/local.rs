@@ -20,14 +20,25 @@ pub async fn health(client: &mut TcpStream, keep_alive: bool) -> bool {
     unlogged(client, keep_alive, 200, "application/json", body).await
 }
 
+/// Ready to serve: workers listening, not shutting down, and the log keeping records. The
+/// database's state is a detail of the body, since a gateway that spills loses nothing
+/// (README, "Operations").
 pub async fn ready(context: &WorkerContext, client: &mut TcpStream, keep_alive: bool) -> bool {
     let shared = &context.shared;
     let figures = (shared.log_figures)();
     let listening = shared.workers_listening.load(Ordering::Relaxed) == shared.metrics.len();
     let ready = listening && figures.healthy && !context.is_shutting_down();
+    let database = if figures.database_connected {
+        "connected"
+    } else {
+        "unreachable"
+    };
     let body = format!(
-        "{{\"ready\":{ready},\"workers_listening\":{listening},\"log_writer\":{}}}",
-        figures.healthy
+        "{{\"ready\":{ready},\"workers_listening\":{listening},\"log_writer\":{},\
+         \"database\":\"{database}\",\"spilling\":{},\"spilled_rows\":{}}}",
+        figures.healthy,
+        figures.spilled > 0,
+        figures.spilled
     );
     let status = if ready { 200 } else { 503 };
     unlogged(client, keep_alive, status, "application/json", body.into()).await

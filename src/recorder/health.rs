@@ -1,5 +1,6 @@
-//! Whether the database is taking writes: retry timing with capped exponential backoff,
-//! and the outage's log lines (one when it starts, one when it ends).
+//! Whether the database is reachable now: retry timing with capped exponential backoff, the
+//! probes that find out while nothing is written, and the outage's log lines (one when it
+//! starts, one when it ends).
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +8,9 @@ use gpt_api_common::log::{self, Value};
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(2);
+/// How long the database may go unasked while it is up: an idle gateway still notices
+/// (within this and one connect timeout) that it went away.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
 pub(super) struct DatabaseHealth {
     /// Set while the database is failing: no call before this time.
@@ -14,6 +18,8 @@ pub(super) struct DatabaseHealth {
     retry_delay: Duration,
     /// When the current outage began.
     outage_since: Option<Instant>,
+    /// When the database last answered.
+    answered_at: Instant,
 }
 
 /// How much is waiting, for the outage's log lines.
@@ -30,6 +36,7 @@ impl DatabaseHealth {
             retry_at: (!connected).then(|| now + FIRST_RETRY),
             retry_delay: FIRST_RETRY,
             outage_since: (!connected).then_some(now),
+            answered_at: now,
         }
     }
 
@@ -47,7 +54,14 @@ impl DatabaseHealth {
         self.retry_at.is_none_or(|at| now >= at)
     }
 
+    /// When to ask the database whether it is there, if nothing else does: at the next
+    /// retry while it is down, `PROBE_INTERVAL` after its last answer while it is up.
+    pub(super) fn probe_at(&self) -> Instant {
+        self.retry_at.unwrap_or(self.answered_at + PROBE_INTERVAL)
+    }
+
     pub(super) fn succeeded(&mut self, backlog: Backlog) {
+        self.answered_at = Instant::now();
         self.retry_at = None;
         self.retry_delay = FIRST_RETRY;
         if let Some(since) = self.outage_since.take() {

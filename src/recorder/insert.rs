@@ -31,10 +31,12 @@ const POSTGRES_INSERT: &str = "INSERT INTO request_logs (id, created_at, client_
     $18::text[], $19::text[], $20::text[], $21::text[], $22::bool[], $23::bool[]) \
     ON CONFLICT (id) DO NOTHING";
 
+/// Returns the rows inserted (a replayed row already there is not).
 pub(super) async fn sqlite(
     connection: &mut SqliteConnection,
     rows: &[LogRow],
-) -> Result<(), sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
+    let mut inserted = 0;
     let mut full = rows.chunks_exact(SQLITE_ROWS_PER_STATEMENT);
     let singles = full.remainder().chunks(1);
     for chunk in full.by_ref().chain(singles) {
@@ -69,9 +71,10 @@ pub(super) async fn sqlite(
                 .bind(row.cancelled)
                 .bind(row.malformed)
         });
-        let _: SqliteQueryResult = query.execute(&mut *connection).await?;
+        let result: SqliteQueryResult = query.execute(&mut *connection).await?;
+        inserted += result.rows_affected();
     }
-    Ok(())
+    Ok(inserted)
 }
 
 // The statement texts are built once: assembling one per flush (a placeholder at a time)
@@ -87,15 +90,16 @@ fn sqlite_insert(rows: usize) -> String {
     format!("INSERT INTO request_logs ({COLUMNS}) VALUES {values} ON CONFLICT (id) DO NOTHING")
 }
 
+/// Returns the rows inserted (a replayed row already there is not).
 pub(super) async fn postgres(
     connection: &mut PgConnection,
     rows: &[LogRow],
-) -> Result<(), sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     let text = |field: fn(&LogRow) -> &str| rows.iter().map(field).collect::<Vec<_>>();
     let optional = |field: fn(&LogRow) -> Option<&str>| rows.iter().map(field).collect::<Vec<_>>();
     let flag = |field: fn(&LogRow) -> bool| rows.iter().map(field).collect::<Vec<_>>();
     let tokens = |field: fn(&LogRow) -> Option<i64>| rows.iter().map(field).collect::<Vec<_>>();
-    let _: PgQueryResult = sqlx::query(POSTGRES_INSERT)
+    let result: PgQueryResult = sqlx::query(POSTGRES_INSERT)
         .bind(text(|row| &row.id))
         .bind(text(|row| &row.created_at))
         .bind(optional(|row| row.client_key.as_deref()))
@@ -121,5 +125,5 @@ pub(super) async fn postgres(
         .bind(flag(|row| row.malformed))
         .execute(connection)
         .await?;
-    Ok(())
+    Ok(result.rows_affected())
 }

@@ -5,11 +5,17 @@
 //! The only crate of the workspace that depends on Tokio or sqlx, so the workers' crate
 //! (`gpt-api`) cannot name either; only its `main` starts the recorder.
 //!
+//! Two threads: "gpt-api-log" takes events, writes access lines and holds or spills rows
+//! (`writer`, `calls`); "gpt-api-log-db" makes the database calls (`database`), so that a
+//! database that is slow or away never holds up the first.
+//!
 //! Start-up: a bad URL, an unusable SQLite file or a schema newer than this binary is
 //! fatal (`start` returns the message). An unreachable PostgreSQL is not: the gateway
-//! runs, the log keeps rows in memory, then spills them, and connects when it can.
+//! runs, the log spills rows to disk, and connects when it can.
 
 mod buffer;
+mod calls;
+mod database;
 mod health;
 mod insert;
 mod response;
@@ -30,6 +36,7 @@ use std::time::Instant;
 
 use tokio::runtime::Runtime;
 
+use database::Database;
 use gpt_api_common::log::{self, Value};
 use gpt_api_common::record::RecordSender;
 use gpt_api_common::DatabaseSettings;
@@ -45,6 +52,8 @@ pub struct RecorderStats {
     spilled: AtomicU64,
     failed_flushes: AtomicU64,
     connected: AtomicBool,
+    spill_failing: AtomicBool,
+    running: AtomicBool,
 }
 
 impl RecorderStats {
@@ -53,7 +62,7 @@ impl RecorderStats {
         self.written.load(Ordering::Relaxed)
     }
 
-    /// Rows held in memory, not yet written.
+    /// Rows held in memory only: neither written nor in the spill file (what a crash loses).
     pub fn buffered(&self) -> u64 {
         self.buffered.load(Ordering::Relaxed)
     }
@@ -68,9 +77,26 @@ impl RecorderStats {
         self.failed_flushes.load(Ordering::Relaxed)
     }
 
-    /// The last database call succeeded.
+    /// The database is reachable now: its last call (a write, a replay, or the probe made
+    /// every 2 s while nothing is written and every retry while it is down) succeeded.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The log can keep what it is given: its thread runs, and the database takes rows or
+    /// the spill file does. (A row that neither takes stays in memory, past every bound.)
+    pub fn keeping_records(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+            && (self.connected() || !self.spill_failing.load(Ordering::Relaxed))
+    }
+}
+
+/// Clears `running` when the logging thread ends, also by a panic.
+struct RunningFlag(Arc<RecorderStats>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Relaxed);
     }
 }
 
@@ -112,30 +138,32 @@ pub fn start(settings: DatabaseSettings) -> Result<(RecordSender, Recorder), Str
     let thread = std::thread::Builder::new()
         .name("gpt-api-log".to_owned())
         .spawn(move || {
-            let (writer, spill) = match open(settings) {
-                Ok((settings, runtime, store, spill)) => {
-                    let writer = Writer {
-                        settings,
-                        runtime,
-                        store,
-                        events,
-                        control,
-                        stats: thread_stats,
-                    };
-                    (writer, spill)
-                }
+            let opened = open(settings).and_then(|(settings, runtime, store, spill)| {
+                let connected = store.is_some();
+                let database = Database::start(settings.url.clone(), runtime, store)?;
+                Ok((settings, database, spill, connected))
+            });
+            let (settings, database, spill, connected) = match opened {
+                Ok(opened) => opened,
                 Err(message) => {
                     let _ = ready_sender.send(Err(message));
                     return;
                 }
             };
-            let stats = &writer.stats;
-            stats
-                .connected
-                .store(writer.store.is_some(), Ordering::Relaxed);
+            let stats = &thread_stats;
+            stats.connected.store(connected, Ordering::Relaxed);
             stats.spilled.store(spill.rows(), Ordering::Relaxed);
+            stats.running.store(true, Ordering::Relaxed);
+            let _running = RunningFlag(Arc::clone(stats));
             let _ = ready_sender.send(Ok(()));
-            writer.run(spill);
+            let writer = Writer {
+                settings,
+                database,
+                events,
+                control,
+                stats: thread_stats,
+            };
+            writer.run(spill, connected);
         })
         .map_err(|error| format!("cannot start the logging thread: {error}"))?;
     let started = ready

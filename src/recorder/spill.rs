@@ -114,8 +114,11 @@ impl SpillFile {
     }
 
     /// The rows from the last `read_batch` are in the database: move past them, and
-    /// remove the file once every row is replayed (no file: nothing spilled).
+    /// remove the file once every row is replayed (no file: nothing spilled). Rows may have
+    /// been appended since the batch was read (the write ran on another thread): they are
+    /// handed to the file first, so that the reader sees them and the file stays.
     pub(super) fn commit_batch(&mut self) -> io::Result<()> {
+        self.flush(false)?;
         let Some(replay) = self.replay.as_mut() else {
             return Ok(());
         };

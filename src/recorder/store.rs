@@ -103,18 +103,30 @@ impl Store {
     }
 
     /// Inserts every row in one transaction; rows already there (a replay) are skipped.
-    pub(super) async fn insert(&self, rows: &[LogRow]) -> Result<(), sqlx::Error> {
-        match self {
+    /// Returns how many were new.
+    pub(super) async fn insert(&self, rows: &[LogRow]) -> Result<u64, sqlx::Error> {
+        let inserted = match self {
             Self::Sqlite(pool) => {
                 let mut transaction = pool.begin().await?;
-                insert::sqlite(&mut transaction, rows).await?;
-                transaction.commit().await
+                let inserted = insert::sqlite(&mut transaction, rows).await?;
+                transaction.commit().await?;
+                inserted
             }
             Self::Postgres(pool) => {
                 let mut transaction = pool.begin().await?;
-                insert::postgres(&mut transaction, rows).await?;
-                transaction.commit().await
+                let inserted = insert::postgres(&mut transaction, rows).await?;
+                transaction.commit().await?;
+                inserted
             }
+        };
+        Ok(inserted)
+    }
+
+    /// One round trip: whether the database answers now.
+    pub(super) async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
         }
     }
 

@@ -1,34 +1,32 @@
-//! The logging thread's loop: takes events off the channel, turns them into rows, writes
-//! them in batches, holds them (`RowBuffer`) while the database is away, replays the spill
-//! file once it is back, and drains everything at shutdown.
-//! Plain blocking code: the Tokio runtime is entered only for database calls.
+//! The logging thread's loop: takes events off the channel, turns them into rows and access
+//! lines, hands batches to the database thread (`calls`), spills to disk what waits longer
+//! than `flush_interval`, and drains everything at shutdown.
+//! Plain blocking code that never waits on the database: its only waits are on the channel,
+//! the shutdown deadline and the database thread's results, all in one `select!`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, TryRecvError};
-use tokio::runtime::Runtime;
+use crossbeam_channel::{select, Receiver, RecvTimeoutError, TryRecvError};
 
 use super::buffer::RowBuffer;
-use super::health::{Backlog, DatabaseHealth};
+use super::calls::InFlight;
+use super::database::{CallResult, Database};
+use super::health::DatabaseHealth;
 use super::response::summarize_body;
 use super::row::{LogRow, ResponseSummary};
 use super::spill::SpillFile;
-use super::store::{OpenError, Store};
 use super::stream::StreamAccumulator;
 use super::RecorderStats;
 use gpt_api_common::log::{self, Value};
 use gpt_api_common::record::{RecordEvent, RequestRecord, StreamId};
 use gpt_api_common::DatabaseSettings;
 
-/// Most rows written in one transaction.
-const MAX_ROWS_PER_FLUSH: usize = 4096;
-/// Longest a database call may take before it counts as failed.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
-/// What a database call gets at shutdown even when the deadline has passed.
-const FINAL_ATTEMPT: Duration = Duration::from_millis(500);
+/// Most events taken in one turn of the loop, so that access lines go out and batches start
+/// while a backlog is worked through.
+const MAX_EVENTS_PER_TURN: usize = 4096;
 /// Longest the loop sleeps with nothing to do.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// How often a busy logging thread looks for events. It polls rather than waiting on the
@@ -42,23 +40,28 @@ const POLL_UNTIL_QUIET_FOR: Duration = Duration::from_millis(100);
 /// The logging thread's fixed parts, set up by `start`.
 pub(super) struct Writer {
     pub settings: DatabaseSettings,
-    pub runtime: Runtime,
-    pub store: Option<Store>,
+    pub database: Database,
     pub events: Receiver<RecordEvent>,
     pub control: Receiver<Instant>,
     pub stats: Arc<RecorderStats>,
 }
 
 /// The loop's moving parts.
-struct Loop {
-    writer: Writer,
-    health: DatabaseHealth,
-    events_open: bool,
-    deadline: Option<Instant>,
+pub(super) struct Loop {
+    pub(super) writer: Writer,
+    pub(super) health: DatabaseHealth,
+    /// Where the database thread's results arrive (`never` once that thread is gone).
+    pub(super) results: Receiver<CallResult>,
+    /// The database thread ended (it panicked): every call fails, rows go to the spill file.
+    pub(super) database_gone: bool,
+    /// The call the database thread is making.
+    pub(super) in_flight: Option<InFlight>,
+    pub(super) buffer: RowBuffer,
+    pub(super) events_open: bool,
+    pub(super) deadline: Option<Instant>,
     streams: HashMap<StreamId, StreamAccumulator>,
-    buffer: RowBuffer,
     /// Rows replayed since the spill file was last empty.
-    replayed: u64,
+    pub(super) replayed: u64,
     /// Access lines of the events taken, written to stdout together.
     access_lines: String,
     /// When the last event was taken: the loop polls while events keep coming.
@@ -68,12 +71,16 @@ struct Loop {
 }
 
 impl Writer {
-    pub(super) fn run(self, spill: SpillFile) {
+    /// `connected`: whether start-up reached the database.
+    pub(super) fn run(self, spill: SpillFile, connected: bool) {
         if spill.rows() > 0 {
             log::info("log_spill_pending", &[("rows", Value::Int(spill.rows()))]);
         }
         let mut state = Loop {
-            health: DatabaseHealth::new(self.store.is_some()),
+            health: DatabaseHealth::new(connected),
+            results: self.database.results().clone(),
+            database_gone: false,
+            in_flight: None,
             buffer: RowBuffer::new(spill, self.settings.memory_records),
             writer: self,
             events_open: true,
@@ -87,98 +94,55 @@ impl Writer {
         while !state.finished() {
             state.receive();
             state.print_access_lines();
-            if state.flush_due() {
-                state.flush();
-            } else if state.replay_due() {
-                state.replay_batch();
-            }
+            state.call_database();
+            state.spill_what_waited();
             state.buffer.flush_spill();
             state.publish_stats();
         }
         state.close();
     }
-
-    /// One database call, opening the store first if start-up could not.
-    fn write(&mut self, rows: &[LogRow], timeout: Duration) -> Result<(), String> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        if self.store.is_none() {
-            // Timers must be created inside the runtime.
-            let url = &self.settings.url;
-            let opening = async { tokio::time::timeout(timeout, Store::open(url)).await };
-            match self.runtime.block_on(opening) {
-                Ok(Ok(store)) => self.store = Some(store),
-                Ok(Err(OpenError::Fatal(message))) => {
-                    log::error("log_db_refused", &[("error", Value::Str(&message))]);
-                    return Err(message);
-                }
-                Ok(Err(OpenError::Unavailable(message))) => return Err(message),
-                Err(_) => return Err("timed out connecting".to_owned()),
-            }
-        }
-        let store = self.store.as_ref().expect("store opened above");
-        let inserting = async { tokio::time::timeout(timeout, store.insert(rows)).await };
-        match self.runtime.block_on(inserting) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("insert timed out after {} ms", timeout.as_millis())),
-        }
-    }
 }
 
 impl Loop {
-    fn batch_size(&self) -> usize {
-        let settings = &self.writer.settings;
-        settings.batch_size.min(settings.memory_records).max(1)
-    }
-
-    /// Waits for an event, a shutdown deadline or the next due time, then takes what is
-    /// queued: up to one transaction's worth while the database keeps up (a backlog is
-    /// written in bigger transactions), everything once the backlog passes the memory
-    /// bound (so the overflow goes to the spill file rather than piling up).
+    /// Waits (unless events are queued) for an event, a result, a shutdown deadline or the
+    /// next due time, then takes a turn's worth of what is queued.
     fn receive(&mut self) {
-        let timeout = self.next_wake().saturating_duration_since(Instant::now());
-        let events = if self.events_open {
-            self.writer.events.clone()
-        } else {
-            crossbeam_channel::never()
-        };
-        let control = self.writer.control.clone();
-        if events.is_empty() && self.events_open {
-            // While events keep coming, poll (nothing waits on the channel, so sends never
-            // wake this thread); once quiet, give memory back and wait on the channel.
-            let polling = self.last_event_at.elapsed() < POLL_UNTIL_QUIET_FOR;
-            let (woken_by, wait) = if polling {
-                (crossbeam_channel::never(), timeout.min(POLL_INTERVAL))
-            } else {
-                (events.clone(), timeout)
-            };
-            if !polling && !self.collected_since_last_event {
-                gpt_api_common::alloc::collect_quiet_thread();
-                self.collected_since_last_event = true;
-            }
-            select! {
-                recv(control) -> deadline => self.take_deadline(deadline.ok()),
-                recv(woken_by) -> event => match event {
-                    Ok(event) => self.accept(event),
-                    Err(_) => self.events_open = false,
-                },
-                default(wait) => {}
-            }
+        if !self.events_open || self.writer.events.is_empty() {
+            self.wait();
         }
-        let queued = events.len();
-        let keeping_up = self.health.is_up()
-            && queued + self.buffer.len() <= self.writer.settings.memory_records;
-        let limit = if keeping_up {
-            MAX_ROWS_PER_FLUSH
-        } else {
-            queued
-        };
-        self.take_queued(limit);
+        self.take_queued(MAX_EVENTS_PER_TURN);
     }
 
-    /// One write for all the access lines of a cycle, instead of one per request.
+    fn wait(&mut self) {
+        let timeout = self.next_wake().saturating_duration_since(Instant::now());
+        // While events keep coming, poll (nothing waits on the channel, so sends never wake
+        // this thread); once quiet, give memory back and wait on the channel.
+        let polling = self.events_open && self.last_event_at.elapsed() < POLL_UNTIL_QUIET_FOR;
+        let (events, wait) = if polling {
+            (crossbeam_channel::never(), timeout.min(POLL_INTERVAL))
+        } else if self.events_open {
+            (self.writer.events.clone(), timeout)
+        } else {
+            (crossbeam_channel::never(), timeout)
+        };
+        if self.events_open && !polling && !self.collected_since_last_event {
+            gpt_api_common::alloc::collect_quiet_thread();
+            self.collected_since_last_event = true;
+        }
+        let control = self.writer.control.clone();
+        let results = self.results.clone();
+        select! {
+            recv(control) -> deadline => self.take_deadline(deadline.ok()),
+            recv(events) -> event => match event {
+                Ok(event) => self.accept(event),
+                Err(_) => self.events_open = false,
+            },
+            recv(results) -> result => self.call_returned(result.ok()),
+            default(wait) => {}
+        }
+    }
+
+    /// One write for all the access lines of a turn, instead of one per request.
     fn print_access_lines(&mut self) {
         if !self.access_lines.is_empty() {
             // `print!` rather than a raw stdout write, so that test runs capture it.
@@ -212,23 +176,39 @@ impl Loop {
         self.events_open = false;
     }
 
+    /// The earliest of: the shutdown deadline, when the oldest row in memory is due (to be
+    /// written, or spilled if the database cannot take it), when the write under way has
+    /// taken too long, and (no call under way) when the database may be called again.
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
-        let ready_at = self.health.ready_at(now);
+        let interval = self.writer.settings.flush_interval;
         let mut wake = now + IDLE_WAKE;
         if let Some(deadline) = self.deadline {
             wake = wake.min(deadline);
         }
         if let Some(oldest) = self.buffer.oldest() {
-            let due = if self.buffer.len() >= self.batch_size() || !self.events_open {
-                now
-            } else {
-                oldest + self.writer.settings.flush_interval
-            };
-            wake = wake.min(due.max(ready_at));
+            let due = oldest + interval;
+            // A spill file that fails is retried on the next event or idle wake, not in a spin.
+            if due > now || !self.buffer.spill_failing() {
+                wake = wake.min(due);
+            }
         }
-        if self.buffer.spilled() > 0 {
-            wake = wake.min(ready_at);
+        match &self.in_flight {
+            Some(InFlight::Write {
+                taken,
+                copied: false,
+                ..
+            }) => wake = wake.min(*taken + interval),
+            Some(_) => {}
+            None => {
+                let has_work = self.buffer.len() >= self.batch_size()
+                    || (!self.events_open && self.buffer.len() > 0)
+                    || self.buffer.spilled() > 0;
+                if has_work {
+                    wake = wake.min(self.health.ready_at(now));
+                }
+                wake = wake.min(self.health.probe_at());
+            }
         }
         wake
     }
@@ -256,95 +236,37 @@ impl Loop {
         self.access_lines.push_str(&log::access_line(&record));
         self.access_lines.push('\n');
         let store_content = self.writer.settings.store_content;
-        self.buffer
-            .push(LogRow::new(*record, summary, store_content));
+        let row = LogRow::new(*record, summary, store_content);
+        self.buffer.push(self.last_event_at, row);
     }
 
-    fn flush_due(&self) -> bool {
-        let now = Instant::now();
-        let Some(oldest) = self.buffer.oldest() else {
-            return false;
-        };
-        self.health.may_call(now)
-            && (self.buffer.len() >= self.batch_size()
-                || !self.events_open
-                || now >= oldest + self.writer.settings.flush_interval)
-    }
-
-    fn flush(&mut self) {
-        let count = self.buffer.len().min(MAX_ROWS_PER_FLUSH);
-        let timeout = self.operation_timeout();
-        match self.writer.write(self.buffer.front(count), timeout) {
-            Ok(()) => {
-                self.buffer.written(count);
-                self.succeeded(count);
-            }
-            Err(error) => self.failed(&error),
-        }
-    }
-
-    fn replay_due(&self) -> bool {
-        self.buffer.spilled() > 0
-            && self.buffer.len() < self.batch_size()
-            && self.health.may_call(Instant::now())
-    }
-
-    fn replay_batch(&mut self) {
-        let rows = match self.buffer.spill().read_batch(MAX_ROWS_PER_FLUSH) {
-            Ok(rows) => rows,
-            Err(error) => return self.failed(&format!("reading the spill file: {error}")),
-        };
-        if let Err(error) = self.writer.write(&rows, self.operation_timeout()) {
-            return self.failed(&error);
-        }
-        if let Err(error) = self.buffer.spill().commit_batch() {
-            return self.failed(&format!("advancing the spill file: {error}"));
-        }
-        self.replayed += rows.len() as u64;
-        self.succeeded(rows.len());
-        if self.buffer.spilled() == 0 {
-            let replayed = std::mem::take(&mut self.replayed);
-            log::info("log_spill_replayed", &[("rows", Value::Int(replayed))]);
-        }
-    }
-
-    fn operation_timeout(&self) -> Duration {
-        let Some(deadline) = self.deadline else {
-            return OPERATION_TIMEOUT;
-        };
-        deadline
-            .saturating_duration_since(Instant::now())
-            .clamp(FINAL_ATTEMPT, OPERATION_TIMEOUT)
-    }
-
-    fn backlog(&self) -> Backlog {
-        Backlog {
-            buffered: self.buffer.len(),
-            spilled: self.buffer.spilled(),
-        }
-    }
-
-    fn succeeded(&mut self, rows: usize) {
-        let written = &self.writer.stats.written;
-        written.fetch_add(rows as u64, Ordering::Relaxed);
-        self.health.succeeded(self.backlog());
-    }
-
-    fn failed(&mut self, error: &str) {
-        let failures = &self.writer.stats.failed_flushes;
-        failures.fetch_add(1, Ordering::Relaxed);
-        self.health.failed(error, self.backlog());
+    pub(super) fn batch_size(&self) -> usize {
+        let settings = &self.writer.settings;
+        settings.batch_size.min(settings.memory_records).max(1)
     }
 
     fn publish_stats(&self) {
         let stats = &self.writer.stats;
-        let buffered = self.buffer.len() as u64;
+        // Rows a crash would lose: in memory and neither written nor spilled yet.
+        let in_flight = match &self.in_flight {
+            Some(InFlight::Write {
+                rows,
+                copied: false,
+                ..
+            }) => rows.len(),
+            _ => 0,
+        };
+        let buffered = (self.buffer.len() + in_flight) as u64;
         stats.buffered.store(buffered, Ordering::Relaxed);
         stats
             .spilled
             .store(self.buffer.spilled(), Ordering::Relaxed);
-        let connected = self.writer.store.is_some() && self.health.is_up();
-        stats.connected.store(connected, Ordering::Relaxed);
+        stats
+            .connected
+            .store(self.health.is_up(), Ordering::Relaxed);
+        stats
+            .spill_failing
+            .store(self.buffer.spill_failing(), Ordering::Relaxed);
     }
 
     /// Done once the channel is closed and every row is written, or at the deadline.
@@ -353,17 +275,35 @@ impl Loop {
         if self.deadline.is_some_and(|deadline| now >= deadline) {
             return true;
         }
-        !self.events_open && self.buffer.len() == 0 && self.buffer.spilled() == 0
+        !self.events_open
+            && self.in_flight.is_none()
+            && self.buffer.len() == 0
+            && self.buffer.spilled() == 0
     }
 
-    /// Takes what is still queued and, while the database answers, writes it (even past
-    /// the deadline, so a shutdown with a healthy database spills nothing); what it did
-    /// not take goes to the spill file, on disk.
+    /// Takes what is still queued, waits for the call under way and, while the database
+    /// answers, writes what is in memory (even past the deadline, so a shutdown with a
+    /// healthy database spills nothing); the rest goes to the spill file, on disk.
     fn close(mut self) {
         self.take_queued(usize::MAX);
         self.print_access_lines();
-        while self.buffer.len() > 0 && self.health.is_up() {
-            self.flush();
+        let mut hung = false;
+        loop {
+            if self.in_flight.is_some() {
+                match self.results.recv_timeout(self.operation_timeout()) {
+                    Ok(result) => self.call_returned(Some(result)),
+                    Err(RecvTimeoutError::Disconnected) => self.call_returned(None),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.abandon_call();
+                        hung = true;
+                        break;
+                    }
+                }
+            } else if self.buffer.len() > 0 && self.health.is_up() {
+                self.write_rows();
+            } else {
+                break;
+            }
         }
         self.buffer.spill_everything();
         if !self.streams.is_empty() {
@@ -374,9 +314,7 @@ impl Loop {
             );
         }
         self.publish_stats();
-        if let Some(store) = self.writer.store.take() {
-            self.writer.runtime.block_on(store.close());
-        }
+        self.writer.database.close(!hung);
         let written = self.writer.stats.written();
         let spilled = self.buffer.spilled();
         log::info(
