@@ -33,6 +33,7 @@ pub struct ServerSection {
     pub header_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub max_header_bytes: usize,
+    pub max_headers: usize,
     pub max_connections: usize,
 }
 
@@ -47,6 +48,8 @@ impl Default for ServerSection {
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
             max_header_bytes: 16 * 1024,
+            // hyper's and Apache httpd's default; SDKs send about 15.
+            max_headers: 100,
             max_connections: 10_000,
         }
     }

@@ -166,3 +166,18 @@ fn upstream_urls() {
     assert!(parse_upstream_url("http://host:notaport/v1").is_err());
     assert!(parse_upstream_url("http://user@host/v1").is_err());
 }
+
+#[test]
+fn the_header_field_limit_is_bounded() {
+    assert_eq!(parse(VALID, &env).unwrap().server.max_headers, 100);
+    for value in ["0", "10001"] {
+        let text = VALID.replace(
+            "workers = 2",
+            &format!("workers = 2\nmax_headers = {value}"),
+        );
+        assert_eq!(
+            problems(&text),
+            vec!["server.max_headers: must be between 1 and 10000"]
+        );
+    }
+}

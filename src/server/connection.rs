@@ -61,6 +61,7 @@ fn request_limits(context: &WorkerContext) -> RequestLimits {
     let server = &context.startup().server;
     RequestLimits {
         max_header_bytes: server.max_header_bytes,
+        max_headers: server.max_headers,
         max_body_bytes: server.max_body_bytes,
         header_timeout: server.header_timeout,
         body_timeout: server.body_timeout,
@@ -249,6 +250,7 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let limits = RequestLimits {
             max_header_bytes: 2048,
+            max_headers: 16,
             max_body_bytes: 2048,
             header_timeout: Duration::from_millis(100),
             body_timeout: Duration::from_millis(100),
