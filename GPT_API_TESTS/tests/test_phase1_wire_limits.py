@@ -105,3 +105,19 @@ def test_the_header_count_is_a_documented_limit_answered_with_431(gw, gw_default
                          "type": "invalid_request_error", "code": "headers_too_large"}
     rid = re.search(rb"x-request-id: (\S+)", response, re.I).group(1).decode()
     assert gw_defaults.db_row(rid)["status"] == 431
+
+
+def test_chunk_extensions_are_ignored(gw):
+    """Item 3: RFC 9112 §7.1.1 -- a recipient ignores unknown chunk extensions (before: 400)."""
+    half = len(CHAT) // 2
+    body = (b"%x;foo=bar\r\n%s\r\n" % (half, CHAT[:half])
+            + b'%x ; name="quoted;value" ;flag\r\n%s\r\n' % (len(CHAT) - half, CHAT[half:])
+            + b"0;last=1\r\nX-Trailer: dropped\r\n\r\n")
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    response = exchange(gw, head + body)
+    assert status_of(response) == 200 and b"Echo: wire" in response
+    # Still strict on everything else: a malformed extension or a bare LF is 400.
+    for bad in [b"%x;\r\n%s\r\n0\r\n\r\n" % (len(CHAT), CHAT), b"%x\n%s\r\n0\r\n\r\n" % (len(CHAT), CHAT)]:
+        response = exchange(gw, head + bad)
+        assert status_of(response) == 400 and b"invalid chunked body" in response
+    still_serving(gw)

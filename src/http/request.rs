@@ -1,14 +1,11 @@
 //! Parsing client request heads from bytes already read: with httparse, bounded in bytes
-//! and in fields, the body's framing (refusing smuggling shapes), and chunked bodies with
-//! monoio-http's decoder (bounded too). No sockets: the connection loop in `server` reads and
-//! feeds these.
+//! and in fields, and the body's framing (refusing smuggling shapes). Chunked bodies are
+//! `chunked`'s. No sockets: the connection loop in `server` reads and feeds these.
 
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
-use monoio_codec::{Decoded, Decoder};
-use monoio_http::h1::codec::decoder::ChunkedBodyDecoder;
 
 use crate::error::AppError;
 
@@ -150,47 +147,6 @@ fn partial(buffer: &BytesMut, limits: &RequestLimits) -> Result<Option<RequestHe
 /// proxy in front that reads lines differently cannot make us see another request.
 fn has_bare_line_feed(head: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', head).any(|at| at == 0 || head[at - 1] != b'\r')
-}
-
-/// A chunked body being decoded from the bytes read so far, bounded by `max` bytes.
-pub struct ChunkedBody {
-    decoder: ChunkedBodyDecoder,
-    body: BytesMut,
-    max: usize,
-}
-
-impl ChunkedBody {
-    pub fn new(max: usize) -> Self {
-        Self {
-            decoder: ChunkedBodyDecoder::default(),
-            body: BytesMut::new(),
-            max,
-        }
-    }
-
-    /// Consumes what `buffer` holds; the whole body once its last chunk arrived.
-    pub fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<Bytes>, AppError> {
-        loop {
-            match self.decoder.decode(buffer) {
-                Ok(Decoded::Some(Some(chunk))) => {
-                    if self.body.len() + chunk.len() > self.max {
-                        return Err(AppError::BodyTooLarge { limit: self.max });
-                    }
-                    self.body.extend_from_slice(&chunk);
-                }
-                Ok(Decoded::Some(None)) => {
-                    return Ok(Some(std::mem::take(&mut self.body).freeze()))
-                }
-                Ok(_) => break,
-                Err(_) => return Err(AppError::BadRequest("invalid chunked body".into())),
-            }
-        }
-        // A chunk announced larger than the limit is refused before it is read.
-        if buffer.len() > self.max + 64 {
-            return Err(AppError::BodyTooLarge { limit: self.max });
-        }
-        Ok(None)
-    }
 }
 
 pub enum BodyFraming {
@@ -393,27 +349,5 @@ mod tests {
             parse_head(&mut bare, &limits()),
             Err(AppError::BadRequest(_))
         ));
-    }
-
-    #[test]
-    fn chunked_bodies_decode_across_reads_and_stop_at_the_limit() {
-        let mut body = ChunkedBody::new(16);
-        let mut buffer = BytesMut::from(&b"5\r\nhel"[..]);
-        assert_eq!(body.decode(&mut buffer).unwrap(), None);
-        buffer.extend_from_slice(b"lo\r\n3\r\n abc\r\n0\r\n\r\n");
-        // "3" announces three bytes: " ab", then "c" breaks the framing.
-        assert!(body.decode(&mut buffer).is_err());
-        let mut body = ChunkedBody::new(16);
-        let mut buffer = BytesMut::from(&b"5\r\nhello\r\n2\r\n!!\r\n0\r\n\r\n"[..]);
-        assert_eq!(
-            body.decode(&mut buffer).unwrap().as_deref(),
-            Some(&b"hello!!"[..])
-        );
-        let mut body = ChunkedBody::new(4);
-        let mut buffer = BytesMut::from(&b"5\r\nhello\r\n0\r\n\r\n"[..]);
-        assert_eq!(
-            body.decode(&mut buffer).err(),
-            Some(AppError::BodyTooLarge { limit: 4 })
-        );
     }
 }

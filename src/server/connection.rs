@@ -17,7 +17,8 @@ use monoio::net::TcpStream;
 use crate::context::WorkerContext;
 use crate::error::AppError;
 use crate::handler;
-use crate::http::request::{self, BodyFraming, ChunkedBody, Request, RequestLimits};
+use crate::http::chunked::ChunkedBody;
+use crate::http::request::{self, BodyFraming, Request, RequestLimits};
 use crate::iovec::spare_capacity;
 
 /// How long an idle keep-alive connection may wait for its next request.
