@@ -107,6 +107,31 @@ def test_the_header_count_is_a_documented_limit_answered_with_431(gw, gw_default
     assert gw_defaults.db_row(rid)["status"] == 431
 
 
+def test_a_refused_upload_is_read_by_a_client_that_writes_before_reading(gw_defaults):
+    """Item 2: 11 MB without Expect: 100-continue against the 10 MiB limit. http.client writes
+    the whole body before it reads; it must get the 413, not BrokenPipeError."""
+    body = b"x" * 11_000_000
+    for _ in range(3):
+        conn = http.client.HTTPConnection("127.0.0.1", port_of(gw_defaults), timeout=30)
+        conn.request("POST", "/v1/chat/completions", body=body,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        payload = json.loads(resp.read())
+        assert resp.status == 413, payload
+        assert payload["error"]["code"] == "request_too_large"
+        rid = resp.getheader("x-request-id")
+        conn.close()
+        assert gw_defaults.db_row(rid)["status"] == 413
+    # Chunked, length unknown in advance: the same.
+    conn = http.client.HTTPConnection("127.0.0.1", port_of(gw_defaults), timeout=30)
+    conn.request("POST", "/v1/chat/completions", body=iter([b"x" * (1 << 20)] * 11),
+                 headers={"Content-Type": "application/json"}, encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 413 and b"request_too_large" in resp.read()
+    conn.close()
+    still_serving(gw_defaults)
+
+
 def test_chunk_extensions_are_ignored(gw):
     """Item 3: RFC 9112 §7.1.1 -- a recipient ignores unknown chunk extensions (before: 400)."""
     half = len(CHAT) // 2
