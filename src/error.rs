@@ -21,7 +21,14 @@ pub enum AppError {
     MethodNotAllowed,
     /// The HTTP framing of the request is broken (bad head, bad chunking, smuggling attempts).
     BadRequest(String),
-    HeadersTooLarge,
+    /// The request head is longer than `server.max_header_bytes`.
+    HeadersTooLarge {
+        limit: usize,
+    },
+    /// The request head has more header fields than `server.max_headers`.
+    TooManyHeaders {
+        limit: usize,
+    },
     RequestTimeout,
     Overloaded,
     /// Every target of the model and its fallbacks failed.
@@ -59,7 +66,7 @@ impl AppError {
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout => 408,
             Self::BodyTooLarge { .. } => 413,
-            Self::HeadersTooLarge => 431,
+            Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
             Self::Overloaded => 503,
             Self::AllUpstreamsFailed(summary) | Self::StreamInterrupted(summary) => {
                 if summary.last_was_timeout {
@@ -78,7 +85,8 @@ impl AppError {
             self,
             Self::BadRequest(_)
                 | Self::BodyTooLarge { .. }
-                | Self::HeadersTooLarge
+                | Self::HeadersTooLarge { .. }
+                | Self::TooManyHeaders { .. }
                 | Self::RequestTimeout
                 | Self::Overloaded
         )
@@ -106,7 +114,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
-            Self::HeadersTooLarge => "headers_too_large",
+            Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => "headers_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::Overloaded => "overloaded",
             Self::AllUpstreamsFailed(_) => "all_upstreams_failed",
@@ -127,7 +135,8 @@ impl AppError {
             Self::NotFound(path) => format!("Unknown path '{path}'"),
             Self::MethodNotAllowed => "Method not allowed for this path".into(),
             Self::BadRequest(detail) => format!("Malformed HTTP request: {detail}"),
-            Self::HeadersTooLarge => "Request headers are too large".into(),
+            Self::HeadersTooLarge { limit } => format!("The request headers are larger than the limit of {limit} bytes"),
+            Self::TooManyHeaders { limit } => format!("The request has more header fields than the limit of {limit}"),
             Self::RequestTimeout => "The request was not received in time".into(),
             Self::Overloaded => "The gateway is at its connection limit; retry shortly".into(),
             Self::AllUpstreamsFailed(s) => format!(

@@ -10,6 +10,8 @@ pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
 pub const HEADER_TIMEOUT_MS: u64 = 10_000;
 pub const BODY_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// hyper's and Apache httpd's default; the SDKs send about 15.
+pub const MAX_HEADERS: usize = 100;
 pub const MAX_CONNECTIONS: usize = 10_000;
 /// A port another process already listens on is refused unless sharing is asked for.
 pub const SHARE_PORT: bool = false;

@@ -38,6 +38,7 @@ pub struct ServerSection {
     pub header_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub max_header_bytes: usize,
+    pub max_headers: usize,
     pub max_connections: usize,
     pub share_port: bool,
 }
@@ -53,6 +54,7 @@ impl Default for ServerSection {
             header_timeout_ms: defaults::HEADER_TIMEOUT_MS,
             body_timeout_ms: defaults::BODY_TIMEOUT_MS,
             max_header_bytes: defaults::MAX_HEADER_BYTES,
+            max_headers: defaults::MAX_HEADERS,
             max_connections: defaults::MAX_CONNECTIONS,
             share_port: defaults::SHARE_PORT,
         }

@@ -21,6 +21,7 @@ pub fn restart_only_changes(running: &Config, reloaded: &Config) -> Vec<&'static
             "server.max_header_bytes",
             a.max_header_bytes != b.max_header_bytes,
         ),
+        ("server.max_headers", a.max_headers != b.max_headers),
         (
             "server.header_timeout_ms",
             a.header_timeout != b.header_timeout,

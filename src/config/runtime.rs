@@ -44,6 +44,7 @@ pub struct ServerSettings {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_header_bytes: usize,
+    pub max_headers: usize,
     pub max_connections: usize,
     /// Listen on a port another process already listens on (SO_REUSEPORT across processes).
     pub share_port: bool,

@@ -38,6 +38,7 @@ const SERVER: &[Field] = &[
     Field("header_timeout_ms", U64),
     Field("body_timeout_ms", U64),
     Field("max_header_bytes", U64),
+    Field("max_headers", U64),
     Field("max_connections", U64),
     Field("share_port", Kind::Bool),
 ];

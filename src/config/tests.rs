@@ -247,3 +247,18 @@ fn defaults_come_from_one_place() {
     assert_eq!(config.database.url, defaults::DATABASE_URL);
     assert_eq!(config.server.listen.to_string(), defaults::LISTEN);
 }
+
+#[test]
+fn the_header_field_limit_is_bounded() {
+    assert_eq!(parse(VALID, &env).unwrap().server.max_headers, 100);
+    for value in ["0", "10001"] {
+        let text = VALID.replace(
+            "workers = 2",
+            &format!("workers = 2\nmax_headers = {value}"),
+        );
+        assert_eq!(
+            problems(&text),
+            vec!["server.max_headers: must be between 1 and 10000"]
+        );
+    }
+}

@@ -74,6 +74,8 @@ pub(super) fn build(
     })
 }
 
+const MAX_HEADERS_CEILING: usize = 10_000;
+
 fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings {
     let s = &file.server;
     let listen = s.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
@@ -92,6 +94,13 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
             problems.add(key, "must be greater than 0");
         }
     }
+    // Each parse holds a slot per allowed header field (32 bytes each).
+    if !(1..=MAX_HEADERS_CEILING).contains(&s.max_headers) {
+        problems.add(
+            "server.max_headers",
+            format!("must be between 1 and {MAX_HEADERS_CEILING}"),
+        );
+    }
     ServerSettings {
         listen,
         workers: if s.workers == 0 {
@@ -105,6 +114,7 @@ fn server_settings(file: &ConfigFile, problems: &mut Problems) -> ServerSettings
         header_timeout: positive_ms(s.header_timeout_ms, "server.header_timeout_ms", problems),
         body_timeout: positive_ms(s.body_timeout_ms, "server.body_timeout_ms", problems),
         max_header_bytes: s.max_header_bytes,
+        max_headers: s.max_headers,
         max_connections: s.max_connections,
         share_port: s.share_port,
     }

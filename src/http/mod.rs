@@ -2,6 +2,7 @@
 //! method and path, writing response heads, bodies and chunks. No sockets, no handlers: the
 //! connection loop (`server`) reads, the handler decides what to write.
 
+pub mod chunked;
 pub mod request;
 pub mod response;
 pub mod router;

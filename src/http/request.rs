@@ -1,13 +1,11 @@
-//! Parsing client requests from bytes already read: the head with monoio-http's decoder
-//! (bounded in size), the body's framing (refusing smuggling shapes), and chunked bodies
-//! (bounded too). No sockets: the connection loop in `server` reads and feeds these.
+//! Parsing client request heads from bytes already read: with httparse, bounded in bytes
+//! and in fields, and the body's framing (refusing smuggling shapes). Chunked bodies are
+//! `chunked`'s. No sockets: the connection loop in `server` reads and feeds these.
 
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, Version};
-use monoio_codec::{Decoded, Decoder};
-use monoio_http::h1::codec::decoder::{ChunkedBodyDecoder, RequestHeadDecoder};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 
 use crate::error::AppError;
 
@@ -27,6 +25,7 @@ pub struct Request {
 #[derive(Clone, Copy)]
 pub struct RequestLimits {
     pub max_header_bytes: usize,
+    pub max_headers: usize,
     pub max_body_bytes: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
@@ -61,65 +60,93 @@ impl RequestHead {
     }
 }
 
-/// Decodes a head from the front of `buffer`; `Ok(None)` until it is complete.
+/// Heads are parsed into an array of this many header slots on the stack; a larger
+/// `max_headers` uses one on the heap.
+const STACK_HEADER_SLOTS: usize = 128;
+
+/// Decodes a head from the front of `buffer`; `Ok(None)` until it is complete. The head is
+/// held to `max_header_bytes` however many reads brought it, and to `max_headers` fields.
 pub fn parse_head(
     buffer: &mut BytesMut,
     limits: &RequestLimits,
 ) -> Result<Option<RequestHead>, AppError> {
-    let head = match RequestHeadDecoder.decode(buffer) {
-        Ok(Decoded::Some(head)) => head,
-        Ok(_) if buffer.len() >= limits.max_header_bytes => return Err(AppError::HeadersTooLarge),
-        Ok(_) => return Ok(None),
+    let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADER_SLOTS];
+    let mut on_heap;
+    let slots = if limits.max_headers <= STACK_HEADER_SLOTS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        &mut on_heap[..]
+    };
+    let mut parsed = httparse::Request::new(slots);
+    let head_len = match parsed.parse(buffer) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return partial(buffer, limits),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(AppError::TooManyHeaders {
+                limit: limits.max_headers,
+            })
+        }
         Err(e) => return Err(AppError::BadRequest(e.to_string())),
     };
+    if head_len > limits.max_header_bytes {
+        return Err(AppError::HeadersTooLarge {
+            limit: limits.max_header_bytes,
+        });
+    }
+    if has_bare_line_feed(&buffer[..head_len]) {
+        return Err(AppError::BadRequest("bare LF in the request head".into()));
+    }
+    let bad = |what: &str| AppError::BadRequest(format!("invalid {what}"));
+    let method = Method::from_bytes(parsed.method.unwrap_or_default().as_bytes())
+        .map_err(|_| bad("method"))?;
+    let target: http::Uri = parsed
+        .path
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| bad("request target"))?;
+    let version = match parsed.version {
+        Some(1) => Version::HTTP_11,
+        _ => Version::HTTP_10,
+    };
+    // Values stay in the head's bytes (shared, not copied); names are matched now.
+    let start = buffer.as_ptr() as usize;
+    let mut fields = Vec::with_capacity(parsed.headers.len());
+    for field in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| bad("header name"))?;
+        let offset = field.value.as_ptr() as usize - start;
+        fields.push((name, offset..offset + field.value.len()));
+    }
+    let head = buffer.split_to(head_len).freeze();
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, range) in fields {
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(range)).map_err(|_| bad("header value"))?;
+        headers.append(name, value);
+    }
     Ok(Some(RequestHead {
-        keep_alive: wants_keep_alive(head.version, &head.headers),
-        framing: body_framing(&head.headers)?,
-        method: head.method,
-        path: head.uri.path().to_string(),
-        headers: head.headers,
+        keep_alive: wants_keep_alive(version, &headers),
+        framing: body_framing(&headers)?,
+        method,
+        path: target.path().to_string(),
+        headers,
     }))
 }
 
-/// A chunked body being decoded from the bytes read so far, bounded by `max` bytes.
-pub struct ChunkedBody {
-    decoder: ChunkedBodyDecoder,
-    body: BytesMut,
-    max: usize,
+/// An incomplete head already as long as the limit can only end past it.
+fn partial(buffer: &BytesMut, limits: &RequestLimits) -> Result<Option<RequestHead>, AppError> {
+    if buffer.len() >= limits.max_header_bytes {
+        return Err(AppError::HeadersTooLarge {
+            limit: limits.max_header_bytes,
+        });
+    }
+    Ok(None)
 }
 
-impl ChunkedBody {
-    pub fn new(max: usize) -> Self {
-        Self {
-            decoder: ChunkedBodyDecoder::default(),
-            body: BytesMut::new(),
-            max,
-        }
-    }
-
-    /// Consumes what `buffer` holds; the whole body once its last chunk arrived.
-    pub fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<Bytes>, AppError> {
-        loop {
-            match self.decoder.decode(buffer) {
-                Ok(Decoded::Some(Some(chunk))) => {
-                    if self.body.len() + chunk.len() > self.max {
-                        return Err(AppError::BodyTooLarge { limit: self.max });
-                    }
-                    self.body.extend_from_slice(&chunk);
-                }
-                Ok(Decoded::Some(None)) => {
-                    return Ok(Some(std::mem::take(&mut self.body).freeze()))
-                }
-                Ok(_) => break,
-                Err(_) => return Err(AppError::BadRequest("invalid chunked body".into())),
-            }
-        }
-        // A chunk announced larger than the limit is refused before it is read.
-        if buffer.len() > self.max + 64 {
-            return Err(AppError::BodyTooLarge { limit: self.max });
-        }
-        Ok(None)
-    }
+/// httparse accepts a lone LF as a line end (RFC 9112 §2.2 allows it); we do not, so that a
+/// proxy in front that reads lines differently cannot make us see another request.
+fn has_bare_line_feed(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|at| at == 0 || head[at - 1] != b'\r')
 }
 
 pub enum BodyFraming {
@@ -243,6 +270,7 @@ mod tests {
     fn limits() -> RequestLimits {
         RequestLimits {
             max_header_bytes: 2048,
+            max_headers: 8,
             max_body_bytes: 16,
             header_timeout: Duration::from_secs(1),
             body_timeout: Duration::from_secs(1),
@@ -264,29 +292,62 @@ mod tests {
         huge.extend_from_slice(&[b'a'; 2048]);
         assert_eq!(
             parse_head(&mut huge, &limits()).err(),
-            Some(AppError::HeadersTooLarge)
+            Some(AppError::HeadersTooLarge { limit: 2048 })
+        );
+    }
+
+    /// The head's own length counts, not what one read brought: a head completed by a
+    /// second read past the limit is refused like one that arrived whole.
+    #[test]
+    fn the_byte_limit_holds_however_the_head_arrives() {
+        let head_of = |len: usize| {
+            let mut head = b"GET / HTTP/1.1\r\nx: ".to_vec();
+            head.resize(len - 4, b'a');
+            head.extend_from_slice(b"\r\n\r\n");
+            head
+        };
+        let mut exact = BytesMut::from(&head_of(2048)[..]);
+        assert!(parse_head(&mut exact, &limits()).unwrap().is_some());
+        let over = head_of(2049);
+        let mut buffer = BytesMut::from(&over[..1500]);
+        assert!(parse_head(&mut buffer, &limits()).unwrap().is_none());
+        buffer.extend_from_slice(&over[1500..]);
+        assert_eq!(
+            parse_head(&mut buffer, &limits()).err(),
+            Some(AppError::HeadersTooLarge { limit: 2048 })
         );
     }
 
     #[test]
-    fn chunked_bodies_decode_across_reads_and_stop_at_the_limit() {
-        let mut body = ChunkedBody::new(16);
-        let mut buffer = BytesMut::from(&b"5\r\nhel"[..]);
-        assert_eq!(body.decode(&mut buffer).unwrap(), None);
-        buffer.extend_from_slice(b"lo\r\n3\r\n abc\r\n0\r\n\r\n");
-        // "3" announces three bytes: " ab", then "c" breaks the framing.
-        assert!(body.decode(&mut buffer).is_err());
-        let mut body = ChunkedBody::new(16);
-        let mut buffer = BytesMut::from(&b"5\r\nhello\r\n2\r\n!!\r\n0\r\n\r\n"[..]);
+    fn the_field_count_is_limited_and_bare_line_feeds_refused() {
+        let head_with = |fields: usize| {
+            let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+            for i in 0..fields {
+                head.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+            }
+            head.extend_from_slice(b"\r\n");
+            BytesMut::from(&head[..])
+        };
+        assert!(parse_head(&mut head_with(8), &limits()).unwrap().is_some());
         assert_eq!(
-            body.decode(&mut buffer).unwrap().as_deref(),
-            Some(&b"hello!!"[..])
+            parse_head(&mut head_with(9), &limits()).err(),
+            Some(AppError::TooManyHeaders { limit: 8 })
         );
-        let mut body = ChunkedBody::new(4);
-        let mut buffer = BytesMut::from(&b"5\r\nhello\r\n0\r\n\r\n"[..]);
+        let many = RequestLimits {
+            max_headers: 200,
+            max_header_bytes: 16 * 1024,
+            ..limits()
+        };
+        let head = parse_head(&mut head_with(200), &many).unwrap().unwrap();
+        assert_eq!(head.headers.len(), 200);
         assert_eq!(
-            body.decode(&mut buffer).err(),
-            Some(AppError::BodyTooLarge { limit: 4 })
+            parse_head(&mut head_with(201), &many).err(),
+            Some(AppError::TooManyHeaders { limit: 200 })
         );
+        let mut bare = BytesMut::from(&b"GET / HTTP/1.1\nHost: x\r\n\r\n"[..]);
+        assert!(matches!(
+            parse_head(&mut bare, &limits()),
+            Err(AppError::BadRequest(_))
+        ));
     }
 }

@@ -17,7 +17,8 @@ use monoio::net::TcpStream;
 use crate::context::WorkerContext;
 use crate::error::AppError;
 use crate::handler;
-use crate::http::request::{self, BodyFraming, ChunkedBody, Request, RequestLimits};
+use crate::http::chunked::ChunkedBody;
+use crate::http::request::{self, BodyFraming, Request, RequestLimits};
 use crate::iovec::spare_capacity;
 
 /// How long an idle keep-alive connection may wait for its next request.
@@ -26,6 +27,11 @@ const READ_SIZE: usize = 16 * 1024;
 /// How long and how much a closing connection drains after its last response.
 const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 1024 * 1024;
+/// After refusing a body the client is still writing: the longest pause between two reads
+/// of it (a retransmission or two; nginx's lingering_timeout is 5 s), and the most drained,
+/// as a multiple of `max_body_bytes`.
+const REFUSED_BODY_IDLE: Duration = Duration::from_secs(2);
+const REFUSED_BODY_DRAIN_FACTOR: usize = 4;
 
 pub async fn serve(context: &WorkerContext, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
@@ -39,10 +45,11 @@ pub async fn serve(context: &WorkerContext, stream: TcpStream) {
                 error,
                 method,
                 path,
+                drain,
             }) => {
                 let client = &mut connection.stream;
                 handler::refuse(context, client, error, method.as_ref(), &path).await;
-                connection.linger().await;
+                connection.linger_after_refusal(drain, &limits).await;
                 return;
             }
         };
@@ -61,6 +68,7 @@ fn request_limits(context: &WorkerContext) -> RequestLimits {
     let server = &context.startup().server;
     RequestLimits {
         max_header_bytes: server.max_header_bytes,
+        max_headers: server.max_headers,
         max_body_bytes: server.max_body_bytes,
         header_timeout: server.header_timeout,
         body_timeout: server.body_timeout,
@@ -74,24 +82,46 @@ pub struct ClientConnection {
 }
 
 /// Why no request could be read. `Closed` ends the connection quietly; `Rejected` is answered
-/// (and logged with the request's method and path when its head was read).
+/// (and logged with the request's method and path when its head was read), then the
+/// connection drains as `drain` says and closes.
 pub enum ReadError {
     Closed,
     Rejected {
         error: AppError,
         method: Option<Method>,
         path: String,
+        drain: Drain,
     },
 }
 
 impl From<AppError> for ReadError {
     fn from(error: AppError) -> Self {
+        let drain = match error {
+            // Only a chunked body outgrows the limit while read; its size is unknown.
+            AppError::BodyTooLarge { .. } => Drain::RefusedBody { announced: None },
+            _ => Drain::Brief,
+        };
         Self::Rejected {
             error,
             method: None,
             path: String::new(),
+            drain,
         }
     }
+}
+
+/// What a closing connection reads and drops after its last response, so that closing with
+/// unread input does not reset the connection before the client has read the response
+/// (nginx's lingering close).
+#[derive(Clone, Copy)]
+pub enum Drain {
+    /// Nothing more is expected: up to `LINGER_BYTES` for `LINGER`.
+    Brief,
+    /// A body was refused (413) while the client may still be writing it, and many clients
+    /// (Python's http.client, most SDKs) write the whole body before they read: drain what
+    /// it announced (unknown when chunked), at most `REFUSED_BODY_DRAIN_FACTOR` times
+    /// `max_body_bytes`, within `body_timeout`, with pauses of at most `REFUSED_BODY_IDLE`.
+    RefusedBody { announced: Option<usize> },
 }
 
 impl ClientConnection {
@@ -124,15 +154,35 @@ impl ClientConnection {
     }
 
     /// Closes gracefully: stop writing, then read and drop what the client still sends for
-    /// a moment, so that closing with unread input does not reset the connection before the
-    /// client has read our response (nginx's lingering close).
+    /// a moment (`Drain::Brief`).
     pub async fn linger(&mut self) {
+        self.discard(LINGER_BYTES, LINGER, LINGER).await;
+    }
+
+    async fn linger_after_refusal(&mut self, drain: Drain, limits: &RequestLimits) {
+        match drain {
+            Drain::Brief | Drain::RefusedBody { announced: Some(0) } => self.linger().await,
+            Drain::RefusedBody { announced } => {
+                let cap = limits
+                    .max_body_bytes
+                    .saturating_mul(REFUSED_BODY_DRAIN_FACTOR);
+                let bytes = announced.map_or(cap, |announced| announced.min(cap));
+                self.discard(bytes, REFUSED_BODY_IDLE, limits.body_timeout)
+                    .await;
+            }
+        }
+    }
+
+    /// Stops writing, then reads and drops up to `bytes` for at most `total`, giving up
+    /// after `idle` without input or when the client closes.
+    async fn discard(&mut self, bytes: usize, idle: Duration, total: Duration) {
         let _ = self.stream.shutdown().await;
-        let deadline = Instant::now() + LINGER;
+        let deadline = Instant::now() + total;
         let mut drained = 0;
-        while drained < LINGER_BYTES {
+        while drained < bytes {
             self.buffer.clear();
-            match self.fill_until(deadline).await {
+            let until = deadline.min(Instant::now() + idle);
+            match self.fill_until(until).await {
                 Ok(true) => drained += self.buffer.len(),
                 _ => return,
             }
@@ -161,10 +211,23 @@ impl ClientConnection {
         let body = match head.framing {
             BodyFraming::Empty => Ok(Bytes::new()),
             BodyFraming::Length(len) if len > limits.max_body_bytes => {
-                Err(AppError::BodyTooLarge {
-                    limit: limits.max_body_bytes,
-                }
-                .into())
+                // A client waiting for `100 Continue` sends none of it.
+                let waits = head.expects_continue() && self.buffer.is_empty();
+                let unread = if waits {
+                    0
+                } else {
+                    len - self.buffer.len().min(len)
+                };
+                Err(ReadError::Rejected {
+                    error: AppError::BodyTooLarge {
+                        limit: limits.max_body_bytes,
+                    },
+                    method: None,
+                    path: String::new(),
+                    drain: Drain::RefusedBody {
+                        announced: Some(unread),
+                    },
+                })
             }
             BodyFraming::Length(len) => {
                 self.answer_expect_continue(head.expects_continue()).await?;
@@ -178,10 +241,11 @@ impl ClientConnection {
         };
         match body {
             Ok(body) => Ok(head.into_request(body, received_at)),
-            Err(ReadError::Rejected { error, .. }) => Err(ReadError::Rejected {
+            Err(ReadError::Rejected { error, drain, .. }) => Err(ReadError::Rejected {
                 error,
                 method: Some(head.method),
                 path: head.path,
+                drain,
             }),
             Err(closed) => Err(closed),
         }
@@ -249,6 +313,7 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let limits = RequestLimits {
             max_header_bytes: 2048,
+            max_headers: 16,
             max_body_bytes: 2048,
             header_timeout: Duration::from_millis(100),
             body_timeout: Duration::from_millis(100),
