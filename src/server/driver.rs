@@ -52,7 +52,7 @@ pub fn choose() -> Result<DriverChoice, String> {
         });
     }
     let unavailable = match io_uring::IoUring::new(2) {
-        Err(error) => Some(setup_failure(&error)),
+        Err(error) => Some(setup_failure(&error, seccomp_filter_active())),
         // monoio's own check: the probe opcodes it uses (and MONOIO_FORCE_LEGACY_DRIVER).
         Ok(_) if !monoio::utils::detect_uring() => Some(MISSING_OPCODES.to_owned()),
         Ok(_) => None,
@@ -83,17 +83,29 @@ fn parse_setting(value: Option<&str>) -> Result<Setting, String> {
     }
 }
 
-/// `io_uring_setup`'s error with the likely cause an operator can act on.
-fn setup_failure(error: &io::Error) -> String {
+/// `io_uring_setup`'s error with the likely cause an operator can act on. A seccomp filter
+/// answers with whatever errno its profile says (Docker's EPERM, Podman's ENOSYS), so
+/// whether one is active decides the hint, not the errno.
+fn setup_failure(error: &io::Error, seccomp_filter: bool) -> String {
     let cause = match error.raw_os_error() {
-        Some(libc::EPERM) => {
-            " (blocked by seccomp, e.g. Docker's default profile, or by sysctl kernel.io_uring_disabled)"
+        _ if seccomp_filter => {
+            " (a seccomp filter is active: a container's default profile refuses io_uring)"
         }
-        Some(libc::ENOSYS) => " (kernel without io_uring, or an emulator such as qemu-user)",
+        Some(libc::EPERM) => " (refused by sysctl kernel.io_uring_disabled?)",
+        Some(libc::ENOSYS) => " (no io_uring in this kernel, or an emulator such as qemu-user)",
         Some(libc::ENOMEM) => " (locked-memory limit too low: raise ulimit -l)",
         _ => "",
     };
     format!("io_uring_setup: {error}{cause}")
+}
+
+/// `Seccomp: 2` in /proc/self/status: this process runs under a seccomp filter.
+fn seccomp_filter_active() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .any(|line| line.split_whitespace().eq(["Seccomp:", "2"]))
+    })
 }
 
 #[cfg(test)]
@@ -114,15 +126,24 @@ mod tests {
 
     #[test]
     fn a_refused_setup_names_the_syscall_its_error_and_the_likely_cause() {
-        let seccomp = setup_failure(&io::Error::from_raw_os_error(libc::EPERM));
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        let enosys = io::Error::from_raw_os_error(libc::ENOSYS);
         assert_eq!(
-            seccomp,
-            "io_uring_setup: Operation not permitted (os error 1) (blocked by seccomp, \
-             e.g. Docker's default profile, or by sysctl kernel.io_uring_disabled)"
+            setup_failure(&eperm, true),
+            "io_uring_setup: Operation not permitted (os error 1) (a seccomp filter is active: \
+             a container's default profile refuses io_uring)"
         );
-        let emulator = setup_failure(&io::Error::from_raw_os_error(libc::ENOSYS));
-        assert!(emulator.starts_with("io_uring_setup: Function not implemented (os error 38)"));
-        let other = setup_failure(&io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(setup_failure(&enosys, true).ends_with(
+            "(a seccomp filter is active: a container's default profile refuses io_uring)"
+        ));
+        assert_eq!(
+            setup_failure(&eperm, false),
+            "io_uring_setup: Operation not permitted (os error 1) (refused by sysctl \
+             kernel.io_uring_disabled?)"
+        );
+        assert!(setup_failure(&enosys, false)
+            .starts_with("io_uring_setup: Function not implemented (os error 38) (no io_uring"));
+        let other = setup_failure(&io::Error::from_raw_os_error(libc::EINVAL), false);
         assert_eq!(other, "io_uring_setup: Invalid argument (os error 22)");
     }
 }
