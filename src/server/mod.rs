@@ -53,7 +53,7 @@ pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, 
     let driver = driver::choose()?;
     let mut threads = Vec::with_capacity(workers);
     for (index, listener) in listeners.into_iter().enumerate() {
-        let (records, shared, driver) = (records.clone(), shared.clone(), driver.clone());
+        let (records, shared, kind) = (records.clone(), shared.clone(), driver.driver);
         let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
         let thread = std::thread::Builder::new()
             .name(format!("gpt-api-worker-{index}"))
@@ -61,8 +61,8 @@ pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, 
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let mut runtime = build_runtime(driver.driver, tuned_ring())
-                    .or_else(|_| build_runtime(driver.driver, io_uring::IoUring::builder()))
+                let mut runtime = build_runtime(kind, tuned_ring())
+                    .or_else(|_| build_runtime(kind, io_uring::IoUring::builder()))
                     .expect("cannot build the worker runtime");
                 runtime.block_on(async move {
                     let worker = Rc::new(Worker::new(index, records, shared));
