@@ -49,9 +49,9 @@ def gateway(tmp_path, mocks):
     """
     made: list[tuple[Gateway, list[str]]] = []
 
-    def make(upstreams, models, **kw) -> Gateway:
+    def make(upstreams, models, wrapper=None, **kw) -> Gateway:
         cfg = base_config(upstreams, models, **kw)
-        gw = Gateway(tmp_path / f"gw{len(made)}", cfg)
+        gw = Gateway(tmp_path / f"gw{len(made)}", cfg, wrapper=wrapper)
         secrets = [k["key"] for k in kw.get("client_keys") or [] if "key" in k]
         made.append((gw, secrets))
         return gw.start()

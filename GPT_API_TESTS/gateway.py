@@ -72,8 +72,9 @@ def upstream(mock, name: Optional[str] = None, ca_file: Optional[str] = None, **
 class Gateway:
     """A running gpt-api. `url` is http://127.0.0.1:PORT (no /v1)."""
 
-    def __init__(self, workdir: Path, config: dict):
+    def __init__(self, workdir: Path, config: dict, wrapper: Optional[list] = None):
         self.workdir = Path(workdir)
+        self.wrapper = wrapper or []  # a command the binary runs under (e.g. no_io_uring.py)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.config_path = self.workdir / "gpt_api.toml"
@@ -91,7 +92,7 @@ class Gateway:
         if not exe.exists():
             raise RuntimeError(f"gateway binary {exe} not found: build it (cargo build --release) "
                                f"or set GPT_API_BIN")
-        self.proc = subprocess.Popen([str(exe), "--config", str(self.config_path)], cwd=self.workdir,
+        self.proc = subprocess.Popen([*self.wrapper, str(exe), "--config", str(self.config_path)], cwd=self.workdir,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         for stream, is_out in ((self.proc.stdout, True), (self.proc.stderr, False)):
             threading.Thread(target=self._reader, args=(stream, is_out), daemon=True).start()

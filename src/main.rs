@@ -134,16 +134,18 @@ fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
         return Err("workers did not start listening".into());
     }
     let database_name = database.url.rsplit('@').next().unwrap_or_default();
-    log::info(
-        "listening",
-        &[
-            ("addr", Value::Str(&server.address.to_string())),
-            ("workers", Value::Int(config.server.workers as u64)),
-            ("driver", Value::Str(server.driver)),
-            ("pin_cores", Value::Bool(config.server.pin_cores)),
-            ("database", Value::Str(database_name)),
-        ],
-    );
+    let address = server.address.to_string();
+    let mut fields = vec![
+        ("addr", Value::Str(&address)),
+        ("workers", Value::Int(config.server.workers as u64)),
+        ("driver", Value::Str(server.driver)),
+    ];
+    if let Some(reason) = &server.driver_reason {
+        fields.push(("driver_reason", Value::Str(reason)));
+    }
+    fields.push(("pin_cores", Value::Bool(config.server.pin_cores)));
+    fields.push(("database", Value::Str(database_name)));
+    log::info("listening", &fields);
     for signal in signals.forever() {
         if signal != SIGHUP {
             log::info("shutting_down", &[("signal", Value::Int(signal as u64))]);

@@ -5,6 +5,7 @@
 
 mod accept;
 mod connection;
+pub mod driver;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -16,12 +17,15 @@ use std::time::{Duration, Instant};
 use monoio::time::TimeDriver;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use self::driver::Driver;
 use crate::context::{SharedState, WorkerContext};
 use crate::record::RecordSender;
 
 pub struct Server {
     pub address: SocketAddr,
     pub driver: &'static str,
+    /// Why the workers run on the legacy driver (`None` on io_uring).
+    pub driver_reason: Option<String>,
     shared: Arc<SharedState>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -45,14 +49,10 @@ pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, 
     } else {
         Vec::new()
     };
-    let driver = if monoio::utils::detect_uring() {
-        "io_uring"
-    } else {
-        "legacy"
-    };
+    let driver = driver::choose()?;
     let mut threads = Vec::with_capacity(workers);
     for (index, listener) in listeners.into_iter().enumerate() {
-        let (records, shared) = (records.clone(), shared.clone());
+        let (records, shared, kind) = (records.clone(), shared.clone(), driver.driver);
         let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
         let thread = std::thread::Builder::new()
             .name(format!("gpt-api-worker-{index}"))
@@ -60,8 +60,8 @@ pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, 
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let mut runtime = build_runtime(tuned_ring())
-                    .or_else(|_| build_runtime(io_uring::IoUring::builder()))
+                let mut runtime = build_runtime(kind, tuned_ring())
+                    .or_else(|_| build_runtime(kind, io_uring::IoUring::builder()))
                     .expect("cannot build the worker runtime");
                 runtime.block_on(async move {
                     let context = Rc::new(WorkerContext::new(index, records, shared));
@@ -73,23 +73,33 @@ pub fn start(records: RecordSender, shared: Arc<SharedState>) -> Result<Server, 
     }
     Ok(Server {
         address,
-        driver,
+        driver: driver.driver.name(),
+        driver_reason: driver.reason,
         shared,
         threads,
     })
 }
 
-/// A worker's runtime: io_uring where the kernel has it (the legacy epoll driver otherwise).
-fn build_runtime(
-    ring: io_uring::Builder,
-) -> std::io::Result<
-    monoio::FusionRuntime<TimeDriver<monoio::IoUringDriver>, TimeDriver<monoio::LegacyDriver>>,
-> {
-    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .uring_builder(ring)
-        .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)))
-        .build()
+type WorkerRuntime =
+    monoio::FusionRuntime<TimeDriver<monoio::IoUringDriver>, TimeDriver<monoio::LegacyDriver>>;
+
+/// A worker's runtime on the driver chosen once at start (not monoio's own detection, so
+/// that what the `listening` line says is what every worker runs).
+fn build_runtime(driver: Driver, ring: io_uring::Builder) -> std::io::Result<WorkerRuntime> {
+    let pool = || Box::new(monoio::blocking::DefaultThreadPool::new(1));
+    Ok(match driver {
+        Driver::IoUring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .uring_builder(ring)
+            .attach_thread_pool(pool())
+            .build()?
+            .into(),
+        Driver::Legacy => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .attach_thread_pool(pool())
+            .build()?
+            .into(),
+    })
 }
 
 /// The ring is only ever used by its own worker thread, so the kernel need not interrupt
