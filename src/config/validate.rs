@@ -191,6 +191,7 @@ fn routing_policy(
             30_000,
         ),
         continuation,
+        silent_after: ms(overrides.silent_after_ms, base.silent_after_ms, 1_000),
     };
     if policy.breaker_failures == 0 {
         problems.add(
@@ -212,10 +213,11 @@ fn parse_continuation(text: &str, location: &str, problems: &mut Problems) -> Co
         "none" => Continuation::None,
         "prefill" => Continuation::Prefill,
         "restart" => Continuation::Restart,
+        "auto" => Continuation::Auto,
         other => {
             problems.add(
                 location,
-                format!("'{other}' is not one of \"prefill\", \"restart\", \"none\""),
+                format!("'{other}' is not one of \"prefill\", \"restart\", \"auto\", \"none\""),
             );
             Continuation::None
         }
