@@ -133,6 +133,9 @@ class Behaviour:
     delay_ms: int = 0                     # wait before answering at all
     reset: bool = False                   # read the request, then RST the connection
     silent: bool = False                  # read the request, never answer
+    close_after_ms: Optional[int] = None  # read the request, hold it this long without a byte, then close
+    refuse_prefill: bool = False          # a request ending in an assistant message gets 400 invalid_prefill
+    idle_close_ms: Optional[int] = None   # answer normally, then close the kept-alive connection after this idle time
     headers_only: bool = False            # stream: send the 200 head, then never an event
     chunk_interval_ms: int = 0            # stream: pause between events
     cut_after: Optional[int] = None       # stream: close after k content chunks (no finish_reason)
@@ -217,6 +220,21 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("content-length") or 0)
         return self.rfile.read(n) if n else b""
 
+    def handle(self):
+        # BaseHTTPRequestHandler.handle, plus a server-side keep-alive timeout when a
+        # behaviour asks for one (the keep-alive race: the gateway may reuse a connection
+        # that this side has just closed).
+        self._idle_close_ms = None
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection:
+            if self._idle_close_ms is not None:
+                r, _, _ = select.select([self.connection], [], [], self._idle_close_ms / 1000)
+                if not r:
+                    self.server.mock._idle_closed()
+                    return
+            self.handle_one_request()
+
     def do_GET(self):
         self._handle()
 
@@ -285,6 +303,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if beh.silent:
             self._wait(rec, None)
+            return
+        if beh.close_after_ms is not None:
+            self._wait(rec, beh.close_after_ms / 1000)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._idle_close_ms = beh.idle_close_ms
+        messages = rec.body.get("messages") if isinstance(rec.body, dict) else None
+        if beh.refuse_prefill and messages and messages[-1].get("role") == "assistant":
+            self._send_whole(400, error_body(400, "A final assistant message (prefill) is not supported.",
+                                             "invalid_prefill"), beh)
             return
         if beh.status is not None and beh.status != 200:
             b = beh.body if beh.body is not None else error_body(beh.status)
@@ -487,6 +516,7 @@ class MockUpstream:
             self.ssl_context = ctx
         self.default = Behaviour()
         self.requests: list[Received] = []
+        self.idle_closes = 0                  # kept-alive connections closed by `idle_close_ms`
         self._queue: deque = deque()
         self._cond = threading.Condition()
         self._conns: set = set()
@@ -545,6 +575,11 @@ class MockUpstream:
     def _record(self, rec: Received):
         with self._cond:
             self.requests.append(rec)
+            self._cond.notify_all()
+
+    def _idle_closed(self):
+        with self._cond:
+            self.idle_closes += 1
             self._cond.notify_all()
 
     def _notify(self):

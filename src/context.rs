@@ -135,7 +135,7 @@ impl WorkerContext {
         let generation_number = shared.generation.load(Ordering::Acquire);
         Self {
             index,
-            generation: RefCell::new(Rc::new(Self::build_generation(&shared))),
+            generation: RefCell::new(Rc::new(Self::build_generation(&shared, index))),
             generation_number: Cell::new(generation_number),
             records,
             metrics: shared.metrics[index].clone(),
@@ -145,13 +145,17 @@ impl WorkerContext {
         }
     }
 
-    fn build_generation(shared: &SharedState) -> Generation {
+    fn build_generation(shared: &SharedState, index: usize) -> Generation {
         let deployment = shared.current();
         let counters = Arc::new(RequestCounters::new(deployment.config.clone()));
         shared.register(counters.clone());
         Generation {
             dispatcher: Dispatcher::new(deployment.config.clone()),
-            upstream: UpstreamClient::new(deployment.config.clone(), deployment.tls.clone()),
+            upstream: UpstreamClient::new(
+                deployment.config.clone(),
+                deployment.tls.clone(),
+                shared.metrics[index].upstream_stale_resends.clone(),
+            ),
             config: deployment.config.clone(),
             counters,
         }
@@ -162,7 +166,8 @@ impl WorkerContext {
         let number = self.shared.generation.load(Ordering::Acquire);
         if number != self.generation_number.get() {
             self.generation_number.set(number);
-            *self.generation.borrow_mut() = Rc::new(Self::build_generation(&self.shared));
+            *self.generation.borrow_mut() =
+                Rc::new(Self::build_generation(&self.shared, self.index));
         }
         self.generation.borrow().clone()
     }

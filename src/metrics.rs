@@ -44,6 +44,8 @@ pub struct WorkerMetrics {
     pub ttft: Histogram,
     pub failovers: AtomicU64,
     pub stream_recoveries: AtomicU64,
+    /// Held by the worker's upstream client, whichever config generation it belongs to.
+    pub upstream_stale_resends: Arc<AtomicU64>,
     pub open_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     /// Sampled every second by the worker.
@@ -145,7 +147,7 @@ pub fn render(
         |w| &w.ttft,
     );
     // Running totals are counters named `_total`; figures that go down as well are gauges.
-    let counters: [(&str, &str, u64); 5] = [
+    let counters: [(&str, &str, u64); 6] = [
         (
             "gpt_api_failovers_total",
             "Attempts beyond the first (retries and failovers).",
@@ -155,6 +157,11 @@ pub fn render(
             "gpt_api_stream_recoveries_total",
             "Broken streams continued from another target.",
             sum(&|w| w.stream_recoveries.load(Relaxed)),
+        ),
+        (
+            "gpt_api_upstream_stale_resends_total",
+            "Requests resent on a fresh connection because a pooled one had been closed.",
+            sum(&|w| w.upstream_stale_resends.load(Relaxed)),
         ),
         (
             "gpt_api_log_failed_flushes_total",

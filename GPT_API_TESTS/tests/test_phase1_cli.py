@@ -104,7 +104,7 @@ def test_check_lists_every_problem_at_its_location(tmp_path, config):
     lines = run.stderr.splitlines()
     for expected in [
         "routing.retires: unknown key",
-        "routing.continuation: 'sometimes' is not one of \"prefill\", \"restart\", \"none\"",
+        "routing.continuation: 'sometimes' is not one of \"prefill\", \"restart\", \"auto\", \"none\"",
         "upstream[0].timeout_ms: expected a whole number, found string",
         "model[0].targets[0].upstream: unknown upstream 'vlm'",
         "client_key[0].key_env: environment variable GPT_API_TEST_UNSET is not set",

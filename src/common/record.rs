@@ -40,6 +40,8 @@ pub struct RequestRecord {
     pub response_body: Option<Bytes>,
     /// The client went away before the response was complete.
     pub cancelled: bool,
+    /// A recovered stream's usage includes estimated tokens (a broken attempt's).
+    pub usage_estimated: bool,
 }
 
 /// Identifies one stream between its chunks and its end; unique per process.

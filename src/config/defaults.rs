@@ -32,6 +32,8 @@ pub const BREAKER_FAILURES: u32 = 3;
 pub const BREAKER_COOLDOWN_MS: u64 = 5_000;
 pub const FIRST_TOKEN_TIMEOUT_MS: u64 = 30_000;
 pub const STREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// A close or reset this long after the request was written means a silent upstream.
+pub const SILENT_AFTER_MS: u64 = 1_000;
 pub const CONTINUATION: &str = "none";
 
 pub const CONNECT_TIMEOUT_MS: u64 = 2_000;

@@ -99,6 +99,7 @@ pub struct RoutingSection {
     pub first_token_timeout_ms: Option<u64>,
     pub stream_idle_timeout_ms: Option<u64>,
     pub continuation: Option<String>,
+    pub silent_after_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +157,7 @@ pub struct ModelSection {
     pub first_token_timeout_ms: Option<u64>,
     pub stream_idle_timeout_ms: Option<u64>,
     pub continuation: Option<String>,
+    pub silent_after_ms: Option<u64>,
 }
 
 impl ModelSection {
@@ -170,6 +172,7 @@ impl ModelSection {
             first_token_timeout_ms: self.first_token_timeout_ms,
             stream_idle_timeout_ms: self.stream_idle_timeout_ms,
             continuation: self.continuation.clone(),
+            silent_after_ms: self.silent_after_ms,
         }
     }
 }

@@ -58,6 +58,9 @@ pub enum Continuation {
     Prefill,
     /// Re-send the original request and suppress output while it repeats what was delivered.
     Restart,
+    /// Prefill first; a prefill the target refuses (4xx, not 429) is retried there once as
+    /// a restart.
+    Auto,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +74,9 @@ pub struct RoutingPolicy {
     pub first_token_timeout: Duration,
     pub stream_idle_timeout: Duration,
     pub continuation: Continuation,
+    /// A connection that closes before any response byte, later than this after the request
+    /// was written, is a silent upstream (next target), not a transient blip (same target).
+    pub silent_after: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -61,6 +61,7 @@ const ROUTING: &[Field] = &[
     Field("breaker_cooldown_ms", U64),
     Field("first_token_timeout_ms", U64),
     Field("stream_idle_timeout_ms", U64),
+    Field("silent_after_ms", U64),
     Field("continuation", Kind::Str),
 ];
 

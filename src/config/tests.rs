@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 const VALID: &str = r#"
 [server]
@@ -39,7 +40,8 @@ targets = [
 
 [[model]]
 name = "backup"
-targets = [{ upstream = "primary" }]
+silent_after_ms = 250
+targets = [{ upstream = "primary", continuation = "auto" }]
 "#;
 
 fn env(name: &str) -> Option<String> {
@@ -78,6 +80,14 @@ fn a_valid_config_becomes_typed_settings() {
         vec![("continue_final_message".to_string(), "true".to_string())]
     );
     assert_eq!(model.fallbacks, vec![config.model_id("backup").unwrap()]);
+    assert_eq!(
+        model.routing.silent_after,
+        Duration::from_millis(1000),
+        "default"
+    );
+    let backup = config.model(config.model_id("backup").unwrap());
+    assert_eq!(backup.routing.silent_after, Duration::from_millis(250));
+    assert_eq!(backup.targets[0].continuation, Continuation::Auto);
     let secure = &config.upstreams[1];
     assert_eq!(
         secure.url,
@@ -206,7 +216,7 @@ fn one_problem_gives_one_message() {
         problems(&text),
         [
             "routing.breaker_failures: must be greater than 0",
-            "routing.continuation: 'sometimes' is not one of \"prefill\", \"restart\", \"none\"",
+            "routing.continuation: 'sometimes' is not one of \"prefill\", \"restart\", \"auto\", \"none\"",
             "client_key[1].key_env: environment variable TEAM_A_KEY is not set",
         ]
     );

@@ -165,6 +165,7 @@ fn builtin_routing() -> RoutingPolicy {
         first_token_timeout: ms(defaults::FIRST_TOKEN_TIMEOUT_MS),
         stream_idle_timeout: ms(defaults::STREAM_IDLE_TIMEOUT_MS),
         continuation: parse_continuation(defaults::CONTINUATION, "", &mut Problems::default()),
+        silent_after: ms(defaults::SILENT_AFTER_MS),
     }
 }
 
@@ -200,6 +201,7 @@ fn routing_policy(
             .map_or(base.continuation, |text| {
                 parse_continuation(text, &format!("{location}.continuation"), problems)
             }),
+        silent_after: ms(set.silent_after_ms, base.silent_after),
     }
 }
 
@@ -208,10 +210,11 @@ fn parse_continuation(text: &str, location: &str, problems: &mut Problems) -> Co
         "none" => Continuation::None,
         "prefill" => Continuation::Prefill,
         "restart" => Continuation::Restart,
+        "auto" => Continuation::Auto,
         other => {
             problems.add(
                 location,
-                format!("'{other}' is not one of \"prefill\", \"restart\", \"none\""),
+                format!("'{other}' is not one of \"prefill\", \"restart\", \"auto\", \"none\""),
             );
             Continuation::None
         }

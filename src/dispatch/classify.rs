@@ -16,6 +16,12 @@ pub enum FailureKind {
     Misconfigured,
     /// 400 `context_length_exceeded`: skip to the fallback models.
     TooLong,
+    /// A continuation request the target answered with a 4xx of the client's kind (it
+    /// does not take prefill, say): next target; the target itself is healthy.
+    Refused,
+    /// Under `continuation = "auto"`, the target refused the prefill: the same target once
+    /// more, as a restart; the target itself is healthy.
+    PrefillRefused,
 }
 
 /// A failed attempt: its class and the text that ends up as "Last error: …".
@@ -71,6 +77,28 @@ impl Failure {
 
 const TRANSIENT: FailureKind = FailureKind::Transient { retry_after: None };
 
+/// A continuation request answered without a stream: a failure whatever its status (the
+/// client already has a stream). `prefill_under_auto`: it was `"auto"`'s prefill try.
+pub fn classify_continuation_answer(status: u16, body: &[u8], prefill_under_auto: bool) -> Failure {
+    if let Some(failure) = classify_status(status, None, body) {
+        let refused_prefill = prefill_under_auto && failure.kind == FailureKind::TooLong;
+        if !refused_prefill {
+            return failure;
+        }
+    }
+    let kind = if prefill_under_auto && (400..500).contains(&status) && status != 429 {
+        FailureKind::PrefillRefused
+    } else {
+        FailureKind::Refused
+    };
+    let message = if (200..300).contains(&status) {
+        "upstream answered the continuation without a stream".to_string()
+    } else {
+        format!("upstream returned {status} to the continuation request")
+    };
+    Failure { kind, message }
+}
+
 /// Classifies a non-success upstream answer; `None` means it is the client's own fault
 /// (any other 4xx), to be returned as it is.
 pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> Option<Failure> {
@@ -90,10 +118,23 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> O
     })
 }
 
-pub fn classify_send_error(error: &SendError) -> Failure {
+/// A failure before the response head. A connection that closes before any response byte
+/// is a blip (same target) when it closes quickly, and a silent upstream (next target) when
+/// it held the request longer than `silent_after` first.
+pub fn classify_send_error(error: &SendError, silent_after: Duration) -> Failure {
     let kind = match error {
         SendError::TimedOut(_) => FailureKind::Silent,
-        SendError::Connection(_) | SendError::Protocol(_) => TRANSIENT,
+        SendError::Closed { after_write, .. } if *after_write > silent_after => {
+            return Failure {
+                kind: FailureKind::Silent,
+                message: format!(
+                    "{} after holding the request {} ms",
+                    error.message(),
+                    after_write.as_millis()
+                ),
+            };
+        }
+        SendError::Connection(_) | SendError::Closed { .. } | SendError::Protocol(_) => TRANSIENT,
     };
     Failure {
         kind,
@@ -163,6 +204,45 @@ mod tests {
             classify_status(502, None, b"").unwrap().message,
             "upstream returned 502"
         );
+    }
+
+    #[test]
+    fn a_close_before_the_response_is_a_blip_only_when_quick() {
+        let closed = |ms| SendError::Closed {
+            reason: "connection closed before the response".into(),
+            after_write: Duration::from_millis(ms),
+        };
+        let silent_after = Duration::from_millis(1000);
+        assert_eq!(
+            classify_send_error(&closed(5), silent_after).kind,
+            TRANSIENT
+        );
+        let held = classify_send_error(&closed(1500), silent_after);
+        assert_eq!(held.kind, FailureKind::Silent);
+        assert_eq!(
+            held.message,
+            "connection failed: connection closed before the response after holding the request 1500 ms"
+        );
+    }
+
+    #[test]
+    fn refused_continuations() {
+        let refused = |status, body: &[u8], auto| classify_continuation_answer(status, body, auto);
+        let prefill = br#"{"error":{"code":"invalid_prefill"}}"#;
+        assert_eq!(
+            refused(400, prefill, true).kind,
+            FailureKind::PrefillRefused
+        );
+        assert_eq!(
+            refused(400, prefill, true).message,
+            "upstream returned 400 to the continuation request"
+        );
+        assert_eq!(refused(422, b"", true).kind, FailureKind::PrefillRefused);
+        assert_eq!(refused(400, prefill, false).kind, FailureKind::Refused);
+        assert_eq!(refused(200, b"{}", true).kind, FailureKind::Refused);
+        assert_eq!(refused(429, b"", true).kind, TRANSIENT);
+        assert_eq!(refused(503, b"", true).kind, TRANSIENT);
+        assert_eq!(refused(401, b"", true).kind, FailureKind::Misconfigured);
     }
 
     #[test]

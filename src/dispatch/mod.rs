@@ -8,7 +8,8 @@ mod state;
 use std::sync::Arc;
 
 pub use classify::{
-    classify_body_error, classify_send_error, classify_status, Failure, FailureKind,
+    classify_body_error, classify_continuation_answer, classify_send_error, classify_status,
+    Failure, FailureKind,
 };
 pub use plan::{AttemptPlan, AttemptTarget};
 use state::RoutingState;

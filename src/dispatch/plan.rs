@@ -1,7 +1,8 @@
 //! The plan of attempts for one request and the loop that walks it: the model's targets in
 //! weighted order (retrying transient failures on the same target), then its fallback
-//! models' targets, until one attempt delivers or all are exhausted. Streams keep the plan
-//! after the first byte, so a broken stream continues down the same order.
+//! models' targets, then, last and once each, the targets whose breaker is open, until one
+//! attempt delivers or all are exhausted. Streams keep the plan after the first byte, so a
+//! broken stream continues down the same order.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -35,6 +36,8 @@ pub struct AttemptPlan<'a> {
     /// The current model's targets not tried yet, in order.
     targets: VecDeque<(ModelId, usize)>,
     fallbacks: VecDeque<ModelId>,
+    /// Targets whose breaker is open: after every other candidate, one attempt each.
+    open: VecDeque<(ModelId, usize)>,
     visited: Vec<ModelId>,
     /// One entry per attempt, in order.
     tried: Vec<String>,
@@ -52,6 +55,7 @@ impl<'a> AttemptPlan<'a> {
             requested: dispatcher.config.model(model),
             targets: VecDeque::new(),
             fallbacks: VecDeque::new(),
+            open: VecDeque::new(),
             visited: Vec::new(),
             tried: Vec::new(),
             last_target: None,
@@ -65,40 +69,61 @@ impl<'a> AttemptPlan<'a> {
     fn enter_model(&mut self, id: ModelId) {
         self.visited.push(id);
         let model = self.dispatcher.config.model(id);
-        let order = self
+        let (order, open) = self
             .dispatcher
             .state
             .target_order(id, model, Instant::now());
         self.targets
             .extend(order.into_iter().map(|index| (id, index)));
+        self.open.extend(open.into_iter().map(|index| (id, index)));
         self.fallbacks.extend(model.fallbacks.iter().copied());
     }
 
-    /// The next target to try, moving on to fallback models when the current one is done.
-    fn next_target(&mut self) -> Option<AttemptTarget<'a>> {
+    /// The next target to try, moving on to fallback models when the current one is done,
+    /// and to the open targets when everything else is; whether it is one of those.
+    fn next_target(&mut self) -> Option<(AttemptTarget<'a>, bool)> {
         loop {
             if let Some((model_id, index)) = self.targets.pop_front() {
-                let config = &*self.dispatcher.config;
-                let model = config.model(model_id);
-                let target = &model.targets[index];
-                return Some(AttemptTarget {
-                    model_id,
-                    model,
-                    index,
-                    target,
-                    upstream: config.upstream(target.upstream),
-                });
+                // Its breaker may have opened since the plan was made (this request's own
+                // failures on a fallback's shared upstream, or another request's).
+                if self
+                    .dispatcher
+                    .state
+                    .is_open(model_id, index, Instant::now())
+                {
+                    self.open.push_back((model_id, index));
+                    continue;
+                }
+                return Some((self.attempt_target(model_id, index), false));
             }
-            let next = self.fallbacks.pop_front()?;
-            if !self.visited.contains(&next) {
-                self.enter_model(next);
+            if let Some(next) = self.fallbacks.pop_front() {
+                if !self.visited.contains(&next) {
+                    self.enter_model(next);
+                }
+                continue;
             }
+            let (model_id, index) = self.open.pop_front()?;
+            return Some((self.attempt_target(model_id, index), true));
+        }
+    }
+
+    fn attempt_target(&self, model_id: ModelId, index: usize) -> AttemptTarget<'a> {
+        let config = &*self.dispatcher.config;
+        let model = config.model(model_id);
+        let target = &model.targets[index];
+        AttemptTarget {
+            model_id,
+            model,
+            index,
+            target,
+            upstream: config.upstream(target.upstream),
         }
     }
 
     /// Context too long: the rest of this model's targets would fail the same way.
     fn skip_to_fallbacks(&mut self, model: ModelId) {
         self.targets.retain(|(id, _)| *id != model);
+        self.open.retain(|(id, _)| *id != model);
     }
 
     /// Runs attempts until one delivers (a success, or an answer that is the client's own
@@ -107,10 +132,11 @@ impl<'a> AttemptPlan<'a> {
         &mut self,
         mut attempt: impl AsyncFnMut(&AttemptTarget<'a>) -> Result<T, Failure>,
     ) -> Result<(T, AttemptTarget<'a>), AppError> {
-        while let Some(target) = self.next_target() {
+        while let Some((target, was_open)) = self.next_target() {
             let policy = &target.model.routing;
             let state = &self.dispatcher.state;
             let mut retry = 0;
+            let mut restarted = false;
             loop {
                 state.begin_attempt(target.model_id, target.index, policy.breaker_cooldown);
                 self.tried.push(target.label());
@@ -125,8 +151,11 @@ impl<'a> AttemptPlan<'a> {
                 };
                 let kind = failure.kind;
                 self.record_failure(&target, failure);
+                // An open breaker (opened by this failure, or the target was tried as a
+                // last resort) means no more attempts here: other requests are skipping it.
+                let open = was_open || state.is_open(target.model_id, target.index, Instant::now());
                 match kind {
-                    FailureKind::Transient { retry_after } if retry < policy.retries => {
+                    FailureKind::Transient { retry_after } if retry < policy.retries && !open => {
                         let delay = match retry_after {
                             Some(delay) if delay > policy.max_retry_after => break,
                             Some(delay) => delay,
@@ -135,6 +164,8 @@ impl<'a> AttemptPlan<'a> {
                         monoio::time::sleep(delay).await;
                         retry += 1;
                     }
+                    // The attempt closure sends the same target a restart this time.
+                    FailureKind::PrefillRefused if !restarted => restarted = true,
                     FailureKind::TooLong => {
                         self.skip_to_fallbacks(target.model_id);
                         break;
@@ -151,8 +182,10 @@ impl<'a> AttemptPlan<'a> {
     pub fn record_failure(&mut self, target: &AttemptTarget<'_>, failure: Failure) {
         let health = match failure.kind {
             FailureKind::Misconfigured => TargetHealth::Broken,
-            // The upstream answered properly; the prompt is what was too long.
-            FailureKind::TooLong => TargetHealth::Succeeded,
+            // The upstream answered properly; the request is what it would not take.
+            FailureKind::TooLong | FailureKind::Refused | FailureKind::PrefillRefused => {
+                TargetHealth::Succeeded
+            }
             _ => TargetHealth::Failed,
         };
         self.record(target, health);

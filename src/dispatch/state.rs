@@ -46,22 +46,25 @@ impl RoutingState {
     }
 
     /// The model's targets in the order to try them: the smooth weighted round-robin pick
-    /// first, then the rest by weight; targets whose breaker is open go last (tried only
-    /// when everything else failed, never skipped outright).
-    pub fn target_order(&self, id: ModelId, model: &Model, now: Instant) -> Vec<usize> {
+    /// first, then the rest by weight. Targets whose breaker is open come apart (second): the
+    /// plan tries them only after every other candidate, fallback models' included.
+    pub fn target_order(
+        &self,
+        id: ModelId,
+        model: &Model,
+        now: Instant,
+    ) -> (Vec<usize>, Vec<usize>) {
         let first = self.pick_weighted(id, model, now);
         let mut rest: Vec<usize> = (0..model.targets.len())
             .filter(|&i| Some(i) != first)
             .collect();
         rest.sort_by_key(|&i| std::cmp::Reverse(model.targets[i].weight));
-        let (mut order, cooling): (Vec<usize>, Vec<usize>) = rest
-            .into_iter()
-            .partition(|&i| self.is_available(id, i, now));
+        let (mut order, open): (Vec<usize>, Vec<usize>) =
+            rest.into_iter().partition(|&i| !self.is_open(id, i, now));
         if let Some(first) = first {
             order.insert(0, first);
         }
-        order.extend(cooling);
-        order
+        (order, open)
     }
 
     /// nginx's smooth weighted round-robin over the targets whose breaker is not open.
@@ -70,7 +73,7 @@ impl RoutingState {
         let mut total = 0i64;
         let mut best: Option<usize> = None;
         for (i, target) in model.targets.iter().enumerate() {
-            if !self.is_available(id, i, now) {
+            if self.is_open(id, i, now) {
                 continue;
             }
             current[i] += i64::from(target.weight);
@@ -84,11 +87,12 @@ impl RoutingState {
         Some(best)
     }
 
-    fn is_available(&self, id: ModelId, target: usize, now: Instant) -> bool {
+    /// Open: failing and cooling down, or half-open with its one probe out.
+    pub fn is_open(&self, id: ModelId, target: usize, now: Instant) -> bool {
         self.breakers[id.0][target]
             .open_until
             .get()
-            .is_none_or(|until| now >= until)
+            .is_some_and(|until| now < until)
     }
 
     /// Called as an attempt starts: an attempt at an open target is its probe, so the

@@ -43,12 +43,13 @@ async fn attempt(
         body: prepared.body.for_upstream(&target.target.upstream_model),
         request_id,
         stream: false,
+        head_within: None,
     };
     let deadline = Instant::now() + target.upstream.timeout;
     let mut response = upstream
         .send(&request, deadline)
         .await
-        .map_err(|e| classify_send_error(&e))?;
+        .map_err(|e| classify_send_error(&e, target.model.routing.silent_after))?;
     read_whole(&mut response, deadline).await
 }
 

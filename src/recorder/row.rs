@@ -53,6 +53,9 @@ pub(super) struct LogRow {
     pub tool_calls: Option<String>,
     pub cancelled: bool,
     pub malformed: bool,
+    /// Spill lines written before this column existed read as `false`.
+    #[serde(default)]
+    pub usage_estimated: bool,
 }
 
 impl LogRow {
@@ -91,6 +94,7 @@ impl LogRow {
             tool_calls: summary.tool_calls,
             cancelled: record.cancelled,
             malformed: summary.malformed,
+            usage_estimated: record.usage_estimated,
         };
         row.replace_nul_characters();
         row

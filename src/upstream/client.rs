@@ -1,5 +1,6 @@
 //! The per-worker upstream client: pooled keep-alive connections, connect and response
-//! timeouts, one transparent retry when a pooled connection turns out to be dead, and
+//! timeouts, a resend on a fresh connection when a pooled connection turns out to have been
+//! closed by the upstream (the keep-alive race, and only then: see `STALE_WINDOW`), and
 //! responses whose bodies are pulled chunk by chunk. A connection goes back to the pool only
 //! when its body ended cleanly (dropping a response mid-body closes the connection).
 
@@ -7,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,12 +26,25 @@ use crate::iovec::IoSlices;
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// A pooled connection that fails before any response byte and within this long of the
+/// request being written was closed by the upstream while idle (its FIN or RST was already
+/// on the way): the request never reached a live server, so it is resent on a fresh
+/// connection without counting as an attempt. One round trip to a provider's region is well
+/// under this; a server that took the request and then died usually takes longer, and is
+/// then an attempt like any other.
+const STALE_WINDOW: Duration = Duration::from_millis(100);
 
 /// A failed exchange before a response head arrived, as failover classifies it.
 #[derive(Debug)]
 pub enum SendError {
-    /// Refused, reset, closed: transient.
+    /// Refused, or failed while the request was being written: transient.
     Connection(String),
+    /// Closed or reset after the request was written and before any response byte; how
+    /// long after decides whether it was a blip or a silent upstream.
+    Closed {
+        reason: String,
+        after_write: Duration,
+    },
     /// Connect or response timeout: a silent upstream.
     TimedOut(&'static str),
     /// The upstream answered something that is not HTTP/1.1.
@@ -39,7 +54,9 @@ pub enum SendError {
 impl SendError {
     pub fn message(&self) -> String {
         match self {
-            Self::Connection(reason) => format!("connection failed: {reason}"),
+            Self::Connection(reason) | Self::Closed { reason, .. } => {
+                format!("connection failed: {reason}")
+            }
             Self::TimedOut(what) => format!("timed out waiting for {what}"),
             Self::Protocol(reason) => format!("invalid upstream response: {reason}"),
         }
@@ -51,6 +68,9 @@ pub struct UpstreamClient {
     tls: Vec<Option<Arc<rustls::ClientConfig>>>,
     resolver: Rc<Resolver>,
     idle: RefCell<HashMap<UpstreamId, Vec<UpstreamConnection>>>,
+    /// Resends after the keep-alive race (`gpt_api_upstream_stale_resends_total`); shared
+    /// with the worker's metrics so that it outlives a config reload.
+    stale_resends: Arc<AtomicU64>,
 }
 
 pub struct UpstreamRequest<'a> {
@@ -60,15 +80,23 @@ pub struct UpstreamRequest<'a> {
     pub body: Bytes,
     pub request_id: &'a str,
     pub stream: bool,
+    /// The response head must arrive within this long of the request being written (a
+    /// stream's first-token timeout covers the head's wait); `None`: only the deadline.
+    pub head_within: Option<Duration>,
 }
 
 impl UpstreamClient {
-    pub fn new(config: Arc<Config>, tls: Vec<Option<Arc<rustls::ClientConfig>>>) -> Rc<Self> {
+    pub fn new(
+        config: Arc<Config>,
+        tls: Vec<Option<Arc<rustls::ClientConfig>>>,
+        stale_resends: Arc<AtomicU64>,
+    ) -> Rc<Self> {
         Rc::new(Self {
             config,
             tls,
             resolver: Rc::default(),
             idle: RefCell::default(),
+            stale_resends,
         })
     }
 
@@ -77,7 +105,8 @@ impl UpstreamClient {
         self.idle.borrow().values().map(Vec::len).sum()
     }
 
-    /// Sends the request and waits for the response head until `deadline`.
+    /// Sends the request and waits for the response head until `deadline` (or sooner, by
+    /// `head_within`).
     pub async fn send(
         self: &Rc<Self>,
         request: &UpstreamRequest<'_>,
@@ -89,26 +118,19 @@ impl UpstreamClient {
                 Some(connection) => connection,
                 None => self.connect(request.upstream).await?,
             };
-            let reused = connection.reused;
             let slices = IoSlices::new([head.clone(), request.body.clone(), Bytes::new()]);
-            let exchange = async {
-                connection
-                    .write(slices)
-                    .await
-                    .map_err(|e| SendError::Connection(e.to_string()))?;
-                read_head(&mut connection).await
-            };
-            match monoio::time::timeout_at(deadline.into(), exchange).await {
-                Err(_) => return Err(SendError::TimedOut("response")),
-                // A pooled connection the upstream had closed: retry once on a fresh one.
-                Ok(Err(SendError::Connection(_))) if reused => continue,
-                Ok(Err(error)) => return Err(error),
-                Ok(Ok((status, headers, framing, keep_alive))) => {
+            match exchange(&mut connection, slices, deadline, request.head_within).await {
+                Err(error) if connection.reused && is_stale(&error) => {
+                    self.stale_resends.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => return Err(error),
+                Ok((written_at, (status, headers, framing, keep_alive))) => {
                     return Ok(UpstreamResponse {
                         status,
                         headers,
                         framing,
                         keep_alive,
+                        written_at,
                         connection: Some(connection),
                         upstream: request.upstream,
                         client: self.clone(),
@@ -182,10 +204,45 @@ impl UpstreamClient {
     }
 }
 
-/// Reads and decodes a response head; also decides how the body is framed.
-async fn read_head(
+type Head = (u16, HeaderMap, BodyFraming, bool);
+
+/// Writes the request and reads the response head; returns when the request was written.
+async fn exchange(
     connection: &mut UpstreamConnection,
-) -> Result<(u16, HeaderMap, BodyFraming, bool), SendError> {
+    slices: IoSlices,
+    deadline: Instant,
+    head_within: Option<Duration>,
+) -> Result<(Instant, Head), SendError> {
+    match monoio::time::timeout_at(deadline.into(), connection.write(slices)).await {
+        Err(_) => return Err(SendError::TimedOut("response")),
+        Ok(Err(e)) => return Err(SendError::Connection(e.to_string())),
+        Ok(Ok(())) => {}
+    }
+    let written_at = Instant::now();
+    let head_deadline = head_within.map_or(deadline, |within| deadline.min(written_at + within));
+    match monoio::time::timeout_at(head_deadline.into(), read_head(connection)).await {
+        Err(_) if head_deadline < deadline => Err(SendError::TimedOut("first token")),
+        Err(_) => Err(SendError::TimedOut("response")),
+        Ok(Err(SendError::Closed { reason, .. })) => Err(SendError::Closed {
+            reason,
+            after_write: written_at.elapsed(),
+        }),
+        Ok(result) => result.map(|head| (written_at, head)),
+    }
+}
+
+/// The keep-alive race on a pooled connection: the write failed, or the connection closed
+/// before any response byte right after the request was written.
+fn is_stale(error: &SendError) -> bool {
+    match error {
+        SendError::Connection(_) => true,
+        SendError::Closed { after_write, .. } => *after_write <= STALE_WINDOW,
+        SendError::TimedOut(_) | SendError::Protocol(_) => false,
+    }
+}
+
+/// Reads and decodes a response head; also decides how the body is framed.
+async fn read_head(connection: &mut UpstreamConnection) -> Result<Head, SendError> {
     loop {
         match ResponseHeadDecoder.decode(&mut connection.buffer) {
             Ok(Decoded::Some(head)) => {
@@ -221,15 +278,20 @@ async fn read_head(
             Ok(_) => {}
             Err(e) => return Err(SendError::Protocol(e.to_string())),
         }
-        match connection.fill().await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(SendError::Connection(
-                    "connection closed before the response".into(),
-                ))
-            }
-            Err(e) => return Err(SendError::Connection(e.to_string())),
+        let reason = match connection.fill().await {
+            Ok(true) => continue,
+            Ok(false) => "connection closed before the response".to_string(),
+            Err(e) => e.to_string(),
+        };
+        // Part of a head, then a close: the upstream did answer, so no timing rule applies.
+        if !connection.buffer.is_empty() {
+            return Err(SendError::Connection(reason));
         }
+        return Err(SendError::Closed {
+            reason,
+            // Filled in by `exchange`, which knows when the request was written.
+            after_write: Duration::ZERO,
+        });
     }
 }
 
@@ -239,6 +301,8 @@ pub struct UpstreamResponse {
     pub headers: HeaderMap,
     framing: BodyFraming,
     keep_alive: bool,
+    /// When the request was written (a stream's first-token clock starts here).
+    pub written_at: Instant,
     connection: Option<UpstreamConnection>,
     upstream: UpstreamId,
     client: Rc<UpstreamClient>,

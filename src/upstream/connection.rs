@@ -25,7 +25,7 @@ pub struct UpstreamConnection {
     /// Bytes received and not yet consumed by the response decoder.
     pub buffer: BytesMut,
     pub idle_since: Instant,
-    /// Whether it came from the pool (a stale pooled connection earns one transparent retry).
+    /// Whether it came from the pool (one the upstream closed while idle is resent).
     pub reused: bool,
 }
 

@@ -88,7 +88,8 @@ async fn smooth_weighted_round_robin_over_many_plans() {
 
 #[monoio::test(timer_enabled = true)]
 async fn transient_failures_retry_the_same_target_and_too_long_skips_to_fallbacks() {
-    let dispatcher = dispatcher(&[("a", 1), ("b", 1)], "retries = 2");
+    // Breakers that stay closed: this is about retries, not about open targets.
+    let dispatcher = dispatcher(&[("a", 1), ("b", 1)], "retries = 2\nbreaker_failures = 100");
     let transient = FailureKind::Transient { retry_after: None };
     let (tried, _) = run(&dispatcher, |name| match name {
         "c" => Ok(()),
@@ -154,4 +155,79 @@ async fn breaker_opens_goes_half_open_and_closes() {
         firsts_on_a += usize::from(tried == ["a/m"]);
     }
     assert_eq!(firsts_on_a, 2);
+}
+
+/// Opens `upstream`'s breaker for model `m` (attempts there fail, the others answer).
+async fn open_breaker_of(dispatcher: &Dispatcher, upstream: &str) {
+    for _ in 0..10 {
+        if dispatcher.open_breakers() == 1 {
+            return;
+        }
+        let (_, outcome) = run(dispatcher, |name| match name {
+            name if name == upstream => Err(failure(FailureKind::Silent)),
+            _ => Ok(()),
+        })
+        .await;
+        assert!(outcome.is_ok(), "the other targets answer");
+    }
+    panic!("{upstream}'s breaker did not open");
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn an_open_target_goes_after_the_fallbacks_and_gets_one_attempt() {
+    let routing = "retries = 2\nbreaker_failures = 1\nbreaker_cooldown_ms = 60000";
+    let dispatcher = dispatcher(&[("a", 1)], routing);
+    let transient = FailureKind::Transient { retry_after: None };
+    // The first failure opens the breaker: no retries on `a` although `retries = 2`.
+    let (tried, _) = run(&dispatcher, |name| match name {
+        "a" => Err(failure(transient)),
+        _ => Ok(()),
+    })
+    .await;
+    assert_eq!(tried, ["a/m", "c/f"]);
+    // Open: the fallback model's target first; `a` only once everything else failed,
+    // once, without retries.
+    let (tried, outcome) = run(&dispatcher, |name| match name {
+        "c" => Ok(()),
+        _ => Err(failure(transient)),
+    })
+    .await;
+    assert_eq!(tried, ["c/f"]);
+    assert_eq!(outcome.unwrap(), "c/f");
+    // `c` fails too: its breaker opens at once (so no retries there either), then `a`.
+    let (tried, outcome) = run(&dispatcher, |_| Err(failure(transient))).await;
+    assert_eq!(tried, ["c/f", "a/m"]);
+    assert!(outcome.is_err());
+    // Both open: each gets its one attempt, in plan order; the last resort can answer,
+    // and its success closes its breaker.
+    let (tried, outcome) = run(&dispatcher, |name| match name {
+        "a" => Ok(()),
+        _ => Err(failure(FailureKind::Silent)),
+    })
+    .await;
+    assert_eq!(tried, ["a/m"]);
+    assert_eq!(outcome.unwrap(), "a/m");
+    assert_eq!(dispatcher.open_breakers(), 1, "only c's is still open");
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn an_open_target_waits_behind_the_other_targets_too() {
+    let routing = "retries = 0\nbreaker_failures = 1\nbreaker_cooldown_ms = 60000";
+    let dispatcher = dispatcher(&[("a", 1), ("b", 1)], routing);
+    open_breaker_of(&dispatcher, "a").await;
+    let (tried, _) = run(&dispatcher, |_| Err(failure(FailureKind::Silent))).await;
+    assert_eq!(tried, ["b/m", "c/f", "a/m"]);
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn a_refused_prefill_gets_one_more_attempt_on_the_same_target() {
+    let dispatcher = dispatcher(&[("a", 1)], "retries = 2");
+    let (tried, outcome) = run(&dispatcher, |name| match name {
+        "a" => Err(failure(FailureKind::PrefillRefused)),
+        _ => Ok(()),
+    })
+    .await;
+    assert_eq!(tried, ["a/m", "a/m", "c/f"]);
+    assert_eq!(outcome.unwrap(), "c/f");
+    assert_eq!(dispatcher.open_breakers(), 0, "a refusal is not an outage");
 }

@@ -27,12 +27,12 @@ fn smooth_weighted_round_robin_follows_the_weights() {
     let model = config.model(id);
     let now = Instant::now();
     let firsts: Vec<usize> = (0..8)
-        .map(|_| state.target_order(id, model, now)[0])
+        .map(|_| state.target_order(id, model, now).0[0])
         .collect();
     // nginx's sequence for 3:1 spreads the light target out: a a b a, a a b a.
     assert_eq!(firsts, vec![0, 0, 1, 0, 0, 0, 1, 0]);
     let share = (0..1000)
-        .filter(|_| state.target_order(id, model, now)[0] == 0)
+        .filter(|_| state.target_order(id, model, now).0[0] == 0)
         .count();
     assert_eq!(share, 750);
 }
@@ -45,7 +45,7 @@ fn order_lists_every_target_once() {
     let order = state.target_order(id, config.model(id), Instant::now());
     assert_eq!(
         order,
-        vec![1, 2, 0],
+        (vec![1, 2, 0], vec![]),
         "the weighted pick first, then by weight"
     );
 }
@@ -65,21 +65,18 @@ fn breaker_opens_probes_and_closes() {
         let order = state.target_order(id, model, Instant::now());
         assert_eq!(
             order,
-            vec![1, 0],
-            "an open target goes last, but is still listed"
+            (vec![1], vec![0]),
+            "an open target is listed apart, for the plan to try after everything else"
         );
     }
     std::thread::sleep(cooldown);
     let now = Instant::now();
-    assert!(state.is_available(id, 0, now), "due for a probe");
+    assert!(!state.is_open(id, 0, now), "due for a probe");
     state.begin_attempt(id, 0, cooldown);
-    assert!(
-        !state.is_available(id, 0, Instant::now()),
-        "one probe at a time"
-    );
+    assert!(state.is_open(id, 0, Instant::now()), "one probe at a time");
     state.record(id, 0, TargetHealth::Succeeded, 3, cooldown);
     assert_eq!(state.open_breakers(Instant::now()), 0);
-    assert!(state.is_available(id, 0, Instant::now()));
+    assert!(!state.is_open(id, 0, Instant::now()));
 }
 
 #[test]
@@ -88,5 +85,5 @@ fn misconfigured_target_cools_down_at_once() {
     let state = RoutingState::new(&config);
     let id = config.model_id("m").unwrap();
     state.record(id, 1, TargetHealth::Broken, 3, Duration::from_secs(5));
-    assert!(!state.is_available(id, 1, Instant::now()));
+    assert!(state.is_open(id, 1, Instant::now()));
 }

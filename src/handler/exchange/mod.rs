@@ -61,6 +61,7 @@ impl<'g> Exchange<'g> {
                 request_body: None,
                 response_body: None,
                 cancelled: false,
+                usage_estimated: false,
             },
             received_at,
             keep_alive,

@@ -104,7 +104,7 @@ impl Exchange<'_> {
                     .metrics
                     .stream_recoveries
                     .fetch_add(1, Ordering::Relaxed);
-                outcome = stream::continue_stream(
+                let recovery = stream::continue_stream(
                     &mut plan,
                     &generation.upstream,
                     prepared,
@@ -113,6 +113,8 @@ impl Exchange<'_> {
                     relay.strip_usage,
                 )
                 .await;
+                outcome = recovery.outcome;
+                self.record.usage_estimated = recovery.usage_estimated;
             }
         }
         if let Some(usage) = relay.withheld_usage.take() {

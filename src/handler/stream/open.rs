@@ -1,6 +1,7 @@
 //! Opening a stream: send the request and wait for its first data event. The first-token
-//! timeout runs from the request being sent; a non-SSE answer (the client's own error, or
-//! an upstream that ignored `stream`) is read whole instead.
+//! timeout runs from the request being written upstream, the wait for the response head
+//! included; a non-SSE answer (the client's own error, or an upstream that ignored
+//! `stream`) is read whole instead.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -39,19 +40,20 @@ pub async fn open(
     request_id: &str,
     body: Bytes,
 ) -> Result<Opened, Failure> {
+    let routing = &target.model.routing;
     let request = UpstreamRequest {
         upstream: target.target.upstream,
         path,
         body,
         request_id,
         stream: true,
+        head_within: Some(routing.first_token_timeout),
     };
-    let sent_at = Instant::now();
-    let head_deadline = sent_at + target.upstream.timeout;
+    let head_deadline = Instant::now() + target.upstream.timeout;
     let mut response = upstream
         .send(&request, head_deadline)
         .await
-        .map_err(|e| classify_send_error(&e))?;
+        .map_err(|e| classify_send_error(&e, routing.silent_after))?;
     let is_sse = response
         .header("content-type")
         .is_some_and(|t| t.starts_with("text/event-stream"));
@@ -60,7 +62,7 @@ pub async fn open(
             .await
             .map(Opened::Whole);
     }
-    let first_token_deadline = sent_at + target.model.routing.first_token_timeout;
+    let first_token_deadline = response.written_at + routing.first_token_timeout;
     let mut framer = EventFramer::default();
     let mut first = Vec::new();
     loop {

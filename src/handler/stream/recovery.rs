@@ -1,8 +1,10 @@
 //! Mid-stream recovery: when a stream breaks after bytes reached the client, continue the
 //! answer from the next targets of the same plan. `prefill` sends the delivered text as a
 //! final assistant message; `restart` re-sends the request and suppresses output while it
-//! repeats the delivered text. Events written here are re-framed `chat.completion.chunk`s
-//! under the original stream's id. This path parses JSON; it runs only on failures.
+//! repeats the delivered text; `auto` tries prefill and falls back to restart on the same
+//! target when the prefill is refused. Events written here are re-framed
+//! `chat.completion.chunk`s under the original stream's id, and the usage they end with
+//! covers every attempt (see `UsageTally`). This path parses JSON; it runs only on failures.
 
 use std::rc::Rc;
 
@@ -14,11 +16,19 @@ use super::open::{open, OpenStream, Opened};
 use super::relay::{pump, EventFilter, StreamEnd};
 use super::sink::ClientSink;
 use super::sse;
-use crate::config::Continuation;
-use crate::dispatch::{AttemptPlan, AttemptTarget, Failure};
+use crate::config::{Continuation, ModelId};
+use crate::dispatch::{
+    classify_continuation_answer, AttemptPlan, AttemptTarget, Failure, FailureKind,
+};
 use crate::handler::prepared::Prepared;
 use crate::json::push_json_string;
 use crate::upstream::UpstreamClient;
+
+/// How a recovery ended, and whether the usage it reported had to be estimated in part.
+pub struct Recovery {
+    pub outcome: Result<(), StreamEnd>,
+    pub usage_estimated: bool,
+}
 
 /// Continues a broken stream down the rest of the plan until it completes, the client
 /// leaves, or the plan runs out (then the last failure).
@@ -29,66 +39,133 @@ pub async fn continue_stream<W: AsyncWriteRent>(
     sink: &mut ClientSink<'_, W>,
     request_id: &str,
     strip_usage: bool,
-) -> Result<(), StreamEnd> {
+) -> Recovery {
     let original = OriginalStream::read(sink.delivered());
     let mut delivered = original.text.clone();
-    loop {
+    let mut tally = UsageTally {
+        unreported_chars: original.text.chars().count(),
+        estimated: false,
+    };
+    let outcome = loop {
+        // Under `auto`, the target that just refused the prefill gets a restart.
+        let mut restart_on: Option<(ModelId, usize)> = None;
         let opened = plan
             .run(async |target| {
-                let body = continuation_body(prepared, target, &delivered)?;
-                open(
-                    upstream,
-                    prepared.endpoint.upstream_path(),
-                    target,
-                    request_id,
-                    body,
-                )
-                .await
+                let auto = target.target.continuation == Continuation::Auto;
+                let mode = match target.target.continuation {
+                    Continuation::Auto if restart_on == Some((target.model_id, target.index)) => {
+                        Continuation::Restart
+                    }
+                    Continuation::Auto => Continuation::Prefill,
+                    mode => mode,
+                };
+                let body = continuation_body(prepared, target, mode, &delivered)?;
+                let path = prepared.endpoint.upstream_path();
+                match open(upstream, path, target, request_id, body).await? {
+                    Opened::Stream(stream) => Ok((stream, mode)),
+                    Opened::Whole(answer) => {
+                        let prefill_under_auto = auto && mode == Continuation::Prefill;
+                        let failure = classify_continuation_answer(
+                            answer.status,
+                            &answer.body,
+                            prefill_under_auto,
+                        );
+                        if failure.kind == FailureKind::PrefillRefused {
+                            restart_on = Some((target.model_id, target.index));
+                        }
+                        Err(failure)
+                    }
+                }
             })
             .await;
         let Ok((
-            Opened::Stream(OpenStream {
-                response,
-                framer,
-                first,
-            }),
+            (
+                OpenStream {
+                    response,
+                    framer,
+                    first,
+                },
+                mode,
+            ),
             target,
         )) = opened
         else {
             let last = plan.last_failure().cloned();
-            return Err(StreamEnd::Broken(
+            break Err(StreamEnd::Broken(
                 last.unwrap_or_else(Failure::cannot_continue),
             ));
         };
         let repeat_len = delivered.len();
+        let prefilled_chars = (mode == Continuation::Prefill).then(|| delivered.chars().count());
         let mut reframer = Reframer {
             original: &original,
             delivered: &mut delivered,
-            restart_matched: (target.target.continuation == Continuation::Restart)
-                .then_some((0, repeat_len)),
+            restart_matched: (mode == Continuation::Restart).then_some((0, repeat_len)),
             strip_usage,
+            tally: &mut tally,
+            prefilled_chars,
+            streamed_chars: 0,
+            reported_usage: false,
+            withheld_usage: None,
             finished: false,
             done: false,
         };
-        let first = reframer.filter(first)?;
-        sink.forward(first).await?;
-        let idle_timeout = target.model.routing.stream_idle_timeout;
-        match pump(response, framer, &mut reframer, sink, idle_timeout).await {
-            Err(StreamEnd::Broken(failure)) => plan.record_failure(&target, failure),
-            other => return other,
+        let outcome = match reframer.filter(first) {
+            Ok(first) => match sink.forward(first).await {
+                Ok(()) => {
+                    let idle_timeout = target.model.routing.stream_idle_timeout;
+                    pump(response, framer, &mut reframer, sink, idle_timeout).await
+                }
+                Err(end) => Err(end),
+            },
+            Err(end) => Err(end),
+        };
+        if let Some(usage) = reframer.withheld_usage.take() {
+            // The usage chunk kept from the client still belongs in the log.
+            sink.record_only(usage);
         }
+        if !reframer.reported_usage {
+            reframer.tally.unreported_chars += reframer.streamed_chars;
+        }
+        match outcome {
+            Err(StreamEnd::Broken(failure)) => plan.record_failure(&target, failure),
+            other => break other,
+        }
+    };
+    Recovery {
+        outcome,
+        usage_estimated: tally.estimated,
     }
 }
 
-/// The request that continues the answer on `target`, by its continuation mode.
+/// Usage across the attempts of a recovered stream. The client and the log get one usage
+/// covering the whole answer: prompt tokens of the first request, completion tokens summed
+/// over attempts. An attempt that broke never reported its usage; its completion tokens are
+/// estimated from the characters it streamed, at the rate (tokens per character) the
+/// reporting attempt's own usage shows for its own text, or 4 characters a token when that
+/// attempt streamed no text.
+struct UsageTally {
+    /// Characters streamed by attempts that broke without reporting usage.
+    unreported_chars: usize,
+    /// Some of the reported usage is an estimate.
+    estimated: bool,
+}
+
+/// `chars` characters in tokens, at `tokens_per_char`.
+fn estimate_tokens(chars: usize, tokens_per_char: f64) -> u64 {
+    (chars as f64 * tokens_per_char).round() as u64
+}
+
+/// The request that continues the answer on `target` in `mode`.
 fn continuation_body(
     prepared: &Prepared,
     target: &AttemptTarget<'_>,
+    mode: Continuation,
     delivered: &str,
 ) -> Result<Bytes, Failure> {
     let upstream_model = &target.target.upstream_model;
-    let body = match target.target.continuation {
-        Continuation::Prefill => {
+    let body = match mode {
+        Continuation::Prefill | Continuation::Auto => {
             prepared
                 .body
                 .for_prefill(upstream_model, delivered, &target.target.extra_body)
@@ -168,11 +245,46 @@ struct Reframer<'a> {
     /// how much it must repeat (what was delivered when it started).
     restart_matched: Option<(usize, usize)>,
     strip_usage: bool,
+    tally: &'a mut UsageTally,
+    /// Prefill mode: the characters sent as the assistant message (they are in its prompt).
+    prefilled_chars: Option<usize>,
+    /// Characters of content this attempt streamed, repeats included.
+    streamed_chars: usize,
+    reported_usage: bool,
+    /// The whole-answer usage chunk, when the client did not ask for usage.
+    withheld_usage: Option<Bytes>,
     finished: bool,
     done: bool,
 }
 
 impl Reframer<'_> {
+    /// This attempt's usage turned into the whole answer's (see `UsageTally`).
+    fn whole_answer_usage(&mut self, usage: &simd_json::OwnedValue) -> simd_json::OwnedValue {
+        let reported = |key| usage.get_u64(key).unwrap_or_default();
+        let completion = reported("completion_tokens");
+        let tokens_per_char = if self.streamed_chars > 0 && completion > 0 {
+            completion as f64 / self.streamed_chars as f64
+        } else {
+            0.25
+        };
+        let mut prompt = reported("prompt_tokens");
+        if let Some(prefilled) = self.prefilled_chars {
+            // Its prompt holds the delivered text as well as the first request's.
+            prompt = prompt.saturating_sub(estimate_tokens(prefilled, tokens_per_char));
+            self.tally.estimated |= prefilled > 0;
+        }
+        let unreported = self.tally.unreported_chars;
+        let completion = completion + estimate_tokens(unreported, tokens_per_char);
+        self.tally.estimated |= unreported > 0;
+        let mut whole = usage.clone();
+        if let Some(object) = whole.as_object_mut() {
+            object.insert("prompt_tokens".into(), prompt.into());
+            object.insert("completion_tokens".into(), completion.into());
+            object.insert("total_tokens".into(), (prompt + completion).into());
+        }
+        whole
+    }
+
     /// The part of `content` that is new to the client (restart mode suppresses the repeat).
     fn unseen<'c>(&mut self, content: &'c str) -> Result<&'c str, StreamEnd> {
         let Some((matched, repeat_len)) = self.restart_matched.as_mut() else {
@@ -205,18 +317,22 @@ impl EventFilter for Reframer<'_> {
                 continue;
             };
             if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-                if !self.strip_usage {
-                    out.push_str(
-                        &self
-                            .original
-                            .event(&format!("\"choices\":[],\"usage\":{}", usage.encode())),
-                    );
+                self.reported_usage = true;
+                let usage = self.whole_answer_usage(usage);
+                let event = self
+                    .original
+                    .event(&format!("\"choices\":[],\"usage\":{}", usage.encode()));
+                if self.strip_usage {
+                    self.withheld_usage = Some(Bytes::from(event));
+                } else {
+                    out.push_str(&event);
                 }
             }
             let Some(choice) = first_choice(&chunk) else {
                 continue;
             };
             if let Some(content) = choice.get("delta").and_then(|d| d.get_str("content")) {
+                self.streamed_chars += content.chars().count();
                 let unseen = self.unseen(content)?;
                 if !unseen.is_empty() {
                     let mut fields =

@@ -17,7 +17,10 @@ use super::support::{
     full_row, record, runtime, settings, sqlite_execute, sqlite_rows, wait_for, TempDir,
 };
 
-const SCHEMA: &str = include_str!("../../../migrations/sqlite/0001_request_logs.sql");
+const SCHEMA: &str = concat!(
+    include_str!("../../../migrations/sqlite/0001_request_logs.sql"),
+    include_str!("../../../migrations/sqlite/0002_usage_estimated.sql"),
+);
 
 fn send_requests(sender: &RecordSender, prefix: &str, count: usize) {
     for n in 0..count {

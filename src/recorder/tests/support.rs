@@ -73,6 +73,7 @@ pub(super) fn record(id: &str) -> RequestRecord {
             br#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#,
         )),
         cancelled: false,
+        usage_estimated: false,
     }
 }
 
@@ -105,6 +106,7 @@ pub(super) fn full_row(tag: &str) -> LogRow {
         ),
         cancelled: true,
         malformed: true,
+        usage_estimated: true,
     }
 }
 
@@ -134,6 +136,7 @@ pub(super) fn bare_row(tag: &str) -> LogRow {
         tool_calls: None,
         cancelled: false,
         malformed: false,
+        usage_estimated: false,
     }
 }
 
@@ -147,7 +150,7 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 /// Every column but `created_at`, in the order of `LogRow`'s fields.
 const COLUMNS: &str = "id, client_key, endpoint, model, upstream, upstream_model, stream, status, \
     tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, total_tokens, finish_reason, \
-    request_body, response_content, reasoning_content, tool_calls, cancelled, malformed";
+    request_body, response_content, reasoning_content, tool_calls, cancelled, malformed, usage_estimated";
 
 macro_rules! row_from {
     ($row:expr, $created_at:expr) => {
@@ -175,6 +178,7 @@ macro_rules! row_from {
             tool_calls: $row.get("tool_calls"),
             cancelled: $row.get("cancelled"),
             malformed: $row.get("malformed"),
+            usage_estimated: $row.get("usage_estimated"),
         }
     };
 }
