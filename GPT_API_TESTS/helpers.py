@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Optional
 
@@ -101,3 +102,19 @@ def wait_until(pred, timeout: float = 5.0, interval: float = 0.02):
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- raw exchanges
+def port_of(g) -> int:
+    return int(g.url.rsplit(":", 1)[1])
+
+
+def status_of(response: bytes) -> int:
+    match = re.match(rb"HTTP/1\.1 (\d{3})", response)
+    assert match, response[:200]
+    return int(match.group(1))
+
+
+def still_serving(g):
+    reply = sdk(g).chat.completions.create(model="m", messages=msgs("alive?"))
+    assert reply.choices[0].message.content.startswith("Echo: alive?")

@@ -80,15 +80,12 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-fn top_module(path: &Path) -> String {
-    let relative = path.strip_prefix(src()).unwrap();
-    let first = relative
-        .components()
-        .next()
-        .unwrap()
-        .as_os_str()
-        .to_string_lossy();
-    first.trim_end_matches(".rs").to_string()
+/// The module `path` belongs to: its first component below `under` (`src/handler/x.rs` and
+/// `src/handler/x/y.rs` both give `x` under `src/handler`).
+fn module_of(path: &Path, under: &Path) -> String {
+    let relative = path.strip_prefix(under).unwrap();
+    let first = relative.components().next().unwrap().as_os_str();
+    first.to_string_lossy().trim_end_matches(".rs").to_string()
 }
 
 #[test]
@@ -101,7 +98,7 @@ fn modules_import_only_what_lies_below_them() {
     let binary: Vec<&str> = names_after(&main, "mod ");
     let mut violations = Vec::new();
     for file in &files {
-        let module = top_module(file);
+        let module = module_of(file, &src());
         let text = code(file);
         if module == "main" || module == "lib" || binary.contains(&module.as_str()) {
             continue;
@@ -140,19 +137,9 @@ fn handler_modules_import_each_other_without_a_cycle() {
     let handler = src().join("handler");
     let mut files = Vec::new();
     rust_files(&handler, &mut files);
-    let submodule = |path: &Path| {
-        let relative = path.strip_prefix(&handler).unwrap();
-        let first = relative
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_string_lossy();
-        first.trim_end_matches(".rs").to_string()
-    };
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
-        let from = submodule(file);
+        let from = module_of(file, &handler);
         if from == "mod" {
             continue;
         }

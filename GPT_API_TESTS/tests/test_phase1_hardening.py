@@ -14,7 +14,7 @@ import time
 import pytest
 
 from gateway import upstream
-from helpers import error_of, http, msgs, sdk, wait_until
+from helpers import error_of, http, msgs, port_of, sdk, status_of, still_serving, wait_until
 
 MODEL = {"name": "m", "targets": [{"upstream": "a", "weight": 1}]}
 
@@ -24,10 +24,6 @@ def gw(gateway, mocks):
     a = mocks("a")
     return gateway([upstream(a)], [MODEL], server={"max_body_bytes": 4096, "header_timeout_ms": 1500,
                                                    "max_header_bytes": 8192})
-
-
-def port_of(g) -> int:
-    return int(g.url.rsplit(":", 1)[1])
 
 
 def raw_exchange(g, data: bytes, timeout: float = 5.0) -> bytes:
@@ -44,17 +40,6 @@ def raw_exchange(g, data: bytes, timeout: float = 5.0) -> bytes:
         except socket.timeout:
             pass
         return b"".join(chunks)
-
-
-def status_of(response: bytes) -> int:
-    match = re.match(rb"HTTP/1\.1 (\d{3})", response)
-    assert match, response[:200]
-    return int(match.group(1))
-
-
-def still_serving(g):
-    reply = sdk(g).chat.completions.create(model="m", messages=msgs("alive?"))
-    assert reply.choices[0].message.content.startswith("Echo: alive?")
 
 
 @pytest.mark.parametrize("head", [

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from gateway import upstream
-from helpers import msgs, sdk
+from helpers import port_of, status_of, still_serving
 
 MODEL = {"name": "m", "targets": [{"upstream": "a", "weight": 1}]}
 CHAT = b'{"model":"m","messages":[{"role":"user","content":"wire"}]}'
@@ -30,10 +30,6 @@ def gw_defaults(gateway, mocks):
     """The shipped limits: max_body_bytes 10 MiB, max_headers 100."""
     a = mocks("a")
     return gateway([upstream(a)], [MODEL])
-
-
-def port_of(g) -> int:
-    return int(g.url.rsplit(":", 1)[1])
 
 
 def exchange(g, *writes: bytes, pause: float = 0.2, timeout: float = 5.0) -> bytes:
@@ -54,12 +50,6 @@ def exchange(g, *writes: bytes, pause: float = 0.2, timeout: float = 5.0) -> byt
         return b"".join(chunks)
 
 
-def status_of(response: bytes) -> int:
-    match = re.match(rb"HTTP/1\.1 (\d{3})", response)
-    assert match, response[:200]
-    return int(match.group(1))
-
-
 def error_body(response: bytes) -> dict:
     return json.loads(response.split(b"\r\n\r\n", 1)[1])["error"]
 
@@ -68,11 +58,6 @@ def head_of(length: int) -> bytes:
     """A GET /health head of exactly `length` bytes."""
     start, end = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ", b"\r\nConnection: close\r\n\r\n"
     return start + b"a" * (length - len(start) - len(end)) + end
-
-
-def still_serving(g):
-    reply = sdk(g).chat.completions.create(model="m", messages=msgs("alive?"))
-    assert reply.choices[0].message.content.startswith("Echo: alive?")
 
 
 @pytest.mark.parametrize("split", [None, 4000, 8000])
