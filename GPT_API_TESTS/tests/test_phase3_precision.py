@@ -55,7 +55,8 @@ def test_silent_upstream_reaches_fallback_within_first_token_timeout(gateway, mo
     elapsed = time.monotonic() - t0
     assert text == expected(LONG)
     assert (a.count(), c.count()) == (1, 1), "a silent target is not retried"
-    assert 1.4 <= elapsed < 3.0, elapsed
+    # The timeout's contract, not a performance figure: generous above (the fault took 120 s).
+    assert 1.4 <= elapsed < 10.0, elapsed
     line = gw.access(raw.headers["x-request-id"])
     assert line["tried"] == ["a/m", "c/f"] and line["status"] == 200
     print(f"silent: a={a.count()} c={c.count()} elapsed={elapsed:.2f}s")
@@ -73,7 +74,7 @@ def test_silent_hang_up_is_not_retried_but_a_quick_close_is(gateway, mocks):
     elapsed = time.monotonic() - t0
     assert text == expected(LONG)
     assert (a.count(), c.count()) == (1, 1)
-    assert 1.4 <= elapsed < 3.5, elapsed
+    assert 1.4 <= elapsed < 10.0, elapsed  # generous: the attempt counts above are the point
     line = gw.access(raw.headers["x-request-id"])
     assert line["tried"] == ["a/m", "c/f"]
     print(f"hang-up after 1.5 s: a={a.count()} c={c.count()} elapsed={elapsed:.2f}s")
