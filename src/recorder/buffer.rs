@@ -109,7 +109,9 @@ impl RowBuffer {
                 self.spill_failed(&error);
                 return false;
             }
-            self.spilled_one();
+            // No warning: the database is taking these, only slowly (a fresh SQLite file's
+            // first write, say); the copies are insurance against a crash meanwhile.
+            self.spill_failing = false;
         }
         true
     }
@@ -139,7 +141,7 @@ impl RowBuffer {
         let quiet = self
             .warned_at
             .is_some_and(|at| at.elapsed() < SPILL_WARNING_EVERY);
-        if self.spill.rows() == 1 && !quiet {
+        if !quiet {
             self.warned_at = Some(Instant::now());
             let path = self.spill.path().display().to_string();
             let buffered = self.pending.len() as u64;
