@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, ResponseAffinity};
 use crate::metrics::{LogFigures, RequestCounters, WorkerMetrics};
 use crate::record::{RecordSender, StreamId};
 use crate::upstream::UpstreamClient;
@@ -52,6 +52,8 @@ pub struct SharedState {
     pub log_figures: Box<dyn Fn() -> LogFigures + Send + Sync>,
     pub shutting_down: AtomicBool,
     pub workers_listening: AtomicUsize,
+    /// Which upstream issued each Responses API response id, for `previous_response_id`.
+    pub response_affinity: ResponseAffinity,
 }
 
 impl SharedState {
@@ -71,6 +73,7 @@ impl SharedState {
             log_figures,
             shutting_down: AtomicBool::new(false),
             workers_listening: AtomicUsize::new(0),
+            response_affinity: ResponseAffinity::default(),
         }
     }
 

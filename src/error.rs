@@ -31,6 +31,9 @@ pub enum AppError {
     },
     RequestTimeout,
     Overloaded,
+    /// No target of the model (or its fallbacks) can take this request: the message says
+    /// why (the endpoint, or a field that has no counterpart in the targets' API).
+    Unservable(String),
     /// Every target of the model and its fallbacks failed.
     AllUpstreamsFailed(FailureSummary),
     /// A stream broke after bytes reached the client and could not be continued.
@@ -57,9 +60,11 @@ impl FailureSummary {
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) | Self::EmptyBody | Self::MissingModel | Self::BadRequest(_) => {
-                400
-            }
+            Self::InvalidJson(_)
+            | Self::EmptyBody
+            | Self::MissingModel
+            | Self::BadRequest(_)
+            | Self::Unservable(_) => 400,
             Self::InvalidApiKey => 401,
             Self::ModelNotAllowed(_) => 403,
             Self::ModelNotFound(_) | Self::NotFound(_) => 404,
@@ -114,6 +119,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
+            Self::Unservable(_) => "unsupported_request",
             Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => "headers_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::Overloaded => "overloaded",
@@ -130,11 +136,12 @@ impl AppError {
             Self::MissingModel => "The request body must be a JSON object with a string field 'model'".into(),
             Self::ModelNotFound(model) => format!("The model '{model}' does not exist"),
             Self::BodyTooLarge { limit } => format!("The request body is larger than the limit of {limit} bytes"),
-            Self::InvalidApiKey => "Invalid or missing API key; send it as 'Authorization: Bearer <key>'".into(),
+            Self::InvalidApiKey => "Invalid or missing API key; send it as 'Authorization: Bearer <key>' (or 'x-api-key: <key>')".into(),
             Self::ModelNotAllowed(model) => format!("This API key may not use the model '{model}'"),
             Self::NotFound(path) => format!("Unknown path '{path}'"),
             Self::MethodNotAllowed => "Method not allowed for this path".into(),
             Self::BadRequest(detail) => format!("Malformed HTTP request: {detail}"),
+            Self::Unservable(detail) => detail.clone(),
             Self::HeadersTooLarge { limit } => format!("The request headers are larger than the limit of {limit} bytes"),
             Self::TooManyHeaders { limit } => format!("The request has more header fields than the limit of {limit}"),
             Self::RequestTimeout => "The request was not received in time".into(),

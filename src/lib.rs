@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod context;
+pub mod dialect;
 pub mod dispatch;
 pub mod error;
 pub mod handler;

@@ -21,7 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "handler",
         &[
             "context", "dispatch", "upstream", "http", "error", "config", "metrics", "json",
-            "record", "log", "mutate",
+            "record", "log", "mutate", "dialect",
         ],
     ),
     (
@@ -29,6 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["dispatch", "upstream", "config", "metrics", "record"],
     ),
     ("dispatch", &["upstream", "config", "error"]),
+    ("dialect", &["json"]),
     ("upstream", &["config", "iovec"]),
     ("http", &["error", "iovec"]),
     ("metrics", &["config"]),

@@ -36,6 +36,8 @@ pub const STREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
 pub const SILENT_AFTER_MS: u64 = 1_000;
 pub const CONTINUATION: &str = "none";
 
+pub const UPSTREAM_KIND: &str = "openai";
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub const UPSTREAM_TIMEOUT_MS: u64 = 120_000;
 pub const TARGET_WEIGHT: u32 = 1;

@@ -127,6 +127,15 @@ pub struct UpstreamSection {
     pub connect_timeout_ms: u64,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The provider's API: `openai` (any OpenAI-compatible server), `azure`, `anthropic`.
+    pub kind: Option<String>,
+    /// Static extra headers sent with every request to this upstream.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Azure: the deployment API's version; without it the v1 surface is used.
+    pub api_version: Option<String>,
+    /// Anthropic: the `anthropic-version` header.
+    pub anthropic_version: Option<String>,
 }
 
 fn default_connect_timeout_ms() -> u64 {

@@ -18,7 +18,7 @@ use std::path::Path;
 pub use reload::restart_only_changes;
 pub use runtime::{
     ClientKey, Config, Continuation, DatabaseSettings, KeyMatcher, Model, ModelId, RoutingPolicy,
-    ServerSettings, Target, Upstream, UpstreamId, UpstreamUrl,
+    ServerSettings, Target, Upstream, UpstreamId, UpstreamKind, UpstreamUrl,
 };
 pub use secret::Secret;
 

@@ -103,11 +103,35 @@ pub struct ModelId(pub usize);
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub name: String,
+    pub kind: UpstreamKind,
     pub url: UpstreamUrl,
     pub api_key: Option<Secret>,
+    /// Static extra headers, sent after the gateway's own.
+    pub headers: Vec<(String, String)>,
     pub ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+}
+
+/// The provider API an upstream speaks: its URLs, its auth header, its dialect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// Any OpenAI-compatible server: `Authorization: Bearer`, paths under the base URL.
+    OpenAi,
+    /// Azure OpenAI: `api-key`; with an `api_version`, the target's model is the deployment.
+    Azure { api_version: Option<String> },
+    /// Anthropic's Messages API: `x-api-key` and `anthropic-version`.
+    Anthropic { version: String },
+}
+
+impl UpstreamKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Azure { .. } => "azure",
+            Self::Anthropic { .. } => "anthropic",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,8 @@ enum Kind {
     StrList,
     /// Any table (`extra_body`: sent upstream as JSON).
     AnyTable,
+    /// A table of strings (`headers`).
+    StrTable,
     /// `[section]`: a table with these keys.
     Section(&'static [&'static [Field]]),
     /// `[[section]]` or an array of inline tables, each with these keys.
@@ -81,6 +83,10 @@ const UPSTREAM: &[Field] = &[
     Field("ca_file", Kind::Str),
     Field("connect_timeout_ms", U64),
     Field("timeout_ms", U64),
+    Field("kind", Kind::Str),
+    Field("headers", Kind::StrTable),
+    Field("api_version", Kind::Str),
+    Field("anthropic_version", Kind::Str),
 ];
 
 const TARGET: &[Field] = &[
@@ -169,6 +175,14 @@ fn check_value(value: &mut Value, kind: Kind, location: &str, problems: &mut Pro
         (Kind::StrList, value) => wrong_type("an array of strings", value),
         (Kind::AnyTable, Value::Table(_)) => true,
         (Kind::AnyTable, value) => wrong_type("a table", value),
+        (Kind::StrTable, Value::Table(table)) => {
+            let strings = table.values().all(Value::is_str);
+            if !strings {
+                problems.add(location, "expected a table of strings");
+            }
+            strings
+        }
+        (Kind::StrTable, value) => wrong_type("a table of strings", value),
         (Kind::Section(groups), Value::Table(table)) => {
             check_table(table, groups, &format!("{location}."), problems);
             true

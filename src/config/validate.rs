@@ -1,7 +1,7 @@
 //! Checks a parsed config file and builds the runtime config, collecting every problem
 //! (with its location) instead of stopping at the first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -341,6 +341,8 @@ fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) ->
             }
             Upstream {
                 name: u.name.clone(),
+                kind: upstream_kind(u, &location, problems),
+                headers: extra_headers(&u.headers, &location, problems),
                 url,
                 api_key: match secret(
                     &u.api_key,
@@ -363,6 +365,75 @@ fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) ->
             }
         })
         .collect()
+}
+
+fn upstream_kind(u: &UpstreamSection, location: &str, problems: &mut Problems) -> UpstreamKind {
+    let name = u.kind.as_deref().unwrap_or(defaults::UPSTREAM_KIND);
+    let kind = match name {
+        "openai" => UpstreamKind::OpenAi,
+        "azure" => UpstreamKind::Azure {
+            api_version: u.api_version.clone(),
+        },
+        "anthropic" => UpstreamKind::Anthropic {
+            version: u
+                .anthropic_version
+                .clone()
+                .unwrap_or_else(|| defaults::ANTHROPIC_VERSION.into()),
+        },
+        other => {
+            problems.add(
+                format!("{location}.kind"),
+                format!("unknown kind '{other}': expected openai, azure or anthropic"),
+            );
+            UpstreamKind::OpenAi
+        }
+    };
+    let misplaced = [
+        ("api_version", u.api_version.is_some(), "azure"),
+        (
+            "anthropic_version",
+            u.anthropic_version.is_some(),
+            "anthropic",
+        ),
+    ];
+    for (key, set, owner) in misplaced {
+        if set && kind.name() != owner && name == kind.name() {
+            problems.add(
+                format!("{location}.{key}"),
+                format!("only applies to kind = \"{owner}\""),
+            );
+        }
+    }
+    kind
+}
+
+/// Header names and values that HTTP/1.1 can carry; the gateway's own are not overridden.
+fn extra_headers(
+    headers: &BTreeMap<String, String>,
+    location: &str,
+    problems: &mut Problems,
+) -> Vec<(String, String)> {
+    const OWN: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
+    let mut valid = Vec::new();
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+        {
+            problems.add(
+                format!("{location}.headers.{name}"),
+                "not a valid HTTP header name and value",
+            );
+        } else if OWN.contains(&lower.as_str()) {
+            problems.add(
+                format!("{location}.headers.{name}"),
+                "is set by the gateway itself",
+            );
+        } else {
+            valid.push((lower, value.clone()));
+        }
+    }
+    valid
 }
 
 /// `http(s)://host[:port][/path]`, without query or fragment.

@@ -1,12 +1,14 @@
 //! Choosing where a request goes: the plan of attempts (targets by smooth weighted
 //! round-robin, then fallback models), failure classes, and per-worker breaker state.
 
+mod affinity;
 mod classify;
 mod plan;
 mod state;
 
 use std::sync::Arc;
 
+pub use affinity::{upstream_key, ResponseAffinity};
 pub use classify::{
     classify_body_error, classify_continuation_answer, classify_send_error, classify_status,
     Failure, FailureKind,

@@ -46,6 +46,8 @@ pub struct AttemptPlan<'a> {
     /// The target of the latest attempt that delivered.
     answered_by: Option<AttemptTarget<'a>>,
     last_failure: Option<Failure>,
+    /// The upstreams (by id) this request may go to; `None`: all.
+    only_upstreams: Option<Vec<bool>>,
 }
 
 impl<'a> AttemptPlan<'a> {
@@ -61,6 +63,7 @@ impl<'a> AttemptPlan<'a> {
             last_target: None,
             answered_by: None,
             last_failure: None,
+            only_upstreams: None,
         };
         plan.enter_model(model);
         plan
@@ -84,6 +87,9 @@ impl<'a> AttemptPlan<'a> {
     fn next_target(&mut self) -> Option<(AttemptTarget<'a>, bool)> {
         loop {
             if let Some((model_id, index)) = self.targets.pop_front() {
+                if !self.may_use(model_id, index) {
+                    continue;
+                }
                 // Its breaker may have opened since the plan was made (this request's own
                 // failures on a fallback's shared upstream, or another request's).
                 if self
@@ -103,8 +109,25 @@ impl<'a> AttemptPlan<'a> {
                 continue;
             }
             let (model_id, index) = self.open.pop_front()?;
+            if !self.may_use(model_id, index) {
+                continue;
+            }
             return Some((self.attempt_target(model_id, index), true));
         }
+    }
+
+    /// Keeps this request to these upstreams (indexed by `UpstreamId`): the others cannot
+    /// serve it. Targets skipped this way are not attempts.
+    pub fn only_upstreams(&mut self, allowed: Vec<bool>) {
+        self.only_upstreams = Some(allowed);
+    }
+
+    fn may_use(&self, model_id: ModelId, index: usize) -> bool {
+        let Some(allowed) = &self.only_upstreams else {
+            return true;
+        };
+        let upstream = self.dispatcher.config.model(model_id).targets[index].upstream;
+        allowed.get(upstream.0).copied().unwrap_or(false)
     }
 
     fn attempt_target(&self, model_id: ModelId, index: usize) -> AttemptTarget<'a> {

@@ -51,6 +51,12 @@ pub fn identify<'a>(
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
         })
+        .or_else(|| {
+            // Anthropic's SDKs send the key as `x-api-key`.
+            headers
+                .get("x-api-key")
+                .and_then(|value| value.to_str().ok())
+        })
         .map(str::trim)
         .ok_or(AppError::InvalidApiKey)?;
     let mut hex = None;

@@ -7,6 +7,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use simd_json::prelude::*;
 
+use crate::dialect::Dialect;
 use crate::error::AppError;
 use crate::json;
 use crate::json::push_json_string;
@@ -21,6 +22,8 @@ pub struct RequestBody {
     pub client_wants_usage: bool,
     /// `n > 1` or `tools`: streams the gateway cannot continue seamlessly.
     pub multi_choice_or_tools: bool,
+    /// Chat streams ask the upstream for a usage chunk (other dialects always send usage).
+    asks_for_usage: bool,
     spans: TopLevelSpans,
 }
 
@@ -35,7 +38,7 @@ struct TopLevelSpans {
 
 impl RequestBody {
     /// Validates the JSON and reads the fields the gateway routes by.
-    pub fn parse(raw: Bytes) -> Result<Self, AppError> {
+    pub fn parse(raw: Bytes, dialect: Dialect) -> Result<Self, AppError> {
         if raw.iter().all(u8::is_ascii_whitespace) {
             return Err(AppError::EmptyBody);
         }
@@ -64,6 +67,7 @@ impl RequestBody {
             stream,
             client_wants_usage,
             multi_choice_or_tools: n > 1 || has_tools,
+            asks_for_usage: dialect == Dialect::Chat,
             spans,
         })
     }
@@ -76,7 +80,7 @@ impl RequestBody {
             push_json_string(&mut quoted, upstream_model);
             edits.push(Edit::replace(self.spans.model.clone(), quoted));
         }
-        if self.stream && !self.client_wants_usage {
+        if self.stream && self.asks_for_usage && !self.client_wants_usage {
             edits.push(match &self.spans.stream_options {
                 Some(span) => Edit::replace(
                     Some(span.clone()),

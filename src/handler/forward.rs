@@ -1,12 +1,14 @@
 //! Whole answers: one attempt sends the body and reads the upstream's answer to its end,
-//! then it is classified (a failure to fail over from, or an answer to pass on).
+//! then it is classified (a failure to fail over from, or an answer to pass on) and, from a
+//! target of the other dialect, translated.
 
 use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::prepared::Prepared;
+use super::prepared::{Bridge, Prepared};
+use crate::dialect::{anthropic, Dialect};
 use crate::dispatch::{classify_body_error, classify_send_error, classify_status};
 use crate::dispatch::{AttemptPlan, AttemptTarget, Failure};
 use crate::error::AppError;
@@ -37,10 +39,11 @@ async fn attempt(
     target: &AttemptTarget<'_>,
     request_id: &str,
 ) -> Result<Delivered, Failure> {
+    let call = prepared.request_for(target);
     let request = UpstreamRequest {
         upstream: target.target.upstream,
-        path: prepared.endpoint.upstream_path(),
-        body: prepared.body.for_upstream(&target.target.upstream_model),
+        path: &call.path,
+        body: call.body,
         request_id,
         stream: false,
         head_within: None,
@@ -50,7 +53,8 @@ async fn attempt(
         .send(&request, deadline)
         .await
         .map_err(|e| classify_send_error(&e, target.model.routing.silent_after))?;
-    read_whole(&mut response, deadline).await
+    let answer = read_whole(&mut response, deadline).await?;
+    Ok(answer_for_client(prepared, target, answer))
 }
 
 /// Reads a whole upstream answer: a failure to fail over from, or an answer to pass on (a
@@ -75,4 +79,33 @@ pub async fn read_whole(
         content_type,
         body,
     })
+}
+
+/// A whole answer from `target` in the client's dialect.
+pub fn answer_for_client(
+    prepared: &Prepared,
+    target: &AttemptTarget<'_>,
+    answer: Delivered,
+) -> Delivered {
+    if prepared.body_for(target).1 == Bridge::Same {
+        return answer;
+    }
+    let success = (200..300).contains(&answer.status);
+    let translated = match (prepared.dialect, success) {
+        (Dialect::Anthropic, true) => anthropic::response::message_from_chat(&answer.body),
+        (Dialect::Anthropic, false) => Some(anthropic::response::error_from_chat(
+            answer.status,
+            &answer.body,
+        )),
+        (_, true) => anthropic::response::message_to_chat(&answer.body),
+        (_, false) => Some(anthropic::response::error_to_chat(&answer.body)),
+    };
+    match translated {
+        Some(body) => Delivered {
+            status: answer.status,
+            content_type: "application/json".into(),
+            body: Bytes::from(body),
+        },
+        None => answer,
+    }
 }

@@ -1,26 +1,246 @@
-//! A proxied request once checked: its parsed body, the model it routes by, its endpoint.
+//! A proxied request once checked: its parsed body, the model it routes by, its endpoint and
+//! dialect, and how it reaches each kind of target (`Bridge`): as sent, or translated. The
+//! translation is made once per request, when some target needs it; a target that cannot
+//! serve the request (its API lacks the endpoint, or a field has no counterpart there) is
+//! skipped, and a request no target can serve is refused up front.
+
+use bytes::Bytes;
+use simd_json::prelude::*;
 
 use super::body::RequestBody;
-use crate::config::{Continuation, ModelId};
-use crate::dispatch::AttemptTarget;
+use crate::config::{Config, Continuation, ModelId, UpstreamKind};
+use crate::dialect::{anthropic, Dialect};
+use crate::dispatch::{upstream_key, AttemptPlan, AttemptTarget, Dispatcher, ResponseAffinity};
+use crate::error::AppError;
 use crate::http::router::Endpoint;
+use crate::json;
+use crate::upstream::operation_path;
+
+/// How a request reaches one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bridge {
+    /// The target speaks the client's dialect: the body goes as sent (model renamed).
+    Same,
+    /// The target speaks the other dialect: the translated body goes.
+    Translated,
+}
 
 pub struct Prepared {
+    /// The client's body.
     pub body: RequestBody,
     pub model: ModelId,
     pub endpoint: Endpoint,
+    /// The client's dialect.
+    pub dialect: Dialect,
+    /// The body in the other dialect (chat for an Anthropic client, Anthropic for a chat
+    /// client), when a target needs it.
+    translated: Option<RequestBody>,
+    /// The upstreams that can serve this request, by id; `None`: all of them.
+    pub only_upstreams: Option<Vec<bool>>,
+}
+
+/// What one attempt sends, and where.
+pub struct UpstreamCall {
+    pub path: String,
+    pub body: Bytes,
+}
+
+/// The dialect an upstream kind answers chat-family requests in.
+pub fn upstream_dialect(kind: &UpstreamKind) -> Dialect {
+    match kind {
+        UpstreamKind::Anthropic { .. } => Dialect::Anthropic,
+        UpstreamKind::OpenAi | UpstreamKind::Azure { .. } => Dialect::Chat,
+    }
+}
+
+/// The dialect of a client calling `endpoint`.
+pub fn client_dialect(endpoint: Endpoint) -> Dialect {
+    match endpoint {
+        Endpoint::Messages => Dialect::Anthropic,
+        Endpoint::Responses => Dialect::Responses,
+        _ => Dialect::Chat,
+    }
+}
+
+/// How `endpoint` reaches an upstream of `kind`; `None` when it cannot.
+fn bridge(endpoint: Endpoint, kind: &UpstreamKind) -> Option<Bridge> {
+    let anthropic = matches!(kind, UpstreamKind::Anthropic { .. });
+    match (endpoint, anthropic) {
+        (Endpoint::Messages, true) => Some(Bridge::Same),
+        (Endpoint::Messages, false) | (Endpoint::ChatCompletions, true) => Some(Bridge::Translated),
+        (_, true) => None,
+        (_, false) => Some(Bridge::Same),
+    }
 }
 
 impl Prepared {
+    /// Checks that some target of the model (or of its fallbacks) can serve the request,
+    /// translating the body for the targets of the other dialect when there are any.
+    pub fn new(
+        body: RequestBody,
+        model: ModelId,
+        endpoint: Endpoint,
+        config: &Config,
+        affinity: &ResponseAffinity,
+    ) -> Result<Self, AppError> {
+        let dialect = client_dialect(endpoint);
+        let mut prepared = Self {
+            body,
+            model,
+            endpoint,
+            dialect,
+            translated: None,
+            only_upstreams: None,
+        };
+        let issuer = match endpoint {
+            Endpoint::Responses => prepared.previous_response_issuer(affinity),
+            _ => None,
+        };
+        // The usual case, without allocating: every upstream takes the request as sent.
+        let all_same = config
+            .upstreams
+            .iter()
+            .all(|u| bridge(endpoint, &u.kind) == Some(Bridge::Same));
+        if all_same && issuer.is_none() {
+            return Ok(prepared);
+        }
+        let mut untranslatable = None;
+        let mut allowed = vec![false; config.upstreams.len()];
+        for upstream in reachable_upstreams(config, model) {
+            let serves = match bridge(endpoint, &config.upstream(upstream).kind) {
+                None => false,
+                Some(Bridge::Same) => true,
+                Some(Bridge::Translated) => match prepared.translate(config.upstream(upstream)) {
+                    Ok(()) => true,
+                    Err(message) => {
+                        untranslatable = Some(message);
+                        false
+                    }
+                },
+            };
+            let issued =
+                issuer.is_none_or(|key| upstream_key(&config.upstream(upstream).name) == key);
+            allowed[upstream.0] = serves && issued;
+        }
+        if !allowed.iter().any(|&a| a) {
+            let model = &config.model(model).name;
+            let why = match (untranslatable, issuer) {
+                (Some(message), _) => format!(
+                    "The request cannot be sent to any target of model '{model}': {message}"
+                ),
+                (None, Some(_)) => format!(
+                    "The response named in 'previous_response_id' was issued by an upstream that model '{model}' no longer routes to"
+                ),
+                (None, None) => format!(
+                    "Model '{model}' has no target that serves {}: targets of kind anthropic serve only /v1/messages and /v1/chat/completions",
+                    endpoint.path()
+                ),
+            };
+            return Err(AppError::Unservable(why));
+        }
+        if allowed.iter().any(|&a| !a) {
+            prepared.only_upstreams = Some(allowed);
+        }
+        Ok(prepared)
+    }
+
+    /// The translated body, made on first need.
+    fn translate(&mut self, upstream: &crate::config::Upstream) -> Result<(), String> {
+        if self.translated.is_some() {
+            return Ok(());
+        }
+        let (translated, into) = match self.dialect {
+            Dialect::Anthropic => (anthropic::request::to_chat(&self.body.raw), Dialect::Chat),
+            _ => (
+                anthropic::request::from_chat(&self.body.raw),
+                Dialect::Anthropic,
+            ),
+        };
+        let translated = translated.map_err(|refused| {
+            format!(
+                "{} (upstream '{}' is of kind {})",
+                refused.0,
+                upstream.name,
+                upstream.kind.name()
+            )
+        })?;
+        let body = RequestBody::parse(Bytes::from(translated), into).map_err(|e| e.message())?;
+        self.translated = Some(body);
+        Ok(())
+    }
+
+    /// The key of the upstream that issued the response a Responses request continues.
+    fn previous_response_issuer(&self, affinity: &ResponseAffinity) -> Option<u32> {
+        let mut scratch = self.body.raw.to_vec();
+        let id = json::read(&mut scratch, |value| {
+            value.get_str("previous_response_id").map(str::to_string)
+        });
+        affinity.upstream_of(&id.ok().flatten()?)
+    }
+
     /// Whether the answer goes out as SSE (only endpoints that can stream do).
     pub fn streams(&self) -> bool {
         self.body.stream && self.endpoint.can_stream()
     }
 
-    /// Whether a break of this stream could be continued: chat, one choice, no tools, and a
-    /// continuation mode configured for the model or one of its targets.
+    /// The body `target` gets (before renaming the model), and whether it is translated.
+    pub fn body_for(&self, target: &AttemptTarget<'_>) -> (&RequestBody, Bridge) {
+        match (
+            bridge(self.endpoint, &target.upstream.kind),
+            &self.translated,
+        ) {
+            (Some(Bridge::Translated), Some(translated)) => (translated, Bridge::Translated),
+            _ => (&self.body, Bridge::Same),
+        }
+    }
+
+    /// The plan of attempts, kept to the upstreams that can serve this request.
+    pub fn plan<'d>(&self, dispatcher: &'d Dispatcher) -> AttemptPlan<'d> {
+        let mut plan = dispatcher.plan(self.model);
+        if let Some(allowed) = &self.only_upstreams {
+            plan.only_upstreams(allowed.clone());
+        }
+        plan
+    }
+
+    /// The dialect `target` answers this request in.
+    pub fn upstream_dialect(&self, target: &AttemptTarget<'_>) -> Dialect {
+        match self.body_for(target).1 {
+            Bridge::Same => self.dialect,
+            Bridge::Translated => upstream_dialect(&target.upstream.kind),
+        }
+    }
+
+    /// The request one attempt sends to `target`, with `body` made for it.
+    pub fn call_for(&self, target: &AttemptTarget<'_>, body: Bytes) -> UpstreamCall {
+        let operation = match self.upstream_dialect(target) {
+            dialect if dialect == self.dialect => self.endpoint.upstream_path(),
+            Dialect::Anthropic => Endpoint::Messages.upstream_path(),
+            _ => Endpoint::ChatCompletions.upstream_path(),
+        };
+        UpstreamCall {
+            path: operation_path(target.upstream, operation, &target.target.upstream_model),
+            body,
+        }
+    }
+
+    /// The plain request for `target`: its body with the model renamed.
+    pub fn request_for(&self, target: &AttemptTarget<'_>) -> UpstreamCall {
+        let body = self
+            .body_for(target)
+            .0
+            .for_upstream(&target.target.upstream_model);
+        self.call_for(target, body)
+    }
+
+    /// Whether a break of this stream could be continued: chat or Messages, one choice, no
+    /// tools, and a continuation mode configured for the model or one of its targets.
     pub fn can_recover(&self, target: &AttemptTarget<'_>) -> bool {
-        self.endpoint == Endpoint::ChatCompletions
+        self.dialect != Dialect::Responses
+            && matches!(
+                self.endpoint,
+                Endpoint::ChatCompletions | Endpoint::Messages
+            )
             && !self.body.multi_choice_or_tools
             && (target.model.routing.continuation != Continuation::None
                 || target
@@ -29,4 +249,26 @@ impl Prepared {
                     .iter()
                     .any(|t| t.continuation != Continuation::None))
     }
+}
+
+/// The upstreams of the model's targets and of its fallbacks' (transitively), each once.
+fn reachable_upstreams(config: &Config, model: ModelId) -> Vec<crate::config::UpstreamId> {
+    let mut models = vec![model];
+    let mut upstreams = Vec::new();
+    let mut at = 0;
+    while let Some(&id) = models.get(at) {
+        at += 1;
+        let model = config.model(id);
+        for target in &model.targets {
+            if !upstreams.contains(&target.upstream) {
+                upstreams.push(target.upstream);
+            }
+        }
+        for fallback in &model.fallbacks {
+            if !models.contains(fallback) {
+                models.push(*fallback);
+            }
+        }
+    }
+    upstreams
 }

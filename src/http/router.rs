@@ -22,6 +22,10 @@ pub enum Endpoint {
     Completions,
     Embeddings,
     Rerank,
+    /// OpenAI's Responses API.
+    Responses,
+    /// Anthropic's Messages API.
+    Messages,
 }
 
 impl Endpoint {
@@ -31,6 +35,8 @@ impl Endpoint {
             Self::Completions => "/v1/completions",
             Self::Embeddings => "/v1/embeddings",
             Self::Rerank => "/v1/rerank",
+            Self::Responses => "/v1/responses",
+            Self::Messages => "/v1/messages",
         }
     }
 
@@ -40,7 +46,7 @@ impl Endpoint {
     }
 
     pub fn can_stream(self) -> bool {
-        matches!(self, Self::ChatCompletions | Self::Completions)
+        !matches!(self, Self::Embeddings | Self::Rerank)
     }
 }
 
@@ -58,6 +64,8 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/v1/completions" => (Method::POST, Route::Proxy(Endpoint::Completions)),
         "/v1/embeddings" => (Method::POST, Route::Proxy(Endpoint::Embeddings)),
         "/v1/rerank" => (Method::POST, Route::Proxy(Endpoint::Rerank)),
+        "/v1/responses" => (Method::POST, Route::Proxy(Endpoint::Responses)),
+        "/v1/messages" => (Method::POST, Route::Proxy(Endpoint::Messages)),
         _ if model_id(path).is_some() => (Method::GET, Route::Model),
         _ => return Route::NotFound,
     };
@@ -97,5 +105,10 @@ mod tests {
             Route::MethodNotAllowed
         );
         assert_eq!(Endpoint::Rerank.upstream_path(), "/rerank");
+        assert_eq!(
+            route(&Method::POST, "/v1/messages"),
+            Route::Proxy(Endpoint::Messages)
+        );
+        assert_eq!(Endpoint::Responses.upstream_path(), "/responses");
     }
 }

@@ -20,7 +20,7 @@ use monoio_http::h1::codec::decoder::{ChunkedBodyDecoder, ResponseHeadDecoder};
 use super::body::{BodyError, BodyFraming};
 use super::connection::{ConnectError, UpstreamConnection};
 use super::resolve::Resolver;
-use crate::config::{Config, UpstreamId};
+use crate::config::{Config, Upstream, UpstreamId, UpstreamKind};
 use crate::iovec::IoSlices;
 
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -75,7 +75,7 @@ pub struct UpstreamClient {
 
 pub struct UpstreamRequest<'a> {
     pub upstream: UpstreamId,
-    /// The client's path without `/v1`, appended to the upstream's base path.
+    /// Appended to the upstream's base path (see `operation_path`).
     pub path: &'a str,
     pub body: Bytes,
     pub request_id: &'a str,
@@ -83,6 +83,22 @@ pub struct UpstreamRequest<'a> {
     /// The response head must arrive within this long of the request being written (a
     /// stream's first-token timeout covers the head's wait); `None`: only the deadline.
     pub head_within: Option<Duration>,
+}
+
+/// The path under `upstream`'s base URL for an operation (`/chat/completions`,
+/// `/responses`, `/messages`, ...) on `model`. Azure's deployment API puts the model (the
+/// deployment) in the path and the version in the query; its v1 surface lives under `/v1`.
+pub fn operation_path(upstream: &Upstream, operation: &str, model: &str) -> String {
+    match &upstream.kind {
+        UpstreamKind::Azure {
+            api_version: Some(version),
+        } if operation == "/responses" => format!("{operation}?api-version={version}"),
+        UpstreamKind::Azure {
+            api_version: Some(version),
+        } => format!("/deployments/{model}{operation}?api-version={version}"),
+        UpstreamKind::Azure { api_version: None } => format!("/v1{operation}"),
+        UpstreamKind::OpenAi | UpstreamKind::Anthropic { .. } => operation.to_string(),
+    }
 }
 
 impl UpstreamClient {
@@ -153,8 +169,24 @@ impl UpstreamClient {
             request.request_id,
             if request.stream { "text/event-stream" } else { "application/json" },
         );
-        if let Some(key) = &upstream.api_key {
-            let _ = write!(head, "authorization: Bearer {}\r\n", key.expose());
+        let key = upstream.api_key.as_ref().map(|key| key.expose());
+        match (&upstream.kind, key) {
+            (UpstreamKind::OpenAi, Some(key)) => {
+                let _ = write!(head, "authorization: Bearer {key}\r\n");
+            }
+            (UpstreamKind::Azure { .. }, Some(key)) => {
+                let _ = write!(head, "api-key: {key}\r\n");
+            }
+            (UpstreamKind::Anthropic { version }, key) => {
+                if let Some(key) = key {
+                    let _ = write!(head, "x-api-key: {key}\r\n");
+                }
+                let _ = write!(head, "anthropic-version: {version}\r\n");
+            }
+            (_, None) => {}
+        }
+        for (name, value) in &upstream.headers {
+            let _ = write!(head, "{name}: {value}\r\n");
         }
         head.push_str("\r\n");
         Bytes::from(head)

@@ -8,5 +8,5 @@ mod resolve;
 mod tls;
 
 pub use body::BodyError;
-pub use client::{SendError, UpstreamClient, UpstreamRequest, UpstreamResponse};
+pub use client::{operation_path, SendError, UpstreamClient, UpstreamRequest, UpstreamResponse};
 pub use tls::client_config;

@@ -1,7 +1,8 @@
 use super::*;
+use crate::dialect::Dialect;
 
 fn parse(text: &str) -> Result<RequestBody, AppError> {
-    RequestBody::parse(Bytes::copy_from_slice(text.as_bytes()))
+    RequestBody::parse(Bytes::copy_from_slice(text.as_bytes()), Dialect::Chat)
 }
 
 #[test]
@@ -120,7 +121,7 @@ fn mutated_bodies_never_panic_and_rewrites_stay_valid() {
     let noise = b"{}[]\":,\\ ae0-9\x00\xff";
     for _ in 0..20_000 {
         let body = crate::mutate::mutated(&mut rng, &seeds, noise);
-        let Ok(parsed) = RequestBody::parse(Bytes::from(body)) else {
+        let Ok(parsed) = RequestBody::parse(Bytes::from(body), Dialect::Chat) else {
             continue;
         };
         let mut out = parsed.for_upstream("renamed").to_vec();

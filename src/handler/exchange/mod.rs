@@ -15,9 +15,11 @@ use monoio::net::TcpStream;
 
 use super::forward::Delivered;
 use crate::context::{Generation, WorkerContext};
+use crate::dialect::{anthropic, Dialect};
 use crate::dispatch::AttemptPlan;
 use crate::error::AppError;
 use crate::http::response::{self, ResponseHead};
+use crate::json::push_json_string;
 use crate::record::{RecordEvent, RequestRecord, StreamId};
 
 pub struct Exchange<'g> {
@@ -29,6 +31,8 @@ pub struct Exchange<'g> {
     keep_alive: bool,
     model_index: Option<usize>,
     plan: Option<AttemptPlan<'g>>,
+    /// The client's dialect: the shape its errors take.
+    dialect: Dialect,
 }
 
 impl<'g> Exchange<'g> {
@@ -67,6 +71,7 @@ impl<'g> Exchange<'g> {
             keep_alive,
             model_index: None,
             plan: None,
+            dialect: Dialect::Chat,
         }
     }
 
@@ -92,7 +97,8 @@ impl<'g> Exchange<'g> {
     pub async fn fail(mut self, client: &mut TcpStream, error: AppError) -> bool {
         let keep_alive = self.keep_alive && error.keep_alive();
         let message = error.message();
-        let written = write_error(client, &error, &message, self.id(), keep_alive).await;
+        let body = error_body(self.dialect, &error, &message);
+        let written = write_error(client, error.status(), body, self.id(), keep_alive).await;
         self.record.error = Some(message);
         self.record.cancelled = !written;
         self.finish(error.status());
@@ -192,27 +198,55 @@ impl<'g> Exchange<'g> {
 /// An error response without a record: past the connection limit, where logging each
 /// refusal would add work exactly when there is too much.
 pub async fn refuse_unlogged(client: &mut TcpStream, error: AppError) {
-    let message = error.message();
-    write_error(client, &error, &message, &new_request_id(), false).await;
+    let body = error.body_with_message(&error.message());
+    write_error(client, error.status(), body, &new_request_id(), false).await;
 }
 
-/// The error's status and OpenAI-shaped body; whether it was written.
+/// An error's body in the client's dialect: OpenAI's shape (Responses uses it too) or
+/// Anthropic's.
+fn error_body(dialect: Dialect, error: &AppError, message: &str) -> String {
+    match dialect {
+        Dialect::Anthropic => anthropic::error_body(anthropic::error_type(error.status()), message),
+        Dialect::Chat | Dialect::Responses => error.body_with_message(message),
+    }
+}
+
+/// The same as the last event of a stream whose 200 head already went out.
+fn error_event(dialect: Dialect, error: &AppError, message: &str) -> String {
+    match dialect {
+        Dialect::Anthropic => {
+            anthropic::error_event(anthropic::error_type(error.status()), message)
+        }
+        Dialect::Responses => {
+            let mut data = String::from(r#"{"type":"error","code":"#);
+            push_json_string(&mut data, error.code());
+            data.push_str(r#","message":"#);
+            push_json_string(&mut data, message);
+            data.push_str(r#","param":null,"sequence_number":0}"#);
+            format!("event: error\ndata: {data}\n\n")
+        }
+        Dialect::Chat => error.sse_event(message),
+    }
+}
+
+/// An error's status and body; whether it was written.
 async fn write_error(
     client: &mut TcpStream,
-    error: &AppError,
-    message: &str,
+    status: u16,
+    body: String,
     request_id: &str,
     keep_alive: bool,
 ) -> bool {
     let head = ResponseHead {
-        status: error.status(),
+        status,
         content_type: "application/json",
         request_id,
         keep_alive,
         extra: &[],
     };
-    let body = Bytes::from(error.body_with_message(message));
-    response::write_full(client, &head, body).await.is_ok()
+    response::write_full(client, &head, Bytes::from(body))
+        .await
+        .is_ok()
 }
 
 /// The method as the access line shows it; the standard ones without an allocation.

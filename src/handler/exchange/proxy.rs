@@ -9,21 +9,25 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use monoio::net::TcpStream;
 
-use super::Exchange;
-use crate::dispatch::AttemptTarget;
+use simd_json::prelude::*;
+
+use super::{error_event, Exchange};
+use crate::dialect::Dialect;
+use crate::dispatch::{AttemptPlan, AttemptTarget};
 use crate::error::AppError;
 use crate::handler::access;
 use crate::handler::body::RequestBody;
-use crate::handler::forward::whole_answer;
-use crate::handler::prepared::Prepared;
+use crate::handler::forward::{answer_for_client, whole_answer};
+use crate::handler::prepared::{client_dialect, Prepared};
 use crate::handler::stream::{
-    self, ClientSink, EventFilter, OpenStream, Opened, RelayState, StreamEnd,
+    self, ClientSink, EventFilter, OpenStream, Opened, RelayState, StreamEnd, Translator,
 };
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::router::Endpoint;
+use crate::json;
 
-impl Exchange<'_> {
+impl<'g> Exchange<'g> {
     /// Serves a proxied endpoint; returns whether the connection can carry another request.
     pub async fn proxy(
         mut self,
@@ -34,6 +38,7 @@ impl Exchange<'_> {
         if self.context.startup().database.store_content {
             self.record.request_body = Some(request.body.clone());
         }
+        self.dialect = client_dialect(endpoint);
         let prepared = match self.prepare(&request, endpoint) {
             Ok(prepared) => prepared,
             Err(error) => return self.fail(client, error).await,
@@ -42,8 +47,13 @@ impl Exchange<'_> {
             return self.stream(client, &prepared).await;
         }
         let generation = self.generation;
-        let mut plan = generation.dispatcher.plan(prepared.model);
+        let mut plan = prepared.plan(&generation.dispatcher);
         let answer = whole_answer(&mut plan, &generation.upstream, &prepared, self.id()).await;
+        if let (Ok(answer), Some(target)) = (&answer, plan.named_target()) {
+            if (200..300).contains(&answer.status) {
+                self.remember_response(&target.upstream.name, &answer.body, false);
+            }
+        }
         let exchange = self.with_plan(plan);
         match answer {
             Ok(delivered) => exchange.deliver(client, delivered).await,
@@ -51,11 +61,41 @@ impl Exchange<'_> {
         }
     }
 
+    /// A Responses answer's id, remembered with the upstream that issued it (see
+    /// `ResponseAffinity`); in a stream, the id is in the first event (`response.created`).
+    fn remember_response(&self, upstream: &str, body: &[u8], stream: bool) {
+        if self.dialect != Dialect::Responses {
+            return;
+        }
+        let data = if stream {
+            stream::first_data(body)
+        } else {
+            Some(body.to_vec())
+        };
+        let Some(mut data) = data else {
+            return;
+        };
+        let id = json::read(&mut data, |value| {
+            let response = if stream {
+                value.get("response")?
+            } else {
+                value
+            };
+            response.get_str("id").map(str::to_string)
+        });
+        if let Ok(Some(id)) = id {
+            self.context
+                .shared
+                .response_affinity
+                .remember(&id, upstream);
+        }
+    }
+
     fn prepare(&mut self, request: &Request, endpoint: Endpoint) -> Result<Prepared, AppError> {
         let config = &self.generation.config;
         let identity = access::identify(config, &request.headers)?;
         self.set_client_key(identity.name());
-        let body = RequestBody::parse(request.body.clone())?;
+        let body = RequestBody::parse(request.body.clone(), self.dialect)?;
         self.set_model(&body.model);
         self.record.stream = body.stream && endpoint.can_stream();
         let model = config
@@ -65,63 +105,115 @@ impl Exchange<'_> {
         if !identity.may_use(&body.model) {
             return Err(AppError::ModelNotAllowed(body.model.clone()));
         }
-        Ok(Prepared {
-            body,
-            model,
-            endpoint,
-        })
+        let affinity = &self.context.shared.response_affinity;
+        Prepared::new(body, model, endpoint, config, affinity)
     }
 
-    /// A stream: failover until the first event, then relay, recover or end in-band.
+    /// A stream: failover until the first event, then relay (or translate), recover or end
+    /// in-band.
     async fn stream(mut self, client: &mut TcpStream, prepared: &Prepared) -> bool {
         let generation = self.generation;
         let request_id = self.record.id.clone();
-        let mut plan = generation.dispatcher.plan(prepared.model);
+        let mut plan = prepared.plan(&generation.dispatcher);
         let opened = plan
             .run(async |target| {
-                let body = prepared.body.for_upstream(&target.target.upstream_model);
-                let path = prepared.endpoint.upstream_path();
-                stream::open(&generation.upstream, path, target, &request_id, body).await
+                let call = prepared.request_for(target);
+                stream::open(
+                    &generation.upstream,
+                    &call.path,
+                    target,
+                    &request_id,
+                    call.body,
+                )
+                .await
             })
             .await;
         let (opened, target) = match opened {
             Err(error) => return self.with_plan(plan).fail(client, error).await,
-            Ok((Opened::Whole(delivered), _)) => {
-                return self.with_plan(plan).deliver(client, delivered).await
+            Ok((Opened::Whole(delivered), target)) => {
+                let delivered = answer_for_client(prepared, &target, delivered);
+                return self.with_plan(plan).deliver(client, delivered).await;
             }
             Ok((Opened::Stream(opened), target)) => (opened, target),
         };
         let recoverable = prepared.can_recover(&target);
         let mut sink = self.sink(client, plan.attempts(), &target.upstream.name, recoverable);
-        let mut relay = RelayState::new(!prepared.body.client_wants_usage);
-        let mut outcome = self
-            .relay_first(&mut sink, &mut relay, opened, &target)
-            .await;
+        let strip_usage = prepared.dialect == Dialect::Chat && !prepared.body.client_wants_usage;
+        let upstream_dialect = prepared.upstream_dialect(&target);
+        let outcome = match Translator::new(upstream_dialect, prepared.dialect, strip_usage) {
+            Some(translator) if upstream_dialect != prepared.dialect => {
+                self.relay(
+                    &mut sink,
+                    translator,
+                    opened,
+                    &target,
+                    &mut plan,
+                    prepared,
+                    strip_usage,
+                )
+                .await
+            }
+            _ => {
+                let relay = RelayState::new(prepared.dialect, strip_usage);
+                self.relay(
+                    &mut sink,
+                    relay,
+                    opened,
+                    &target,
+                    &mut plan,
+                    prepared,
+                    strip_usage,
+                )
+                .await
+            }
+        };
+        self.with_plan(plan).end_stream(sink, outcome).await
+    }
+
+    /// Relays the stream through `filter`, and continues it down the plan when it breaks
+    /// and can be continued.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the stream's parts, each used once"
+    )]
+    async fn relay(
+        &mut self,
+        sink: &mut ClientSink<'_, TcpStream>,
+        mut filter: impl EventFilter,
+        opened: OpenStream,
+        target: &AttemptTarget<'g>,
+        plan: &mut AttemptPlan<'g>,
+        prepared: &Prepared,
+        strip_usage: bool,
+    ) -> Result<(), StreamEnd> {
+        self.remember_response(&target.upstream.name, &opened.first, true);
+        let mut outcome = self.relay_first(sink, &mut filter, opened, target).await;
+        if let Some(usage) = filter.take_withheld() {
+            // The usage chunk kept from the client still belongs in the log.
+            sink.record_only(usage);
+        }
         if let Err(StreamEnd::Broken(failure)) = &outcome {
-            plan.record_failure(&target, failure.clone());
+            plan.record_failure(target, failure.clone());
             if sink.can_recover() {
                 self.context
                     .metrics
                     .stream_recoveries
                     .fetch_add(1, Ordering::Relaxed);
+                let request_id = self.record.id.clone();
                 let recovery = stream::continue_stream(
-                    &mut plan,
-                    &generation.upstream,
+                    plan,
+                    &self.generation.upstream,
                     prepared,
-                    &mut sink,
+                    sink,
                     &request_id,
-                    relay.strip_usage,
+                    strip_usage,
                 )
                 .await;
                 outcome = recovery.outcome;
                 self.record.usage_estimated = recovery.usage_estimated;
             }
         }
-        if let Some(usage) = relay.withheld_usage.take() {
-            // The usage chunk kept from the client still belongs in the log.
-            sink.record_only(usage);
-        }
-        self.with_plan(plan).end_stream(sink, outcome).await
+        outcome
     }
 
     /// The client's end of the stream, with the response head ready to go out in front of
@@ -162,7 +254,7 @@ impl Exchange<'_> {
     async fn relay_first(
         &mut self,
         sink: &mut ClientSink<'_, TcpStream>,
-        relay: &mut RelayState,
+        relay: &mut impl EventFilter,
         opened: OpenStream,
         target: &AttemptTarget<'_>,
     ) -> Result<(), StreamEnd> {
@@ -207,7 +299,7 @@ impl Exchange<'_> {
         let mut clean = true;
         if let Some(error) = interrupted {
             let message = error.message();
-            let event = Bytes::from(error.sse_event(&message));
+            let event = Bytes::from(error_event(self.dialect, &error, &message));
             clean = sink.forward(event).await.is_ok();
             self.record.error = Some(message);
         }

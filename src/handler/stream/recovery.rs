@@ -2,26 +2,27 @@
 //! answer from the next targets of the same plan. `prefill` sends the delivered text as a
 //! final assistant message; `restart` re-sends the request and suppresses output while it
 //! repeats the delivered text; `auto` tries prefill and falls back to restart on the same
-//! target when the prefill is refused. Events written here are re-framed
-//! `chat.completion.chunk`s under the original stream's id, and the usage they end with
-//! covers every attempt (see `UsageTally`). This path parses JSON; it runs only on failures.
+//! target when the prefill is refused. The next target may speak another dialect than the
+//! broken one: its events are decoded into pieces and written in the client's dialect by an
+//! encoder that continues the delivered stream (same id, same open content block: it is
+//! primed by replaying what the client received), and the usage they end with covers every
+//! attempt (see `UsageTally`). This path parses JSON; it runs only on failures.
 
 use std::rc::Rc;
 
 use bytes::Bytes;
 use monoio::io::AsyncWriteRent;
-use simd_json::prelude::*;
 
 use super::open::{open, OpenStream, Opened};
 use super::relay::{pump, EventFilter, StreamEnd};
 use super::sink::ClientSink;
-use super::sse;
+use super::translate::decode_events;
 use crate::config::{Continuation, ModelId};
+use crate::dialect::{Decoder, Dialect, Encoder, Piece};
 use crate::dispatch::{
     classify_continuation_answer, AttemptPlan, AttemptTarget, Failure, FailureKind,
 };
-use crate::handler::prepared::Prepared;
-use crate::json::push_json_string;
+use crate::handler::prepared::{upstream_dialect, Prepared};
 use crate::upstream::UpstreamClient;
 
 /// How a recovery ended, and whether the usage it reported had to be estimated in part.
@@ -40,10 +41,16 @@ pub async fn continue_stream<W: AsyncWriteRent>(
     request_id: &str,
     strip_usage: bool,
 ) -> Recovery {
-    let original = OriginalStream::read(sink.delivered());
-    let mut delivered = original.text.clone();
+    let Some((mut encoder, mut delivered)) =
+        resume(prepared.dialect, sink.delivered(), strip_usage)
+    else {
+        return Recovery {
+            outcome: Err(StreamEnd::Broken(Failure::cannot_continue())),
+            usage_estimated: false,
+        };
+    };
     let mut tally = UsageTally {
-        unreported_chars: original.text.chars().count(),
+        unreported_chars: delivered.chars().count(),
         estimated: false,
     };
     let outcome = loop {
@@ -59,10 +66,10 @@ pub async fn continue_stream<W: AsyncWriteRent>(
                     Continuation::Auto => Continuation::Prefill,
                     mode => mode,
                 };
-                let body = continuation_body(prepared, target, mode, &delivered)?;
-                let path = prepared.endpoint.upstream_path();
-                match open(upstream, path, target, request_id, body).await? {
-                    Opened::Stream(stream) => Ok((stream, mode)),
+                let (body, prefilled) = continuation_body(prepared, target, mode, &delivered)?;
+                let call = prepared.call_for(target, body);
+                match open(upstream, &call.path, target, request_id, call.body).await? {
+                    Opened::Stream(stream) => Ok((stream, mode, prefilled)),
                     Opened::Whole(answer) => {
                         let prefill_under_auto = auto && mode == Continuation::Prefill;
                         let failure = classify_continuation_answer(
@@ -86,6 +93,7 @@ pub async fn continue_stream<W: AsyncWriteRent>(
                     first,
                 },
                 mode,
+                prefilled_chars,
             ),
             target,
         )) = opened
@@ -95,20 +103,20 @@ pub async fn continue_stream<W: AsyncWriteRent>(
                 last.unwrap_or_else(Failure::cannot_continue),
             ));
         };
+        let Some(decoder) = Decoder::new(upstream_dialect(&target.upstream.kind)) else {
+            break Err(StreamEnd::Broken(Failure::cannot_continue()));
+        };
         let repeat_len = delivered.len();
-        let prefilled_chars = (mode == Continuation::Prefill).then(|| delivered.chars().count());
         let mut reframer = Reframer {
-            original: &original,
+            decoder,
+            encoder: &mut encoder,
             delivered: &mut delivered,
             restart_matched: (mode == Continuation::Restart).then_some((0, repeat_len)),
-            strip_usage,
             tally: &mut tally,
             prefilled_chars,
             streamed_chars: 0,
             reported_usage: false,
-            withheld_usage: None,
             finished: false,
-            done: false,
         };
         let outcome = match reframer.filter(first) {
             Ok(first) => match sink.forward(first).await {
@@ -120,7 +128,7 @@ pub async fn continue_stream<W: AsyncWriteRent>(
             },
             Err(end) => Err(end),
         };
-        if let Some(usage) = reframer.withheld_usage.take() {
+        if let Some(usage) = reframer.take_withheld() {
             // The usage chunk kept from the client still belongs in the log.
             sink.record_only(usage);
         }
@@ -136,6 +144,28 @@ pub async fn continue_stream<W: AsyncWriteRent>(
         outcome,
         usage_estimated: tally.estimated,
     }
+}
+
+/// An encoder that continues the stream the client received, and the text it holds: what
+/// was delivered is decoded in the client's dialect and replayed into a fresh encoder (its
+/// output dropped), which leaves it where the client is.
+fn resume(client: Dialect, delivered: &[Bytes], strip_usage: bool) -> Option<(Encoder, String)> {
+    let mut decoder = Decoder::new(client)?;
+    let mut encoder = Encoder::new(client, strip_usage)?;
+    let mut pieces = Vec::new();
+    for block in delivered {
+        decode_events(&mut decoder, block, &mut pieces);
+    }
+    let mut text = String::new();
+    let mut replayed = Vec::new();
+    for piece in &pieces {
+        if let Piece::Text(delta) = piece {
+            text.push_str(delta);
+        }
+        encoder.encode(piece, &mut replayed);
+    }
+    encoder.take_withheld();
+    Some((encoder, text))
 }
 
 /// Usage across the attempts of a recovered stream. The client and the log get one usage
@@ -156,133 +186,73 @@ fn estimate_tokens(chars: usize, tokens_per_char: f64) -> u64 {
     (chars as f64 * tokens_per_char).round() as u64
 }
 
-/// The request that continues the answer on `target` in `mode`.
+/// The request that continues the answer on `target` in `mode`, in the target's dialect,
+/// and how many characters of it are the delivered text (prefill).
 fn continuation_body(
     prepared: &Prepared,
     target: &AttemptTarget<'_>,
     mode: Continuation,
     delivered: &str,
-) -> Result<Bytes, Failure> {
+) -> Result<(Bytes, Option<usize>), Failure> {
     let upstream_model = &target.target.upstream_model;
-    let body = match mode {
+    let (body, _) = prepared.body_for(target);
+    match mode {
         Continuation::Prefill | Continuation::Auto => {
-            prepared
-                .body
-                .for_prefill(upstream_model, delivered, &target.target.extra_body)
+            // Anthropic refuses a final assistant turn that ends in whitespace.
+            let prefill = match upstream_dialect(&target.upstream.kind) {
+                Dialect::Anthropic => delivered.trim_end(),
+                _ => delivered,
+            };
+            let body = body.for_prefill(upstream_model, prefill, &target.target.extra_body);
+            Ok((
+                body.ok_or_else(Failure::cannot_continue)?,
+                Some(prefill.chars().count()),
+            ))
         }
-        Continuation::Restart => Some(prepared.body.for_upstream(upstream_model)),
-        Continuation::None => None,
-    };
-    body.ok_or_else(Failure::cannot_continue)
-}
-
-/// What the client already has: the stream's id, creation time, model and text.
-struct OriginalStream {
-    id: String,
-    created: u64,
-    model: String,
-    text: String,
-}
-
-impl OriginalStream {
-    fn read(delivered: &[Bytes]) -> Self {
-        let mut original = Self {
-            id: String::new(),
-            created: 0,
-            model: String::new(),
-            text: String::new(),
-        };
-        for block in delivered {
-            for event in sse::events(block) {
-                let Some(chunk) = parse_chunk(event) else {
-                    continue;
-                };
-                if original.id.is_empty() {
-                    original.id = chunk.get_str("id").unwrap_or_default().to_string();
-                    original.created = chunk.get_u64("created").unwrap_or_default();
-                    original.model = chunk.get_str("model").unwrap_or_default().to_string();
-                }
-                if let Some(content) = first_choice(&chunk)
-                    .and_then(|c| c.get("delta"))
-                    .and_then(|d| d.get_str("content"))
-                {
-                    original.text.push_str(content);
-                }
-            }
-        }
-        original
+        Continuation::Restart => Ok((body.for_upstream(upstream_model), None)),
+        Continuation::None => Err(Failure::cannot_continue()),
     }
-
-    /// A `chat.completion.chunk` event under the original id; `fields` go inside the object.
-    fn event(&self, fields: &str) -> String {
-        let mut event = String::from("data: {\"id\":");
-        push_json_string(&mut event, &self.id);
-        event.push_str(",\"object\":\"chat.completion.chunk\",\"created\":");
-        event.push_str(&self.created.to_string());
-        event.push_str(",\"model\":");
-        push_json_string(&mut event, &self.model);
-        event.push(',');
-        event.push_str(fields);
-        event.push_str("}\n\n");
-        event
-    }
-}
-
-fn parse_chunk(event: &[u8]) -> Option<simd_json::OwnedValue> {
-    let mut payload = sse::data(event)?.into_owned();
-    simd_json::to_owned_value(&mut payload).ok()
-}
-
-fn first_choice(chunk: &simd_json::OwnedValue) -> Option<&simd_json::OwnedValue> {
-    chunk.get("choices")?.as_array()?.first()
 }
 
 /// Turns the continuing upstream's events into events of the original stream.
 struct Reframer<'a> {
-    original: &'a OriginalStream,
+    /// Reads the continuing target's dialect.
+    decoder: Decoder,
+    /// Writes the client's, continuing the delivered stream.
+    encoder: &'a mut Encoder,
     delivered: &'a mut String,
     /// Restart mode: how much of the delivered text the new stream has repeated so far, and
     /// how much it must repeat (what was delivered when it started).
     restart_matched: Option<(usize, usize)>,
-    strip_usage: bool,
     tally: &'a mut UsageTally,
     /// Prefill mode: the characters sent as the assistant message (they are in its prompt).
     prefilled_chars: Option<usize>,
     /// Characters of content this attempt streamed, repeats included.
     streamed_chars: usize,
     reported_usage: bool,
-    /// The whole-answer usage chunk, when the client did not ask for usage.
-    withheld_usage: Option<Bytes>,
     finished: bool,
-    done: bool,
 }
 
 impl Reframer<'_> {
     /// This attempt's usage turned into the whole answer's (see `UsageTally`).
-    fn whole_answer_usage(&mut self, usage: &simd_json::OwnedValue) -> simd_json::OwnedValue {
-        let reported = |key| usage.get_u64(key).unwrap_or_default();
-        let completion = reported("completion_tokens");
-        let tokens_per_char = if self.streamed_chars > 0 && completion > 0 {
-            completion as f64 / self.streamed_chars as f64
+    fn whole_answer_usage(&mut self, input: u64, output: u64) -> Piece {
+        let tokens_per_char = if self.streamed_chars > 0 && output > 0 {
+            output as f64 / self.streamed_chars as f64
         } else {
             0.25
         };
-        let mut prompt = reported("prompt_tokens");
+        let mut prompt = input;
         if let Some(prefilled) = self.prefilled_chars {
             // Its prompt holds the delivered text as well as the first request's.
             prompt = prompt.saturating_sub(estimate_tokens(prefilled, tokens_per_char));
             self.tally.estimated |= prefilled > 0;
         }
         let unreported = self.tally.unreported_chars;
-        let completion = completion + estimate_tokens(unreported, tokens_per_char);
         self.tally.estimated |= unreported > 0;
-        let mut whole = usage.clone();
-        if let Some(object) = whole.as_object_mut() {
-            object.insert("prompt_tokens".into(), prompt.into());
-            object.insert("completion_tokens".into(), completion.into());
-            object.insert("total_tokens".into(), (prompt + completion).into());
+        Piece::Usage {
+            input: prompt,
+            output: output + estimate_tokens(unreported, tokens_per_char),
         }
-        whole
     }
 
     /// The part of `content` that is new to the client (restart mode suppresses the repeat).
@@ -298,59 +268,44 @@ impl Reframer<'_> {
         *matched += overlap;
         Ok(&content[overlap..])
     }
+
+    /// One piece of the continuing stream, as the client's stream goes on. Its start, its
+    /// reasoning and in-band errors are not repeated to the client.
+    fn apply(&mut self, piece: Piece, out: &mut Vec<u8>) -> Result<(), StreamEnd> {
+        match piece {
+            Piece::Text(text) => {
+                self.streamed_chars += text.chars().count();
+                let unseen = self.unseen(&text)?;
+                if !unseen.is_empty() {
+                    self.delivered.push_str(unseen);
+                    self.encoder.encode(&Piece::Text(unseen.to_string()), out);
+                }
+            }
+            Piece::Usage { input, output } => {
+                self.reported_usage = true;
+                let usage = self.whole_answer_usage(input, output);
+                self.encoder.encode(&usage, out);
+            }
+            Piece::Finish { .. } | Piece::Done => {
+                self.finished = true;
+                self.encoder.encode(&piece, out);
+            }
+            Piece::Start { .. }
+            | Piece::Reasoning(_)
+            | Piece::ToolCall { .. }
+            | Piece::Error(_) => {}
+        }
+        Ok(())
+    }
 }
 
 impl EventFilter for Reframer<'_> {
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
-        let mut out = String::new();
-        for event in sse::events(&events) {
-            let Some(payload) = sse::data(event) else {
-                continue;
-            };
-            if sse::is_done(&payload) {
-                self.finished = true;
-                self.done = true;
-                out.push_str("data: [DONE]\n\n");
-                continue;
-            }
-            let Some(chunk) = parse_chunk(event) else {
-                continue;
-            };
-            if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-                self.reported_usage = true;
-                let usage = self.whole_answer_usage(usage);
-                let event = self
-                    .original
-                    .event(&format!("\"choices\":[],\"usage\":{}", usage.encode()));
-                if self.strip_usage {
-                    self.withheld_usage = Some(Bytes::from(event));
-                } else {
-                    out.push_str(&event);
-                }
-            }
-            let Some(choice) = first_choice(&chunk) else {
-                continue;
-            };
-            if let Some(content) = choice.get("delta").and_then(|d| d.get_str("content")) {
-                self.streamed_chars += content.chars().count();
-                let unseen = self.unseen(content)?;
-                if !unseen.is_empty() {
-                    let mut fields =
-                        String::from("\"choices\":[{\"index\":0,\"delta\":{\"content\":");
-                    push_json_string(&mut fields, unseen);
-                    fields.push_str("},\"finish_reason\":null}]");
-                    out.push_str(&self.original.event(&fields));
-                    self.delivered.push_str(unseen);
-                }
-            }
-            if let Some(reason) = choice.get_str("finish_reason") {
-                self.finished = true;
-                let mut fields =
-                    String::from("\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":");
-                push_json_string(&mut fields, reason);
-                fields.push_str("}]");
-                out.push_str(&self.original.event(&fields));
-            }
+        let mut pieces = Vec::new();
+        decode_events(&mut self.decoder, &events, &mut pieces);
+        let mut out = Vec::new();
+        for piece in pieces {
+            self.apply(piece, &mut out)?;
         }
         Ok(Bytes::from(out))
     }
@@ -359,7 +314,13 @@ impl EventFilter for Reframer<'_> {
         self.finished
     }
 
-    fn saw_done(&self) -> bool {
-        self.done
+    fn ending(&mut self) -> Option<Bytes> {
+        let mut out = Vec::new();
+        self.encoder.end(&mut out);
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    fn take_withheld(&mut self) -> Option<Bytes> {
+        self.encoder.take_withheld().map(Bytes::from)
     }
 }

@@ -12,6 +12,7 @@ use monoio::io::AsyncWriteRent;
 use super::hang_up::client_hung_up;
 use super::sink::ClientSink;
 use super::sse::{self, EventFramer};
+use crate::dialect::Dialect;
 use crate::dispatch::{classify_body_error, Failure};
 use crate::upstream::{BodyError, UpstreamResponse};
 
@@ -38,24 +39,37 @@ impl ChunkSource for UpstreamResponse {
 /// What a relay does to whole events on their way to the client.
 pub trait EventFilter {
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd>;
-    /// A finish_reason or `[DONE]` went by: an end of the upstream now is a clean end.
+    /// The stream said it is finished: an end of the upstream now is a clean end.
     fn finished(&self) -> bool;
-    fn saw_done(&self) -> bool;
+    /// What still has to go out when the upstream ended cleanly without its end marker.
+    fn ending(&mut self) -> Option<Bytes>;
+    /// The usage event kept from the client, still wanted for the log.
+    fn take_withheld(&mut self) -> Option<Bytes>;
 }
 
-/// The pass-through filter: per-stream facts gathered from the bytes as they pass.
+/// The pass-through filter: per-stream facts gathered from the bytes as they pass, in the
+/// dialect both sides speak.
 pub struct RelayState {
+    dialect: Dialect,
     finished: bool,
     done: bool,
     /// Drop the usage-only chunk: the gateway asked for it (for the log), the client did not.
     pub strip_usage: bool,
-    /// The usage chunk kept from the client, still wanted for the log.
-    pub withheld_usage: Option<Bytes>,
+    withheld_usage: Option<Bytes>,
 }
 
+/// The events that end an Anthropic or a Responses stream.
+const ANTHROPIC_END: &[&[u8]] = &[b"\"message_stop\""];
+const RESPONSES_END: &[&[u8]] = &[
+    b"\"response.completed\"",
+    b"\"response.incomplete\"",
+    b"\"response.failed\"",
+];
+
 impl RelayState {
-    pub fn new(strip_usage: bool) -> Self {
+    pub fn new(dialect: Dialect, strip_usage: bool) -> Self {
         Self {
+            dialect,
             finished: false,
             done: false,
             strip_usage,
@@ -73,6 +87,17 @@ impl EventFilter for RelayState {
             let Some(payload) = sse::data(event) else {
                 continue;
             };
+            match self.dialect {
+                Dialect::Chat => {}
+                Dialect::Anthropic => {
+                    self.finished |= sse::has_type(&payload, ANTHROPIC_END);
+                    continue;
+                }
+                Dialect::Responses => {
+                    self.finished |= sse::has_type(&payload, RESPONSES_END);
+                    continue;
+                }
+            }
             self.done |= sse::is_done(&payload);
             self.finished = self.finished || self.done || sse::has_finish_reason(&payload);
             if self.strip_usage && sse::is_usage_only(&payload) {
@@ -93,8 +118,15 @@ impl EventFilter for RelayState {
         self.finished
     }
 
-    fn saw_done(&self) -> bool {
-        self.done
+    /// A chat stream that ended after its finish reason without `[DONE]` gets it (the usual
+    /// ending); the other dialects' finishing event is their end.
+    fn ending(&mut self) -> Option<Bytes> {
+        (self.dialect == Dialect::Chat && !self.done)
+            .then(|| Bytes::from_static(b"data: [DONE]\n\n"))
+    }
+
+    fn take_withheld(&mut self) -> Option<Bytes> {
+        self.withheld_usage.take()
     }
 }
 
@@ -124,19 +156,18 @@ pub async fn pump<W: AsyncWriteRent>(
     }
 }
 
-/// The upstream ended its body: complete after a finish reason (a missing `[DONE]` is
-/// added, the usual ending), broken otherwise.
+/// The upstream ended its body: complete after the stream said it finished (with what the
+/// filter still owes the client, e.g. a missing `[DONE]`), broken otherwise.
 async fn end_of_upstream<W: AsyncWriteRent>(
     framer: &EventFramer,
-    filter: &impl EventFilter,
+    filter: &mut impl EventFilter,
     sink: &mut ClientSink<'_, W>,
 ) -> Result<(), StreamEnd> {
     if !filter.finished() || framer.has_partial_event() {
         return Err(StreamEnd::Broken(Failure::closed_before_finish()));
     }
-    if !filter.saw_done() {
-        sink.forward(Bytes::from_static(b"data: [DONE]\n\n"))
-            .await?;
+    if let Some(ending) = filter.ending() {
+        sink.forward(ending).await?;
     }
     Ok(())
 }

@@ -88,6 +88,13 @@ pub fn data(event: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     }
 }
 
+/// The data of the first event in a block that has some.
+pub fn first_data(block: &[u8]) -> Option<Vec<u8>> {
+    events(block)
+        .find_map(data)
+        .map(std::borrow::Cow::into_owned)
+}
+
 pub fn is_done(payload: &[u8]) -> bool {
     payload.trim_ascii() == b"[DONE]"
 }
@@ -102,6 +109,17 @@ static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage
 pub fn has_finish_reason(payload: &[u8]) -> bool {
     field_value_starts(payload, &FINISH_REASON, |value| {
         value.first() == Some(&b'"')
+    })
+}
+
+static TYPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"type\""));
+
+/// Whether a `"type"` field of the event is one of `types` (each given with its quotes, e.g.
+/// `"message_stop"`). Escaped quotes inside strings cannot match, so a text that mentions a
+/// type is not taken for it.
+pub fn has_type(payload: &[u8], types: &[&[u8]]) -> bool {
+    field_value_starts(payload, &TYPE, |value| {
+        types.iter().any(|t| value.starts_with(t))
     })
 }
 
@@ -166,6 +184,14 @@ mod tests {
             br#"{"choices":[{"delta":{}}],"usage":null}"#
         ));
         assert_eq!(data(b"data: a\ndata: b\n\n").as_deref(), Some(&b"a\nb"[..]));
+        assert!(has_type(
+            br#"{"type": "message_stop"}"#,
+            &[b"\"message_stop\""]
+        ));
+        assert!(!has_type(
+            br#"{"type":"content_block_delta","delta":{"text":"\"type\":\"message_stop\""}}"#,
+            &[b"\"message_stop\""]
+        ));
     }
 }
 
