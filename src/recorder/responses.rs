@@ -120,11 +120,9 @@ fn read_parts(summary: &mut ResponseSummary, item: &Value<'_, '_>) {
     match item.get_str("type") {
         Some("message") => {
             for part in entries(item, "content") {
+                let text = part.get_str("text").unwrap_or_default();
                 if part.get_str("type") == Some("output_text") {
-                    append(
-                        &mut summary.content,
-                        part.get_str("text").unwrap_or_default(),
-                    );
+                    append(&mut summary.content, text);
                 }
             }
         }
