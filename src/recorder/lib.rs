@@ -13,17 +13,21 @@
 //! fatal (`start` returns the message). An unreachable PostgreSQL is not: the gateway
 //! runs, the log spills rows to disk, and connects when it can.
 
+mod anthropic;
 mod buffer;
 mod calls;
 mod database;
+mod dialect;
 mod health;
 mod insert;
 mod response;
+mod responses;
 mod row;
 mod spill;
 mod sse;
 mod store;
 mod stream;
+mod tool_calls;
 mod writer;
 
 #[cfg(test)]

@@ -1,21 +1,29 @@
-//! Reading a non-streaming response body (the upstream's JSON as the client got it):
-//! usage for every endpoint, and choice 0's text, reasoning, tool calls and finish reason.
+//! Reading a non-streaming response body (the JSON as the client got it), in the dialect its
+//! endpoint answers in; the OpenAI chat/completions reader (choice 0's text, reasoning, tool
+//! calls and finish reason); and the readers every dialect shares: usage, error, text.
 
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::dialect::Dialect;
 use super::row::ResponseSummary;
+use super::{anthropic, responses};
 use gpt_api_common::json;
 
 /// A body that is not JSON gives an empty summary; it is flagged malformed only when the
 /// status was 2xx, since a success is meant to be JSON while an error page may be anything.
-pub(super) fn summarize_body(status: u16, body: &[u8]) -> ResponseSummary {
+pub(super) fn summarize_body(endpoint: &str, status: u16, body: &[u8]) -> ResponseSummary {
     let mut summary = ResponseSummary::default();
     if body.is_empty() {
         return summary;
     }
+    let read = match Dialect::of_endpoint(endpoint) {
+        Dialect::Chat => read_body,
+        Dialect::Messages => anthropic::read_body,
+        Dialect::Responses => responses::read_body,
+    };
     let mut buffer = body.to_vec();
-    if json::read(&mut buffer, |value| read_body(&value, &mut summary)).is_err() {
+    if json::read(&mut buffer, |value| read(&value, &mut summary)).is_err() {
         summary.malformed = (200..300).contains(&status);
     }
     summary
@@ -44,20 +52,40 @@ fn read_body(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
         .map(|calls| calls.encode());
 }
 
-/// Token counts from a non-null `usage` object; a later usage replaces an earlier one.
+/// Token counts from a non-null `usage` object, in any dialect's names: OpenAI's
+/// `prompt_tokens`/`completion_tokens`, or `input_tokens`/`output_tokens` (Responses API,
+/// Anthropic; Anthropic's cache reads and writes are prompt tokens it counts apart). Each
+/// count a later usage gives replaces the earlier one; without `total_tokens`, the total is
+/// the sum of the counts known.
 pub(super) fn read_usage(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
     let Some(usage) = value.get("usage").filter(|usage| usage.is_object()) else {
         return;
     };
     let tokens = |key: &str| usage.get_i64(key);
-    summary.prompt_tokens = tokens("prompt_tokens").or(summary.prompt_tokens);
-    summary.completion_tokens = tokens("completion_tokens").or(summary.completion_tokens);
-    summary.total_tokens = tokens("total_tokens").or(summary.total_tokens);
+    let cached = || {
+        ["cache_creation_input_tokens", "cache_read_input_tokens"]
+            .into_iter()
+            .filter_map(tokens)
+            .sum::<i64>()
+    };
+    let prompt = tokens("prompt_tokens").or_else(|| Some(tokens("input_tokens")? + cached()));
+    let completion = tokens("completion_tokens").or_else(|| tokens("output_tokens"));
+    summary.prompt_tokens = prompt.or(summary.prompt_tokens);
+    summary.completion_tokens = completion.or(summary.completion_tokens);
+    summary.total_tokens = match tokens("total_tokens") {
+        Some(total) => Some(total),
+        None if prompt.is_some() || completion.is_some() => {
+            let known = [summary.prompt_tokens, summary.completion_tokens];
+            Some(known.into_iter().flatten().sum())
+        }
+        None => summary.total_tokens,
+    };
 }
 
-/// The message of an OpenAI-shaped `{"error": {...}}` (or `{"error": "..."}`) object.
+/// The message of an `{"error": {...}}` (or `{"error": "..."}`) object: OpenAI's error
+/// body, Anthropic's (`{"type":"error","error":{...}}`), a failed Response's `error`.
 pub(super) fn error_message(value: &Value<'_, '_>) -> Option<String> {
-    let error = value.get("error")?;
+    let error = value.get("error").filter(|error| !error.is_null())?;
     let message = error.get_str("message").or_else(|| error.as_str());
     Some(message.map_or_else(|| error.encode(), str::to_owned))
 }
@@ -67,4 +95,18 @@ pub(super) fn reasoning_text<'a>(holder: &'a Value<'_, '_>) -> Option<&'a str> {
     holder
         .get_str("reasoning_content")
         .or_else(|| holder.get_str("reasoning"))
+}
+
+/// Adds a piece to a text being rebuilt from its parts.
+pub(super) fn append(text: &mut Option<String>, piece: &str) {
+    text.get_or_insert_with(String::new).push_str(piece);
+}
+
+/// The entries of the array at `key`: none when it is missing or not an array.
+pub(super) fn entries<'tape, 'input>(
+    holder: &Value<'tape, 'input>,
+    key: &str,
+) -> impl Iterator<Item = Value<'tape, 'input>> {
+    let array = holder.get(key).and_then(|value| value.as_array());
+    array.map(|array| array.iter()).into_iter().flatten()
 }

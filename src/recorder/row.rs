@@ -7,19 +7,22 @@ use serde::{Deserialize, Serialize};
 
 use gpt_api_common::record::RequestRecord;
 
-/// What the logging thread learnt from a response body or a stream's events.
+/// What the logging thread learnt from a response body or a stream's events, the same
+/// columns whichever dialect the client was answered in.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct ResponseSummary {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
+    /// In the client's dialect's words (`stop`, `end_turn`, `completed`...).
     pub finish_reason: Option<String>,
-    /// Choice 0's text (`message.content`, `delta.content`s, or completions' `text`).
+    /// The answer's text: chat's choice 0 (`message.content`, `delta.content`s, or
+    /// completions' `text`), Anthropic's text blocks, the Responses API's `output_text`.
     pub content: Option<String>,
     pub reasoning: Option<String>,
-    /// Choice 0's tool calls as a JSON array, shaped like OpenAI's `message.tool_calls`.
+    /// The tool calls as a JSON array, shaped like OpenAI's `message.tool_calls`.
     pub tool_calls: Option<String>,
-    /// The message of an in-band `{"error":...}` event or body.
+    /// The message of an in-band error event or an error body.
     pub error: Option<String>,
     /// Part of the response could not be parsed.
     pub malformed: bool,

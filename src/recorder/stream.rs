@@ -1,55 +1,44 @@
 //! The background stream processor: one `StreamAccumulator` per stream rebuilds what a
-//! non-streaming response would have said from the SSE bytes the client received —
-//! choice 0's text and reasoning, its tool calls merged by index, finish reason, usage.
-//! Rows keep choice 0 only (as for non-streaming bodies); with `n > 1` the other choices'
-//! text is not logged, their tokens are in `usage`.
+//! non-streaming response would have said from the SSE bytes the client received, in the
+//! stream's dialect (`dialect`), and here the OpenAI chat/completions one: choice 0's text
+//! and reasoning, its tool calls merged by index, finish reason, usage. Rows keep choice 0
+//! only (as for non-streaming bodies); with `n > 1` the other choices' text is not logged,
+//! their tokens are in `usage`.
 
-use serde::Serialize;
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
-use super::response::{error_message, read_usage, reasoning_text};
+use super::anthropic::MessagesStream;
+use super::dialect::Dialect;
+use super::response::{append, error_message, read_usage, reasoning_text};
+use super::responses::ResponsesStream;
 use super::row::ResponseSummary;
 use super::sse::SseSplitter;
+use super::tool_calls::{fill_once, ToolCalls};
 use gpt_api_common::json;
 
 #[derive(Debug, Default)]
 pub(super) struct StreamAccumulator {
     splitter: SseSplitter,
-    state: StreamState,
+    events: DialectStream,
+    /// An event's data was not JSON.
+    malformed: bool,
+}
+
+/// What the stream's events said so far, read in the dialect of its first event.
+#[derive(Debug, Default)]
+enum DialectStream {
+    #[default]
+    NoEvent,
+    Chat(ChatStream),
+    Messages(MessagesStream),
+    Responses(ResponsesStream),
 }
 
 #[derive(Debug, Default)]
-struct StreamState {
+struct ChatStream {
     summary: ResponseSummary,
-    content: Option<String>,
-    reasoning: Option<String>,
-    tool_calls: Vec<ToolCallParts>,
-}
-
-/// One tool call being assembled from its streamed pieces.
-#[derive(Debug, Default)]
-struct ToolCallParts {
-    index: u64,
-    id: Option<String>,
-    kind: Option<String>,
-    name: Option<String>,
-    arguments: String,
-}
-
-/// The merged call, shaped like an item of OpenAI's `message.tool_calls`.
-#[derive(Serialize)]
-struct ToolCall<'a> {
-    id: Option<&'a str>,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    function: ToolFunction<'a>,
-}
-
-#[derive(Serialize)]
-struct ToolFunction<'a> {
-    name: Option<&'a str>,
-    arguments: &'a str,
+    tool_calls: ToolCalls,
 }
 
 impl StreamAccumulator {
@@ -57,37 +46,52 @@ impl StreamAccumulator {
     pub(super) fn feed(&mut self, bytes: &[u8]) {
         self.splitter.push(bytes);
         while let Some(data) = self.splitter.next_event() {
-            self.state.apply(data);
+            if data.trim_ascii().is_empty() || data == b"[DONE]" {
+                continue;
+            }
+            let events = &mut self.events;
+            if json::read(data, |event| events.apply(&event)).is_err() {
+                self.malformed = true;
+            }
         }
     }
 
     /// The stream is over: an unfinished last event flags the record as malformed.
     pub(super) fn finish(mut self) -> ResponseSummary {
         let truncated = self.splitter.finish();
-        let mut state = self.state;
-        state.summary.malformed |= truncated;
-        if !state.tool_calls.is_empty() {
-            state.tool_calls.sort_by_key(|call| call.index);
-            let calls: Vec<ToolCall<'_>> = state.tool_calls.iter().map(ToolCall::from).collect();
-            state.summary.tool_calls = simd_json::to_string(&calls).ok();
-        }
-        state.summary.content = state.content;
-        state.summary.reasoning = state.reasoning;
-        state.summary
+        let mut summary = match self.events {
+            DialectStream::NoEvent => ResponseSummary::default(),
+            DialectStream::Chat(chat) => chat.finish(),
+            DialectStream::Messages(messages) => messages.finish(),
+            DialectStream::Responses(responses) => responses.finish(),
+        };
+        summary.malformed |= self.malformed || truncated;
+        summary
     }
 }
 
-impl StreamState {
-    fn apply(&mut self, data: &mut [u8]) {
-        if data.trim_ascii().is_empty() || data == b"[DONE]" {
-            return;
+impl DialectStream {
+    fn apply(&mut self, event: &Value<'_, '_>) {
+        if let Self::NoEvent = self {
+            *self = match Dialect::of_event(event) {
+                Dialect::Chat => Self::Chat(ChatStream::default()),
+                Dialect::Messages => Self::Messages(MessagesStream::default()),
+                Dialect::Responses => Self::Responses(ResponsesStream::default()),
+            };
         }
-        if json::read(data, |event| self.apply_event(&event)).is_err() {
-            self.summary.malformed = true;
+        match self {
+            Self::NoEvent => {}
+            Self::Chat(chat) => chat.apply(event),
+            Self::Messages(messages) => messages.apply(event),
+            Self::Responses(responses) => responses.apply(event),
         }
     }
+}
 
-    fn apply_event(&mut self, event: &Value<'_, '_>) {
+// === impl ChatStream ===
+
+impl ChatStream {
+    fn apply(&mut self, event: &Value<'_, '_>) {
         read_usage(event, &mut self.summary);
         if self.summary.error.is_none() {
             self.summary.error = error_message(event);
@@ -107,16 +111,16 @@ impl StreamState {
             self.summary.finish_reason = Some(reason.to_owned());
         }
         if let Some(text) = choice.get_str("text") {
-            append(&mut self.content, text);
+            append(&mut self.summary.content, text);
         }
         let Some(delta) = choice.get("delta") else {
             return;
         };
         if let Some(text) = delta.get_str("content") {
-            append(&mut self.content, text);
+            append(&mut self.summary.content, text);
         }
         if let Some(text) = reasoning_text(&delta) {
-            append(&mut self.reasoning, text);
+            append(&mut self.summary.reasoning, text);
         }
         let Some(pieces) = delta.get("tool_calls").and_then(|p| p.as_array()) else {
             return;
@@ -129,16 +133,9 @@ impl StreamState {
     /// `id`, `type` and `function.name` come from the first piece that has them;
     /// `function.arguments` are concatenated in order; other indexes are other calls.
     fn merge_tool_call(&mut self, position: u64, piece: &Value<'_, '_>) {
-        let index = piece.get_u64("index").unwrap_or(position);
-        let found = self.tool_calls.iter().position(|call| call.index == index);
-        let slot = found.unwrap_or_else(|| {
-            self.tool_calls.push(ToolCallParts {
-                index,
-                ..ToolCallParts::default()
-            });
-            self.tool_calls.len() - 1
-        });
-        let call = &mut self.tool_calls[slot];
+        let call = self
+            .tool_calls
+            .at(piece.get_u64("index").unwrap_or(position));
         fill_once(&mut call.id, piece.get_str("id"));
         fill_once(&mut call.kind, piece.get_str("type"));
         let Some(function) = piece.get("function") else {
@@ -149,27 +146,10 @@ impl StreamState {
             call.arguments.push_str(arguments);
         }
     }
-}
 
-impl<'a> From<&'a ToolCallParts> for ToolCall<'a> {
-    fn from(parts: &'a ToolCallParts) -> Self {
-        Self {
-            id: parts.id.as_deref(),
-            kind: parts.kind.as_deref().unwrap_or("function"),
-            function: ToolFunction {
-                name: parts.name.as_deref(),
-                arguments: &parts.arguments,
-            },
-        }
-    }
-}
-
-fn append(text: &mut Option<String>, piece: &str) {
-    text.get_or_insert_with(String::new).push_str(piece);
-}
-
-fn fill_once(slot: &mut Option<String>, value: Option<&str>) {
-    if slot.is_none() {
-        *slot = value.filter(|value| !value.is_empty()).map(str::to_owned);
+    fn finish(self) -> ResponseSummary {
+        let mut summary = self.summary;
+        summary.tool_calls = self.tool_calls.into_json();
+        summary
     }
 }

@@ -331,5 +331,5 @@ fn body_summary(record: &RequestRecord) -> ResponseSummary {
     let Some(body) = record.response_body.as_deref() else {
         return ResponseSummary::default();
     };
-    summarize_body(record.status, body)
+    summarize_body(&record.endpoint, record.status, body)
 }

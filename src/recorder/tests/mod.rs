@@ -1,10 +1,14 @@
-//! Unit tests of the recorder: SSE splitting, stream and body parsing, the SQLite and
+//! Unit tests of the recorder: SSE splitting, stream and body parsing in each dialect
+//! (fixtures: recorded provider streams in `fixtures/`), the SQLite and
 //! PostgreSQL stores, the spill file, and the logging thread end to end.
 
+mod anthropic;
+mod dialect_rows;
 mod pg_server;
 mod postgres;
 mod recorder;
 mod response;
+mod responses;
 mod row;
 mod spill;
 mod sse;

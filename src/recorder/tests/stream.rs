@@ -2,15 +2,8 @@
 //! malformed or truncated input.
 
 use crate::row::ResponseSummary;
-use crate::stream::StreamAccumulator;
 
-fn accumulate(chunks: &[&str]) -> ResponseSummary {
-    let mut accumulator = StreamAccumulator::default();
-    for chunk in chunks {
-        accumulator.feed(chunk.as_bytes());
-    }
-    accumulator.finish()
-}
+use super::support::accumulate;
 
 fn delta(json: &str) -> String {
     format!("data: {{\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{json},\"finish_reason\":null}}]}}\n\n")

@@ -7,9 +7,32 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use sqlx::Row;
 
-use crate::row::LogRow;
+use crate::row::{LogRow, ResponseSummary};
+use crate::stream::StreamAccumulator;
 use gpt_api_common::record::RequestRecord;
 use gpt_api_common::DatabaseSettings;
+
+/// What a stream accumulator makes of these chunks, fed in order.
+pub(super) fn accumulate(chunks: &[&str]) -> ResponseSummary {
+    let mut accumulator = StreamAccumulator::default();
+    for chunk in chunks {
+        accumulator.feed(chunk.as_bytes());
+    }
+    accumulator.finish()
+}
+
+/// A recorded stream fed in chunks of `size` bytes (cutting events, lines and UTF-8
+/// characters anywhere), after checking it reads the same fed whole.
+pub(super) fn accumulate_in_chunks(stream: &str, size: usize) -> ResponseSummary {
+    let whole = accumulate(&[stream]);
+    let mut accumulator = StreamAccumulator::default();
+    for chunk in stream.as_bytes().chunks(size) {
+        accumulator.feed(chunk);
+    }
+    let chunked = accumulator.finish();
+    assert_eq!(chunked, whole, "fed in chunks of {size} bytes");
+    chunked
+}
 
 /// A directory under the system's temp dir, removed on drop.
 pub(super) struct TempDir(PathBuf);
