@@ -66,6 +66,15 @@ impl Failure {
         Self::new(FailureKind::Silent, "this target cannot continue a stream")
     }
 
+    /// The upstream reported an error inside its stream (Anthropic's `overloaded_error`, a
+    /// Responses `error` event): the stream is broken; another try may well succeed.
+    pub fn error_event(message: &str) -> Self {
+        Self::new(
+            TRANSIENT,
+            &format!("upstream sent an error event: {message}"),
+        )
+    }
+
     /// A restarted stream said something else than what the client already has.
     pub fn diverged() -> Self {
         Self::new(

@@ -271,6 +271,9 @@ impl<'g> Exchange<'g> {
         self.record.ttft_ms = Some(ttft.as_secs_f64() * 1000.0);
         self.context.metrics.ttft.observe(ttft);
         written?;
+        if let Some(failure) = relay.take_failure() {
+            return Err(StreamEnd::Broken(failure));
+        }
         let idle_timeout = target.model.routing.stream_idle_timeout;
         stream::pump(response, framer, relay, sink, idle_timeout).await
     }

@@ -77,7 +77,16 @@ pub async fn open(
         let Some(events) = framer.push(bytes) else {
             continue;
         };
-        let has_data = sse::events(&events).any(|event| sse::data(event).is_some());
+        let mut data = sse::events(&events).filter_map(sse::data);
+        let has_data = match data.next() {
+            // An error in place of the answer: fail over as for an error status.
+            Some(payload) if first.is_empty() && sse::is_error_event(&payload) => {
+                return Err(Failure::error_event(&sse::error_message(&payload)));
+            }
+            Some(_) => true,
+            None => false,
+        };
+        drop(data);
         first.push(events);
         if has_data {
             let first = if first.len() == 1 {

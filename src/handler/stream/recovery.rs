@@ -117,9 +117,16 @@ pub async fn continue_stream<W: AsyncWriteRent>(
             streamed_chars: 0,
             reported_usage: false,
             finished: false,
+            failure: None,
         };
         let outcome = match reframer.filter(first) {
             Ok(first) => match sink.forward(first).await {
+                Ok(()) if reframer.failure.is_some() => Err(StreamEnd::Broken(
+                    reframer
+                        .failure
+                        .take()
+                        .unwrap_or_else(Failure::cannot_continue),
+                )),
                 Ok(()) => {
                     let idle_timeout = target.model.routing.stream_idle_timeout;
                     pump(response, framer, &mut reframer, sink, idle_timeout).await
@@ -231,6 +238,7 @@ struct Reframer<'a> {
     streamed_chars: usize,
     reported_usage: bool,
     finished: bool,
+    failure: Option<Failure>,
 }
 
 impl Reframer<'_> {
@@ -305,6 +313,9 @@ impl EventFilter for Reframer<'_> {
         decode_events(&mut self.decoder, &events, &mut pieces);
         let mut out = Vec::new();
         for piece in pieces {
+            if self.failure.is_some() {
+                break;
+            }
             self.apply(piece, &mut out)?;
         }
         Ok(Bytes::from(out))
@@ -322,5 +333,9 @@ impl EventFilter for Reframer<'_> {
 
     fn take_withheld(&mut self) -> Option<Bytes> {
         self.encoder.take_withheld().map(Bytes::from)
+    }
+
+    fn take_failure(&mut self) -> Option<Failure> {
+        self.failure.take()
     }
 }

@@ -45,6 +45,9 @@ pub trait EventFilter {
     fn ending(&mut self) -> Option<Bytes>;
     /// The usage event kept from the client, still wanted for the log.
     fn take_withheld(&mut self) -> Option<Bytes>;
+    /// An error the upstream sent in its stream: the events before it went to the client,
+    /// the error itself did not (the stream is continued or ended by the gateway instead).
+    fn take_failure(&mut self) -> Option<Failure>;
 }
 
 /// The pass-through filter: per-stream facts gathered from the bytes as they pass, in the
@@ -56,6 +59,7 @@ pub struct RelayState {
     /// Drop the usage-only chunk: the gateway asked for it (for the log), the client did not.
     pub strip_usage: bool,
     withheld_usage: Option<Bytes>,
+    failure: Option<Failure>,
 }
 
 /// The events that end an Anthropic or a Responses stream.
@@ -74,6 +78,7 @@ impl RelayState {
             done: false,
             strip_usage,
             withheld_usage: None,
+            failure: None,
         }
     }
 }
@@ -87,16 +92,20 @@ impl EventFilter for RelayState {
             let Some(payload) = sse::data(event) else {
                 continue;
             };
-            match self.dialect {
-                Dialect::Chat => {}
-                Dialect::Anthropic => {
-                    self.finished |= sse::has_type(&payload, ANTHROPIC_END);
-                    continue;
+            let end = match self.dialect {
+                Dialect::Chat => None,
+                Dialect::Anthropic => Some(ANTHROPIC_END),
+                Dialect::Responses => Some(RESPONSES_END),
+            };
+            if let Some(end) = end {
+                if sse::is_error_event(&payload) {
+                    // The rest of the block is dropped with it: the stream ends here.
+                    self.failure = Some(Failure::error_event(&sse::error_message(&payload)));
+                    let start = event.as_ptr() as usize - events.as_ptr() as usize;
+                    return Ok(events.slice(..start));
                 }
-                Dialect::Responses => {
-                    self.finished |= sse::has_type(&payload, RESPONSES_END);
-                    continue;
-                }
+                self.finished |= sse::has_type(&payload, end);
+                continue;
             }
             self.done |= sse::is_done(&payload);
             self.finished = self.finished || self.done || sse::has_finish_reason(&payload);
@@ -128,6 +137,10 @@ impl EventFilter for RelayState {
     fn take_withheld(&mut self) -> Option<Bytes> {
         self.withheld_usage.take()
     }
+
+    fn take_failure(&mut self) -> Option<Failure> {
+        self.failure.take()
+    }
 }
 
 /// Forwards the rest of an upstream stream. `Ok` once it ended complete.
@@ -152,6 +165,9 @@ pub async fn pump<W: AsyncWriteRent>(
         };
         if let Some(events) = framer.push(bytes) {
             sink.forward(filter.filter(events)?).await?;
+            if let Some(failure) = filter.take_failure() {
+                return Err(StreamEnd::Broken(failure));
+            }
         }
     }
 }

@@ -123,6 +123,25 @@ pub fn has_type(payload: &[u8], types: &[&[u8]]) -> bool {
     })
 }
 
+/// An Anthropic or Responses `error` event.
+pub fn is_error_event(payload: &[u8]) -> bool {
+    has_type(payload, &[b"\"error\""])
+}
+
+/// The message of an error event (this runs only on failures, so it may parse).
+pub fn error_message(payload: &[u8]) -> String {
+    let mut scratch = payload.to_vec();
+    let message = crate::json::read(&mut scratch, |event| {
+        use simd_json::prelude::*;
+        let holder = event.get("error").unwrap_or(event);
+        holder.get_str("message").map(str::to_string)
+    });
+    message
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned())
+}
+
 /// The usage-only chunk: `"choices": []` with a usage object.
 pub fn is_usage_only(payload: &[u8]) -> bool {
     USAGE.find(payload).is_some()

@@ -7,11 +7,13 @@ use bytes::Bytes;
 use super::relay::{EventFilter, StreamEnd};
 use super::sse;
 use crate::dialect::{Decoder, Dialect, Encoder, Piece};
+use crate::dispatch::Failure;
 
 pub struct Translator {
     decoder: Decoder,
     encoder: Encoder,
     finished: bool,
+    failure: Option<Failure>,
     /// Reused between calls: decoded pieces of the events at hand.
     pieces: Vec<Piece>,
 }
@@ -23,6 +25,7 @@ impl Translator {
             decoder: Decoder::new(upstream)?,
             encoder: Encoder::new(client, strip_usage)?,
             finished: false,
+            failure: None,
             pieces: Vec::new(),
         })
     }
@@ -43,6 +46,10 @@ impl EventFilter for Translator {
         decode_events(&mut self.decoder, &events, &mut self.pieces);
         let mut out = Vec::with_capacity(events.len() + 64);
         for piece in &self.pieces {
+            if let Piece::Error(message) = piece {
+                self.failure = Some(Failure::error_event(message));
+                break;
+            }
             self.finished |= matches!(piece, Piece::Finish { .. } | Piece::Done);
             self.encoder.encode(piece, &mut out);
         }
@@ -61,5 +68,9 @@ impl EventFilter for Translator {
 
     fn take_withheld(&mut self) -> Option<Bytes> {
         self.encoder.take_withheld().map(Bytes::from)
+    }
+
+    fn take_failure(&mut self) -> Option<Failure> {
+        self.failure.take()
     }
 }
