@@ -119,9 +119,18 @@ async fn relay(
     strip_usage: bool,
     client: &mut MemoryClient,
 ) -> (Result<(), StreamEnd>, RelayState, Vec<Bytes>) {
+    relay_dialect(source, Dialect::Chat, strip_usage, client).await
+}
+
+async fn relay_dialect(
+    source: ScriptedUpstream,
+    dialect: Dialect,
+    strip_usage: bool,
+    client: &mut MemoryClient,
+) -> (Result<(), StreamEnd>, RelayState, Vec<Bytes>) {
     let (sender, receiver) = record::channel();
     let mut sink = ClientSink::new(client, None, sender, 7, Bytes::new(), false);
-    let mut state = RelayState::new(Dialect::Chat, strip_usage);
+    let mut state = RelayState::new(dialect, strip_usage);
     let outcome = pump(
         source,
         EventFramer::default(),
@@ -199,6 +208,36 @@ async fn breaks_are_detected_and_classified() {
         panic!("a reset breaks the stream");
     };
     assert_eq!(failure.kind, FailureKind::Transient { retry_after: None });
+}
+
+const TEXT: &str = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n";
+const OVERLOADED: &str = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+const MESSAGE_STOP: &str = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+#[monoio::test(timer_enabled = true)]
+async fn anthropic_streams_end_at_message_stop_and_break_at_an_error_event() {
+    let mut client = MemoryClient::default();
+    let chunks = [TEXT, MESSAGE_STOP];
+    let source = upstream(&chunks, Some(Ok(None)));
+    let (outcome, _, _) = relay_dialect(source, Dialect::Anthropic, false, &mut client).await;
+    assert!(outcome.is_ok());
+    assert_eq!(
+        client.body(),
+        [TEXT, MESSAGE_STOP].concat(),
+        "no [DONE] added"
+    );
+    // The error event and what follows it in the same read stay away from the client.
+    let mut client = MemoryClient::default();
+    let block: &'static str = [TEXT, OVERLOADED, TEXT].concat().leak();
+    let source = upstream(&[block], None);
+    let (outcome, _, recorded) =
+        relay_dialect(source, Dialect::Anthropic, false, &mut client).await;
+    let Err(StreamEnd::Broken(failure)) = outcome else {
+        panic!("an error event breaks the stream");
+    };
+    assert_eq!(failure, Failure::error_event("Overloaded"));
+    assert_eq!(client.body(), TEXT);
+    assert_eq!(recorded.concat(), TEXT.as_bytes());
 }
 
 #[monoio::test(timer_enabled = true)]
