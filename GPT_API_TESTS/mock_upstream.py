@@ -1,4 +1,4 @@
-"""In-process OpenAI-compatible mock provider for the GPT_API end-to-end tests.
+"""In-process mock provider for the GPT_API end-to-end tests: OpenAI, Azure OpenAI, Anthropic.
 
 Why a hand-written mock: the tests must control every byte an upstream sends
 (status codes, resets, stalls, cut streams, malformed events, framing) and see
@@ -15,13 +15,28 @@ Usage::
     m.default = Behaviour(reset=True)
     ...
     m.stop()
+
+Surfaces, by request path (one mock serves them all; `Received.surface` says which
+one a request used):
+
+- "openai": /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/rerank,
+  /v1/models, and /v1/responses (mock_responses); no key is checked.
+- "anthropic": /v1/messages (mock_anthropic); `x-api-key` and `anthropic-version` required.
+- "azure": {azure_url}/deployments/{deployment}/{chat/completions,completions,embeddings}
+  with `?api-version=` (required), {azure_url}/responses?api-version=, and the v1
+  surface {azure_url}/v1/{chat/completions,completions,embeddings,responses} (api-version
+  optional); `api-key` required (Azure's 401 otherwise). A deployment answers with its
+  name as `model`, so a test can see which URL the gateway built.
+
+Every Behaviour applies to every surface: errors come in the surface's own shape
+(Anthropic's `{"type":"error",...}` on /v1/messages, e.g. Behaviour(status=529) is
+`overloaded_error`), and the stream faults (cut_after, stall_after, malformed_at,
+error_event_after, ...) count the content deltas of whichever dialect is streaming.
 """
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
 import select
 import socket
 import struct
@@ -31,96 +46,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
+from urllib.parse import parse_qs, urlsplit
 
-FIXED_SENTENCE = "This deterministic answer comes from the mock upstream and is long enough to stream."
-CREATED = 1700000000
-
-
-# --------------------------------------------------------------------------- answers
-def _text_of(content: Any) -> str:
-    """Message content may be a string or a list of content parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
-def full_chat_answer(messages: list) -> str:
-    """The complete answer for a chat request, ignoring any trailing assistant prefill."""
-    last_user = ""
-    for m in messages:
-        if m.get("role") == "user":
-            last_user = _text_of(m.get("content"))
-    return f"Echo: {last_user} {FIXED_SENTENCE}"
-
-
-def chat_answer(messages: list) -> str:
-    """What the mock actually generates: the full answer minus an assistant prefill prefix."""
-    full = full_chat_answer(messages)
-    if messages and messages[-1].get("role") == "assistant":
-        prefill = _text_of(messages[-1].get("content"))
-        if full.startswith(prefill):
-            return full[len(prefill):]
-    return full
-
-
-def completion_answer(prompt: Any) -> str:
-    if isinstance(prompt, list):
-        prompt = " ".join(str(p) for p in prompt)
-    return f"Echo: {prompt} {FIXED_SENTENCE}"
-
-
-def pieces(text: str) -> list[str]:
-    """Split text into stream chunks (one word each, leading whitespace kept) that join back exactly."""
-    out = re.findall(r"\s*\S+", text)
-    tail = text[len("".join(out)):]
-    if tail:
-        out.append(tail)
-    return out
-
-
-def prompt_tokens(body: dict) -> int:
-    if "messages" in body:
-        return sum(len(_text_of(m.get("content")).split()) for m in body["messages"])
-    p = body.get("prompt", "")
-    return len((" ".join(map(str, p)) if isinstance(p, list) else str(p)).split())
-
-
-def usage(body: dict, completion: int) -> dict:
-    p = prompt_tokens(body)
-    return {"prompt_tokens": p, "completion_tokens": completion, "total_tokens": p + completion}
-
-
-def tool_calls_for(body: dict) -> list[dict]:
-    """Two parallel tool calls, deterministic from the request."""
-    tools = body.get("tools") or []
-    names = [t.get("function", {}).get("name", "tool") for t in tools] or ["tool"]
-    last_user = full_chat_answer(body.get("messages", []))
-    calls = []
-    for i in range(2):
-        args = json.dumps({"query": last_user[:40], "n": i, "city": ["Paris", "Tokyo"][i]})
-        calls.append({"id": f"call_mock_{i}", "type": "function",
-                      "function": {"name": names[i % len(names)], "arguments": args}})
-    return calls
-
-
-def embedding_for(text: str, dim: int = 8) -> list[float]:
-    """Deterministic float32-exact vector from the text's hash."""
-    h = hashlib.sha256(text.encode()).digest()
-    return [struct.unpack("<f", struct.pack("<f", (b - 128) / 128.0))[0] for b in h[:dim]]
-
-
-def rerank_results(query: str, documents: list, top_n: Optional[int]) -> list[dict]:
-    q = set(query.lower().split())
-    scored = []
-    for i, d in enumerate(documents):
-        text = d.get("text", "") if isinstance(d, dict) else str(d)
-        words = text.lower().split()
-        score = round(len(q.intersection(words)) / (len(words) or 1), 6)
-        scored.append({"index": i, "relevance_score": score})
-    scored.sort(key=lambda r: (-r["relevance_score"], r["index"]))
-    return scored[:top_n] if top_n else scored
+import mock_anthropic
+import mock_responses
+from mock_answers import (CREATED, FIXED_SENTENCE, _text_of, chat_answer, chat_tool_results,  # noqa: F401
+                          completion_answer, embedding_for, full_chat_answer, limit_answer, pieces, prompt_tokens,
+                          rerank_results, tool_calls_for, usage)
 
 
 # --------------------------------------------------------------------------- behaviours
@@ -144,6 +76,8 @@ class Behaviour:
     no_done: bool = False                 # stream: finish_reason + usage, then end the body without [DONE]
     close_delimited: bool = False         # no content-length / chunked: body ends at close
     crlf: bool = False                    # stream: \r\n line endings
+    error_event_after: Optional[int] = None  # stream: the dialect's in-band error event after k content
+    #                                          chunks, then a clean end of the body (no finish)
 
 
 def error_body(status: int, message: str = None, code: Any = None, type_: str = None) -> dict:
@@ -172,6 +106,71 @@ class Received:
     content_sent: str = ""                            # content/text the mock streamed so far
     peer_closed_at: Optional[float] = None            # gateway hung up mid-response
     finished_at: Optional[float] = None               # mock finished writing the response
+    surface: str = "openai"                           # "openai" | "azure" | "anthropic"
+    query: dict = field(default_factory=dict)         # query parameters (one value each)
+    deployment: Optional[str] = None                  # azure: the deployment named in the URL
+    usage_sent: Optional[dict] = None                 # the usage object the mock answered with
+    response_id: Optional[str] = None                 # /v1/responses: the id the mock issued
+
+
+# --------------------------------------------------------------------------- surfaces
+AZURE_OPS = ("chat/completions", "completions", "embeddings")
+AZURE_401 = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+             "valid key for an active subscription and use a correct regional API endpoint for your resource.")
+
+
+def route(path: str) -> tuple[str, str, Optional[str], bool]:
+    """(surface, operation, azure deployment, api-version required) of a request path;
+    operation "" when there is no such route."""
+    if path.startswith("/openai/deployments/"):
+        deployment, _, op = path[len("/openai/deployments/"):].partition("/")
+        return "azure", (op if op in AZURE_OPS else ""), deployment, True
+    if path.startswith("/openai/v1/"):
+        op = path[len("/openai/v1/"):]
+        return "azure", (op if op in AZURE_OPS + ("responses", "models") else ""), None, False
+    if path == "/openai/responses":
+        return "azure", "responses", None, True
+    if path == "/v1/messages":
+        return "anthropic", "messages", None, False
+    if path.startswith("/v1/") and path != "/v1/messages":
+        return "openai", path[len("/v1/"):], None, False
+    return "openai", "", None, False
+
+
+def surface_error(surface: str, status: int, message: Optional[str] = None, code: Any = None) -> dict:
+    """An error body in the shape of the surface a request used."""
+    if surface == "anthropic":
+        return mock_anthropic.error(status, message)
+    return error_body(status, message, code)
+
+
+def chat_problem(body: dict) -> Optional[str]:
+    """OpenAI's 400 for tool messages that do not pair with an assistant turn's tool_calls."""
+    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    for i, m in enumerate(messages):
+        if m.get("role") == "assistant" and m.get("tool_calls"):
+            k, answered = i + 1, set()
+            while k < len(messages) and messages[k].get("role") == "tool":
+                answered.add(messages[k].get("tool_call_id"))
+                k += 1
+            missing = [c.get("id") for c in m["tool_calls"] if c.get("id") not in answered]
+            if missing:
+                return ("An assistant message with 'tool_calls' must be followed by tool messages responding "
+                        f"to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+                        f"{', '.join(map(str, missing))}")
+        if m.get("role") == "tool":
+            j = i - 1
+            while j >= 0 and messages[j].get("role") == "tool":
+                j -= 1
+            calls = messages[j].get("tool_calls") if j >= 0 else None
+            if not calls or m.get("tool_call_id") not in {c.get("id") for c in calls}:
+                return ("Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                        "message with 'tool_calls'.")
+    return None
+
+
+def _chat_error_event(_seq: int) -> tuple[Optional[str], str]:
+    return None, json.dumps(error_body(500, "The server had an error while processing your request."))
 
 
 # --------------------------------------------------------------------------- server
@@ -251,6 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
         beh = mock._next_behaviour()
         rec = Received(time.monotonic(), mock.name, self.command, self.path,
                        {k.lower(): v for k, v in self.headers.items()}, body, raw, beh)
+        url = urlsplit(self.path)
+        rec.surface, self._op, rec.deployment, self._needs_version = route(url.path)
+        rec.query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         mock._record(rec)
         try:
             self._respond(rec, beh)
@@ -310,33 +312,95 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         self._idle_close_ms = beh.idle_close_ms
+        denied = self._denied(rec)
+        if denied:
+            self._send_whole(*denied, beh)
+            return
         messages = rec.body.get("messages") if isinstance(rec.body, dict) else None
         if beh.refuse_prefill and messages and messages[-1].get("role") == "assistant":
-            self._send_whole(400, error_body(400, "A final assistant message (prefill) is not supported.",
-                                             "invalid_prefill"), beh)
+            self._send_whole(400, surface_error(rec.surface, 400, "A final assistant message (prefill) is not "
+                                                "supported.", "invalid_prefill"), beh)
             return
         if beh.status is not None and beh.status != 200:
-            b = beh.body if beh.body is not None else error_body(beh.status)
+            b = beh.body if beh.body is not None else surface_error(rec.surface, beh.status)
             self._send_whole(beh.status, b, beh)
             return
         body = rec.body if isinstance(rec.body, dict) else {}
-        path = self.path.split("?")[0]
-        if self.command == "GET" and path == "/v1/models":
+        if rec.deployment:
+            body = {**body, "model": rec.deployment}
+        op, post = self._op, self.command == "POST"
+        if self.command == "GET" and op == "models":
             self._send_whole(200, {"object": "list", "data": [
                 {"id": "mock-model", "object": "model", "created": CREATED, "owned_by": "mock"}]}, beh)
-        elif self.command == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
-            if body.get("stream"):
-                self._stream(rec, beh, body, chat=path.endswith("chat/completions"))
-            else:
-                self._send_whole(200, self._whole_answer(body, chat=path.endswith("chat/completions")), beh)
-        elif self.command == "POST" and path == "/v1/embeddings":
+        elif post and op in ("chat/completions", "completions"):
+            self._openai(rec, beh, body, chat=op == "chat/completions")
+        elif post and op == "embeddings":
             self._send_whole(200, self._embeddings(body), beh)
-        elif self.command == "POST" and path == "/v1/rerank":
+        elif post and op == "rerank" and rec.surface == "openai":
             res = rerank_results(body.get("query", ""), body.get("documents", []), body.get("top_n"))
             self._send_whole(200, {"id": "rerank-mock", "model": body.get("model"), "results": res,
                                    "usage": {"total_tokens": prompt_tokens({"prompt": body.get("query", "")})}}, beh)
+        elif post and op == "messages":
+            self._messages(rec, beh, body)
+        elif post and op == "responses":
+            self._responses(rec, beh, body)
         else:
-            self._send_whole(404, error_body(404, f"mock: no route {self.command} {path}", "not_found"), beh)
+            path = self.path.split("?")[0]
+            self._send_whole(404, surface_error(rec.surface, 404, f"mock: no route {self.command} {path}",
+                                                "not_found"), beh)
+
+    def _denied(self, rec: Received) -> Optional[tuple[int, dict]]:
+        """The surface's own answer to a request without its key (or Azure's api-version)."""
+        if rec.surface == "anthropic":
+            return mock_anthropic.check_headers(rec.headers)
+        if rec.surface == "azure":
+            if not rec.headers.get("api-key"):
+                return 401, {"error": {"code": "401", "message": AZURE_401}}
+            if self._needs_version and not rec.query.get("api-version"):
+                return 404, {"error": {"code": "404", "message": "Resource not found"}}
+        return None
+
+    def _openai(self, rec: Received, beh: Behaviour, body: dict, chat: bool):
+        problem = chat_problem(body) if chat else None
+        if problem:
+            self._send_whole(400, error_body(400, problem), beh)
+        elif body.get("stream"):
+            events = [(None, text, piece) for text, piece in self._stream_events(rec, body, chat)]
+            self._stream(rec, beh, events, _chat_error_event, done=True)
+        else:
+            answer = self._whole_answer(body, chat)
+            rec.usage_sent = answer["usage"]
+            self._send_whole(200, answer, beh)
+
+    def _messages(self, rec: Received, beh: Behaviour, body: dict):
+        problem = mock_anthropic.validate(rec.body)
+        if problem:
+            self._send_whole(400, mock_anthropic.error(400, problem), beh)
+            return
+        message = mock_anthropic.answer(body)
+        rec.usage_sent = message["usage"]
+        if body.get("stream"):
+            self._stream(rec, beh, mock_anthropic.stream_events(message),
+                         lambda _seq: mock_anthropic.in_band_error(), done=False)
+        else:
+            self._send_whole(200, message, beh)
+
+    def _responses(self, rec: Received, beh: Behaviour, body: dict):
+        problem = mock_responses.validate(rec.body)
+        previous = body.get("previous_response_id")
+        if problem:
+            self._send_whole(400, error_body(400, problem), beh)
+            return
+        if previous and not self.server.mock.issued(previous):
+            self._send_whole(400, mock_responses.not_found(previous), beh)
+            return
+        rec.response_id = self.server.mock._issue_response_id()
+        resp = mock_responses.answer(body, rec.response_id)
+        rec.usage_sent = resp["usage"]
+        if body.get("stream"):
+            self._stream(rec, beh, mock_responses.stream_events(resp), mock_responses.in_band_error, done=False)
+        else:
+            self._send_whole(200, resp, beh)
 
     def _send_whole(self, status: int, body: Any, beh: Behaviour):
         if isinstance(body, (dict, list)):
@@ -364,17 +428,30 @@ class _Handler(BaseHTTPRequestHandler):
             return {"id": "cmpl-mock", "object": "text_completion", "created": CREATED, "model": model,
                     "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
                     "usage": usage(body, len(pieces(text)))}
-        if body.get("tools"):
+        if self._calls_tools(body):
             calls = tool_calls_for(body)
             msg = {"role": "assistant", "content": None, "tool_calls": calls}
             return {"id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": model,
                     "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls", "logprobs": None}],
                     "usage": usage(body, 2)}
-        text = chat_answer(body.get("messages", []))
+        text, finish = self._chat_text(body)
         return {"id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop", "logprobs": None}],
+                             "finish_reason": finish, "logprobs": None}],
                 "usage": usage(body, len(pieces(text)))}
+
+    @staticmethod
+    def _calls_tools(body: dict) -> bool:
+        """Tools offered and no tool results to answer: the model calls the tools."""
+        return bool(body.get("tools")) and not chat_tool_results(body.get("messages", [])) \
+            and body.get("tool_choice") != "none"
+
+    @staticmethod
+    def _chat_text(body: dict) -> tuple[str, str]:
+        """The chat answer under max_tokens / max_completion_tokens and `stop`, with its finish_reason."""
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        text, why, _ = limit_answer(chat_answer(body.get("messages", [])), limit, body.get("stop"))
+        return text, why or "stop"
 
     def _embeddings(self, body: dict) -> dict:
         inp = body.get("input", "")
@@ -390,7 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": n, "total_tokens": n}}
 
     # -- SSE
-    def _stream_events(self, body: dict, chat: bool) -> list[tuple[str, Optional[str]]]:
+    def _stream_events(self, rec: Received, body: dict, chat: bool) -> list[tuple[str, Optional[str]]]:
         """(json text, content piece or None) for every event, in order, without [DONE]."""
         model = body.get("model")
         base = {"id": "chatcmpl-mock" if chat else "cmpl-mock",
@@ -401,7 +478,7 @@ class _Handler(BaseHTTPRequestHandler):
             return json.dumps({**base, "choices": choices, **extra})
 
         events: list = []
-        if chat and body.get("tools"):
+        if chat and self._calls_tools(body):
             calls = tool_calls_for(body)
             events.append((ev([{"index": 0, "delta": {"role": "assistant", "content": None},
                                 "finish_reason": None}]), None))
@@ -420,12 +497,12 @@ class _Handler(BaseHTTPRequestHandler):
             events.append((ev([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]), None))
             completion, finish = n, None
         elif chat:
-            text = chat_answer(body.get("messages", []))
+            text, finish = self._chat_text(body)
             events.append((ev([{"index": 0, "delta": {"role": "assistant", "content": ""},
                                 "finish_reason": None}]), None))
             for p in pieces(text):
                 events.append((ev([{"index": 0, "delta": {"content": p}, "finish_reason": None}]), p))
-            events.append((ev([{"index": 0, "delta": {}, "finish_reason": "stop"}]), None))
+            events.append((ev([{"index": 0, "delta": {}, "finish_reason": finish}]), None))
             completion = len(pieces(text))
         else:
             text = completion_answer(body.get("prompt", ""))
@@ -434,10 +511,14 @@ class _Handler(BaseHTTPRequestHandler):
             events.append((ev([{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]), None))
             completion = len(pieces(text))
         if (body.get("stream_options") or {}).get("include_usage"):
-            events.append((ev([], usage=usage(body, completion)), None))
+            rec.usage_sent = usage(body, completion)
+            events.append((ev([], usage=rec.usage_sent), None))
         return events
 
-    def _stream(self, rec: Received, beh: Behaviour, body: dict, chat: bool):
+    def _stream(self, rec: Received, beh: Behaviour, events: list, error_event, done: bool):
+        """Write `events` ((event name or None, data JSON, content piece or None) each) as SSE,
+        applying the behaviour's stream faults; `done` ends the stream with `data: [DONE]`
+        (OpenAI chat/completions), `error_event(sequence)` gives the dialect's in-band error."""
         nl = "\r\n" if beh.crlf else "\n"
         chunked = not beh.close_delimited
         self.send_response(200)
@@ -467,12 +548,13 @@ class _Handler(BaseHTTPRequestHandler):
         if beh.headers_only:
             self._wait(rec, None)
             return
+        def frame(name: Optional[str], data: str) -> str:
+            return (f"event: {name}{nl}" if name else "") + f"data: {data}{nl}{nl}"
+
         content_chunks = 0
-        first = True
-        for text, piece in self._stream_events(body, chat):
-            if not first and beh.chunk_interval_ms:
+        for i, (name, text, piece) in enumerate(events):
+            if i and beh.chunk_interval_ms:
                 self._wait(rec, beh.chunk_interval_ms / 1000)
-            first = False
             if piece is not None:
                 if beh.cut_after is not None and content_chunks >= beh.cut_after:
                     self._close_now()
@@ -480,14 +562,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if beh.stall_after is not None and content_chunks >= beh.stall_after:
                     self._wait(rec, None)
                     return
+                if beh.error_event_after is not None and content_chunks >= beh.error_event_after:
+                    write(frame(*error_event(i)))
+                    end_body()
+                    return
                 if beh.malformed_at is not None and content_chunks == beh.malformed_at:
-                    write("data: {bad json" + nl + nl)
-            write(f"data: {text}{nl}{nl}")
+                    write(frame(name, "{bad json"))
+            if beh.no_done and name == "message_stop":
+                break  # Anthropic's end of stream, as [DONE] is OpenAI's
+            write(frame(name, text))
             rec.event_times.append(time.monotonic())
             if piece is not None:
                 content_chunks += 1
                 rec.content_sent += piece
-        if not beh.no_done:
+        if done and not beh.no_done:
             write(f"data: [DONE]{nl}{nl}")
             rec.event_times.append(time.monotonic())
         end_body()
@@ -517,6 +605,7 @@ class MockUpstream:
         self.default = Behaviour()
         self.requests: list[Received] = []
         self.idle_closes = 0                  # kept-alive connections closed by `idle_close_ms`
+        self.issued_responses: list[str] = []  # /v1/responses ids this mock issued, in order
         self._queue: deque = deque()
         self._cond = threading.Condition()
         self._conns: set = set()
@@ -540,6 +629,25 @@ class MockUpstream:
     @property
     def port(self) -> int:
         return self._server.server_address[1]
+
+    @property
+    def azure_url(self) -> str:
+        """The base_url of this mock as an Azure OpenAI resource (`https://RESOURCE.openai.azure.com/openai`)."""
+        return self.base_url[:-len("/v1")] + "/openai"
+
+    def url_for(self, kind: str = "openai") -> str:
+        """The base_url an [[upstream]] of this kind uses for this mock."""
+        return self.azure_url if kind == "azure" else self.base_url
+
+    def issued(self, response_id: str) -> bool:
+        with self._cond:
+            return response_id in self.issued_responses
+
+    def _issue_response_id(self) -> str:
+        rid = mock_responses.new_id()
+        with self._cond:
+            self.issued_responses.append(rid)
+        return rid
 
     def stop(self):
         """Stop listening (new connects are refused) and drop every open connection."""
@@ -587,8 +695,9 @@ class MockUpstream:
             self._cond.notify_all()
 
     def count(self, path: Optional[str] = None) -> int:
+        """Requests seen (with this path, query string excluded, when given)."""
         with self._cond:
-            return sum(1 for r in self.requests if path is None or r.path == path)
+            return sum(1 for r in self.requests if path is None or r.path.split("?")[0] == path)
 
     def wait_for(self, predicate, timeout: float = 5.0):
         """Wait until predicate(self.requests) is truthy; return its value or raise TimeoutError."""
@@ -612,7 +721,7 @@ if __name__ == "__main__":
     # Standalone: the upstream behind scripts/quickstart.sh (stdlib only, no venv needed).
     import argparse
 
-    parser = argparse.ArgumentParser(description="OpenAI-compatible mock upstream for GPT_API")
+    parser = argparse.ArgumentParser(description="OpenAI / Azure / Anthropic mock upstream for GPT_API")
     parser.add_argument("--port", type=int, default=9001)
     args = parser.parse_args()
     mock = MockUpstream("mock")
