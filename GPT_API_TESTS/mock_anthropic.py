@@ -66,27 +66,30 @@ def _validate_tools(body: dict) -> Optional[str]:
 
 
 def _validate_pairs(messages: list) -> Optional[str]:
-    """tool_use / tool_result pairing between consecutive turns."""
+    """tool_use / tool_result pairing: the user turn right after an assistant turn (consecutive
+    user messages count as one turn, as the API merges them) answers each of its tool_use ids,
+    and holds no tool_result for any other id."""
+    def ids(m, kind, key):
+        return [b.get(key) for b in _blocks(m.get("content")) if b.get("type") == kind]
+
     for i, m in enumerate(messages):
-        results = [b.get("tool_use_id") for b in _blocks(m.get("content")) if b.get("type") == "tool_result"]
-        if results:
-            prev = messages[i - 1] if i else {}
-            before = {b.get("id") for b in _blocks(prev.get("content")) if b.get("type") == "tool_use"}
-            stray = [r for r in results if r not in before]
-            if stray:
-                return (f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: "
-                        f"{stray[0]}. Each `tool_result` block must have a corresponding `tool_use` block "
-                        f"in the previous message.")
-    for i, m in enumerate(messages):
-        uses = [b.get("id") for b in _blocks(m.get("content")) if b.get("type") == "tool_use"]
-        if uses and i + 1 < len(messages):
-            after = {b.get("tool_use_id") for b in _blocks(messages[i + 1].get("content"))
-                     if b.get("type") == "tool_result"}
-            missing = [u for u in uses if u not in after]
-            if missing:
-                return (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks "
-                        f"immediately after: {missing[0]}. Each `tool_use` block must have a corresponding "
-                        f"`tool_result` block in the next message.")
+        if m.get("role") != "user" or (i and messages[i - 1].get("role") == "user"):
+            continue
+        k, results = i, []
+        while k < len(messages) and messages[k].get("role") == "user":
+            results += ids(messages[k], "tool_result", "tool_use_id")
+            k += 1
+        uses = ids(messages[i - 1], "tool_use", "id") if i else []
+        stray = [r for r in results if r not in uses]
+        if stray:
+            return (f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: "
+                    f"{stray[0]}. Each `tool_result` block must have a corresponding `tool_use` block "
+                    f"in the previous message.")
+        missing = [u for u in uses if u not in results]
+        if missing:
+            return (f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately "
+                    f"after: {missing[0]}. Each `tool_use` block must have a corresponding `tool_result` "
+                    f"block in the next message.")
     return None
 
 

@@ -40,6 +40,7 @@ import json
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -182,6 +183,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     mock: "MockUpstream"
+
+    def handle_error(self, request, client_address):
+        # A peer that resets a kept-alive connection is normal traffic, not a mock failure.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def finish_request(self, request, client_address):
         # TLS handshake in the connection's own thread, so a slow peer blocks nobody.
