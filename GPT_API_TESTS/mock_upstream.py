@@ -19,7 +19,7 @@ Usage::
 Surfaces, by request path (one mock serves them all; `Received.surface` says which
 one a request used):
 
-- "openai": /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/rerank,
+- "openai": /v1/chat/completions, /v1/completions, /v1/embeddings (mock_openai), /v1/rerank,
   /v1/models, and /v1/responses (mock_responses); no key is checked.
 - "anthropic": /v1/messages (mock_anthropic); `x-api-key` and `anthropic-version` required.
 - "azure": {azure_url}/deployments/{deployment}/{chat/completions,completions,embeddings}
@@ -35,7 +35,6 @@ error_event_after, ...) count the content deltas of whichever dialect is streami
 """
 from __future__ import annotations
 
-import base64
 import json
 import select
 import socket
@@ -50,10 +49,11 @@ from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import mock_anthropic
+import mock_openai
 import mock_responses
-from mock_answers import (CREATED, FIXED_SENTENCE, _text_of, chat_answer, chat_tool_results,  # noqa: F401
-                          completion_answer, embedding_for, full_chat_answer, limit_answer, pieces, prompt_tokens,
-                          rerank_results, tool_calls_for, usage)
+from mock_answers import (CREATED, FIXED_SENTENCE, chat_answer, completion_answer, embedding_for,  # noqa: F401
+                          full_chat_answer, pieces, prompt_tokens, rerank_results, tool_calls_for, usage)
+from mock_openai import error_body
 
 
 # --------------------------------------------------------------------------- behaviours
@@ -79,12 +79,6 @@ class Behaviour:
     crlf: bool = False                    # stream: \r\n line endings
     error_event_after: Optional[int] = None  # stream: the dialect's in-band error event after k content
     #                                          chunks, then a clean end of the body (no finish)
-
-
-def error_body(status: int, message: str = None, code: Any = None, type_: str = None) -> dict:
-    return {"error": {"message": message or f"mock upstream error {status}",
-                      "type": type_ or ("server_error" if status >= 500 else "invalid_request_error"),
-                      "param": None, "code": code}}
 
 
 def context_length_exceeded() -> Behaviour:
@@ -143,35 +137,6 @@ def surface_error(surface: str, status: int, message: Optional[str] = None, code
     if surface == "anthropic":
         return mock_anthropic.error(status, message)
     return error_body(status, message, code)
-
-
-def chat_problem(body: dict) -> Optional[str]:
-    """OpenAI's 400 for tool messages that do not pair with an assistant turn's tool_calls."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-    for i, m in enumerate(messages):
-        if m.get("role") == "assistant" and m.get("tool_calls"):
-            k, answered = i + 1, set()
-            while k < len(messages) and messages[k].get("role") == "tool":
-                answered.add(messages[k].get("tool_call_id"))
-                k += 1
-            missing = [c.get("id") for c in m["tool_calls"] if c.get("id") not in answered]
-            if missing:
-                return ("An assistant message with 'tool_calls' must be followed by tool messages responding "
-                        f"to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
-                        f"{', '.join(map(str, missing))}")
-        if m.get("role") == "tool":
-            j = i - 1
-            while j >= 0 and messages[j].get("role") == "tool":
-                j -= 1
-            calls = messages[j].get("tool_calls") if j >= 0 else None
-            if not calls or m.get("tool_call_id") not in {c.get("id") for c in calls}:
-                return ("Invalid parameter: messages with role 'tool' must be a response to a preceeding "
-                        "message with 'tool_calls'.")
-    return None
-
-
-def _chat_error_event(_seq: int) -> tuple[Optional[str], str]:
-    return None, json.dumps(error_body(500, "The server had an error while processing your request."))
 
 
 # --------------------------------------------------------------------------- server
@@ -341,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif post and op in ("chat/completions", "completions"):
             self._openai(rec, beh, body, chat=op == "chat/completions")
         elif post and op == "embeddings":
-            self._send_whole(200, self._embeddings(body), beh)
+            self._send_whole(200, mock_openai.embeddings(body), beh)
         elif post and op == "rerank" and rec.surface == "openai":
             res = rerank_results(body.get("query", ""), body.get("documents", []), body.get("top_n"))
             self._send_whole(200, {"id": "rerank-mock", "model": body.get("model"), "results": res,
@@ -367,14 +332,14 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _openai(self, rec: Received, beh: Behaviour, body: dict, chat: bool):
-        problem = chat_problem(body) if chat else None
+        problem = mock_openai.chat_problem(body) if chat else None
         if problem:
             self._send_whole(400, error_body(400, problem), beh)
         elif body.get("stream"):
-            events = [(None, text, piece) for text, piece in self._stream_events(rec, body, chat)]
-            self._stream(rec, beh, events, _chat_error_event, done=True)
+            events, rec.usage_sent = mock_openai.stream_events(body, chat)
+            self._stream(rec, beh, events, mock_openai.error_event, done=True)
         else:
-            answer = self._whole_answer(body, chat)
+            answer = mock_openai.whole_answer(body, chat)
             rec.usage_sent = answer["usage"]
             self._send_whole(200, answer, beh)
 
@@ -426,100 +391,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         self.wfile.flush()
-
-    def _whole_answer(self, body: dict, chat: bool) -> dict:
-        model = body.get("model")
-        if not chat:
-            text = completion_answer(body.get("prompt", ""))
-            return {"id": "cmpl-mock", "object": "text_completion", "created": CREATED, "model": model,
-                    "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
-                    "usage": usage(body, len(pieces(text)))}
-        if self._calls_tools(body):
-            calls = tool_calls_for(body)
-            msg = {"role": "assistant", "content": None, "tool_calls": calls}
-            return {"id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": model,
-                    "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls", "logprobs": None}],
-                    "usage": usage(body, 2)}
-        text, finish = self._chat_text(body)
-        return {"id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": finish, "logprobs": None}],
-                "usage": usage(body, len(pieces(text)))}
-
-    @staticmethod
-    def _calls_tools(body: dict) -> bool:
-        """Tools offered and no tool results to answer: the model calls the tools."""
-        return bool(body.get("tools")) and not chat_tool_results(body.get("messages", [])) \
-            and body.get("tool_choice") != "none"
-
-    @staticmethod
-    def _chat_text(body: dict) -> tuple[str, str]:
-        """The chat answer under max_tokens / max_completion_tokens and `stop`, with its finish_reason."""
-        limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        text, why, _ = limit_answer(chat_answer(body.get("messages", [])), limit, body.get("stop"))
-        return text, why or "stop"
-
-    def _embeddings(self, body: dict) -> dict:
-        inp = body.get("input", "")
-        inputs = inp if isinstance(inp, list) else [inp]
-        data = []
-        for i, t in enumerate(inputs):
-            vec = embedding_for(str(t))
-            if body.get("encoding_format") == "base64":
-                vec = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
-            data.append({"object": "embedding", "index": i, "embedding": vec})
-        n = sum(len(str(t).split()) for t in inputs)
-        return {"object": "list", "data": data, "model": body.get("model"),
-                "usage": {"prompt_tokens": n, "total_tokens": n}}
-
-    # -- SSE
-    def _stream_events(self, rec: Received, body: dict, chat: bool) -> list[tuple[str, Optional[str]]]:
-        """(json text, content piece or None) for every event, in order, without [DONE]."""
-        model = body.get("model")
-        base = {"id": "chatcmpl-mock" if chat else "cmpl-mock",
-                "object": "chat.completion.chunk" if chat else "text_completion",
-                "created": CREATED, "model": model}
-
-        def ev(choices, **extra):
-            return json.dumps({**base, "choices": choices, **extra})
-
-        events: list = []
-        if chat and self._calls_tools(body):
-            calls = tool_calls_for(body)
-            events.append((ev([{"index": 0, "delta": {"role": "assistant", "content": None},
-                                "finish_reason": None}]), None))
-            n = 0
-            for i, c in enumerate(calls):
-                args = c["function"]["arguments"]
-                first = {"index": i, "id": c["id"], "type": "function",
-                         "function": {"name": c["function"]["name"], "arguments": ""}}
-                events.append((ev([{"index": 0, "delta": {"tool_calls": [first]}, "finish_reason": None}]), ""))
-                step = max(1, len(args) // 3 + 1)
-                for j in range(0, len(args), step):
-                    part = {"index": i, "function": {"arguments": args[j:j + step]}}
-                    events.append((ev([{"index": 0, "delta": {"tool_calls": [part]},
-                                        "finish_reason": None}]), ""))
-                    n += 1
-            events.append((ev([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]), None))
-            completion, finish = n, None
-        elif chat:
-            text, finish = self._chat_text(body)
-            events.append((ev([{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                "finish_reason": None}]), None))
-            for p in pieces(text):
-                events.append((ev([{"index": 0, "delta": {"content": p}, "finish_reason": None}]), p))
-            events.append((ev([{"index": 0, "delta": {}, "finish_reason": finish}]), None))
-            completion = len(pieces(text))
-        else:
-            text = completion_answer(body.get("prompt", ""))
-            for p in pieces(text):
-                events.append((ev([{"text": p, "index": 0, "logprobs": None, "finish_reason": None}]), p))
-            events.append((ev([{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]), None))
-            completion = len(pieces(text))
-        if (body.get("stream_options") or {}).get("include_usage"):
-            rec.usage_sent = usage(body, completion)
-            events.append((ev([], usage=rec.usage_sent), None))
-        return events
 
     def _stream(self, rec: Received, beh: Behaviour, events: list, error_event, done: bool):
         """Write `events` ((event name or None, data JSON, content piece or None) each) as SSE,
