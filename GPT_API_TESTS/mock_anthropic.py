@@ -33,6 +33,7 @@ ERROR_MESSAGES = {401: "invalid x-api-key", 429: "Number of request tokens has e
 BLOCK_TYPES = {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
                "search_result"}
 STOP_REASONS = {"length": "max_tokens", "stop": "stop_sequence"}
+IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
 
 def error(status: int, message: Optional[str] = None, type_: Optional[str] = None) -> dict:
@@ -93,6 +94,15 @@ def _validate_pairs(messages: list) -> Optional[str]:
     return None
 
 
+def _image_ok(source) -> bool:
+    if not isinstance(source, dict):
+        return False
+    if source.get("type") == "url":
+        return isinstance(source.get("url"), str)
+    return source.get("type") == "base64" and source.get("media_type") in IMAGE_TYPES \
+        and isinstance(source.get("data"), str) and not source["data"].startswith("data:")
+
+
 def validate(body) -> Optional[str]:
     """The 400 message the real API would give, or None."""
     if not isinstance(body, dict):
@@ -115,6 +125,9 @@ def validate(body) -> Optional[str]:
             if not isinstance(b, dict) or b.get("type") not in BLOCK_TYPES:
                 return f"messages.{i}.content.{j}.type: Input tag {b.get('type') if isinstance(b, dict) else b!r} " \
                        f"found using 'type' does not match any of the expected tags"
+            if b["type"] == "image" and not _image_ok(b.get("source")):
+                return f"messages.{i}.content.{j}.image.source: expected a base64 source with a media_type " \
+                       f"of {sorted(IMAGE_TYPES)} and data, or a url source"
     system = body.get("system")
     if system is not None and not isinstance(system, (str, list)):
         return "system: Input should be a valid string or list of text blocks"

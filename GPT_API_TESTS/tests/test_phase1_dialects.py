@@ -22,6 +22,7 @@ from mock_answers import _text_of, answer_for, thinking_for, tool_arguments
 from mock_upstream import Behaviour, error_body
 
 THINK = {"type": "enabled", "budget_tokens": 1024}
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
 # --------------------------------------------------------------------------- /v1/messages -> anthropic
@@ -35,8 +36,8 @@ def test_messages_to_anthropic_target_passes_through(gateway, mocks):
     assert r.content[0].thinking == thinking_for("hello claude") and r.content[1].text == expected("hello claude")
     rec = a.requests[0]
     assert rec.path == "/v1/messages" and rec.body["model"] == "claude-up" and r.model == "claude-up"
-    sent = json.loads(raw.http_response.request.content)
-    assert {**sent, "model": None} == {**rec.body, "model": None}, "the body goes through untouched but `model`"
+    sent = raw.http_response.request.content
+    assert rec.raw_body == sent.replace(b'"model":"m"', b'"model":"claude-up"'), "byte for byte but `model`"
     upstream_auth(rec, "anthropic", key_of(a))
     usage = rec.usage_sent
     assert (r.usage.input_tokens, r.usage.output_tokens) == (usage["input_tokens"], usage["output_tokens"])
@@ -58,6 +59,12 @@ def test_messages_to_anthropic_target_passes_through(gateway, mocks):
                  completion_tokens=usage["output_tokens"], finish_reason="end_turn",
                  response_content=expected("stream claude"), reasoning_content=thinking_for("stream claude"))
     assert row["stream"]
+
+    # Same dialect: the stream's events reach the client as the upstream sent them.
+    body = {"model": "m", "max_tokens": 256, "stream": True, "messages": msgs("raw events"), "thinking": THINK}
+    resp, events = post_stream(gw, "/v1/messages", body, {**ANTHROPIC_HEADERS, "x-api-key": CLIENT_KEY})
+    sent = mock_anthropic.stream_events(mock_anthropic.answer(a.requests[2].body))
+    assert events == [(name, json.loads(data)) for name, data, _ in sent]
 
 
 def test_messages_tool_use_round_trip_to_anthropic_target(gateway, mocks):
@@ -197,6 +204,17 @@ def test_messages_max_tokens_to_openai_target(gateway, mocks):
     row_of(gw, resp.headers["x-request-id"], finish_reason="max_tokens")
 
 
+def test_messages_image_blocks_to_openai_target(gateway, mocks):
+    gw, (a,) = kinds_gateway(gateway, mocks, ["openai"])
+    content = [{"type": "text", "text": "describe this"},
+               {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]
+    r = claude(gw).messages.create(model="m", max_tokens=200, messages=[{"role": "user", "content": content}])
+    assert r.content[0].text.startswith("Echo: describe this")
+    parts = a.requests[0].body["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url"] and parts[0]["text"] == "describe this"
+    assert parts[1]["image_url"]["url"] == f"data:image/png;base64,{PNG}"
+
+
 # --------------------------------------------------------------------------- chat -> anthropic
 def test_chat_to_anthropic_target_translated(gateway, mocks):
     gw, (a,) = kinds_gateway(gateway, mocks, ["anthropic"], models_up=["claude-up"])
@@ -277,6 +295,17 @@ def test_chat_tools_round_trip_to_anthropic_target(gateway, mocks):
     results = [(b["tool_use_id"], _text_of(b.get("content"))) for m in back if m["role"] == "user"
                for b in (m["content"] if isinstance(m["content"], list) else []) if b.get("type") == "tool_result"]
     assert results == [("toolu_mock_0", "sunny"), ("toolu_mock_1", "rainy")]
+
+
+def test_chat_image_parts_to_anthropic_target(gateway, mocks):
+    gw, (a,) = kinds_gateway(gateway, mocks, ["anthropic"])
+    content = [{"type": "text", "text": "describe this"},
+               {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]
+    r = sdk(gw).chat.completions.create(model="m", messages=[{"role": "user", "content": content}])
+    assert r.choices[0].message.content.startswith("Echo: describe this")
+    blocks = a.requests[0].body["messages"][-1]["content"]
+    assert blocks == [{"type": "text", "text": "describe this"},
+                      {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]
 
 
 def test_chat_length_to_anthropic_target(gateway, mocks):
