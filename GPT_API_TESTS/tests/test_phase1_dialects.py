@@ -338,6 +338,16 @@ def test_messages_client_keys_from_x_api_key_and_bearer(gateway, mocks):
     assert a.count() == 2
 
 
+def test_messages_key_limited_to_other_models_is_refused(gateway, mocks):
+    gw, (a,) = kinds_gateway(gateway, mocks, ["anthropic"],
+                             client_keys=[{"name": "team-b", "key": CLIENT_KEY, "models": ["other-*"]}])
+    with http(gw) as h:
+        resp = h.post("/v1/messages", headers={**ANTHROPIC_HEADERS, "x-api-key": CLIENT_KEY},
+                      json={"model": "m", "max_tokens": 5, "messages": msgs("no")})
+    assert resp.status_code == 403 and anthropic_error(resp)["type"] == "permission_error"
+    assert a.count() == 0
+
+
 def test_messages_errors_in_anthropic_shape(gateway, mocks):
     a, b = mocks("a", "b")
     gw = gateway([upstream(a), upstream(b, kind="anthropic")],

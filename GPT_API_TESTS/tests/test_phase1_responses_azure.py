@@ -1,5 +1,5 @@
 """Phase 1, issue 14: the OpenAI Responses API through the gateway, Azure OpenAI upstreams,
-and static upstream headers.
+static upstream headers, and the `kind` key itself.
 
 `/v1/responses` goes through byte for byte (but `model`) to openai- and azure-kind
 targets, skips the others, and sends a `previous_response_id` follow-up to the target
@@ -8,12 +8,13 @@ mock issued which id. Azure targets get the deployment URL, `api-key` and
 `api-version` (or the v1 surface without one).
 """
 import json
+import subprocess
 
 import pytest
 from openai import APIStatusError
 
 from dialect_support import FN_TOOL, claude, key_of, kinds_gateway, row_of, tool_calls_of_row, upstream_auth
-from gateway import upstream
+from gateway import base_config, binary_path, to_toml, upstream
 from helpers import error_of, expected, http, msgs, sdk
 from mock_answers import answer_for, tool_arguments
 from mock_upstream import Behaviour
@@ -167,7 +168,23 @@ def test_azure_v1_surface_without_api_version(gateway, mocks):
         upstream_auth(rec, "azure", key_of(a))
 
 
-# --------------------------------------------------------------------------- static headers
+# --------------------------------------------------------------------------- upstream config
+def test_unknown_kind_is_a_config_error(tmp_path, mocks):
+    a = mocks("a")
+    cfg = base_config([upstream(a, kind="anthropik")], [{"name": "m", "targets": [{"upstream": "a"}]}])
+    path = tmp_path / "gw.toml"
+    path.write_text(to_toml(cfg))
+    run = subprocess.run([str(binary_path()), "check", "--config", str(path)], capture_output=True, text=True,
+                         timeout=30)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1 and "upstream[0].kind" in out and "anthropik" in out, out
+    cfg["upstream"][0]["kind"] = "anthropic"
+    path.write_text(to_toml(cfg))
+    run = subprocess.run([str(binary_path()), "check", "--config", str(path)], capture_output=True, text=True,
+                         timeout=30)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_static_headers_and_anthropic_version(gateway, mocks):
     a, b = mocks("a", "b")
     gw = gateway([upstream(a, headers={"x-team": "blue", "OpenAI-Organization": "org-1"}),

@@ -74,6 +74,16 @@ def test_failover_across_kinds_before_first_byte(gateway, mocks, kinds, ingress,
     assert row["response_content"] == expected(LONG) and json.loads(row["tried"]) == ["a/m", "b/m"]
 
 
+def test_responses_stream_fails_over_before_first_event(gateway, mocks):
+    gw, (a, b) = kinds_gateway(gateway, mocks, ["openai", "openai"], routing={"retries": 0})
+    a.script(Behaviour(status=503))
+    raw = sdk(gw).responses.with_raw_response.create(model="m", input=LONG, stream=True)
+    events = list(raw.parse())
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == expected(LONG)
+    assert (a.count(), b.count()) == (1, 1) and events[0].response.id == b.issued_responses[0]
+    assert gw.access(raw.headers["x-request-id"])["tried"] == ["a/m", "b/m"]
+
+
 def _check_continuation(a, b, mode: str, cut: int):
     delivered = a.requests[0].content_sent
     assert len(delivered.split()) == cut
