@@ -21,7 +21,8 @@ one a request used):
 
 - "openai": /v1/chat/completions, /v1/completions, /v1/embeddings (mock_openai), /v1/rerank,
   /v1/models, and /v1/responses (mock_responses); no key is checked.
-- "anthropic": /v1/messages (mock_anthropic); `x-api-key` and `anthropic-version` required.
+- "anthropic": /v1/messages (mock_anthropic); a key (`x-api-key`, or `Authorization: Bearer`
+  as the current `anthropic` SDK sends it) and `anthropic-version` required.
 - "azure": {azure_url}/deployments/{deployment}/{chat/completions,completions,embeddings}
   with `?api-version=` (required), {azure_url}/responses?api-version=, and the v1
   surface {azure_url}/v1/{chat/completions,completions,embeddings,responses} (api-version
@@ -51,8 +52,9 @@ from urllib.parse import parse_qs, urlsplit
 import mock_anthropic
 import mock_openai
 import mock_responses
-from mock_answers import (CREATED, FIXED_SENTENCE, chat_answer, completion_answer, embedding_for,  # noqa: F401
-                          full_chat_answer, pieces, prompt_tokens, rerank_results, tool_calls_for, usage)
+# Re-exported: the tests import the answer helpers from here, as before they had a module of their own.
+from mock_answers import (CREATED, completion_answer, embedding_for, full_chat_answer, pieces,  # noqa: F401
+                          prompt_tokens, rerank_results)
 from mock_openai import error_body
 
 
@@ -127,7 +129,7 @@ def route(path: str) -> tuple[str, str, Optional[str], bool]:
         return "azure", "responses", None, True
     if path == "/v1/messages":
         return "anthropic", "messages", None, False
-    if path.startswith("/v1/") and path != "/v1/messages":
+    if path.startswith("/v1/"):
         return "openai", path[len("/v1/"):], None, False
     return "openai", "", None, False
 
