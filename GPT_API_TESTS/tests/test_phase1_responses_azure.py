@@ -168,6 +168,17 @@ def test_azure_v1_surface_without_api_version(gateway, mocks):
         upstream_auth(rec, "azure", key_of(a))
 
 
+def test_messages_to_azure_target_translated(gateway, mocks):
+    gw, (a,) = kinds_gateway(gateway, mocks, ["azure"], models_up=["my-deploy"],
+                             ups_extra={"a": {"api_version": "2024-10-21"}})
+    r = claude(gw).messages.create(model="m", max_tokens=100, system="Be brief.", messages=msgs("azure claude"))
+    assert r.content[0].text == expected("azure claude") and r.stop_reason == "end_turn"
+    rec = a.requests[0]
+    assert rec.path == "/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21"
+    upstream_auth(rec, "azure", key_of(a))
+    assert rec.body["messages"][-1]["role"] == "user"
+
+
 # --------------------------------------------------------------------------- upstream config
 def test_unknown_kind_is_a_config_error(tmp_path, mocks):
     a = mocks("a")
