@@ -57,11 +57,15 @@ def to_toml(cfg: dict) -> str:
     return "\n".join(out)
 
 
-def upstream(mock, name: Optional[str] = None, ca_file: Optional[str] = None, **overrides) -> dict:
-    """An [[upstream]] entry for a MockUpstream; its key is recognisable so leaks can be found."""
+def upstream(mock, name: Optional[str] = None, ca_file: Optional[str] = None, kind: Optional[str] = None,
+             **overrides) -> dict:
+    """An [[upstream]] entry for a MockUpstream; its key is recognisable so leaks can be found.
+    `kind` ("openai", "azure", "anthropic") picks the mock's base_url for that kind."""
     name = name or mock.name
-    d = {"name": name, "base_url": mock.base_url, "api_key": UPSTREAM_KEY_PREFIX + name,
+    d = {"name": name, "base_url": mock.url_for(kind or "openai"), "api_key": UPSTREAM_KEY_PREFIX + name,
          "connect_timeout_ms": 1000, "timeout_ms": 10000}
+    if kind:
+        d["kind"] = kind
     if ca_file:
         d["ca_file"] = ca_file
     d.update(overrides)

@@ -1,4 +1,4 @@
-"""In-process OpenAI-compatible mock provider for the GPT_API end-to-end tests.
+"""In-process mock provider for the GPT_API end-to-end tests: OpenAI, Azure OpenAI, Anthropic.
 
 Why a hand-written mock: the tests must control every byte an upstream sends
 (status codes, resets, stalls, cut streams, malformed events, framing) and see
@@ -15,112 +15,47 @@ Usage::
     m.default = Behaviour(reset=True)
     ...
     m.stop()
+
+Surfaces, by request path (one mock serves them all; `Received.surface` says which
+one a request used):
+
+- "openai": /v1/chat/completions, /v1/completions, /v1/embeddings (mock_openai), /v1/rerank,
+  /v1/models, and /v1/responses (mock_responses); no key is checked.
+- "anthropic": /v1/messages (mock_anthropic); a key (`x-api-key`, or `Authorization: Bearer`
+  as the current `anthropic` SDK sends it) and `anthropic-version` required.
+- "azure": {azure_url}/deployments/{deployment}/{chat/completions,completions,embeddings}
+  with `?api-version=` (required), {azure_url}/responses?api-version=, and the v1
+  surface {azure_url}/v1/{chat/completions,completions,embeddings,responses} (api-version
+  optional); `api-key` required (Azure's 401 otherwise). A deployment answers with its
+  name as `model`, so a test can see which URL the gateway built.
+
+Every Behaviour applies to every surface: errors come in the surface's own shape
+(Anthropic's `{"type":"error",...}` on /v1/messages, e.g. Behaviour(status=529) is
+`overloaded_error`), and the stream faults (cut_after, stall_after, malformed_at,
+error_event_after, ...) count the content deltas of whichever dialect is streaming.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
+from urllib.parse import parse_qs, urlsplit
 
-FIXED_SENTENCE = "This deterministic answer comes from the mock upstream and is long enough to stream."
-CREATED = 1700000000
-
-
-# --------------------------------------------------------------------------- answers
-def _text_of(content: Any) -> str:
-    """Message content may be a string or a list of content parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
-def full_chat_answer(messages: list) -> str:
-    """The complete answer for a chat request, ignoring any trailing assistant prefill."""
-    last_user = ""
-    for m in messages:
-        if m.get("role") == "user":
-            last_user = _text_of(m.get("content"))
-    return f"Echo: {last_user} {FIXED_SENTENCE}"
-
-
-def chat_answer(messages: list) -> str:
-    """What the mock actually generates: the full answer minus an assistant prefill prefix."""
-    full = full_chat_answer(messages)
-    if messages and messages[-1].get("role") == "assistant":
-        prefill = _text_of(messages[-1].get("content"))
-        if full.startswith(prefill):
-            return full[len(prefill):]
-    return full
-
-
-def completion_answer(prompt: Any) -> str:
-    if isinstance(prompt, list):
-        prompt = " ".join(str(p) for p in prompt)
-    return f"Echo: {prompt} {FIXED_SENTENCE}"
-
-
-def pieces(text: str) -> list[str]:
-    """Split text into stream chunks (one word each, leading whitespace kept) that join back exactly."""
-    out = re.findall(r"\s*\S+", text)
-    tail = text[len("".join(out)):]
-    if tail:
-        out.append(tail)
-    return out
-
-
-def prompt_tokens(body: dict) -> int:
-    if "messages" in body:
-        return sum(len(_text_of(m.get("content")).split()) for m in body["messages"])
-    p = body.get("prompt", "")
-    return len((" ".join(map(str, p)) if isinstance(p, list) else str(p)).split())
-
-
-def usage(body: dict, completion: int) -> dict:
-    p = prompt_tokens(body)
-    return {"prompt_tokens": p, "completion_tokens": completion, "total_tokens": p + completion}
-
-
-def tool_calls_for(body: dict) -> list[dict]:
-    """Two parallel tool calls, deterministic from the request."""
-    tools = body.get("tools") or []
-    names = [t.get("function", {}).get("name", "tool") for t in tools] or ["tool"]
-    last_user = full_chat_answer(body.get("messages", []))
-    calls = []
-    for i in range(2):
-        args = json.dumps({"query": last_user[:40], "n": i, "city": ["Paris", "Tokyo"][i]})
-        calls.append({"id": f"call_mock_{i}", "type": "function",
-                      "function": {"name": names[i % len(names)], "arguments": args}})
-    return calls
-
-
-def embedding_for(text: str, dim: int = 8) -> list[float]:
-    """Deterministic float32-exact vector from the text's hash."""
-    h = hashlib.sha256(text.encode()).digest()
-    return [struct.unpack("<f", struct.pack("<f", (b - 128) / 128.0))[0] for b in h[:dim]]
-
-
-def rerank_results(query: str, documents: list, top_n: Optional[int]) -> list[dict]:
-    q = set(query.lower().split())
-    scored = []
-    for i, d in enumerate(documents):
-        text = d.get("text", "") if isinstance(d, dict) else str(d)
-        words = text.lower().split()
-        score = round(len(q.intersection(words)) / (len(words) or 1), 6)
-        scored.append({"index": i, "relevance_score": score})
-    scored.sort(key=lambda r: (-r["relevance_score"], r["index"]))
-    return scored[:top_n] if top_n else scored
+import mock_anthropic
+import mock_openai
+import mock_responses
+# Re-exported: the tests import the answer helpers from here, as before they had a module of their own.
+from mock_answers import (CREATED, completion_answer, embedding_for, full_chat_answer, pieces,  # noqa: F401
+                          prompt_tokens, rerank_results)
+from mock_openai import error_body
 
 
 # --------------------------------------------------------------------------- behaviours
@@ -144,12 +79,8 @@ class Behaviour:
     no_done: bool = False                 # stream: finish_reason + usage, then end the body without [DONE]
     close_delimited: bool = False         # no content-length / chunked: body ends at close
     crlf: bool = False                    # stream: \r\n line endings
-
-
-def error_body(status: int, message: str = None, code: Any = None, type_: str = None) -> dict:
-    return {"error": {"message": message or f"mock upstream error {status}",
-                      "type": type_ or ("server_error" if status >= 500 else "invalid_request_error"),
-                      "param": None, "code": code}}
+    error_event_after: Optional[int] = None  # stream: the dialect's in-band error event after k content
+    #                                          chunks, then a clean end of the body (no finish)
 
 
 def context_length_exceeded() -> Behaviour:
@@ -172,6 +103,42 @@ class Received:
     content_sent: str = ""                            # content/text the mock streamed so far
     peer_closed_at: Optional[float] = None            # gateway hung up mid-response
     finished_at: Optional[float] = None               # mock finished writing the response
+    surface: str = "openai"                           # "openai" | "azure" | "anthropic"
+    query: dict = field(default_factory=dict)         # query parameters (one value each)
+    deployment: Optional[str] = None                  # azure: the deployment named in the URL
+    usage_sent: Optional[dict] = None                 # the usage object the mock answered with
+    response_id: Optional[str] = None                 # /v1/responses: the id the mock issued
+
+
+# --------------------------------------------------------------------------- surfaces
+AZURE_OPS = ("chat/completions", "completions", "embeddings")
+AZURE_401 = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+             "valid key for an active subscription and use a correct regional API endpoint for your resource.")
+
+
+def route(path: str) -> tuple[str, str, Optional[str], bool]:
+    """(surface, operation, azure deployment, api-version required) of a request path;
+    operation "" when there is no such route."""
+    if path.startswith("/openai/deployments/"):
+        deployment, _, op = path[len("/openai/deployments/"):].partition("/")
+        return "azure", (op if op in AZURE_OPS else ""), deployment, True
+    if path.startswith("/openai/v1/"):
+        op = path[len("/openai/v1/"):]
+        return "azure", (op if op in AZURE_OPS + ("responses", "models") else ""), None, False
+    if path == "/openai/responses":
+        return "azure", "responses", None, True
+    if path == "/v1/messages":
+        return "anthropic", "messages", None, False
+    if path.startswith("/v1/"):
+        return "openai", path[len("/v1/"):], None, False
+    return "openai", "", None, False
+
+
+def surface_error(surface: str, status: int, message: Optional[str] = None, code: Any = None) -> dict:
+    """An error body in the shape of the surface a request used."""
+    if surface == "anthropic":
+        return mock_anthropic.error(status, message)
+    return error_body(status, message, code)
 
 
 # --------------------------------------------------------------------------- server
@@ -183,6 +150,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     mock: "MockUpstream"
+
+    def handle_error(self, request, client_address):
+        # A peer that resets a kept-alive connection is normal traffic, not a mock failure.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def finish_request(self, request, client_address):
         # TLS handshake in the connection's own thread, so a slow peer blocks nobody.
@@ -251,6 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
         beh = mock._next_behaviour()
         rec = Received(time.monotonic(), mock.name, self.command, self.path,
                        {k.lower(): v for k, v in self.headers.items()}, body, raw, beh)
+        url = urlsplit(self.path)
+        rec.surface, self._op, rec.deployment, self._needs_version = route(url.path)
+        rec.query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         mock._record(rec)
         try:
             self._respond(rec, beh)
@@ -310,33 +285,95 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         self._idle_close_ms = beh.idle_close_ms
+        denied = self._denied(rec)
+        if denied:
+            self._send_whole(*denied, beh)
+            return
         messages = rec.body.get("messages") if isinstance(rec.body, dict) else None
         if beh.refuse_prefill and messages and messages[-1].get("role") == "assistant":
-            self._send_whole(400, error_body(400, "A final assistant message (prefill) is not supported.",
-                                             "invalid_prefill"), beh)
+            self._send_whole(400, surface_error(rec.surface, 400, "A final assistant message (prefill) is not "
+                                                "supported.", "invalid_prefill"), beh)
             return
         if beh.status is not None and beh.status != 200:
-            b = beh.body if beh.body is not None else error_body(beh.status)
+            b = beh.body if beh.body is not None else surface_error(rec.surface, beh.status)
             self._send_whole(beh.status, b, beh)
             return
         body = rec.body if isinstance(rec.body, dict) else {}
-        path = self.path.split("?")[0]
-        if self.command == "GET" and path == "/v1/models":
+        if rec.deployment:
+            body = {**body, "model": rec.deployment}
+        op, post = self._op, self.command == "POST"
+        if self.command == "GET" and op == "models":
             self._send_whole(200, {"object": "list", "data": [
                 {"id": "mock-model", "object": "model", "created": CREATED, "owned_by": "mock"}]}, beh)
-        elif self.command == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
-            if body.get("stream"):
-                self._stream(rec, beh, body, chat=path.endswith("chat/completions"))
-            else:
-                self._send_whole(200, self._whole_answer(body, chat=path.endswith("chat/completions")), beh)
-        elif self.command == "POST" and path == "/v1/embeddings":
-            self._send_whole(200, self._embeddings(body), beh)
-        elif self.command == "POST" and path == "/v1/rerank":
+        elif post and op in ("chat/completions", "completions"):
+            self._openai(rec, beh, body, chat=op == "chat/completions")
+        elif post and op == "embeddings":
+            self._send_whole(200, mock_openai.embeddings(body), beh)
+        elif post and op == "rerank" and rec.surface == "openai":
             res = rerank_results(body.get("query", ""), body.get("documents", []), body.get("top_n"))
             self._send_whole(200, {"id": "rerank-mock", "model": body.get("model"), "results": res,
                                    "usage": {"total_tokens": prompt_tokens({"prompt": body.get("query", "")})}}, beh)
+        elif post and op == "messages":
+            self._messages(rec, beh, body)
+        elif post and op == "responses":
+            self._responses(rec, beh, body)
         else:
-            self._send_whole(404, error_body(404, f"mock: no route {self.command} {path}", "not_found"), beh)
+            path = self.path.split("?")[0]
+            self._send_whole(404, surface_error(rec.surface, 404, f"mock: no route {self.command} {path}",
+                                                "not_found"), beh)
+
+    def _denied(self, rec: Received) -> Optional[tuple[int, dict]]:
+        """The surface's own answer to a request without its key (or Azure's api-version)."""
+        if rec.surface == "anthropic":
+            return mock_anthropic.check_headers(rec.headers)
+        if rec.surface == "azure":
+            if not rec.headers.get("api-key"):
+                return 401, {"error": {"code": "401", "message": AZURE_401}}
+            if self._needs_version and not rec.query.get("api-version"):
+                return 404, {"error": {"code": "404", "message": "Resource not found"}}
+        return None
+
+    def _openai(self, rec: Received, beh: Behaviour, body: dict, chat: bool):
+        problem = mock_openai.chat_problem(body) if chat else None
+        if problem:
+            self._send_whole(400, error_body(400, problem), beh)
+        elif body.get("stream"):
+            events, rec.usage_sent = mock_openai.stream_events(body, chat)
+            self._stream(rec, beh, events, mock_openai.error_event, done=True)
+        else:
+            answer = mock_openai.whole_answer(body, chat)
+            rec.usage_sent = answer["usage"]
+            self._send_whole(200, answer, beh)
+
+    def _messages(self, rec: Received, beh: Behaviour, body: dict):
+        problem = mock_anthropic.validate(rec.body)
+        if problem:
+            self._send_whole(400, mock_anthropic.error(400, problem), beh)
+            return
+        message = mock_anthropic.answer(body)
+        rec.usage_sent = message["usage"]
+        if body.get("stream"):
+            self._stream(rec, beh, mock_anthropic.stream_events(message),
+                         lambda _seq: mock_anthropic.in_band_error(), done=False)
+        else:
+            self._send_whole(200, message, beh)
+
+    def _responses(self, rec: Received, beh: Behaviour, body: dict):
+        problem = mock_responses.validate(rec.body)
+        previous = body.get("previous_response_id")
+        if problem:
+            self._send_whole(400, error_body(400, problem), beh)
+            return
+        if previous and not self.server.mock.issued(previous):
+            self._send_whole(400, mock_responses.not_found(previous), beh)
+            return
+        rec.response_id = self.server.mock._issue_response_id()
+        resp = mock_responses.answer(body, rec.response_id)
+        rec.usage_sent = resp["usage"]
+        if body.get("stream"):
+            self._stream(rec, beh, mock_responses.stream_events(resp), mock_responses.in_band_error, done=False)
+        else:
+            self._send_whole(200, resp, beh)
 
     def _send_whole(self, status: int, body: Any, beh: Behaviour):
         if isinstance(body, (dict, list)):
@@ -357,87 +394,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.wfile.flush()
 
-    def _whole_answer(self, body: dict, chat: bool) -> dict:
-        model = body.get("model")
-        if not chat:
-            text = completion_answer(body.get("prompt", ""))
-            return {"id": "cmpl-mock", "object": "text_completion", "created": CREATED, "model": model,
-                    "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
-                    "usage": usage(body, len(pieces(text)))}
-        if body.get("tools"):
-            calls = tool_calls_for(body)
-            msg = {"role": "assistant", "content": None, "tool_calls": calls}
-            return {"id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": model,
-                    "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls", "logprobs": None}],
-                    "usage": usage(body, 2)}
-        text = chat_answer(body.get("messages", []))
-        return {"id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop", "logprobs": None}],
-                "usage": usage(body, len(pieces(text)))}
-
-    def _embeddings(self, body: dict) -> dict:
-        inp = body.get("input", "")
-        inputs = inp if isinstance(inp, list) else [inp]
-        data = []
-        for i, t in enumerate(inputs):
-            vec = embedding_for(str(t))
-            if body.get("encoding_format") == "base64":
-                vec = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
-            data.append({"object": "embedding", "index": i, "embedding": vec})
-        n = sum(len(str(t).split()) for t in inputs)
-        return {"object": "list", "data": data, "model": body.get("model"),
-                "usage": {"prompt_tokens": n, "total_tokens": n}}
-
-    # -- SSE
-    def _stream_events(self, body: dict, chat: bool) -> list[tuple[str, Optional[str]]]:
-        """(json text, content piece or None) for every event, in order, without [DONE]."""
-        model = body.get("model")
-        base = {"id": "chatcmpl-mock" if chat else "cmpl-mock",
-                "object": "chat.completion.chunk" if chat else "text_completion",
-                "created": CREATED, "model": model}
-
-        def ev(choices, **extra):
-            return json.dumps({**base, "choices": choices, **extra})
-
-        events: list = []
-        if chat and body.get("tools"):
-            calls = tool_calls_for(body)
-            events.append((ev([{"index": 0, "delta": {"role": "assistant", "content": None},
-                                "finish_reason": None}]), None))
-            n = 0
-            for i, c in enumerate(calls):
-                args = c["function"]["arguments"]
-                first = {"index": i, "id": c["id"], "type": "function",
-                         "function": {"name": c["function"]["name"], "arguments": ""}}
-                events.append((ev([{"index": 0, "delta": {"tool_calls": [first]}, "finish_reason": None}]), ""))
-                step = max(1, len(args) // 3 + 1)
-                for j in range(0, len(args), step):
-                    part = {"index": i, "function": {"arguments": args[j:j + step]}}
-                    events.append((ev([{"index": 0, "delta": {"tool_calls": [part]},
-                                        "finish_reason": None}]), ""))
-                    n += 1
-            events.append((ev([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]), None))
-            completion, finish = n, None
-        elif chat:
-            text = chat_answer(body.get("messages", []))
-            events.append((ev([{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                "finish_reason": None}]), None))
-            for p in pieces(text):
-                events.append((ev([{"index": 0, "delta": {"content": p}, "finish_reason": None}]), p))
-            events.append((ev([{"index": 0, "delta": {}, "finish_reason": "stop"}]), None))
-            completion = len(pieces(text))
-        else:
-            text = completion_answer(body.get("prompt", ""))
-            for p in pieces(text):
-                events.append((ev([{"text": p, "index": 0, "logprobs": None, "finish_reason": None}]), p))
-            events.append((ev([{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]), None))
-            completion = len(pieces(text))
-        if (body.get("stream_options") or {}).get("include_usage"):
-            events.append((ev([], usage=usage(body, completion)), None))
-        return events
-
-    def _stream(self, rec: Received, beh: Behaviour, body: dict, chat: bool):
+    def _stream(self, rec: Received, beh: Behaviour, events: list, error_event, done: bool):
+        """Write `events` ((event name or None, data JSON, content piece or None) each) as SSE,
+        applying the behaviour's stream faults; `done` ends the stream with `data: [DONE]`
+        (OpenAI chat/completions), `error_event(sequence)` gives the dialect's in-band error."""
         nl = "\r\n" if beh.crlf else "\n"
         chunked = not beh.close_delimited
         self.send_response(200)
@@ -467,12 +427,13 @@ class _Handler(BaseHTTPRequestHandler):
         if beh.headers_only:
             self._wait(rec, None)
             return
+        def frame(name: Optional[str], data: str) -> str:
+            return (f"event: {name}{nl}" if name else "") + f"data: {data}{nl}{nl}"
+
         content_chunks = 0
-        first = True
-        for text, piece in self._stream_events(body, chat):
-            if not first and beh.chunk_interval_ms:
+        for i, (name, text, piece) in enumerate(events):
+            if i and beh.chunk_interval_ms:
                 self._wait(rec, beh.chunk_interval_ms / 1000)
-            first = False
             if piece is not None:
                 if beh.cut_after is not None and content_chunks >= beh.cut_after:
                     self._close_now()
@@ -480,14 +441,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if beh.stall_after is not None and content_chunks >= beh.stall_after:
                     self._wait(rec, None)
                     return
+                if beh.error_event_after is not None and content_chunks >= beh.error_event_after:
+                    write(frame(*error_event(i)))
+                    end_body()
+                    return
                 if beh.malformed_at is not None and content_chunks == beh.malformed_at:
-                    write("data: {bad json" + nl + nl)
-            write(f"data: {text}{nl}{nl}")
+                    write(frame(name, "{bad json"))
+            if beh.no_done and name == "message_stop":
+                break  # Anthropic's end of stream, as [DONE] is OpenAI's
+            write(frame(name, text))
             rec.event_times.append(time.monotonic())
             if piece is not None:
                 content_chunks += 1
                 rec.content_sent += piece
-        if not beh.no_done:
+        if done and not beh.no_done:
             write(f"data: [DONE]{nl}{nl}")
             rec.event_times.append(time.monotonic())
         end_body()
@@ -517,6 +484,7 @@ class MockUpstream:
         self.default = Behaviour()
         self.requests: list[Received] = []
         self.idle_closes = 0                  # kept-alive connections closed by `idle_close_ms`
+        self.issued_responses: list[str] = []  # /v1/responses ids this mock issued, in order
         self._queue: deque = deque()
         self._cond = threading.Condition()
         self._conns: set = set()
@@ -540,6 +508,25 @@ class MockUpstream:
     @property
     def port(self) -> int:
         return self._server.server_address[1]
+
+    @property
+    def azure_url(self) -> str:
+        """The base_url of this mock as an Azure OpenAI resource (`https://RESOURCE.openai.azure.com/openai`)."""
+        return self.base_url[:-len("/v1")] + "/openai"
+
+    def url_for(self, kind: str = "openai") -> str:
+        """The base_url an [[upstream]] of this kind uses for this mock."""
+        return self.azure_url if kind == "azure" else self.base_url
+
+    def issued(self, response_id: str) -> bool:
+        with self._cond:
+            return response_id in self.issued_responses
+
+    def _issue_response_id(self) -> str:
+        rid = mock_responses.new_id()
+        with self._cond:
+            self.issued_responses.append(rid)
+        return rid
 
     def stop(self):
         """Stop listening (new connects are refused) and drop every open connection."""
@@ -587,8 +574,9 @@ class MockUpstream:
             self._cond.notify_all()
 
     def count(self, path: Optional[str] = None) -> int:
+        """Requests seen (with this path, query string excluded, when given)."""
         with self._cond:
-            return sum(1 for r in self.requests if path is None or r.path == path)
+            return sum(1 for r in self.requests if path is None or r.path.split("?")[0] == path)
 
     def wait_for(self, predicate, timeout: float = 5.0):
         """Wait until predicate(self.requests) is truthy; return its value or raise TimeoutError."""
@@ -612,7 +600,7 @@ if __name__ == "__main__":
     # Standalone: the upstream behind scripts/quickstart.sh (stdlib only, no venv needed).
     import argparse
 
-    parser = argparse.ArgumentParser(description="OpenAI-compatible mock upstream for GPT_API")
+    parser = argparse.ArgumentParser(description="OpenAI / Azure / Anthropic mock upstream for GPT_API")
     parser.add_argument("--port", type=int, default=9001)
     args = parser.parse_args()
     mock = MockUpstream("mock")
