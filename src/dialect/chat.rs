@@ -113,10 +113,6 @@ impl ChunkEncoder {
         }
     }
 
-    pub fn ended(&self) -> bool {
-        self.ended
-    }
-
     pub fn take_withheld(&mut self) -> Option<Vec<u8>> {
         self.withheld.take()
     }

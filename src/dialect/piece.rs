@@ -89,17 +89,11 @@ impl Encoder {
     }
 
     /// The events that end a stream whose upstream ended after its finish without its own
-    /// end marker; nothing once the end went out.
-    pub fn end(&mut self, out: &mut Vec<u8>) {
-        self.encode(&Piece::Done, out);
-    }
-
-    /// Whether the stream's end went out.
-    pub fn ended(&self) -> bool {
-        match self {
-            Self::Chat(encoder) => encoder.ended(),
-            Self::Anthropic(encoder) => encoder.ended(),
-        }
+    /// end marker; `None` once the end went out.
+    pub fn ending(&mut self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.encode(&Piece::Done, &mut out);
+        (!out.is_empty()).then_some(out)
     }
 
     /// The usage event kept from a chat client that did not ask for it (still logged).

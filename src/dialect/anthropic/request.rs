@@ -436,12 +436,14 @@ fn assistant_blocks(message: &OwnedValue, at: &str) -> Result<Vec<OwnedValue>> {
     if !text.is_empty() {
         blocks.push(json!({"type": "text", "text": text}));
     }
-    for call in message
-        .get("tool_calls")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-    {
+    push_tool_use_blocks(message, &mut blocks);
+    Ok(blocks)
+}
+
+/// A chat message's `tool_calls` as `tool_use` blocks (arguments parsed back into `input`).
+pub(super) fn push_tool_use_blocks(message: &OwnedValue, blocks: &mut Vec<OwnedValue>) {
+    let calls = message.get("tool_calls").and_then(|c| c.as_array());
+    for call in calls.into_iter().flatten() {
         let function = call.get("function");
         let arguments = function
             .and_then(|f| f.get_str("arguments"))
@@ -455,7 +457,6 @@ fn assistant_blocks(message: &OwnedValue, at: &str) -> Result<Vec<OwnedValue>> {
             "input": input,
         }));
     }
-    Ok(blocks)
 }
 
 fn tool_from_chat(tool: &OwnedValue) -> Result<OwnedValue> {

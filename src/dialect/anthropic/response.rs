@@ -7,6 +7,7 @@ use simd_json::{json, OwnedValue};
 
 use super::super::chat::first_choice;
 use super::super::{finish_from_anthropic, finish_to_anthropic};
+use super::request::push_tool_use_blocks;
 use super::stream::input_tokens;
 
 fn parse(body: &[u8]) -> Option<OwnedValue> {
@@ -28,25 +29,7 @@ pub fn message_from_chat(body: &[u8]) -> Option<Vec<u8>> {
     if let Some(text) = message.get_str("content").filter(|t| !t.is_empty()) {
         content.push(json!({"type": "text", "text": text}));
     }
-    for call in message
-        .get("tool_calls")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let function = call.get("function");
-        let arguments = function
-            .and_then(|f| f.get_str("arguments"))
-            .unwrap_or("{}");
-        let input = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-            .unwrap_or_else(|_| json!({}));
-        content.push(json!({
-            "type": "tool_use",
-            "id": call.get_str("id").unwrap_or_default(),
-            "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-            "input": input,
-        }));
-    }
+    push_tool_use_blocks(message, &mut content);
     let stop_sequence = choice.get_str("stop_reason");
     let reason = choice.get_str("finish_reason").unwrap_or("stop");
     let usage = completion.get("usage");

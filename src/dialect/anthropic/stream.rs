@@ -161,10 +161,6 @@ pub struct EventEncoder {
 }
 
 impl EventEncoder {
-    pub fn ended(&self) -> bool {
-        self.ended
-    }
-
     pub fn encode(&mut self, piece: &Piece, out: &mut Vec<u8>) {
         if let Piece::Start {
             id,

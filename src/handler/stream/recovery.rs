@@ -326,9 +326,7 @@ impl EventFilter for Reframer<'_> {
     }
 
     fn ending(&mut self) -> Option<Bytes> {
-        let mut out = Vec::new();
-        self.encoder.end(&mut out);
-        (!out.is_empty()).then(|| Bytes::from(out))
+        self.encoder.ending().map(Bytes::from)
     }
 
     fn take_withheld(&mut self) -> Option<Bytes> {
