@@ -89,6 +89,8 @@ def check_messages_sequence(events: list):
     assert all(n == d.get("type") for n, d in events), f"not an Anthropic event stream: {events[:3]}"
     names = [n for n, _ in events if n != "ping"]
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"], names
+    start = events[0][1]["message"]
+    assert (start["type"], start["role"], start["content"]) == ("message", "assistant", []), start
     open_block = None
     for n, d in events[1:-2]:
         if n == "content_block_start":

@@ -13,7 +13,9 @@ import subprocess
 import pytest
 from openai import APIStatusError
 
-from dialect_support import FN_TOOL, claude, key_of, kinds_gateway, row_of, tool_calls_of_row, upstream_auth
+import mock_responses
+from dialect_support import (FN_TOOL, claude, key_of, kinds_gateway, post_stream, row_of, tool_calls_of_row,
+                             upstream_auth)
 from gateway import base_config, binary_path, to_toml, upstream
 from helpers import error_of, expected, http, msgs, sdk
 from mock_answers import answer_for, tool_arguments
@@ -51,6 +53,12 @@ def test_responses_to_openai_target(gateway, mocks):
                  prompt_tokens=usage["input_tokens"], completion_tokens=usage["output_tokens"],
                  response_content=expected("stream it"))
     assert row["stream"]
+
+    # Same dialect: the stream's events reach the client as the upstream sent them.
+    resp, events = post_stream(gw, "/v1/responses", {"model": "m", "input": "raw events", "stream": True})
+    rec = a.requests[2]
+    sent = mock_responses.stream_events(mock_responses.answer(rec.body, rec.response_id))
+    assert resp.status_code == 200 and events == [(name, json.loads(data)) for name, data, _ in sent]
 
 
 def test_responses_function_calls(gateway, mocks):
