@@ -2,6 +2,7 @@
 """Turns the raw results of scripts/bench.sh into the Markdown table of bench/results/.
 
 Usage: report.py RESULTS.jsonl COMMANDS.txt > report.md
+       report.py --translation RESULTS.jsonl   (one JSON line: the translated-stream figures)
 Each results line is one object: {"figure": ..., "target": ..., "cpu_ticks": N, "load": {bench-load JSON}}
 for a load run, or a record written by the script (machine, memory samples, log counts).
 """
@@ -10,6 +11,15 @@ import json
 import sys
 
 TARGETS = ("direct", "nginx", "gateway")
+
+# The translated-stream step: (key, figure, client → target, what the worker does). The first is
+# the reference every ratio is taken against.
+DIALECT_RUNS = (
+    ("passthrough_chat", "dialect-chat-bench", "chat → openai", "pass-through (reference)"),
+    ("passthrough_messages", "dialect-messages-bench-anthropic", "Messages → anthropic", "pass-through"),
+    ("anthropic_to_chat", "dialect-chat-bench-anthropic", "chat → anthropic", "Anthropic events → chat chunks"),
+    ("chat_to_anthropic", "dialect-messages-bench", "Messages → openai", "chat chunks → Anthropic events"),
+)
 
 
 def main(results_path, commands_path):
@@ -37,12 +47,32 @@ class Report:
     def value(self, figure, target, field):
         return self.load(figure, target).get(field)
 
-    def cpu_per_answer(self, figure, target):
+    def cpu_per_answer(self, figure, target, ticks="cpu_ticks"):
         run = self.runs.get((figure, target)) or {}
         answered = (run.get("load") or {}).get("answered")
-        if not answered or "cpu_ticks" not in run:
+        if not answered or ticks not in run:
             return None
-        return run["cpu_ticks"] * self.tick_us / answered
+        return run[ticks] * self.tick_us / answered
+
+    def translation(self):
+        """The translated-stream step: per run, CPU per stream (process and worker threads) and
+        its ratio to the pass-through chat stream's; `None` where a run is missing."""
+        figures = {}
+        for key, figure, _, _ in DIALECT_RUNS:
+            if (figure, "gateway") not in self.runs:
+                continue
+            figures[key] = {
+                "streams_per_s": self.value(figure, "gateway", "streams_per_s"),
+                "cpu_us": rounded(self.cpu_per_answer(figure, "gateway")),
+                "worker_cpu_us": rounded(self.cpu_per_answer(figure, "gateway", "worker_ticks")),
+                "lost_events": self.value(figure, "gateway", "lost_events"),
+                "incomplete": self.value(figure, "gateway", "incomplete"),
+            }
+        reference = figures.get(DIALECT_RUNS[0][0]) or {}
+        for values in figures.values():
+            for field in ("cpu_us", "worker_cpu_us"):
+                values[field.replace("cpu_us", "ratio")] = quotient(values[field], reference.get(field))
+        return figures or None
 
     def kib(self, figure, target, field="kb"):
         run = self.runs.get((figure, target))
@@ -70,10 +100,37 @@ class Report:
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         lines += [row_text(row) for row in self.rows()]
+        lines += self.translation_table()
         errors = self.error_lines()
         if errors:
             lines += ["", "Errors seen:", ""] + [f"- {line}" for line in errors]
         lines += ["", "Commands (bench-load; the script is `scripts/bench.sh`):", "", "```"] + commands + ["```"]
+        return lines
+
+    def translation_table(self):
+        figures = self.translation()
+        if figures is None:
+            return []
+        lines = [
+            "",
+            "Translated streams through GPT_API, c=64, 20 deltas 0 ms apart, one run after the other: "
+            "a client of one dialect on a target of the other has every event decoded and encoded again "
+            "on the worker. CPU per stream as above; workers = the gateway's worker threads alone (its "
+            "logging threads left out). Ratio = against the pass-through chat stream of the same run.",
+            "",
+            "| client → target | on the worker | streams/s | CPU per stream (µs) | workers (µs) "
+            "| ratio | ratio, workers | events lost / incomplete |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for key, _, route, work in DIALECT_RUNS:
+            values = figures.get(key)
+            if values is None:
+                continue
+            lines.append(row_text((
+                route, work, fmt(values["streams_per_s"]), fmt(values["cpu_us"], digits=1),
+                fmt(values["worker_cpu_us"], digits=1), times(values["ratio"]), times(values["worker_ratio"]),
+                f"{values['lost_events']} / {values['incomplete']}",
+            )))
         return lines
 
     def rows(self):
@@ -141,7 +198,7 @@ class Report:
     # === cells ===
 
     def stream_losses(self, target):
-        runs = [self.load(f, t) for (f, t) in self.runs if t == target and f.startswith(("stream-", "slow-"))]
+        runs = [self.load(f, t) for (f, t) in self.runs if t == target and f.startswith(("stream-", "slow-", "dialect-"))]
         runs = [run for run in runs if run]
         if not runs:
             return None
@@ -260,11 +317,28 @@ def fmt(value, digits=0, signed=False):
     return f"{sign}{value:.{digits}f}"
 
 
+def rounded(value):
+    return None if value is None else round(value, 1)
+
+
+def quotient(value, base):
+    if value is None or base is None or base <= 0 or value < 0:
+        return None
+    return round(value / base, 3)
+
+
+def times(value):
+    return "" if value is None else f"{value:.2f}×"
+
+
 def ratio(gateway, nginx):
-    if gateway is None or nginx is None or nginx <= 0 or gateway < 0:
-        return ""
-    return f"{gateway / nginx:.2f}×"
+    return times(quotient(gateway, nginx))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "--translation":
+        with open(sys.argv[2]) as results_file:
+            report = Report([json.loads(line) for line in results_file if line.strip()])
+        print(json.dumps({"figure": "translation", "figures": report.translation()}))
+    else:
+        main(sys.argv[1], sys.argv[2])

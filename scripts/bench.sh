@@ -87,6 +87,18 @@ cpu_ticks() {
     echo "$total"
 }
 
+# utime+stime (clock ticks) of the gateway's worker threads only: where requests are relayed
+# and streams translated, without the logging threads.
+worker_ticks() {
+    local total=0 task ticks
+    for task in /proc/"$1"/task/*; do
+        [[ $(cat "$task/comm" 2>/dev/null) == gpt-api-worker* ]] || continue
+        ticks=$(cut -d')' -f2- "$task/stat" 2>/dev/null | awk '{print $12 + $13}') || ticks=0
+        total=$((total + ${ticks:-0}))
+    done
+    echo "$total"
+}
+
 rss_kb() {
     local total=0 pid kb
     for pid in "$@"; do
@@ -229,6 +241,12 @@ base_url = "http://$mock_addr/v1"
 api_key = "sk-mock"
 
 [[upstream]]
+name = "mock-anthropic"
+kind = "anthropic"
+base_url = "http://$mock_addr/v1"
+api_key = "sk-mock"
+
+[[upstream]]
 name = "mock-slow"
 base_url = "http://$mock_addr/s/64/20/v1"
 api_key = "sk-mock"
@@ -240,6 +258,10 @@ targets = [{ upstream = "mock" }]
 [[model]]
 name = "bench-slow"
 targets = [{ upstream = "mock-slow" }]
+
+[[model]]
+name = "bench-anthropic"
+targets = [{ upstream = "mock-anthropic" }]
 EOF
     if ! "$gateway_bin" check --config "$work/gateway.toml" >"$work/gateway-check.log" 2>&1; then
         cat "$work/gateway-check.log" >&2
@@ -279,9 +301,10 @@ target_args() {
     esac
 }
 
-# measure FIGURE TARGET SLOW BENCH_LOAD_ARGS...: one bench-load run, with the target's CPU time.
+# measure FIGURE TARGET SLOW BENCH_LOAD_ARGS...: one bench-load run, with the target's CPU time
+# (the gateway's also split out for its worker threads). Later flags override target_args'.
 measure() {
-    local figure=$1 target=$2 slow=$3 before after out pids
+    local figure=$1 target=$2 slow=$3 before after out pids workers_before=0 workers_after=0
     shift 3
     # shellcheck disable=SC2046  # target_args is a word list
     set -- $(target_args "$target" "$slow") "$@"
@@ -289,12 +312,14 @@ measure() {
     pids=$(proxy_pids "$target")
     # shellcheck disable=SC2086  # pids is a word list
     before=$(cpu_ticks $pids)
+    [[ $target == gateway ]] && workers_before=$(worker_ticks "$gateway_pid")
     out=$("$load_bin" "$@" 2>>"$work/load.err") || true
     # shellcheck disable=SC2086
     after=$(cpu_ticks $pids)
+    [[ $target == gateway ]] && workers_after=$(worker_ticks "$gateway_pid")
     [[ $out == \{* ]] || out=null
-    printf '{"figure":"%s","target":"%s","cpu_ticks":%s,"load":%s}\n' \
-        "$figure" "$target" "$((after - before))" "$out" >>"$results"
+    printf '{"figure":"%s","target":"%s","cpu_ticks":%s,"worker_ticks":%s,"load":%s}\n' \
+        "$figure" "$target" "$((after - before))" "$((workers_after - workers_before))" "$out" >>"$results"
     echo "$out"
 }
 
@@ -379,6 +404,21 @@ for concurrency in 1 64; do
             --duration-s "$seconds" --warmup-s "$warmup" --expect-events 22 --timeout-ms 5000 >/dev/null
     done
 done
+
+# Translated streams: the same c=64 stream step through the gateway with the client and the
+# target in different dialects (decoded and re-encoded on the worker), beside the pass-through
+# streams of each dialect, one after the other so that they share the machine's state.
+if [[ -n $gateway_pid ]]; then
+    log "translated streams, c=64: chat and Messages clients on openai- and anthropic-kind targets"
+    for variant in chat:bench:22 chat:bench-anthropic:23 messages:bench:25 messages:bench-anthropic:25; do
+        IFS=: read -r api model events <<<"$variant"
+        out=$(measure "dialect-$api-$model" gateway 0 --mode stream --api "$api" --model "$model" \
+            --concurrency 64 --duration-s "$seconds" --warmup-s "$warmup" --expect-events "$events" \
+            --timeout-ms 5000)
+        [[ $(json_get "$out" incomplete) == 0 ]] || log "dialect-$api-$model: incomplete streams: $out"
+    done
+    python3 bench/report.py --translation "$results" >>"$results"
+fi
 
 for target in "${targets[@]}"; do
     for streams in $slow_steps; do

@@ -33,12 +33,14 @@ impl Args {
         Ok(Self { flags })
     }
 
-    /// Removes `--name` and parses its value, or returns `default` when absent.
+    /// Removes `--name` and parses its value, or returns `default` when absent. A flag given
+    /// twice takes its last value, so that a script can override the flags it adds by default.
     pub fn take<T: FromStr>(&mut self, name: &str, default: T) -> Result<T, String> {
-        let Some(index) = self.flags.iter().position(|(flag, _)| flag == name) else {
+        let Some(index) = self.flags.iter().rposition(|(flag, _)| flag == name) else {
             return Ok(default);
         };
         let (_, value) = self.flags.remove(index);
+        self.flags.retain(|(flag, _)| flag != name);
         value
             .parse()
             .map_err(|_| format!("--{name}: cannot parse `{value}`"))
@@ -87,6 +89,14 @@ mod tests {
         assert_eq!(parsed.take("threads", 1usize), Ok(3));
         assert_eq!(parsed.take("listen", String::new()).unwrap(), "127.0.0.1:1");
         assert_eq!(parsed.take("missing", 7u32), Ok(7));
+        assert!(parsed.finish().is_ok());
+    }
+
+    #[test]
+    fn last_value_wins() {
+        let mut parsed = args(&["--model", "a", "--threads", "2", "--model", "b"]).unwrap();
+        assert_eq!(parsed.take("model", String::new()).unwrap(), "b");
+        assert_eq!(parsed.take("threads", 1usize), Ok(2));
         assert!(parsed.finish().is_ok());
     }
 

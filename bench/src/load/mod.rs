@@ -20,7 +20,9 @@ const USAGE: &str = "\
 bench-load: closed-loop HTTP/1.1 load generator, one JSON line of results on stdout
 
   --target ADDR          server address (default 127.0.0.1:9001)
-  --path PATH            request path (default /v1/chat/completions)
+  --api API              chat | messages: OpenAI chat completions or Anthropic Messages
+                         (body, key header, default path; default chat)
+  --path PATH            request path (default /v1/chat/completions, /v1/messages)
   --model NAME           model in the request body (default gpt-4o-mini)
   --api-key KEY          bearer token sent (default sk-bench)
   --mode MODE            plain | stream | slow-streams (default plain)
@@ -30,14 +32,17 @@ bench-load: closed-loop HTTP/1.1 load generator, one JSON line of results on std
   --warmup-s S           seconds run first and not recorded (default 0)
   --requests N           stop after N requests in all (default: bounded by time only)
   --timeout-ms MS        per request or stream; slow-streams also ends by then (default 30000)
-  --expect-events N      data events of a complete stream, [DONE] included (default 0: no check)
+  --expect-events N      data events of a complete stream, [DONE] or message_stop included
+                         (default 0: no check)
   --gap-limit-ms MS      inter-event gaps above this are counted (default 200)
   --ramp-ms MS           slow-streams: time to connect before the streams start (default 1000)
   --stagger-ms MS        slow-streams: starts spread evenly over this window (default 20)
 
 plain reports requests/s and latency percentiles; stream reports streams/s, time to first data
 event (ttft), inter-event gaps and events per stream; slow-streams holds one stream on each
-connection, all at once, and counts lost events and gaps over the limit. Times in µs.";
+connection, all at once, and counts lost events and gaps over the limit. A stream is complete
+when it ends with data: [DONE] (chat) or event: message_stop (Messages) and has no error event.
+A flag given twice takes its last value. Times in µs.";
 
 pub fn main() {
     let plan: &'static Plan = Box::leak(Box::new(parse_or_exit(USAGE, Plan::from_args)));

@@ -39,15 +39,53 @@ impl Mode {
     }
 }
 
+/// The dialect the client speaks: its default path, body and key header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// OpenAI chat completions.
+    Chat,
+    /// Anthropic Messages.
+    Messages,
+}
+
+impl std::str::FromStr for Api {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "chat" => Ok(Self::Chat),
+            "messages" => Ok(Self::Messages),
+            _ => Err(()),
+        }
+    }
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Messages => "messages",
+        }
+    }
+
+    fn default_path(self) -> &'static str {
+        match self {
+            Self::Chat => "/v1/chat/completions",
+            Self::Messages => "/v1/messages",
+        }
+    }
+}
+
 pub struct Plan {
     pub mode: Mode,
+    pub api: Api,
     pub target: SocketAddr,
     pub path: String,
     pub concurrency: usize,
     pub threads: usize,
     pub request: &'static [u8],
     pub timeout: Duration,
-    /// Data events a complete stream carries (deltas, finish, `[DONE]`); 0 skips the check.
+    /// Data events a complete stream carries (chat: deltas, finish, `[DONE]`; Messages: every
+    /// event through `message_stop`); 0 skips the check.
     pub expect_events: u64,
     pub gap_limit: Duration,
     /// Streams of `SlowStreams` wait for this moment, so that all are held at once.
@@ -75,7 +113,11 @@ impl Plan {
         let threads = args
             .take("threads", available_cores())?
             .clamp(1, concurrency);
-        let path = args.take("path", "/v1/chat/completions".to_owned())?;
+        let api: Api = args
+            .take("api", Api::Chat.name().to_owned())?
+            .parse()
+            .map_err(|()| "--api must be chat or messages")?;
+        let path = args.take("path", api.default_path().to_owned())?;
         let model = args.take("model", "gpt-4o-mini".to_owned())?;
         let api_key = args.take("api-key", "sk-bench".to_owned())?;
         let target = args.take("target", SocketAddr::from(([127, 0, 0, 1], 9001)))?;
@@ -83,7 +125,7 @@ impl Plan {
         let warmup = Duration::from_secs_f64(args.take("warmup-s", 0.0)?);
         let ramp = Duration::from_millis(args.take("ramp-ms", 1000)?);
         let requests: u64 = args.take("requests", 0)?;
-        let request = build_request(&target, &path, &model, &api_key, mode != Mode::Plain);
+        let request = build_request(api, &target, &path, &model, &api_key, mode != Mode::Plain);
         let now = Instant::now();
         let start_at = if mode == Mode::SlowStreams {
             now + ramp
@@ -93,6 +135,7 @@ impl Plan {
         let timeout = Duration::from_millis(args.take("timeout-ms", 30_000)?);
         Ok(Self {
             mode,
+            api,
             target,
             path,
             concurrency,
@@ -140,17 +183,31 @@ impl Plan {
 }
 
 fn build_request(
+    api: Api,
     target: &SocketAddr,
     path: &str,
     model: &str,
     api_key: &str,
     stream: bool,
 ) -> Vec<u8> {
-    let body = format!(
-        r#"{{"model":"{model}","messages":[{{"role":"system","content":"You are a helpful assistant."}},{{"role":"user","content":"Say hello."}}],"stream":{stream}}}"#
-    );
+    const SYSTEM: &str = "You are a helpful assistant.";
+    const USER: &str = r#"{"role":"user","content":"Say hello."}"#;
+    let (body, key_header) = match api {
+        Api::Chat => (
+            format!(
+                r#"{{"model":"{model}","messages":[{{"role":"system","content":"{SYSTEM}"}},{USER}],"stream":{stream}}}"#
+            ),
+            format!("authorization: Bearer {api_key}"),
+        ),
+        Api::Messages => (
+            format!(
+                r#"{{"model":"{model}","max_tokens":1024,"system":"{SYSTEM}","messages":[{USER}],"stream":{stream}}}"#
+            ),
+            format!("x-api-key: {api_key}\r\nanthropic-version: 2023-06-01"),
+        ),
+    };
     format!(
-        "POST {path} HTTP/1.1\r\nhost: {target}\r\nauthorization: Bearer {api_key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nhost: {target}\r\n{key_header}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -201,5 +258,17 @@ mod tests {
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("content-length: {}", body.len())));
         assert!(body.starts_with(r#"{"model":"m""#) && body.ends_with(r#""stream":true}"#));
+    }
+
+    #[test]
+    fn messages_request() {
+        let plan = plan(&["--mode", "stream", "--api", "messages", "--model", "m"]);
+        let text = std::str::from_utf8(plan.request).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("POST /v1/messages HTTP/1.1\r\n"));
+        assert!(head.contains("x-api-key: sk-bench\r\nanthropic-version: 2023-06-01"));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert!(body.starts_with(r#"{"model":"m","max_tokens":1024,"system":"#));
+        assert!(body.ends_with(r#""stream":true}"#));
     }
 }

@@ -1,4 +1,6 @@
-//! Splits a decoded SSE body into events and tells data events, `[DONE]` and errors apart.
+//! Splits a decoded SSE body into events and tells data events, the end and errors apart, in
+//! either dialect: chat ends with `data: [DONE]`, Anthropic Messages with `event: message_stop`,
+//! and its errors are `event: error`.
 
 use memchr::memmem;
 
@@ -6,9 +8,9 @@ use memchr::memmem;
 pub enum EventKind {
     /// A `data:` event carrying a chunk.
     Data,
-    /// `data: [DONE]`.
+    /// `data: [DONE]`, or Anthropic's `message_stop`.
     Done,
-    /// A `data:` event whose payload is an `{"error":...}` object.
+    /// A `data:` event whose payload is an `{"error":...}` object, or Anthropic's `error` event.
     Error,
     /// Comments, keep-alives and events without data.
     Other,
@@ -48,19 +50,24 @@ fn scan(bytes: &[u8], on_event: &mut impl FnMut(EventKind)) -> usize {
 }
 
 fn classify(event: &[u8]) -> EventKind {
-    let Some(payload) = event
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"data:"))
-        .map(|payload| payload.trim_ascii())
-    else {
+    let mut name = None;
+    let mut payload = None;
+    for line in event.split(|&b| b == b'\n') {
+        if let Some(value) = line.strip_prefix(b"event:") {
+            name = Some(value.trim_ascii());
+        } else if let Some(value) = line.strip_prefix(b"data:") {
+            payload.get_or_insert(value.trim_ascii());
+        }
+    }
+    let Some(payload) = payload else {
         return EventKind::Other;
     };
-    if payload == b"[DONE]" {
-        EventKind::Done
-    } else if payload.starts_with(b"{\"error\"") {
-        EventKind::Error
-    } else {
-        EventKind::Data
+    match name {
+        Some(b"message_stop") => EventKind::Done,
+        Some(b"error") => EventKind::Error,
+        _ if payload == b"[DONE]" => EventKind::Done,
+        _ if payload.starts_with(b"{\"error\"") => EventKind::Error,
+        _ => EventKind::Data,
     }
 }
 
@@ -84,5 +91,22 @@ mod tests {
             ];
             assert_eq!(kinds, expected, "split at {split}");
         }
+    }
+
+    #[test]
+    fn anthropic_events() {
+        let body = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n\
+            event: ping\ndata: {\"type\":\"ping\"}\n\n\
+            event: error\ndata: {\"type\":\"error\",\"error\":{}}\n\n\
+            event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let mut kinds = Vec::new();
+        EventScanner::default().feed(body, |kind| kinds.push(kind));
+        let expected = [
+            EventKind::Data,
+            EventKind::Data,
+            EventKind::Error,
+            EventKind::Done,
+        ];
+        assert_eq!(kinds, expected);
     }
 }

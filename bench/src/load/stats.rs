@@ -149,6 +149,7 @@ impl Stats {
         let mut json = JsonLine::default();
         json.text("mode", plan.mode.name());
         json.text("target", &plan.target.to_string());
+        json.text("api", plan.api.name());
         json.text("path", &plan.path);
         json.text("driver", driver);
         json.number("concurrency", plan.concurrency);

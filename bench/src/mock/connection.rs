@@ -68,7 +68,11 @@ async fn reply(
         } => {
             return stream_chat(stream, shape, include_usage, close, responses).await;
         }
+        Reply::MessageStream { shape } => {
+            return stream_message(stream, shape, close, responses).await;
+        }
         Reply::Chat => responses.chat,
+        Reply::Message => responses.message,
         Reply::Embeddings => responses.embeddings,
         Reply::NotFound => responses.not_found,
         Reply::MethodNotAllowed => responses.method_not_allowed,
@@ -85,17 +89,39 @@ async fn stream_chat(
     close: bool,
     responses: &'static Responses,
 ) -> Result<(), ()> {
-    write(
-        stream,
-        if close {
-            responses.stream_head_close
-        } else {
-            responses.stream_head
-        },
-    )
-    .await?;
-    // Deltas on a fixed schedule from the start, like a model's token rate: the time spent
-    // writing does not stretch the interval.
+    write(stream, responses.stream_head(close)).await?;
+    write_deltas(stream, shape, responses.delta).await?;
+    write(stream, responses.finish).await?;
+    if include_usage {
+        write(stream, responses.usage_event(shape.chunks)).await?;
+    }
+    write(stream, responses.done).await
+}
+
+/// Anthropic's event sequence around the same deltas: `message_start`, `content_block_start`,
+/// the text deltas, `content_block_stop`, `message_delta`, `message_stop`.
+async fn stream_message(
+    stream: &mut TcpStream,
+    shape: StreamShape,
+    close: bool,
+    responses: &'static Responses,
+) -> Result<(), ()> {
+    write(stream, responses.stream_head(close)).await?;
+    write(stream, responses.message_start).await?;
+    write(stream, responses.block_start).await?;
+    write_deltas(stream, shape, responses.block_delta).await?;
+    write(stream, responses.block_stop).await?;
+    write(stream, responses.message_delta(shape.chunks)).await?;
+    write(stream, responses.message_stop).await
+}
+
+/// The stream's deltas on a fixed schedule from the start, like a model's token rate: the time
+/// spent writing does not stretch the interval.
+async fn write_deltas(
+    stream: &mut TcpStream,
+    shape: StreamShape,
+    delta: &'static [u8],
+) -> Result<(), ()> {
     let interval = Duration::from_millis(shape.interval_ms);
     let start = monoio::time::Instant::now();
     for index in 1..=shape.chunks {
@@ -103,13 +129,9 @@ async fn stream_chat(
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             monoio::time::sleep_until(start + interval * index).await;
         }
-        write(stream, responses.delta).await?;
+        write(stream, delta).await?;
     }
-    write(stream, responses.finish).await?;
-    if include_usage {
-        write(stream, responses.usage_event(shape.chunks)).await?;
-    }
-    write(stream, responses.done).await
+    Ok(())
 }
 
 async fn write<T: monoio::buf::IoBuf + 'static>(

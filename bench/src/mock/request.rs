@@ -1,7 +1,7 @@
 //! Reads one HTTP/1.1 request from the connection buffer and decides what the mock answers.
 //!
 //! A stream's shape can be chosen per request with a path prefix, so that one mock serves every
-//! scenario through any proxy: `/s/<chunks>/<interval_ms>/v1/chat/completions`.
+//! scenario through any proxy: `/s/<chunks>/<interval_ms>/v1/chat/completions` (or `/v1/messages`).
 
 use memchr::memmem;
 
@@ -19,6 +19,11 @@ pub enum Reply {
     ChatStream {
         shape: StreamShape,
         include_usage: bool,
+    },
+    /// Anthropic Messages, whole or streamed.
+    Message,
+    MessageStream {
+        shape: StreamShape,
     },
     Embeddings,
     NotFound,
@@ -98,8 +103,12 @@ fn route(method: &str, path: &str, body: &[u8], default_shape: StreamShape) -> R
             include_usage: json_flag(body, b"\"include_usage\""),
         },
         ("POST", "/v1/chat/completions") => Reply::Chat,
+        ("POST", "/v1/messages") if json_flag(body, b"\"stream\"") => {
+            Reply::MessageStream { shape }
+        }
+        ("POST", "/v1/messages") => Reply::Message,
         ("POST", "/v1/embeddings") => Reply::Embeddings,
-        (_, "/v1/chat/completions" | "/v1/embeddings") => Reply::MethodNotAllowed,
+        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/embeddings") => Reply::MethodNotAllowed,
         _ => Reply::NotFound,
     }
 }

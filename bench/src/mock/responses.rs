@@ -1,7 +1,13 @@
-//! The mock's canned responses, built once at start-up and shared by every thread.
+//! The mock's canned responses, built once at start-up and shared by every thread: OpenAI chat
+//! completions and Anthropic Messages, each whole and as a stream, with the same text.
 
 /// Id, timestamp and model shared by every body, as a real upstream would repeat them.
 const PREFIX: &str = r#""id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini""#;
+/// The same for Anthropic's message objects.
+const MESSAGE_PREFIX: &str =
+    r#""id":"msg_bench01","type":"message","role":"assistant","model":"claude-sonnet-4-5""#;
+/// One streamed piece of text, in both dialects.
+const DELTA_TEXT: &str = " hello";
 
 /// Complete HTTP responses and stream events, leaked so that writes can borrow them forever.
 pub struct Responses {
@@ -17,6 +23,16 @@ pub struct Responses {
     pub finish: &'static [u8],
     /// `data: [DONE]` plus the chunked body's terminator.
     pub done: &'static [u8],
+    /// Anthropic's non-stream `message`.
+    pub message: &'static [u8],
+    /// `message_start` and the text block's `content_block_start`, each its own chunk.
+    pub message_start: &'static [u8],
+    pub block_start: &'static [u8],
+    /// One `content_block_delta` with a `text_delta`.
+    pub block_delta: &'static [u8],
+    pub block_stop: &'static [u8],
+    /// `message_stop` plus the chunked body's terminator.
+    pub message_stop: &'static [u8],
 }
 
 impl Responses {
@@ -29,7 +45,16 @@ impl Responses {
             format!(r#"{{"error":{{"message":"{message}","type":"invalid_request_error"}}}}"#)
         };
         let delta = format!(
-            r#"{{{PREFIX},"object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{"content":" hello"}},"finish_reason":null}}]}}"#
+            r#"{{{PREFIX},"object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{"content":"{DELTA_TEXT}"}},"finish_reason":null}}]}}"#
+        );
+        let message = format!(
+            r#"{{{MESSAGE_PREFIX},"content":[{{"type":"text","text":"Hello! How can I help you today?"}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":12,"output_tokens":9}}}}"#
+        );
+        let message_start = format!(
+            r#"{{"type":"message_start","message":{{{MESSAGE_PREFIX},"content":[],"stop_reason":null,"stop_sequence":null,"usage":{{"input_tokens":12,"output_tokens":1}}}}}}"#
+        );
+        let block_delta = format!(
+            r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{DELTA_TEXT}"}}}}"#
         );
         let finish = format!(
             r#"{{{PREFIX},"object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{}},"finish_reason":"stop"}}]}}"#
@@ -49,6 +74,30 @@ impl Responses {
             delta: leak(sse_chunk(&delta)),
             finish: leak(sse_chunk(&finish)),
             done: leak(format!("{}0\r\n\r\n", sse_chunk("[DONE]"))),
+            message: leak(json_response("200 OK", &message)),
+            message_start: leak(named_chunk("message_start", &message_start)),
+            block_start: leak(named_chunk(
+                "content_block_start",
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            )),
+            block_delta: leak(named_chunk("content_block_delta", &block_delta)),
+            block_stop: leak(named_chunk(
+                "content_block_stop",
+                r#"{"type":"content_block_stop","index":0}"#,
+            )),
+            message_stop: leak(format!(
+                "{}0\r\n\r\n",
+                named_chunk("message_stop", r#"{"type":"message_stop"}"#)
+            )),
+        }
+    }
+
+    /// The head of every streamed answer, with `connection: close` when the client asked.
+    pub fn stream_head(&self, close: bool) -> &'static [u8] {
+        if close {
+            self.stream_head_close
+        } else {
+            self.stream_head
         }
     }
 
@@ -58,6 +107,17 @@ impl Responses {
         sse_chunk(&format!(
             r#"{{{PREFIX},"object":"chat.completion.chunk","choices":[],"usage":{{"prompt_tokens":12,"completion_tokens":{completion_tokens},"total_tokens":{total}}}}}"#
         ))
+        .into_bytes()
+    }
+
+    /// Anthropic's `message_delta`: the stop reason and the output tokens of the whole answer.
+    pub fn message_delta(&self, output_tokens: usize) -> Vec<u8> {
+        named_chunk(
+            "message_delta",
+            &format!(
+                r#"{{"type":"message_delta","delta":{{"stop_reason":"end_turn","stop_sequence":null}},"usage":{{"output_tokens":{output_tokens}}}}}"#
+            ),
+        )
         .into_bytes()
     }
 }
@@ -71,8 +131,16 @@ fn json_response(status: &str, body: &str) -> String {
 
 /// `data: <payload>\n\n` framed as one chunk of a chunked body.
 fn sse_chunk(payload: &str) -> String {
-    let event = format!("data: {payload}\n\n");
-    format!("{:x}\r\n{event}\r\n", event.len())
+    chunk(&format!("data: {payload}\n\n"))
+}
+
+/// `event: <name>\ndata: <payload>\n\n`, as Anthropic names every event, as one chunk.
+fn named_chunk(name: &str, payload: &str) -> String {
+    chunk(&format!("event: {name}\ndata: {payload}\n\n"))
+}
+
+fn chunk(data: &str) -> String {
+    format!("{:x}\r\n{data}\r\n", data.len())
 }
 
 fn leak(text: String) -> &'static [u8] {
@@ -102,5 +170,29 @@ mod tests {
         assert!(std::str::from_utf8(responses.done)
             .unwrap()
             .ends_with("data: [DONE]\n\n\r\n0\r\n\r\n"));
+    }
+
+    #[test]
+    fn anthropic_events_are_named_and_framed() {
+        let responses = Responses::build();
+        let delta = std::str::from_utf8(responses.block_delta).unwrap();
+        let (size, rest) = delta.split_once("\r\n").unwrap();
+        assert_eq!(usize::from_str_radix(size, 16).unwrap() + 2, rest.len());
+        assert!(
+            rest.starts_with("event: content_block_delta\ndata: {\"type\":\"content_block_delta\"")
+        );
+        assert!(rest.contains(r#""text_delta","text":" hello""#));
+        let stop = String::from_utf8(responses.message_delta(20)).unwrap();
+        assert!(
+            stop.contains(r#""stop_reason":"end_turn""#) && stop.contains(r#""output_tokens":20}"#)
+        );
+        assert!(std::str::from_utf8(responses.message_stop)
+            .unwrap()
+            .ends_with("data: {\"type\":\"message_stop\"}\n\n\r\n0\r\n\r\n"));
+        let message = std::str::from_utf8(responses.message).unwrap();
+        assert!(
+            message.contains(r#""type":"message""#)
+                && message.contains(r#""stop_reason":"end_turn""#)
+        );
     }
 }

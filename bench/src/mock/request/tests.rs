@@ -72,6 +72,27 @@ fn stream_shape_from_path() {
 }
 
 #[test]
+fn anthropic_messages() {
+    let raw = request(
+        "/v1/messages",
+        r#"{"model":"m","max_tokens":8,"messages":[]}"#,
+        "",
+    );
+    assert_eq!(complete(&raw).reply, Reply::Message);
+    let body = r#"{"model":"m","max_tokens":8,"messages":[],"stream": true}"#;
+    let shape = StreamShape {
+        chunks: 3,
+        interval_ms: 5,
+    };
+    assert_eq!(
+        complete(&request("/s/3/5/v1/messages", body, "")).reply,
+        Reply::MessageStream { shape }
+    );
+    let get = "GET /v1/messages HTTP/1.1\r\n\r\n";
+    assert_eq!(complete(get).reply, Reply::MethodNotAllowed);
+}
+
+#[test]
 fn other_routes() {
     assert_eq!(
         complete(&request("/v1/embeddings", "{}", "")).reply,
