@@ -1,16 +1,19 @@
 //! OpenAI chat completion streams as pieces: `chat.completion.chunk` events read into pieces
 //! (choice 0 only: streams with several choices are not translated) and pieces written as
-//! chunks under one id.
+//! chunks under one id. Decoding runs on the worker for every event of a translated stream,
+//! so it reads the tape (see `json`), not a tree.
 
 use simd_json::prelude::*;
-use simd_json::OwnedValue;
+use simd_json::value::tape::Value;
 
 use super::Piece;
-use crate::json::push_json_string;
+use crate::json::{self, push_json_string};
 
+/// Reads chunks with simd-json's tape into a buffer kept between events: no tree of values.
 #[derive(Debug, Default)]
 pub struct ChunkDecoder {
     started: bool,
+    scratch: Vec<u8>,
 }
 
 impl ChunkDecoder {
@@ -19,47 +22,43 @@ impl ChunkDecoder {
             out.push(Piece::Done);
             return;
         }
-        let Ok(chunk) = simd_json::to_owned_value(&mut payload.to_vec()) else {
-            return;
-        };
-        if let Some(error) = chunk.get("error") {
-            let message = error.get_str("message").or_else(|| error.as_str());
-            out.push(Piece::Error(
-                message.unwrap_or("upstream error").to_string(),
-            ));
-            return;
-        }
-        if !self.started {
-            self.started = true;
-            out.push(Piece::Start {
-                id: chunk.get_str("id").unwrap_or_default().to_string(),
-                model: chunk.get_str("model").unwrap_or_default().to_string(),
-                created: chunk.get_u64("created").unwrap_or_default(),
-                input_tokens: None,
-            });
-        }
-        if let Some(choice) = first_choice(&chunk) {
-            decode_choice(choice, out);
-        }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            out.push(Piece::Usage {
-                input: usage.get_u64("prompt_tokens").unwrap_or_default(),
-                output: usage.get_u64("completion_tokens").unwrap_or_default(),
-            });
-        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(payload);
+        let started = &mut self.started;
+        let _ = json::read(&mut self.scratch, |chunk| decode_chunk(&chunk, started, out));
     }
 }
 
-/// Choice 0 of a chunk or a completion (`index` 0, or the first without one).
-pub fn first_choice(value: &OwnedValue) -> Option<&OwnedValue> {
-    let choices = value.get("choices")?.as_array()?;
-    choices
-        .iter()
-        .find(|c| c.get_u64("index") == Some(0))
-        .or_else(|| choices.first())
+fn decode_chunk(chunk: &Value<'_, '_>, started: &mut bool, out: &mut Vec<Piece>) {
+    if let Some(error) = chunk.get("error") {
+        let message = error.get_str("message").or_else(|| error.as_str());
+        out.push(Piece::Error(message.unwrap_or("upstream error").to_string()));
+        return;
+    }
+    if !*started {
+        *started = true;
+        out.push(Piece::Start {
+            id: chunk.get_str("id").unwrap_or_default().to_string(),
+            model: chunk.get_str("model").unwrap_or_default().to_string(),
+            created: chunk.get_u64("created").unwrap_or_default(),
+            input_tokens: None,
+        });
+    }
+    let choices = chunk.get("choices").and_then(|c| c.as_array());
+    let mut choices = choices.iter().flat_map(|c| c.iter());
+    // Choice 0: the one with `index` 0, or the first without one.
+    if let Some(choice) = choices.find(|c| c.get_u64("index").unwrap_or(0) == 0) {
+        decode_choice(&choice, out);
+    }
+    if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+        out.push(Piece::Usage {
+            input: usage.get_u64("prompt_tokens").unwrap_or_default(),
+            output: usage.get_u64("completion_tokens").unwrap_or_default(),
+        });
+    }
 }
 
-fn decode_choice(choice: &OwnedValue, out: &mut Vec<Piece>) {
+fn decode_choice(choice: &Value<'_, '_>, out: &mut Vec<Piece>) {
     if let Some(delta) = choice.get("delta") {
         let reasoning = delta
             .get_str("reasoning_content")
@@ -71,13 +70,17 @@ fn decode_choice(choice: &OwnedValue, out: &mut Vec<Piece>) {
             out.push(Piece::Text(text.to_string()));
         }
         let calls = delta.get("tool_calls").and_then(|c| c.as_array());
-        for (position, call) in calls.into_iter().flatten().enumerate() {
+        for (position, call) in calls.iter().flat_map(|c| c.iter()).enumerate() {
             let function = call.get("function");
             out.push(Piece::ToolCall {
                 index: call.get_u64("index").unwrap_or(position as u64) as usize,
                 id: call.get_str("id").map(str::to_string),
-                name: function.and_then(|f| f.get_str("name")).map(str::to_string),
+                name: function
+                    .as_ref()
+                    .and_then(|f| f.get_str("name"))
+                    .map(str::to_string),
                 arguments: function
+                    .as_ref()
                     .and_then(|f| f.get_str("arguments"))
                     .unwrap_or_default()
                     .to_string(),

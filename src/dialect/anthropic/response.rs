@@ -5,10 +5,17 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::chat::first_choice;
 use super::super::{finish_from_anthropic, finish_to_anthropic};
 use super::request::push_tool_use_blocks;
 use super::stream::input_tokens;
+
+/// Choice 0 of a completion (`index` 0, or the first without one).
+fn first_choice(value: &OwnedValue) -> Option<&OwnedValue> {
+    let choices = value.get("choices")?.as_array()?;
+    choices
+        .iter()
+        .find(|c| c.get_u64("index").unwrap_or(0) == 0)
+}
 
 fn parse(body: &[u8]) -> Option<OwnedValue> {
     simd_json::to_owned_value(&mut body.to_vec()).ok()

@@ -3,30 +3,38 @@
 //! The stop reason and the output tokens come together in `message_delta`.
 
 use simd_json::prelude::*;
+use simd_json::value::tape::Value;
 
 use super::super::{finish_from_anthropic, finish_to_anthropic, Piece};
-use crate::json::push_json_string;
+use crate::json::{self, push_json_string};
 
+/// Reads events with simd-json's tape into a buffer kept between events (see `chat`).
 #[derive(Debug, Default)]
 pub struct EventDecoder {
     input_tokens: u64,
     /// Content block index of each tool call, in the order they started.
     tool_blocks: Vec<u64>,
+    scratch: Vec<u8>,
 }
 
 impl EventDecoder {
     pub fn decode(&mut self, payload: &[u8], out: &mut Vec<Piece>) {
-        let Ok(event) = simd_json::to_owned_value(&mut payload.to_vec()) else {
-            return;
-        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(payload);
+        let _ = json::read(&mut scratch, |event| self.decode_event(&event, out));
+        self.scratch = scratch;
+    }
+
+    fn decode_event(&mut self, event: &Value<'_, '_>, out: &mut Vec<Piece>) {
         match event.get_str("type").unwrap_or_default() {
             "message_start" => {
                 let message = event.get("message");
-                let usage = message.and_then(|m| m.get("usage"));
-                self.input_tokens = usage.map_or(0, input_tokens);
+                let usage = message.as_ref().and_then(|m| m.get("usage"));
+                self.input_tokens = usage.as_ref().map_or(0, input_tokens);
                 out.push(Piece::Start {
-                    id: text_of(message, "id"),
-                    model: text_of(message, "model"),
+                    id: text_of(message.as_ref(), "id"),
+                    model: text_of(message.as_ref(), "model"),
                     created: now(),
                     input_tokens: Some(self.input_tokens),
                 });
@@ -67,7 +75,7 @@ impl EventDecoder {
                                 index,
                                 id: None,
                                 name: None,
-                                arguments: text_of(Some(delta), "partial_json"),
+                                arguments: text_of(Some(&delta), "partial_json"),
                             });
                         }
                     }
@@ -76,17 +84,18 @@ impl EventDecoder {
             }
             "message_delta" => {
                 let delta = event.get("delta");
-                if let Some(reason) = delta.and_then(|d| d.get_str("stop_reason")) {
+                if let Some(reason) = delta.as_ref().and_then(|d| d.get_str("stop_reason")) {
                     out.push(Piece::Finish {
                         reason: finish_from_anthropic(reason).to_string(),
                         stop_sequence: delta
+                            .as_ref()
                             .and_then(|d| d.get_str("stop_sequence"))
                             .map(str::to_string),
                     });
                 }
                 if let Some(usage) = event.get("usage") {
                     let input = match usage.get_u64("input_tokens") {
-                        Some(_) => input_tokens(usage),
+                        Some(_) => input_tokens(&usage),
                         None => self.input_tokens,
                     };
                     out.push(Piece::Usage {
@@ -97,10 +106,9 @@ impl EventDecoder {
             }
             "message_stop" => out.push(Piece::Done),
             "error" => {
-                let message = event.get("error").and_then(|e| e.get_str("message"));
-                out.push(Piece::Error(
-                    message.unwrap_or("upstream error").to_string(),
-                ));
+                let error = event.get("error");
+                let message = error.as_ref().and_then(|e| e.get_str("message"));
+                out.push(Piece::Error(message.unwrap_or("upstream error").to_string()));
             }
             _ => {}
         }
@@ -108,18 +116,18 @@ impl EventDecoder {
 }
 
 /// Input tokens as chat counts them: cache reads and writes are prompt tokens too.
-pub(super) fn input_tokens(usage: &simd_json::OwnedValue) -> u64 {
-    [
-        "input_tokens",
-        "cache_creation_input_tokens",
-        "cache_read_input_tokens",
-    ]
-    .iter()
-    .filter_map(|&key| usage.get_u64(key))
-    .sum()
+pub(super) fn input_tokens<V>(usage: &V) -> u64
+where
+    V: ValueObjectAccessAsScalar,
+    V::Key: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+{
+    ["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"]
+        .iter()
+        .filter_map(|&key| usage.get_u64(key))
+        .sum()
 }
 
-fn text_of(holder: Option<&simd_json::OwnedValue>, key: &str) -> String {
+fn text_of(holder: Option<&Value<'_, '_>>, key: &str) -> String {
     holder
         .and_then(|h| h.get_str(key))
         .unwrap_or_default()
