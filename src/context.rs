@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::admin::AdminSender;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::metrics::{LogFigures, RequestCounters, WorkerMetrics};
@@ -50,6 +51,8 @@ pub struct SharedState {
     /// Every worker's request counters, of every config generation, for scrapes.
     counters: Mutex<Vec<Arc<RequestCounters>>>,
     pub log_figures: Box<dyn Fn() -> LogFigures + Send + Sync>,
+    /// Where admin queries go (the logging thread's database answers them).
+    pub admin: AdminSender,
     pub shutting_down: AtomicBool,
     pub workers_listening: AtomicUsize,
 }
@@ -58,6 +61,7 @@ impl SharedState {
     pub fn new(
         deployment: Deployment,
         log_figures: Box<dyn Fn() -> LogFigures + Send + Sync>,
+        admin: AdminSender,
     ) -> Self {
         let startup = deployment.config.clone();
         Self {
@@ -69,6 +73,7 @@ impl SharedState {
             generation: AtomicU64::new(0),
             counters: Mutex::default(),
             log_figures,
+            admin,
             shutting_down: AtomicBool::new(false),
             workers_listening: AtomicUsize::new(0),
         }

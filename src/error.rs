@@ -16,6 +16,12 @@ pub enum AppError {
         limit: usize,
     },
     InvalidApiKey,
+    /// `/admin/...` without the `[admin]` key.
+    InvalidAdminKey,
+    /// A query-string parameter that is unknown or has a bad value.
+    InvalidParameter(String),
+    /// The log database could not answer an admin query.
+    AdminUnavailable(String),
     ModelNotAllowed(String),
     NotFound(String),
     MethodNotAllowed,
@@ -57,17 +63,19 @@ impl FailureSummary {
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) | Self::EmptyBody | Self::MissingModel | Self::BadRequest(_) => {
-                400
-            }
-            Self::InvalidApiKey => 401,
+            Self::InvalidJson(_)
+            | Self::EmptyBody
+            | Self::MissingModel
+            | Self::BadRequest(_)
+            | Self::InvalidParameter(_) => 400,
+            Self::InvalidApiKey | Self::InvalidAdminKey => 401,
             Self::ModelNotAllowed(_) => 403,
             Self::ModelNotFound(_) | Self::NotFound(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout => 408,
             Self::BodyTooLarge { .. } => 413,
             Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
-            Self::Overloaded => 503,
+            Self::Overloaded | Self::AdminUnavailable(_) => 503,
             Self::AllUpstreamsFailed(summary) | Self::StreamInterrupted(summary) => {
                 if summary.last_was_timeout {
                     504
@@ -97,7 +105,7 @@ impl AppError {
         match self {
             Self::ModelNotAllowed(_) => "permission_error",
             Self::AllUpstreamsFailed(_) | Self::StreamInterrupted(_) => "upstream_error",
-            Self::Overloaded => "service_unavailable",
+            Self::Overloaded | Self::AdminUnavailable(_) => "service_unavailable",
             _ => "invalid_request_error",
         }
     }
@@ -109,7 +117,9 @@ impl AppError {
             Self::MissingModel => "missing_model",
             Self::ModelNotFound(_) => "model_not_found",
             Self::BodyTooLarge { .. } => "request_too_large",
-            Self::InvalidApiKey => "invalid_api_key",
+            Self::InvalidApiKey | Self::InvalidAdminKey => "invalid_api_key",
+            Self::InvalidParameter(_) => "invalid_parameter",
+            Self::AdminUnavailable(_) => "database_unavailable",
             Self::ModelNotAllowed(_) => "model_not_allowed",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -131,6 +141,9 @@ impl AppError {
             Self::ModelNotFound(model) => format!("The model '{model}' does not exist"),
             Self::BodyTooLarge { limit } => format!("The request body is larger than the limit of {limit} bytes"),
             Self::InvalidApiKey => "Invalid or missing API key; send it as 'Authorization: Bearer <key>'".into(),
+            Self::InvalidAdminKey => "Invalid or missing admin key; send it as 'Authorization: Bearer <admin key>'".into(),
+            Self::InvalidParameter(detail) => format!("Invalid query parameter: {detail}"),
+            Self::AdminUnavailable(detail) => format!("The log database cannot answer now: {detail}"),
             Self::ModelNotAllowed(model) => format!("This API key may not use the model '{model}'"),
             Self::NotFound(path) => format!("Unknown path '{path}'"),
             Self::MethodNotAllowed => "Method not allowed for this path".into(),

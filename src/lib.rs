@@ -18,4 +18,4 @@ mod mutate;
 pub mod server;
 pub mod upstream;
 
-pub use gpt_api_common::{alloc, json, log, record};
+pub use gpt_api_common::{admin, alloc, json, log, record, time};

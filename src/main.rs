@@ -127,6 +127,7 @@ fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
     let shared = Arc::new(SharedState::new(
         Deployment::new(config.clone())?,
         log_figures,
+        recorder.admin(),
     ));
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| e.to_string())?;
     let server = server::start(records, Arc::clone(&shared))?;

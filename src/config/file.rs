@@ -20,6 +20,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub routing: RoutingSection,
     #[serde(default)]
+    pub admin: AdminSection,
+    #[serde(default)]
     pub client_key: Vec<ClientKeySection>,
     #[serde(default)]
     pub upstream: Vec<UpstreamSection>,
@@ -100,6 +102,13 @@ pub struct RoutingSection {
     pub stream_idle_timeout_ms: Option<u64>,
     pub continuation: Option<String>,
     pub silent_after_ms: Option<u64>,
+}
+
+/// `[admin]`: the admin endpoints (`/admin/...`) exist only when a key is configured.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub key_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

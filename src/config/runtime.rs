@@ -14,6 +14,8 @@ pub struct Config {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub client_keys: Vec<ClientKey>,
+    /// `[admin] key_env`: the admin endpoints' bearer key; without it they do not exist.
+    pub admin_key: Option<Secret>,
     pub upstreams: Vec<Upstream>,
     pub models: Vec<Model>,
     pub(super) model_ids: HashMap<String, ModelId>,

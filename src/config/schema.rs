@@ -73,6 +73,8 @@ const CLIENT_KEY: &[Field] = &[
     Field("models", Kind::StrList),
 ];
 
+const ADMIN: &[Field] = &[Field("key_env", Kind::Str)];
+
 const UPSTREAM: &[Field] = &[
     Field("name", Kind::Required),
     Field("base_url", Kind::Required),
@@ -101,6 +103,7 @@ const TOP: &[Field] = &[
     Field("server", Kind::Section(&[SERVER])),
     Field("database", Kind::Section(&[DATABASE])),
     Field("routing", Kind::Section(&[ROUTING])),
+    Field("admin", Kind::Section(&[ADMIN])),
     Field("client_key", Kind::List(&[CLIENT_KEY])),
     Field("upstream", Kind::List(&[UPSTREAM])),
     // A model may override any `[routing]` key.

@@ -272,3 +272,19 @@ fn the_header_field_limit_is_bounded() {
         );
     }
 }
+
+#[test]
+fn the_admin_key_comes_from_the_environment() {
+    let config = parse(VALID, &env).unwrap();
+    assert!(config.admin_key.is_none(), "no [admin]: no admin endpoints");
+    let with_admin = format!("[admin]\nkey_env = \"TEAM_B_KEY\"\n{VALID}");
+    let config = parse(&with_admin, &env).unwrap();
+    assert_eq!(config.admin_key.as_ref().map(Secret::expose), Some("sk-b"));
+    let unset = format!("[admin]\nkey_env = \"NOT_SET\"\n{VALID}");
+    assert_eq!(
+        problems(&unset),
+        ["admin.key_env: environment variable NOT_SET is not set"]
+    );
+    let unknown = format!("[admin]\nkey = \"inline\"\n{VALID}");
+    assert_eq!(problems(&unknown), ["admin.key: unknown key"]);
+}

@@ -40,6 +40,17 @@ pub(super) fn build(
     // `[routing]` is resolved (and reported) once; each model then overrides what it sets.
     let routing = routing_policy(&builtin_routing(), &file.routing, "routing", &mut problems);
     let client_keys = client_keys(&file, env, &mut problems);
+    let admin_key = match secret(
+        &None,
+        &file.admin.key_env,
+        "admin",
+        "key",
+        env,
+        &mut problems,
+    ) {
+        SecretSource::Given(key) => Some(key),
+        SecretSource::Absent | SecretSource::Reported => None,
+    };
     let upstreams = upstreams(&file.upstream, env, &mut problems);
     let upstream_ids: HashMap<&str, UpstreamId> = upstreams
         .iter()
@@ -68,6 +79,7 @@ pub(super) fn build(
         server,
         database,
         client_keys,
+        admin_key,
         upstreams,
         models,
         model_ids,

@@ -1,10 +1,10 @@
 //! Who is asking, and may they use this model: client keys (plain or SHA-256, compared in
-//! constant time) and their model globs.
+//! constant time) and their model globs; and the admin key of `/admin/...`.
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::config::{ClientKey, Config, KeyMatcher};
+use crate::config::{ClientKey, Config, KeyMatcher, Secret};
 use crate::error::AppError;
 
 pub enum ClientIdentity<'a> {
@@ -35,15 +35,9 @@ impl ClientIdentity<'_> {
     }
 }
 
-pub fn identify<'a>(
-    config: &'a Config,
-    headers: &HeaderMap,
-) -> Result<ClientIdentity<'a>, AppError> {
-    let keys = &config.client_keys;
-    if keys.is_empty() {
-        return Ok(ClientIdentity::Open);
-    }
-    let presented = headers
+/// The key of an `Authorization: Bearer <key>` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| {
@@ -52,7 +46,24 @@ pub fn identify<'a>(
                 .or_else(|| value.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .ok_or(AppError::InvalidApiKey)?;
+}
+
+/// Whether the request carries the admin key (compared in constant time).
+pub fn is_admin(admin_key: &Secret, headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(|presented| {
+        constant_time_eq(admin_key.expose().as_bytes(), presented.as_bytes())
+    })
+}
+
+pub fn identify<'a>(
+    config: &'a Config,
+    headers: &HeaderMap,
+) -> Result<ClientIdentity<'a>, AppError> {
+    let keys = &config.client_keys;
+    if keys.is_empty() {
+        return Ok(ClientIdentity::Open);
+    }
+    let presented = bearer(headers).ok_or(AppError::InvalidApiKey)?;
     let mut hex = None;
     // Every key is compared (no early exit), each in constant time.
     let mut found = None;

@@ -12,8 +12,19 @@ pub enum Route {
     Model,
     /// Forwarded upstream; the path is passed on without its `/v1` prefix.
     Proxy(Endpoint),
+    /// `/admin/...`: behind `[admin] key_env` (absent: not found).
+    Admin(AdminRoute),
     MethodNotAllowed,
     NotFound,
+}
+
+/// The admin endpoints, each answered from the log database (`gpt_api_common::admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `GET /admin/usage?group_by=key|model|upstream&since=…&until=…`
+    Usage,
+    /// Any other path under `/admin/` (404 once the admin key is checked).
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +69,9 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/v1/completions" => (Method::POST, Route::Proxy(Endpoint::Completions)),
         "/v1/embeddings" => (Method::POST, Route::Proxy(Endpoint::Embeddings)),
         "/v1/rerank" => (Method::POST, Route::Proxy(Endpoint::Rerank)),
+        "/admin/usage" => (Method::GET, Route::Admin(AdminRoute::Usage)),
         _ if model_id(path).is_some() => (Method::GET, Route::Model),
+        _ if path.starts_with("/admin/") => (Method::GET, Route::Admin(AdminRoute::Unknown)),
         _ => return Route::NotFound,
     };
     if *method == expected {
@@ -97,5 +110,17 @@ mod tests {
             Route::MethodNotAllowed
         );
         assert_eq!(Endpoint::Rerank.upstream_path(), "/rerank");
+        assert_eq!(
+            route(&Method::GET, "/admin/usage"),
+            Route::Admin(AdminRoute::Usage)
+        );
+        assert_eq!(
+            route(&Method::GET, "/admin/nothing"),
+            Route::Admin(AdminRoute::Unknown)
+        );
+        assert_eq!(
+            route(&Method::POST, "/admin/usage"),
+            Route::MethodNotAllowed
+        );
     }
 }

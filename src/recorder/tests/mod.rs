@@ -1,6 +1,7 @@
 //! Unit tests of the recorder: SSE splitting, stream and body parsing, the SQLite and
 //! PostgreSQL stores, the spill file, and the logging thread end to end.
 
+mod admin;
 mod pg_server;
 mod postgres;
 mod recorder;
