@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex};
 use crate::admin::AdminSender;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
+use crate::limits::Ledgers;
 use crate::metrics::{LogFigures, RequestCounters, WorkerMetrics};
 use crate::record::{RecordSender, StreamId};
 use crate::upstream::UpstreamClient;
+use gpt_api_common::limits::KeyLedger;
 
 /// A config ready to serve: validated, with the TLS settings of its upstreams loaded.
 pub struct Deployment {
@@ -53,6 +55,8 @@ pub struct SharedState {
     pub log_figures: Box<dyn Fn() -> LogFigures + Send + Sync>,
     /// Where admin queries go (the logging thread's database answers them).
     pub admin: AdminSender,
+    /// Every client key's limit counters and spend, by name.
+    pub ledgers: Ledgers,
     pub shutting_down: AtomicBool,
     pub workers_listening: AtomicUsize,
 }
@@ -74,6 +78,7 @@ impl SharedState {
             counters: Mutex::default(),
             log_figures,
             admin,
+            ledgers: Ledgers::default(),
             shutting_down: AtomicBool::new(false),
             workers_listening: AtomicUsize::new(0),
         }
@@ -120,6 +125,8 @@ pub struct Generation {
     pub dispatcher: Dispatcher,
     pub upstream: Rc<UpstreamClient>,
     pub counters: Arc<RequestCounters>,
+    /// The ledger of each of `config.client_keys`, in the same order.
+    pub ledgers: Vec<Arc<KeyLedger>>,
 }
 
 /// What one worker thread owns.
@@ -161,6 +168,12 @@ impl WorkerContext {
                 deployment.tls.clone(),
                 shared.metrics[index].upstream_stale_resends.clone(),
             ),
+            ledgers: deployment
+                .config
+                .client_keys
+                .iter()
+                .map(|key| shared.ledgers.for_key(&key.name))
+                .collect(),
             config: deployment.config.clone(),
             counters,
         }

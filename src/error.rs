@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use gpt_api_common::limits::LimitKind;
+
 use crate::json::{json_string_array, push_json_string};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,20 @@ pub enum AppError {
     },
     RequestTimeout,
     Overloaded,
+    /// A client key over its `rpm`, `tpm` or `max_concurrent` (`limit`).
+    RateLimited {
+        key: String,
+        kind: LimitKind,
+        limit: u64,
+        /// Seconds until the window has room again.
+        retry_after: u64,
+    },
+    /// A client key that spent its budget (`budget`: "100 USD per day").
+    BudgetExhausted {
+        key: String,
+        budget: String,
+        retry_after: u64,
+    },
     /// Every target of the model and its fallbacks failed.
     AllUpstreamsFailed(FailureSummary),
     /// A stream broke after bytes reached the client and could not be continued.
@@ -75,6 +91,7 @@ impl AppError {
             Self::RequestTimeout => 408,
             Self::BodyTooLarge { .. } => 413,
             Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
+            Self::RateLimited { .. } | Self::BudgetExhausted { .. } => 429,
             Self::Overloaded | Self::AdminUnavailable(_) => 503,
             Self::AllUpstreamsFailed(summary) | Self::StreamInterrupted(summary) => {
                 if summary.last_was_timeout {
@@ -100,12 +117,28 @@ impl AppError {
         )
     }
 
+    /// The `retry-after` header's seconds, for refusals that have one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after, .. } | Self::BudgetExhausted { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
     /// OpenAI's `error.type`.
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::ModelNotAllowed(_) => "permission_error",
             Self::AllUpstreamsFailed(_) | Self::StreamInterrupted(_) => "upstream_error",
             Self::Overloaded | Self::AdminUnavailable(_) => "service_unavailable",
+            Self::RateLimited {
+                kind: LimitKind::Tokens,
+                ..
+            } => "tokens",
+            Self::RateLimited { .. } => "requests",
+            Self::BudgetExhausted { .. } => "insufficient_quota",
             _ => "invalid_request_error",
         }
     }
@@ -127,6 +160,8 @@ impl AppError {
             Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => "headers_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::Overloaded => "overloaded",
+            Self::RateLimited { .. } => "rate_limit_exceeded",
+            Self::BudgetExhausted { .. } => "insufficient_quota",
             Self::AllUpstreamsFailed(_) => "all_upstreams_failed",
             Self::StreamInterrupted(_) => "stream_interrupted",
         }
@@ -152,6 +187,17 @@ impl AppError {
             Self::TooManyHeaders { limit } => format!("The request has more header fields than the limit of {limit}"),
             Self::RequestTimeout => "The request was not received in time".into(),
             Self::Overloaded => "The gateway is at its connection limit; retry shortly".into(),
+            Self::RateLimited { key, kind, limit, retry_after } => {
+                let what = match kind {
+                    LimitKind::Tokens => "tokens per minute",
+                    LimitKind::Concurrent => "concurrent requests",
+                    _ => "requests per minute",
+                };
+                format!("Rate limit reached for key '{key}' on {what}: limit {limit}. Retry after {retry_after}s.")
+            }
+            Self::BudgetExhausted { key, budget, retry_after } => format!(
+                "Budget exhausted for key '{key}': {budget}. Retry after {retry_after}s."
+            ),
             Self::AllUpstreamsFailed(s) => format!(
                 "All upstreams failed for model '{}'. Tried: {}. Last error: {}",
                 s.model,

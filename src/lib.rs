@@ -12,6 +12,7 @@ pub mod error;
 pub mod handler;
 pub mod http;
 pub mod iovec;
+pub mod limits;
 pub mod metrics;
 #[cfg(test)]
 mod mutate;

@@ -129,6 +129,8 @@ fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
         log_figures,
         recorder.admin(),
     ));
+    let admin = recorder.admin();
+    gpt_api::limits::restore_spend(&config, &shared.ledgers, |query| admin.ask_blocking(query));
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| e.to_string())?;
     let server = server::start(records, Arc::clone(&shared))?;
     if !server.wait_until_listening(Duration::from_secs(10)) {

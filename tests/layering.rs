@@ -22,16 +22,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "handler",
         &[
             "context", "dispatch", "upstream", "http", "error", "config", "metrics", "json",
-            "record", "log", "mutate", "admin", "time",
+            "record", "log", "mutate", "admin", "time", "limits",
         ],
     ),
     (
         "context",
         &[
-            "dispatch", "upstream", "config", "metrics", "record", "admin",
+            "dispatch", "upstream", "config", "metrics", "record", "admin", "limits",
         ],
     ),
     ("dispatch", &["upstream", "config", "error"]),
+    ("limits", &["config", "error", "json", "log"]),
     ("upstream", &["config", "iovec"]),
     ("http", &["error", "iovec"]),
     ("metrics", &["config"]),

@@ -8,6 +8,11 @@
 //! worker), a route in `http::router::AdminRoute`, its parsing in `handler::admin`, and its
 //! SQL in the recorder's `admin` module. The answer is the JSON body to send.
 
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
 use std::time::SystemTime;
 
 use futures_channel::oneshot;
@@ -17,6 +22,9 @@ use futures_channel::oneshot;
 pub enum AdminQuery {
     /// `GET /admin/usage`: totals from `request_logs`, grouped.
     Usage(UsageQuery),
+    /// A key's spend since a time (its budget period's start), for restoring it at start:
+    /// `{"usd":…,"tokens":…}`.
+    KeySpend { key: String, since: SystemTime },
 }
 
 /// Token, request, error and cost totals per group, over `[since, until)`.
@@ -102,5 +110,37 @@ impl AdminSender {
         // A closed channel drops `reply` with the request: the receiver sees `Canceled`.
         let _ = self.channel.send(AdminRequest { query, reply });
         answer
+    }
+
+    /// `ask`, waiting for the answer on the calling thread: for start-up only (the main
+    /// thread), never on a worker.
+    pub fn ask_blocking(&self, query: AdminQuery) -> AdminReply {
+        let answer = block_on(self.ask(query));
+        answer.unwrap_or_else(|_| {
+            Err(AdminFailure::Unavailable(
+                "the logging thread is gone".to_owned(),
+            ))
+        })
+    }
+}
+
+/// Wakes a parked thread.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
     }
 }

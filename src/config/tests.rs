@@ -288,3 +288,14 @@ fn the_admin_key_comes_from_the_environment() {
     let unknown = format!("[admin]\nkey = \"inline\"\n{VALID}");
     assert_eq!(problems(&unknown), ["admin.key: unknown key"]);
 }
+
+#[test]
+fn globs() {
+    use super::runtime::glob_matches;
+    assert!(glob_matches("emb-*", "emb-small"));
+    assert!(glob_matches("*", "anything"));
+    assert!(glob_matches("gpt-*-mini", "gpt-4o-mini"));
+    assert!(!glob_matches("gpt-*-mini", "gpt-4o"));
+    assert!(glob_matches("exact", "exact"));
+    assert!(!glob_matches("exact", "exactly"));
+}

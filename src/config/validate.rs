@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::file::{ConfigFile, ModelSection, RoutingSection, TargetSection, UpstreamSection};
+use super::file::{
+    BudgetSection, ConfigFile, ModelSection, PriceSection, RoutingSection, TargetSection,
+    UpstreamSection,
+};
 use super::runtime::*;
 use super::{defaults, ConfigProblem, Secret};
 
@@ -72,6 +75,7 @@ pub(super) fn build(
         .map(|(i, m)| model(m, i, &routing, &upstream_ids, &model_ids, &mut problems))
         .collect::<Vec<_>>();
     check_fallback_cycles(&models, &mut problems);
+    check_budget_prices(&client_keys, &models, &mut problems);
     if !problems.0.is_empty() {
         return Err(problems.0);
     }
@@ -310,13 +314,101 @@ fn client_keys(file: &ConfigFile, env: Env, problems: &mut Problems) -> Vec<Clie
                 continue;
             }
         };
+        let budget = section
+            .budget
+            .as_ref()
+            .and_then(|budget| self::budget(budget, &format!("{location}.budget"), problems));
+        let positive = |value: Option<u32>, name: &str, problems: &mut Problems| {
+            if value == Some(0) {
+                problems.add(format!("{location}.{name}"), "must be greater than 0");
+            }
+            value.map(u64::from)
+        };
+        let limits = KeyLimits {
+            rpm: positive(section.rpm, "rpm", problems),
+            tpm: positive(section.tpm, "tpm", problems),
+            max_concurrent: positive(section.max_concurrent, "max_concurrent", problems),
+            budget,
+        };
         keys.push(ClientKey {
             name: section.name.clone(),
             key,
             models: section.models.clone().unwrap_or_default(),
+            limits,
         });
     }
     keys
+}
+
+/// `{ usd = …, period = … }` or `{ tokens = …, period = … }`.
+fn budget(section: &BudgetSection, location: &str, problems: &mut Problems) -> Option<Budget> {
+    let amount = match (section.usd, section.tokens) {
+        (Some(usd), None) => BudgetAmount::Usd(usd),
+        (None, Some(tokens)) => BudgetAmount::Tokens(tokens),
+        _ => {
+            problems.add(location, "give usd or tokens (one of them)");
+            return None;
+        }
+    };
+    let period = match section.period.as_deref() {
+        Some("day") => Period::Day,
+        Some("week") => Period::Week,
+        Some("month") => Period::Month,
+        Some(other) => {
+            let message = format!("'{other}' is not one of \"day\", \"week\", \"month\"");
+            problems.add(format!("{location}.period"), message);
+            return None;
+        }
+        None => {
+            problems.add(format!("{location}.period"), "required key missing");
+            return None;
+        }
+    };
+    Some(Budget { amount, period })
+}
+
+/// `price = { input_per_mtok, output_per_mtok, cached_input_per_mtok }`; the first two needed.
+fn price(section: &PriceSection, location: &str, problems: &mut Problems) -> Option<Price> {
+    let mut required = |value: Option<f64>, key: &str| {
+        if value.is_none() {
+            problems.add(format!("{location}.{key}"), "required key missing");
+        }
+        value
+    };
+    let input = required(section.input_per_mtok, "input_per_mtok");
+    let output = required(section.output_per_mtok, "output_per_mtok");
+    Some(Price {
+        input_per_mtok: input?,
+        output_per_mtok: output?,
+        cached_input_per_mtok: section.cached_input_per_mtok,
+    })
+}
+
+/// A key with a USD budget may only use priced models: its spend must be countable.
+fn check_budget_prices(keys: &[ClientKey], models: &[Model], problems: &mut Problems) {
+    for (i, key) in keys.iter().enumerate() {
+        let Some(Budget {
+            amount: BudgetAmount::Usd(_),
+            ..
+        }) = key.limits.budget
+        else {
+            continue;
+        };
+        let unpriced: Vec<&str> = models
+            .iter()
+            .filter(|model| model.price.is_none() && key.may_use(&model.name))
+            .map(|model| model.name.as_str())
+            .collect();
+        if !unpriced.is_empty() {
+            problems.add(
+                format!("client_key[{i}].budget"),
+                format!(
+                    "a USD budget needs a price on every model the key may use; without one: {}",
+                    unpriced.join(", ")
+                ),
+            );
+        }
+    }
 }
 
 fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) -> Vec<Upstream> {
@@ -467,6 +559,10 @@ fn model(
         fallbacks,
         targets,
         routing,
+        price: section
+            .price
+            .as_ref()
+            .and_then(|price| self::price(price, &format!("{location}.price"), problems)),
     }
 }
 

@@ -10,27 +10,22 @@ use crate::error::AppError;
 pub enum ClientIdentity<'a> {
     /// No client keys are configured: everyone may use everything.
     Open,
-    Key(&'a ClientKey),
+    /// `index`: the key's place in `config.client_keys` (and its ledger's).
+    Key { index: usize, key: &'a ClientKey },
 }
 
 impl ClientIdentity<'_> {
     pub fn name(&self) -> Option<&str> {
         match self {
             Self::Open => None,
-            Self::Key(key) => Some(&key.name),
+            Self::Key { key, .. } => Some(&key.name),
         }
     }
 
     pub fn may_use(&self, model: &str) -> bool {
         match self {
             Self::Open => true,
-            Self::Key(key) => {
-                key.models.is_empty()
-                    || key
-                        .models
-                        .iter()
-                        .any(|pattern| glob_matches(pattern, model))
-            }
+            Self::Key { key, .. } => key.may_use(model),
         }
     }
 }
@@ -67,7 +62,7 @@ pub fn identify<'a>(
     let mut hex = None;
     // Every key is compared (no early exit), each in constant time.
     let mut found = None;
-    for key in keys {
+    for (index, key) in keys.iter().enumerate() {
         let matches = match &key.key {
             KeyMatcher::Plain(secret) => {
                 constant_time_eq(secret.expose().as_bytes(), presented.as_bytes())
@@ -79,12 +74,10 @@ pub fn identify<'a>(
             }
         };
         if matches && found.is_none() {
-            found = Some(key);
+            found = Some(ClientIdentity::Key { index, key });
         }
     }
-    found
-        .map(ClientIdentity::Key)
-        .ok_or(AppError::InvalidApiKey)
+    found.ok_or(AppError::InvalidApiKey)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -98,40 +91,9 @@ fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `*` matches any run of characters; everything else matches itself.
-fn glob_matches(pattern: &str, name: &str) -> bool {
-    let Some((prefix, rest)) = pattern.split_once('*') else {
-        return pattern == name;
-    };
-    let Some(mut remaining) = name.strip_prefix(prefix) else {
-        return false;
-    };
-    let mut parts = rest.split('*').peekable();
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            return remaining.ends_with(part);
-        }
-        match remaining.find(part) {
-            Some(at) => remaining = &remaining[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_matches("emb-*", "emb-small"));
-        assert!(glob_matches("*", "anything"));
-        assert!(glob_matches("gpt-*-mini", "gpt-4o-mini"));
-        assert!(!glob_matches("gpt-*-mini", "gpt-4o"));
-        assert!(glob_matches("exact", "exact"));
-        assert!(!glob_matches("exact", "exactly"));
-    }
 
     #[test]
     fn constant_time_comparison() {

@@ -21,6 +21,8 @@ pub struct RequestBody {
     pub client_wants_usage: bool,
     /// `n > 1` or `tools`: streams the gateway cannot continue seamlessly.
     pub multi_choice_or_tools: bool,
+    /// `max_completion_tokens` or `max_tokens`: the completion's cap, for a `tpm` estimate.
+    pub max_tokens: Option<u64>,
     spans: TopLevelSpans,
 }
 
@@ -52,9 +54,12 @@ impl RequestBody {
                 .get("tools")
                 .and_then(|t| t.as_array())
                 .is_some_and(|t| !t.is_empty());
-            Some((model, stream, client_wants_usage, n, has_tools))
+            let max_tokens = value
+                .get_u64("max_completion_tokens")
+                .or_else(|| value.get_u64("max_tokens"));
+            Some((model, stream, client_wants_usage, n, has_tools, max_tokens))
         });
-        let (model, stream, client_wants_usage, n, has_tools) = read
+        let (model, stream, client_wants_usage, n, has_tools, max_tokens) = read
             .map_err(|e| AppError::InvalidJson(json::describe_error(&raw, &e)))?
             .ok_or(AppError::MissingModel)?;
         let spans = scan_top_level(&raw)?;
@@ -64,6 +69,7 @@ impl RequestBody {
             stream,
             client_wants_usage,
             multi_choice_or_tools: n > 1 || has_tools,
+            max_tokens,
             spans,
         })
     }

@@ -47,6 +47,10 @@ pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Re
             let exchange = exchange(&request.path);
             local::models(exchange, &generation.config, client, &request.headers).await
         }
+        Route::Usage => {
+            let exchange = exchange(&request.path);
+            local::usage(exchange, &generation, client, &request.headers).await
+        }
         Route::Model => {
             let exchange = exchange(&request.path);
             let id = router::model_id(&request.path).unwrap_or_default();

@@ -8,6 +8,8 @@ pub enum Route {
     Ready,
     Metrics,
     Models,
+    /// `GET /v1/usage`: the calling key's limits and spend.
+    Usage,
     /// `GET /v1/models/{id}`: the id is the rest of the path (model names may hold `/`).
     Model,
     /// Forwarded upstream; the path is passed on without its `/v1` prefix.
@@ -65,6 +67,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/ready" => (Method::GET, Route::Ready),
         "/metrics" => (Method::GET, Route::Metrics),
         "/v1/models" => (Method::GET, Route::Models),
+        "/v1/usage" => (Method::GET, Route::Usage),
         "/v1/chat/completions" => (Method::POST, Route::Proxy(Endpoint::ChatCompletions)),
         "/v1/completions" => (Method::POST, Route::Proxy(Endpoint::Completions)),
         "/v1/embeddings" => (Method::POST, Route::Proxy(Endpoint::Embeddings)),

@@ -23,7 +23,40 @@ const LATEST: &str = "9999-12-31T23:59:59.999999Z";
 pub(super) async fn answer(store: &Store, query: &AdminQuery) -> AdminReply {
     match query {
         AdminQuery::Usage(usage) => usage_totals(store, usage).await,
+        AdminQuery::KeySpend { key, since } => key_spend(store, key, *since).await,
     }
+}
+
+async fn key_spend(store: &Store, key: &str, since: SystemTime) -> AdminReply {
+    let select = format!(
+        "SELECT CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION), \
+         CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT) \
+         FROM request_logs WHERE client_key = {} AND created_at >= {}",
+        store.placeholder(1, "TEXT"),
+        store.placeholder(2, "TIMESTAMPTZ"),
+    );
+    let since = format_utc(since);
+    let (usd, tokens): (f64, i64) = match store {
+        Store::Sqlite(pool) => {
+            sqlx::query_as(&select)
+                .bind(key)
+                .bind(&since)
+                .fetch_one(pool)
+                .await
+        }
+        Store::Postgres(pool) => {
+            sqlx::query_as(&select)
+                .bind(key)
+                .bind(&since)
+                .fetch_one(pool)
+                .await
+        }
+    }
+    .map_err(|error| AdminFailure::Unavailable(error.to_string()))?;
+    Ok(format!(
+        "{{\"usd\":{},\"tokens\":{tokens}}}",
+        json_number(usd)
+    ))
 }
 
 /// One group's totals: group, requests, errors, prompt, completion and total tokens, cost.

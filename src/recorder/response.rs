@@ -53,6 +53,10 @@ pub(super) fn read_usage(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
     summary.prompt_tokens = tokens("prompt_tokens").or(summary.prompt_tokens);
     summary.completion_tokens = tokens("completion_tokens").or(summary.completion_tokens);
     summary.total_tokens = tokens("total_tokens").or(summary.total_tokens);
+    let cached = usage
+        .get("prompt_tokens_details")
+        .and_then(|details| details.get_i64("cached_tokens"));
+    summary.cached_tokens = cached.or(summary.cached_tokens);
 }
 
 /// The message of an OpenAI-shaped `{"error": {...}}` (or `{"error": "..."}`) object.

@@ -18,6 +18,7 @@ use crate::context::{Generation, WorkerContext};
 use crate::dispatch::AttemptPlan;
 use crate::error::AppError;
 use crate::http::response::{self, ResponseHead};
+use crate::limits::ConcurrencySlot;
 use crate::record::{RecordEvent, RequestRecord, StreamId};
 
 pub struct Exchange<'g> {
@@ -29,6 +30,10 @@ pub struct Exchange<'g> {
     keep_alive: bool,
     model_index: Option<usize>,
     plan: Option<AttemptPlan<'g>>,
+    /// A limited key's `x-ratelimit-*` headers, on every response to it.
+    limit_headers: Vec<(&'static str, String)>,
+    /// Held against the key's `max_concurrent` until the exchange is over.
+    _slot: Option<ConcurrencySlot>,
 }
 
 impl<'g> Exchange<'g> {
@@ -62,11 +67,15 @@ impl<'g> Exchange<'g> {
                 response_body: None,
                 cancelled: false,
                 usage_estimated: false,
+                price: None,
+                admission: None,
             },
             received_at,
             keep_alive,
             model_index: None,
             plan: None,
+            limit_headers: Vec::new(),
+            _slot: None,
         }
     }
 
@@ -92,7 +101,12 @@ impl<'g> Exchange<'g> {
     pub async fn fail(mut self, client: &mut TcpStream, error: AppError) -> bool {
         let keep_alive = self.keep_alive && error.keep_alive();
         let message = error.message();
-        let written = write_error(client, &error, &message, self.id(), keep_alive).await;
+        let retry_after = error.retry_after().map(|seconds| seconds.to_string());
+        let mut extra = self.limit_header_refs();
+        if let Some(seconds) = &retry_after {
+            extra.push(("retry-after", seconds));
+        }
+        let written = write_error(client, &error, &message, self.id(), keep_alive, &extra).await;
         self.record.error = Some(message);
         self.record.cancelled = !written;
         self.finish(error.status());
@@ -109,15 +123,17 @@ impl<'g> Exchange<'g> {
             None => (0, None),
         };
         let attempts = attempts.to_string();
+        let mut extra = vec![
+            ("x-gpt-api-attempts", attempts.as_str()),
+            ("x-gpt-api-upstream", upstream.unwrap_or_default()),
+        ];
+        extra.extend(self.limit_header_refs());
         let head = ResponseHead {
             status: delivered.status,
             content_type: &delivered.content_type,
             request_id: self.id(),
             keep_alive: self.keep_alive,
-            extra: &[
-                ("x-gpt-api-attempts", &attempts),
-                ("x-gpt-api-upstream", upstream.unwrap_or_default()),
-            ],
+            extra: &extra,
         };
         let written = response::write_full(client, &head, delivered.body.clone())
             .await
@@ -131,18 +147,31 @@ impl<'g> Exchange<'g> {
 
     /// A 200 made by the gateway itself (e.g. the model list), logged like any request.
     pub async fn answer(mut self, client: &mut TcpStream, body: Bytes) -> bool {
+        let extra = self.limit_header_refs();
         let head = ResponseHead {
             status: 200,
             content_type: "application/json",
             request_id: self.id(),
             keep_alive: self.keep_alive,
-            extra: &[],
+            extra: &extra,
         };
         let written = response::write_full(client, &head, body).await.is_ok();
         self.record.cancelled = !written;
         let keep_alive = self.keep_alive;
         self.finish(200);
         written && keep_alive
+    }
+
+    /// A limited key's `x-ratelimit-*` headers (set once the key is known).
+    pub fn set_limit_headers(&mut self, headers: Vec<(&'static str, String)>) {
+        self.limit_headers = headers;
+    }
+
+    fn limit_header_refs(&self) -> Vec<(&'static str, &str)> {
+        self.limit_headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect()
     }
 
     /// Stamps the outcome and hands the record to the logging thread.
@@ -193,7 +222,7 @@ impl<'g> Exchange<'g> {
 /// refusal would add work exactly when there is too much.
 pub async fn refuse_unlogged(client: &mut TcpStream, error: AppError) {
     let message = error.message();
-    write_error(client, &error, &message, &new_request_id(), false).await;
+    write_error(client, &error, &message, &new_request_id(), false, &[]).await;
 }
 
 /// The error's status and OpenAI-shaped body; whether it was written.
@@ -203,13 +232,14 @@ async fn write_error(
     message: &str,
     request_id: &str,
     keep_alive: bool,
+    extra: &[(&str, &str)],
 ) -> bool {
     let head = ResponseHead {
         status: error.status(),
         content_type: "application/json",
         request_id,
         keep_alive,
-        extra: &[],
+        extra,
     };
     let body = Bytes::from(error.body_with_message(message));
     response::write_full(client, &head, body).await.is_ok()

@@ -5,6 +5,7 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use monoio::net::TcpStream;
@@ -12,7 +13,7 @@ use monoio::net::TcpStream;
 use super::Exchange;
 use crate::dispatch::AttemptTarget;
 use crate::error::AppError;
-use crate::handler::access;
+use crate::handler::access::{self, ClientIdentity};
 use crate::handler::body::RequestBody;
 use crate::handler::forward::whole_answer;
 use crate::handler::prepared::Prepared;
@@ -22,6 +23,7 @@ use crate::handler::stream::{
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::router::Endpoint;
+use crate::limits;
 
 impl Exchange<'_> {
     /// Serves a proxied endpoint; returns whether the connection can carry another request.
@@ -64,6 +66,23 @@ impl Exchange<'_> {
         self.model_index = Some(model.0);
         if !identity.may_use(&body.model) {
             return Err(AppError::ModelNotAllowed(body.model.clone()));
+        }
+        self.record.price = config.model(model).price;
+        if let ClientIdentity::Key { index, key } = identity {
+            let estimate =
+                limits::estimate_tokens(request.body.len(), body.max_tokens, endpoint.can_stream());
+            let ledger = &self.generation.ledgers[index];
+            match limits::admit(key, ledger, estimate, SystemTime::now()) {
+                Ok(admitted) => {
+                    self.record.admission = Some(admitted.admission);
+                    self._slot = admitted.slot;
+                    self.limit_headers = admitted.headers;
+                }
+                Err(refused) => {
+                    self.limit_headers = refused.headers;
+                    return Err(refused.error);
+                }
+            }
         }
         Ok(Prepared {
             body,
@@ -134,15 +153,17 @@ impl Exchange<'_> {
         recoverable: bool,
     ) -> ClientSink<'c, TcpStream> {
         let attempts = attempts.to_string();
+        let mut extra = vec![
+            ("x-gpt-api-attempts", attempts.as_str()),
+            ("x-gpt-api-upstream", upstream),
+        ];
+        extra.extend(self.limit_header_refs());
         let head = ResponseHead {
             status: 200,
             content_type: "text/event-stream",
             request_id: self.id(),
             keep_alive: self.keep_alive,
-            extra: &[
-                ("x-gpt-api-attempts", &attempts),
-                ("x-gpt-api-upstream", upstream),
-            ],
+            extra: &extra,
         };
         let stream_id = self.context.next_stream_id();
         let client_fd = Some(client.as_raw_fd());
