@@ -233,6 +233,20 @@ name = "mock-slow"
 base_url = "http://$mock_addr/s/64/20/v1"
 api_key = "sk-mock"
 
+# Two client keys: the load's default key, unlimited, and one with every limit (set high
+# enough never to refuse), to measure what admission and settlement cost per request.
+[[client_key]]
+name = "bench-unlimited"
+key = "sk-bench"
+
+[[client_key]]
+name = "bench-limited"
+key = "sk-bench-limited"
+rpm = 4000000000
+tpm = 4000000000
+max_concurrent = 1000000
+budget = { tokens = 1000000000000000, period = "day" }
+
 [[model]]
 name = "bench"
 targets = [{ upstream = "mock" }]
@@ -371,6 +385,18 @@ for concurrency in $sweep; do
         fi
     done
 done
+
+if [[ -n ${addr[gateway]:-} ]]; then
+    log "limits: c=64 with the unlimited key, then the limited one (twice)"
+    for round in 1 2; do
+        for key in unlimited limited; do
+            api_key=sk-bench
+            [[ $key == limited ]] && api_key=sk-bench-limited
+            measure "key-$key-$round" gateway 0 --concurrency 64 --api-key "$api_key" \
+                --duration-s "$seconds" --warmup-s "$warmup" --timeout-ms 5000 >/dev/null
+        done
+    done
+fi
 
 for concurrency in 1 64; do
     log "streaming, c=$concurrency"

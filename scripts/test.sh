@@ -43,6 +43,16 @@ if ! has_postgres; then
   echo "== PostgreSQL binaries (initdb, pg_ctl) not found and could not be installed: the PostgreSQL tests are SKIPPED (apt-get install postgresql to run them)"
 fi
 
+# redis-server (Debian's package) for the fleet test (GPT_API_TESTS/tests/test_phase2_fleet.py),
+# installed the same way; without it that test fails and says what to install.
+if ! command -v redis-server >/dev/null; then
+  echo "== installing redis-server (apt-get install redis-server)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends redis-server >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends redis-server >/dev/null; } \
+    || echo "could not install redis-server: the fleet test will fail (apt-get install redis-server)" >&2
+fi
+
 echo "== cargo build --release"
 cargo build --release
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use crate::admin::AdminSender;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
+use crate::limits::fleet::FleetStatus;
 use crate::limits::Ledgers;
 use crate::metrics::{LogFigures, RequestCounters, WorkerMetrics};
 use crate::record::{RecordSender, StreamId};
@@ -57,6 +58,8 @@ pub struct SharedState {
     pub admin: AdminSender,
     /// Every client key's limit counters and spend, by name.
     pub ledgers: Ledgers,
+    /// Fleet mode: whether limits are leased from Redis now.
+    pub fleet: Arc<FleetStatus>,
     pub shutting_down: AtomicBool,
     pub workers_listening: AtomicUsize,
 }
@@ -68,6 +71,7 @@ impl SharedState {
         admin: AdminSender,
     ) -> Self {
         let startup = deployment.config.clone();
+        let fleet = Arc::new(FleetStatus::new(&startup.limits));
         Self {
             metrics: (0..startup.server.workers)
                 .map(|_| Arc::default())
@@ -79,6 +83,7 @@ impl SharedState {
             log_figures,
             admin,
             ledgers: Ledgers::default(),
+            fleet,
             shutting_down: AtomicBool::new(false),
             workers_listening: AtomicUsize::new(0),
         }

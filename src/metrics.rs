@@ -272,8 +272,13 @@ pub struct KeyFigures {
     pub period: &'static str,
 }
 
-/// `gpt_api_ratelimited_total{key,kind}` and the spend gauges.
-pub fn render_keys(out: &mut String, keys: &[KeyFigures]) {
+/// `gpt_api_ratelimited_total{key,kind}`, the spend gauges and, in fleet mode, whether the
+/// limits are shared through Redis now (`fleet_shared`).
+pub fn render_keys(out: &mut String, keys: &[KeyFigures], fleet_shared: Option<bool>) {
+    if let Some(shared) = fleet_shared {
+        out.push_str("# HELP gpt_api_limits_fleet_shared 1 while limits are leased from Redis, 0 while Redis is away (local_share of each limit).\n# TYPE gpt_api_limits_fleet_shared gauge\n");
+        let _ = writeln!(out, "gpt_api_limits_fleet_shared {}", u8::from(shared));
+    }
     out.push_str("# HELP gpt_api_ratelimited_total Requests refused by a client key's limits, by kind.\n# TYPE gpt_api_ratelimited_total counter\n");
     for key in keys {
         for (kind, count) in &key.refused {

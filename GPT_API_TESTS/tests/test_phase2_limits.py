@@ -69,7 +69,8 @@ def test_rpm_admits_exactly_the_limit_across_workers(gateway, mocks):
     assert all(r.headers["x-ratelimit-remaining-requests"] == "0" for r in refused)
     admitted_rows = [gw.db_row(r.headers["x-request-id"]) for r in responses if r.status_code != 429]
     attempts = sum(len(json.loads(row["tried"])) for row in admitted_rows)
-    assert a.count("/v1/chat/completions") == attempts, "refusals never reach the upstream"
+    # Refusals never reach the upstream (an attempt that failed to connect never did either).
+    assert a.count("/v1/chat/completions") <= attempts
     for r in refused:
         row = gw.db_row(r.headers["x-request-id"])
         assert row["status"] == 429 and row["client_key"] == "team-a" and row["error"].startswith("Rate limit")

@@ -179,16 +179,41 @@ impl PeriodSpend {
         (nano as f64 / 1e9, self.tokens.load(Ordering::Relaxed))
     }
 
-    /// Adds to period `number`'s spend, starting it from zero if it is new.
-    pub fn add(&self, number: u64, usd: f64, tokens: u64) {
+    /// Adds to period `number`'s spend, starting it from zero if it is new; returns the
+    /// nano-USD added.
+    pub fn add(&self, number: u64, usd: f64, tokens: u64) -> u64 {
         if self.period.load(Ordering::Acquire) != number {
-            self.nano_usd.store(0, Ordering::Relaxed);
-            self.tokens.store(0, Ordering::Relaxed);
-            self.period.store(number, Ordering::Release);
+            self.set(number, 0, 0);
         }
-        let nano = (usd.max(0.0) * 1e9).round() as u64;
+        let nano = nano_usd(usd);
         self.nano_usd.fetch_add(nano, Ordering::Relaxed);
         self.tokens.fetch_add(tokens, Ordering::Relaxed);
+        nano
+    }
+
+    /// The fleet's total for period `number` (read from Redis), in place of this process's.
+    pub fn set(&self, number: u64, nano_usd: u64, tokens: u64) {
+        self.nano_usd.store(nano_usd, Ordering::Relaxed);
+        self.tokens.store(tokens, Ordering::Relaxed);
+        self.period.store(number, Ordering::Release);
+    }
+}
+
+/// USD in nano-USD, the unit spend is counted in (exact sums across processes).
+pub fn nano_usd(usd: f64) -> u64 {
+    (usd.max(0.0) * 1e9).round() as u64
+}
+
+impl PeriodSpend {
+    /// (nano-USD, tokens) spent in period `number`.
+    pub fn spent_exact(&self, number: u64) -> (u64, u64) {
+        if self.period.load(Ordering::Acquire) != number {
+            return (0, 0);
+        }
+        (
+            self.nano_usd.load(Ordering::Relaxed),
+            self.tokens.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -219,9 +244,46 @@ impl LimitKind {
 pub struct KeyLedger {
     pub requests: WindowCounter,
     pub tokens: WindowCounter,
+    /// Fleet mode: the share of a window's `rpm` / `tpm` this process leased from Redis, in
+    /// slot `window % 2` (the next window's first lease is taken before it starts).
+    pub granted_requests: [WindowCounter; 2],
+    pub granted_tokens: [WindowCounter; 2],
     pub in_flight: AtomicU64,
     pub spend: PeriodSpend,
+    /// Spend settled here and not yet added to the fleet's total in Redis.
+    pub unshared: PendingSpend,
     refused: [AtomicU64; 4],
+}
+
+/// Spend waiting to be added to the fleet's total: taken whole, put back when Redis fails,
+/// so each settlement reaches Redis exactly once.
+#[derive(Debug, Default)]
+pub struct PendingSpend {
+    nano_usd: AtomicU64,
+    tokens: AtomicU64,
+}
+
+impl PendingSpend {
+    pub fn add(&self, nano_usd: u64, tokens: u64) {
+        self.nano_usd.fetch_add(nano_usd, Ordering::AcqRel);
+        self.tokens.fetch_add(tokens, Ordering::AcqRel);
+    }
+
+    /// (nano-USD, tokens) waiting, left in place.
+    pub fn peek(&self) -> (u64, u64) {
+        (
+            self.nano_usd.load(Ordering::Acquire),
+            self.tokens.load(Ordering::Acquire),
+        )
+    }
+
+    /// (nano-USD, tokens) waiting, now zero here.
+    pub fn take(&self) -> (u64, u64) {
+        (
+            self.nano_usd.swap(0, Ordering::AcqRel),
+            self.tokens.swap(0, Ordering::AcqRel),
+        )
+    }
 }
 
 impl KeyLedger {
@@ -256,7 +318,8 @@ impl Admission {
             self.ledger.tokens.adjust(self.window, delta);
         }
         let (number, _, _) = self.period.bounds(now);
-        self.ledger.spend.add(number, cost_usd, total_tokens);
+        let nano = self.ledger.spend.add(number, cost_usd, total_tokens);
+        self.ledger.unshared.add(nano, total_tokens);
     }
 }
 

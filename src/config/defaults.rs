@@ -36,6 +36,9 @@ pub const STREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
 pub const SILENT_AFTER_MS: u64 = 1_000;
 pub const CONTINUATION: &str = "none";
 
+/// Fleet mode with Redis away: the fraction of each limit one process may use alone.
+pub const LOCAL_SHARE: f64 = 1.0;
+
 pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub const UPSTREAM_TIMEOUT_MS: u64 = 120_000;
 pub const TARGET_WEIGHT: u32 = 1;

@@ -22,6 +22,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub admin: AdminSection,
     #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
     pub client_key: Vec<ClientKeySection>,
     #[serde(default)]
     pub upstream: Vec<UpstreamSection>,
@@ -109,6 +111,25 @@ pub struct RoutingSection {
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     pub key_env: Option<String>,
+}
+
+/// `[limits]`: fleet mode (limits and spend shared through Redis).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub redis_url: Option<String>,
+    pub redis_url_env: Option<String>,
+    pub local_share: f64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_url_env: None,
+            local_share: defaults::LOCAL_SHARE,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

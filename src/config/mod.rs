@@ -18,8 +18,8 @@ use std::path::Path;
 pub use reload::restart_only_changes;
 pub use runtime::{
     Budget, BudgetAmount, ClientKey, Config, Continuation, DatabaseSettings, KeyLimits, KeyMatcher,
-    Model, ModelId, Period, Price, RoutingPolicy, ServerSettings, Target, Upstream, UpstreamId,
-    UpstreamUrl,
+    LimitsSettings, Model, ModelId, Period, Price, RoutingPolicy, ServerSettings, Target, Upstream,
+    UpstreamId, UpstreamUrl,
 };
 pub use secret::Secret;
 

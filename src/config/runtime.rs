@@ -17,6 +17,7 @@ pub struct Config {
     pub client_keys: Vec<ClientKey>,
     /// `[admin] key_env`: the admin endpoints' bearer key; without it they do not exist.
     pub admin_key: Option<Secret>,
+    pub limits: LimitsSettings,
     pub upstreams: Vec<Upstream>,
     pub models: Vec<Model>,
     pub(super) model_ids: HashMap<String, ModelId>,
@@ -121,6 +122,15 @@ pub(super) fn glob_matches(pattern: &str, name: &str) -> bool {
         }
     }
     true
+}
+
+/// `[limits]`: fleet mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsSettings {
+    /// Redis (or Valkey) shared by the fleet; `None`: limits are this process's alone.
+    pub redis_url: Option<Secret>,
+    /// With Redis away, the fraction of each limit this process may use alone (0 < x ≤ 1).
+    pub local_share: f64,
 }
 
 /// A client key's limits; `None` is unlimited.

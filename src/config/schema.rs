@@ -93,6 +93,12 @@ const PRICE: &[Field] = &[
 
 const ADMIN: &[Field] = &[Field("key_env", Kind::Str)];
 
+const LIMITS: &[Field] = &[
+    Field("redis_url", Kind::Str),
+    Field("redis_url_env", Kind::Str),
+    Field("local_share", Kind::Amount),
+];
+
 const UPSTREAM: &[Field] = &[
     Field("name", Kind::Required),
     Field("base_url", Kind::Required),
@@ -123,6 +129,7 @@ const TOP: &[Field] = &[
     Field("database", Kind::Section(&[DATABASE])),
     Field("routing", Kind::Section(&[ROUTING])),
     Field("admin", Kind::Section(&[ADMIN])),
+    Field("limits", Kind::Section(&[LIMITS])),
     Field("client_key", Kind::List(&[CLIENT_KEY])),
     Field("upstream", Kind::List(&[UPSTREAM])),
     // A model may override any `[routing]` key.

@@ -43,6 +43,7 @@ pub(super) fn build(
     // `[routing]` is resolved (and reported) once; each model then overrides what it sets.
     let routing = routing_policy(&builtin_routing(), &file.routing, "routing", &mut problems);
     let client_keys = client_keys(&file, env, &mut problems);
+    let limits = limits_settings(&file, env, &mut problems);
     let admin_key = match secret(
         &None,
         &file.admin.key_env,
@@ -84,6 +85,7 @@ pub(super) fn build(
         database,
         client_keys,
         admin_key,
+        limits,
         upstreams,
         models,
         model_ids,
@@ -338,6 +340,40 @@ fn client_keys(file: &ConfigFile, env: Env, problems: &mut Problems) -> Vec<Clie
         });
     }
     keys
+}
+
+fn limits_settings(file: &ConfigFile, env: Env, problems: &mut Problems) -> LimitsSettings {
+    let l = &file.limits;
+    let redis_url = match secret(
+        &l.redis_url,
+        &l.redis_url_env,
+        "limits",
+        "redis_url",
+        env,
+        problems,
+    ) {
+        SecretSource::Given(url) => Some(url),
+        SecretSource::Absent | SecretSource::Reported => None,
+    };
+    if let Some(url) = &redis_url {
+        let url = url.expose();
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix:"))
+        {
+            problems.add(
+                "limits.redis_url",
+                "must start with redis://, rediss:// or unix:",
+            );
+        }
+    }
+    if !(l.local_share > 0.0 && l.local_share <= 1.0) {
+        problems.add("limits.local_share", "must be more than 0 and at most 1");
+    }
+    LimitsSettings {
+        redis_url,
+        local_share: l.local_share,
+    }
 }
 
 /// `{ usd = …, period = … }` or `{ tokens = …, period = … }`.

@@ -19,6 +19,7 @@ use crate::error::AppError;
 use crate::http::response::{self, ResponseHead};
 use crate::json::push_json_string;
 use crate::limits;
+use crate::limits::fleet::FleetMode;
 use crate::metrics::KeyFigures;
 
 pub async fn health(client: &mut TcpStream, keep_alive: bool) -> bool {
@@ -39,12 +40,15 @@ pub async fn ready(context: &WorkerContext, client: &mut TcpStream, keep_alive: 
     } else {
         "unreachable"
     };
+    // Fleet mode's state is a detail too: with Redis away limits hold locally.
     let body = format!(
         "{{\"ready\":{ready},\"workers_listening\":{listening},\"log_writer\":{},\
-         \"database\":\"{database}\",\"spilling\":{},\"spilled_rows\":{}}}",
+         \"database\":\"{database}\",\"spilling\":{},\"spilled_rows\":{},\
+         \"limits_fleet\":\"{}\"}}",
         figures.healthy,
         figures.spilled > 0,
-        figures.spilled
+        figures.spilled,
+        shared.fleet.mode().name()
     );
     let status = if ready { 200 } else { 503 };
     unlogged(client, keep_alive, status, "application/json", body.into()).await
@@ -57,7 +61,11 @@ pub async fn metrics(context: &WorkerContext, client: &mut TcpStream, keep_alive
         &shared.request_counters(),
         &(shared.log_figures)(),
     );
-    crate::metrics::render_keys(&mut text, &key_figures(context));
+    let fleet = match shared.fleet.mode() {
+        FleetMode::Off => None,
+        mode => Some(mode == FleetMode::Shared),
+    };
+    crate::metrics::render_keys(&mut text, &key_figures(context), fleet);
     let content_type = "text/plain; version=0.0.4";
     unlogged(client, keep_alive, 200, content_type, text.into()).await
 }

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use gpt_api_common::limits::{
-    minute_window, Admission, BudgetAmount, KeyLedger, LimitKind, Period,
+    minute_window, Admission, BudgetAmount, KeyLedger, LimitKind, Period, WindowCounter,
 };
+
+use super::fleet::{FleetMode, FleetStatus};
 
 use crate::config::ClientKey;
 use crate::error::AppError;
@@ -58,9 +60,17 @@ pub fn admit(
     ledger: &Arc<KeyLedger>,
     estimate: u64,
     now: SystemTime,
+    fleet: &FleetStatus,
 ) -> Result<Admitted, Refused> {
     let limits = &key.limits;
     let (window, left) = minute_window(now);
+    // What this process may admit in the window: the whole limit alone, its leased share in
+    // a fleet, `local_share` of it while Redis is away.
+    let bound = |limit: u64, granted: &[WindowCounter; 2]| match fleet.mode() {
+        FleetMode::Off => limit,
+        FleetMode::Shared => granted[window as usize % 2].used(window).min(limit),
+        FleetMode::Local => ((limit as f64 * fleet.local_share).ceil() as u64).min(limit),
+    };
     let period = limits.budget.map_or(Period::Day, |budget| budget.period);
     let refuse = |kind: LimitKind, limit: u64, retry_after: f64| {
         ledger.count_refusal(kind);
@@ -106,13 +116,15 @@ pub fn admit(
         }
     }
     if let Some(rpm) = limits.rpm {
-        if ledger.requests.try_take(window, 1, rpm).is_err() {
+        let allowed = bound(rpm, &ledger.granted_requests);
+        if ledger.requests.try_take(window, 1, allowed).is_err() {
             return Err(refuse(LimitKind::Requests, rpm, left));
         }
     }
     let mut estimated_tokens = 0;
     if let Some(tpm) = limits.tpm {
-        if ledger.tokens.try_take(window, estimate, tpm).is_err() {
+        let allowed = bound(tpm, &ledger.granted_tokens);
+        if ledger.tokens.try_take(window, estimate, allowed).is_err() {
             if limits.rpm.is_some() {
                 ledger.requests.adjust(window, -1);
             }
@@ -223,7 +235,9 @@ mod tests {
         });
         let ledger = Arc::new(KeyLedger::default());
         for remaining in ["2", "1", "0"] {
-            let admitted = admit(&key, &ledger, 1, now()).ok().expect("admitted");
+            let admitted = admit(&key, &ledger, 1, now(), &FleetStatus::off())
+                .ok()
+                .expect("admitted");
             assert_eq!(
                 admitted.headers[1],
                 ("x-ratelimit-remaining-requests", remaining.into())
@@ -233,7 +247,9 @@ mod tests {
                 ("x-ratelimit-reset-requests", "50s".into())
             );
         }
-        let refused = admit(&key, &ledger, 1, now()).err().expect("refused");
+        let refused = admit(&key, &ledger, 1, now(), &FleetStatus::off())
+            .err()
+            .expect("refused");
         assert_eq!(
             refused.error.message(),
             "Rate limit reached for key 'team-a' on requests per minute: limit 3. Retry after 50s."
@@ -243,7 +259,7 @@ mod tests {
         assert_eq!(refused.error.retry_after(), Some(50));
         assert_eq!(ledger.refusals(LimitKind::Requests), 1);
         let next_minute = now() + Duration::from_secs(60);
-        assert!(admit(&key, &ledger, 1, next_minute).is_ok());
+        assert!(admit(&key, &ledger, 1, next_minute, &FleetStatus::off()).is_ok());
     }
 
     #[test]
@@ -254,8 +270,12 @@ mod tests {
             ..KeyLimits::default()
         });
         let ledger = Arc::new(KeyLedger::default());
-        let admitted = admit(&key, &ledger, 80, now()).ok().expect("admitted");
-        let refused = admit(&key, &ledger, 30, now()).err().expect("refused");
+        let admitted = admit(&key, &ledger, 80, now(), &FleetStatus::off())
+            .ok()
+            .expect("admitted");
+        let refused = admit(&key, &ledger, 30, now(), &FleetStatus::off())
+            .err()
+            .expect("refused");
         assert_eq!(refused.error.error_type(), "tokens");
         let (window, _) = minute_window(now());
         assert_eq!(
@@ -265,7 +285,7 @@ mod tests {
         );
         admitted.admission.settle(10, 0.0, now());
         assert!(
-            admit(&key, &ledger, 30, now()).is_ok(),
+            admit(&key, &ledger, 30, now(), &FleetStatus::off()).is_ok(),
             "settled on the real usage"
         );
     }
@@ -281,12 +301,18 @@ mod tests {
             ..KeyLimits::default()
         });
         let ledger = Arc::new(KeyLedger::default());
-        let first = admit(&key, &ledger, 1, now()).ok().expect("admitted");
-        let refused = admit(&key, &ledger, 1, now()).err().expect("refused");
+        let first = admit(&key, &ledger, 1, now(), &FleetStatus::off())
+            .ok()
+            .expect("admitted");
+        let refused = admit(&key, &ledger, 1, now(), &FleetStatus::off())
+            .err()
+            .expect("refused");
         assert_eq!(refused.error.code(), "rate_limit_exceeded");
         drop(first.slot);
         first.admission.settle(60, 0.0, now());
-        let refused = admit(&key, &ledger, 1, now()).err().expect("budget spent");
+        let refused = admit(&key, &ledger, 1, now(), &FleetStatus::off())
+            .err()
+            .expect("budget spent");
         assert_eq!(refused.error.code(), "insufficient_quota");
         assert_eq!(ledger.in_flight.load(Ordering::Relaxed), 0);
     }

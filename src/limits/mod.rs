@@ -5,6 +5,7 @@
 //! `Admission` a request's record carries (`gpt_api_common::limits`).
 
 mod admit;
+pub mod fleet;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -72,7 +72,8 @@ impl Exchange<'_> {
             let estimate =
                 limits::estimate_tokens(request.body.len(), body.max_tokens, endpoint.can_stream());
             let ledger = &self.generation.ledgers[index];
-            match limits::admit(key, ledger, estimate, SystemTime::now()) {
+            let fleet = &self.context.shared.fleet;
+            match limits::admit(key, ledger, estimate, SystemTime::now(), fleet) {
                 Ok(admitted) => {
                     self.record.admission = Some(admitted.admission);
                     self._slot = admitted.slot;

@@ -56,7 +56,10 @@ async fn admin_queries(store: &Store) {
         ),
         "{body}"
     );
-    assert!(body.contains("{\"group\":null,\"requests\":1,\"errors\":1,"), "{body}");
+    assert!(
+        body.contains("{\"group\":null,\"requests\":1,\"errors\":1,"),
+        "{body}"
+    );
     let spend = AdminQuery::KeySpend {
         key: "team-a".into(),
         // 2025-01-01: the full row (2025-01-31) counts, the 2023 record does not.
