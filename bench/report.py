@@ -112,6 +112,10 @@ class Report:
             return
         text = "; ".join(f"{fmt(u, digits=1)} / {fmt(l, digits=1)}" for u, l in pairs)
         yield ("CPU per request, c=64, unlimited / limited key, twice (µs)", "—", "—", text, "")
+        fleet = [self.cpu_per_answer(f"key-fleet-{r}", "gateway") for r in (1, 2)]
+        if any(v is not None for v in fleet):
+            text = "; ".join(fmt(v, digits=1) for v in fleet)
+            yield ("CPU per request, c=64, limited key, fleet mode (Redis), twice (µs)", "—", "—", text, "")
 
     def latency_rows(self, figure, name, where, prefix):
         for quantile in ("p50", "p99"):

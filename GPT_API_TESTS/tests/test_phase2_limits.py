@@ -111,6 +111,10 @@ def test_tpm_settles_on_real_usage_for_streams_and_whole_answers(gateway, mocks)
     assert "on tokens per minute: limit 2000" in error_of(r)["message"]
     assert a.count("/v1/chat/completions") == seen
     assert gw.db_row(r.headers["x-request-id"])["status"] == 429
+    # Any answer to the key carries its headers, an error before admission too.
+    r = client.post("/v1/chat/completions", headers=AUTH, json={"model": "nope", "messages": msgs("x")})
+    assert r.status_code == 404 and r.headers["x-ratelimit-limit-tokens"] == "2000"
+    assert r.headers["x-ratelimit-remaining-tokens"] == str(2000 - used)
 
 
 def test_max_concurrent_refuses_at_once(gateway, mocks):

@@ -14,12 +14,14 @@ use http::Method;
 use monoio::net::TcpStream;
 
 use super::forward::Delivered;
+use crate::config::ClientKey;
 use crate::context::{Generation, WorkerContext};
 use crate::dispatch::AttemptPlan;
 use crate::error::AppError;
 use crate::http::response::{self, ResponseHead};
 use crate::limits::ConcurrencySlot;
 use crate::record::{RecordEvent, RequestRecord, StreamId};
+use gpt_api_common::limits::KeyLedger;
 
 pub struct Exchange<'g> {
     context: &'g WorkerContext,
@@ -34,6 +36,9 @@ pub struct Exchange<'g> {
     limit_headers: Vec<(&'static str, String)>,
     /// Held against the key's `max_concurrent` until the exchange is over.
     _slot: Option<ConcurrencySlot>,
+    /// The client key and its ledger once known: an error before admission still carries
+    /// the key's `x-ratelimit-*` headers.
+    limited_key: Option<(&'g ClientKey, &'g KeyLedger)>,
 }
 
 impl<'g> Exchange<'g> {
@@ -76,6 +81,7 @@ impl<'g> Exchange<'g> {
             plan: None,
             limit_headers: Vec::new(),
             _slot: None,
+            limited_key: None,
         }
     }
 
@@ -101,6 +107,9 @@ impl<'g> Exchange<'g> {
     pub async fn fail(mut self, client: &mut TcpStream, error: AppError) -> bool {
         let keep_alive = self.keep_alive && error.keep_alive();
         let message = error.message();
+        if let (true, Some((key, ledger))) = (self.limit_headers.is_empty(), self.limited_key) {
+            self.limit_headers = crate::limits::rate_headers(key, ledger, SystemTime::now());
+        }
         let retry_after = error.retry_after().map(|seconds| seconds.to_string());
         let mut extra = self.limit_header_refs();
         if let Some(seconds) = &retry_after {

@@ -54,9 +54,13 @@ impl Exchange<'_> {
     }
 
     fn prepare(&mut self, request: &Request, endpoint: Endpoint) -> Result<Prepared, AppError> {
-        let config = &self.generation.config;
+        let generation = self.generation;
+        let config = &generation.config;
         let identity = access::identify(config, &request.headers)?;
         self.set_client_key(identity.name());
+        if let ClientIdentity::Key { index, key } = identity {
+            self.limited_key = Some((key, &generation.ledgers[index]));
+        }
         let body = RequestBody::parse(request.body.clone())?;
         self.set_model(&body.model);
         self.record.stream = body.stream && endpoint.can_stream();
