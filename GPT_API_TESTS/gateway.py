@@ -195,7 +195,8 @@ class Gateway:
 
 def base_config(upstreams: list, models: list, routing: Optional[dict] = None,
                 client_keys: Optional[list] = None, server: Optional[dict] = None,
-                database: Optional[dict] = None) -> dict:
+                database: Optional[dict] = None, admin: Optional[dict] = None,
+                limits: Optional[dict] = None) -> dict:
     """A test config: localhost on an OS-chosen port, 2 unpinned workers, fast backoff."""
     cfg: dict = {
         "server": {"listen": "127.0.0.1:0", "workers": 2, "pin_cores": False, "shutdown_grace_ms": 3000,
@@ -204,6 +205,10 @@ def base_config(upstreams: list, models: list, routing: Optional[dict] = None,
                      **(database or {})},
         "routing": {"retries": 2, "backoff_base_ms": 20, "backoff_max_ms": 200, **(routing or {})},
     }
+    if admin:
+        cfg["admin"] = admin
+    if limits:
+        cfg["limits"] = limits
     if client_keys:
         cfg["client_key"] = client_keys
     cfg["upstream"] = upstreams

@@ -2,7 +2,8 @@
 
 Why: the gateway's request log must work against PostgreSQL as well as SQLite, and the
 outage test must stop and restart the database under load. This starts a private
-server from the machine's own binaries (`/usr/local/bin` or `pg_config --bindir`) in a
+server from the machine's own binaries (`/usr/local/bin`, `pg_config --bindir` or Debian's
+`/usr/lib/postgresql/<N>/bin`) in a
 temp directory, on a free port, with trust auth -- as the `postgres` user when running
 as root, since PostgreSQL refuses to run as root -- and removes it afterwards.
 
@@ -36,6 +37,10 @@ def bin_dir() -> Optional[Path]:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
         if out.returncode == 0:
             candidates.append(Path(out.stdout.strip()))
+    # Debian keeps them off PATH, one directory per major version: the newest first.
+    versions = Path("/usr/lib/postgresql").glob("*/bin")
+    candidates += sorted(versions, key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0,
+                         reverse=True)
     for d in candidates:
         if (d / "initdb").exists() and (d / "pg_ctl").exists():
             return d

@@ -142,6 +142,7 @@ class Report:
             yield self.absolute(f"throughput, c={concurrency} (req/s)", f"plain-c{concurrency}", "rps")
         yield self.absolute("latency p50 / p99, c=64 (µs)", "plain-c64", "p50_us", "p99_us")
         yield self.cpu_row("CPU per request, c=64 (µs)", "plain-c64")
+        yield from self.limit_rows()
         yield from self.latency_rows("stream-c1", "TTFT", "c=1", "ttft_")
         yield from self.latency_rows("stream-c1", "inter-event gap", "c=1", "gap_")
         yield self.absolute("streams/s, c=64 (20 chunks, 0 ms)", "stream-c64", "streams_per_s")
@@ -158,6 +159,20 @@ class Report:
         yield from self.log_rows()
         yield from self.crash_rows()
         yield self.per_target("errors / non-200 (all runs)", self.error_counts)
+
+    def limit_rows(self):
+        """CPU per request through GPT_API with an unlimited key against a key with every limit
+        (rpm, tpm, max_concurrent, budget; never reached), alternated twice in the same run."""
+        pairs = [(self.cpu_per_answer(f"key-unlimited-{r}", "gateway"),
+                  self.cpu_per_answer(f"key-limited-{r}", "gateway")) for r in (1, 2)]
+        if all(u is None and l is None for u, l in pairs):
+            return
+        text = "; ".join(f"{fmt(u, digits=1)} / {fmt(l, digits=1)}" for u, l in pairs)
+        yield ("CPU per request, c=64, unlimited / limited key, twice (µs)", "—", "—", text, "")
+        fleet = [self.cpu_per_answer(f"key-fleet-{r}", "gateway") for r in (1, 2)]
+        if any(v is not None for v in fleet):
+            text = "; ".join(fmt(v, digits=1) for v in fleet)
+            yield ("CPU per request, c=64, limited key, fleet mode (Redis), twice (µs)", "—", "—", text, "")
 
     def latency_rows(self, figure, name, where, prefix):
         for quantile in ("p50", "p99"):

@@ -251,6 +251,20 @@ name = "mock-slow"
 base_url = "http://$mock_addr/s/64/20/v1"
 api_key = "sk-mock"
 
+# Two client keys: the load's default key, unlimited, and one with every limit (set high
+# enough never to refuse), to measure what admission and settlement cost per request.
+[[client_key]]
+name = "bench-unlimited"
+key = "sk-bench"
+
+[[client_key]]
+name = "bench-limited"
+key = "sk-bench-limited"
+rpm = 4000000000
+tpm = 4000000000
+max_concurrent = 1000000
+budget = { tokens = 1000000000000000, period = "day" }
+
 [[model]]
 name = "bench"
 targets = [{ upstream = "mock" }]
@@ -352,6 +366,45 @@ memory_pids() {
     esac
 }
 
+# --- limits in fleet mode ---------------------------------------------------------------------
+
+# The limited key through a second gateway (same config plus `[limits] redis_url`) that leases
+# from a local Redis (Debian's redis-server, when installed): c=64, twice.
+fleet_limits() {
+    local redis_bin dir port redis_pid pid addr round before after out
+    redis_bin=$(command -v redis-server) \
+        || { log "no redis-server: no fleet-mode figure (apt-get install redis-server)"; return; }
+    dir=$work/fleet
+    mkdir -p "$dir"
+    port=$(free_port)
+    "$redis_bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
+        >"$dir/redis.log" 2>&1 &
+    redis_pid=$!
+    started_pids+=("$redis_pid")
+    wait_port "$port" || { log "redis-server did not start: no fleet-mode figure"; return; }
+    sed -e "s#$work/gpt_api.db#$dir/gpt_api.db#" -e "s#$work/gpt_api.spill.jsonl#$dir/spill.jsonl#" \
+        "$work/gateway.toml" >"$dir/gateway.toml"
+    printf '\n[limits]\nredis_url = "redis://127.0.0.1:%s"\n' "$port" >>"$dir/gateway.toml"
+    "$gateway_bin" --config "$dir/gateway.toml" >"$dir/gateway.log" 2>"$dir/gateway.err" &
+    pid=$!
+    started_pids+=("$pid")
+    addr=$(wait_listening "$dir/gateway.log" "$pid") || { log "fleet gateway did not start"; return; }
+    local args="--target $addr --model bench --concurrency 64 --api-key sk-bench-limited"
+    args+=" --duration-s $seconds --warmup-s $warmup --timeout-ms 5000"
+    echo "key-fleet/gateway (limits.redis_url set): bench-load $args" >>"$commands"
+    for round in 1 2; do
+        before=$(cpu_ticks "$pid")
+        # shellcheck disable=SC2086  # args is a word list
+        out=$("$load_bin" $args 2>>"$work/load.err") || true
+        after=$(cpu_ticks "$pid")
+        [[ $out == \{* ]] || out=null
+        printf '{"figure":"key-fleet-%s","target":"gateway","cpu_ticks":%s,"load":%s}\n' \
+            "$round" "$((after - before))" "$out" >>"$results"
+    done
+    stop_process "$pid" 20
+    stop_process "$redis_pid" 5
+}
+
 log "targets: ${targets[*]} (${mode}); mock on $mock_addr"
 record figure meta date "$(date -u +%Y-%m-%dT%H:%MZ)" mode "$mode" nproc "$(nproc)" \
     cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
@@ -396,6 +449,20 @@ for concurrency in $sweep; do
         fi
     done
 done
+
+if [[ -n ${addr[gateway]:-} ]]; then
+    log "limits: c=64 with the unlimited key, then the limited one (twice)"
+    for round in 1 2; do
+        for key in unlimited limited; do
+            api_key=sk-bench
+            [[ $key == limited ]] && api_key=sk-bench-limited
+            measure "key-$key-$round" gateway 0 --concurrency 64 --api-key "$api_key" \
+                --duration-s "$seconds" --warmup-s "$warmup" --timeout-ms 5000 >/dev/null
+        done
+    done
+    log "limits in fleet mode: c=64 with the limited key through a gateway leasing from Redis"
+    fleet_limits
+fi
 
 for concurrency in 1 64; do
     log "streaming, c=$concurrency"

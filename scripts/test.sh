@@ -23,15 +23,34 @@ if ! command -v promtool >/dev/null; then
     || echo "could not install promtool: the metrics test will fail (apt-get install prometheus)" >&2
 fi
 
-# Same lookup as the tests' own (GPT_API_TESTS/pg_server.py, src/recorder/tests/pg_server.rs).
+# Same lookup as the tests' own (GPT_API_TESTS/pg_server.py, src/recorder/tests/pg_server.rs):
+# Debian keeps the binaries off PATH, in /usr/lib/postgresql/<N>/bin. Installed when missing,
+# like promtool; the tests run the server as the `postgres` user when this runs as root.
 has_postgres() {
-  for dir in /usr/local/bin "$(pg_config --bindir 2>/dev/null)"; do
+  for dir in /usr/local/bin "$(pg_config --bindir 2>/dev/null)" /usr/lib/postgresql/*/bin; do
     [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && return 0
   done
   return 1
 }
 if ! has_postgres; then
-  echo "== PostgreSQL binaries (initdb, pg_ctl) not found: the PostgreSQL tests are SKIPPED (apt-get install postgresql to run them)"
+  echo "== installing PostgreSQL (apt-get install postgresql)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends postgresql >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends postgresql >/dev/null; } \
+    || true
+fi
+if ! has_postgres; then
+  echo "== PostgreSQL binaries (initdb, pg_ctl) not found and could not be installed: the PostgreSQL tests are SKIPPED (apt-get install postgresql to run them)"
+fi
+
+# redis-server (Debian's package) for the fleet test (GPT_API_TESTS/tests/test_phase2_fleet.py),
+# installed the same way; without it that test fails and says what to install.
+if ! command -v redis-server >/dev/null; then
+  echo "== installing redis-server (apt-get install redis-server)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends redis-server >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends redis-server >/dev/null; } \
+    || echo "could not install redis-server: the fleet test will fail (apt-get install redis-server)" >&2
 fi
 
 echo "== cargo build --release"

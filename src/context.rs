@@ -9,11 +9,15 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::admin::AdminSender;
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, ResponseAffinity};
+use crate::limits::fleet::FleetStatus;
+use crate::limits::Ledgers;
 use crate::metrics::{LogFigures, RequestCounters, WorkerMetrics};
 use crate::record::{RecordSender, StreamId};
 use crate::upstream::UpstreamClient;
+use gpt_api_common::limits::KeyLedger;
 
 /// A config ready to serve: validated, with the TLS settings of its upstreams loaded.
 pub struct Deployment {
@@ -50,6 +54,12 @@ pub struct SharedState {
     /// Every worker's request counters, of every config generation, for scrapes.
     counters: Mutex<Vec<Arc<RequestCounters>>>,
     pub log_figures: Box<dyn Fn() -> LogFigures + Send + Sync>,
+    /// Where admin queries go (the logging thread's database answers them).
+    pub admin: AdminSender,
+    /// Every client key's limit counters and spend, by name.
+    pub ledgers: Ledgers,
+    /// Fleet mode: whether limits are leased from Redis now.
+    pub fleet: Arc<FleetStatus>,
     pub shutting_down: AtomicBool,
     pub workers_listening: AtomicUsize,
     /// Which upstream issued each Responses API response id, for `previous_response_id`.
@@ -60,8 +70,10 @@ impl SharedState {
     pub fn new(
         deployment: Deployment,
         log_figures: Box<dyn Fn() -> LogFigures + Send + Sync>,
+        admin: AdminSender,
     ) -> Self {
         let startup = deployment.config.clone();
+        let fleet = Arc::new(FleetStatus::new(&startup.limits));
         Self {
             metrics: (0..startup.server.workers)
                 .map(|_| Arc::default())
@@ -71,6 +83,9 @@ impl SharedState {
             generation: AtomicU64::new(0),
             counters: Mutex::default(),
             log_figures,
+            admin,
+            ledgers: Ledgers::default(),
+            fleet,
             shutting_down: AtomicBool::new(false),
             workers_listening: AtomicUsize::new(0),
             response_affinity: ResponseAffinity::default(),
@@ -118,6 +133,8 @@ pub struct Generation {
     pub dispatcher: Dispatcher,
     pub upstream: Rc<UpstreamClient>,
     pub counters: Arc<RequestCounters>,
+    /// The ledger of each of `config.client_keys`, in the same order.
+    pub ledgers: Vec<Arc<KeyLedger>>,
 }
 
 /// What one worker thread owns.
@@ -159,6 +176,12 @@ impl WorkerContext {
                 deployment.tls.clone(),
                 shared.metrics[index].upstream_stale_resends.clone(),
             ),
+            ledgers: deployment
+                .config
+                .client_keys
+                .iter()
+                .map(|key| shared.ledgers.for_key(&key.name))
+                .collect(),
             config: deployment.config.clone(),
             counters,
         }

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use gpt_api_common::limits::LimitKind;
+
 use crate::json::{json_string_array, push_json_string};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,12 @@ pub enum AppError {
         limit: usize,
     },
     InvalidApiKey,
+    /// `/admin/...` without the `[admin]` key.
+    InvalidAdminKey,
+    /// A query-string parameter that is unknown or has a bad value.
+    InvalidParameter(String),
+    /// The log database could not answer an admin query.
+    AdminUnavailable(String),
     ModelNotAllowed(String),
     NotFound(String),
     MethodNotAllowed,
@@ -34,6 +42,20 @@ pub enum AppError {
     /// No target of the model (or its fallbacks) can take this request: the message says
     /// why (the endpoint, or a field that has no counterpart in the targets' API).
     Unservable(String),
+    /// A client key over its `rpm`, `tpm` or `max_concurrent` (`limit`).
+    RateLimited {
+        key: String,
+        kind: LimitKind,
+        limit: u64,
+        /// Seconds until the window has room again.
+        retry_after: u64,
+    },
+    /// A client key that spent its budget (`budget`: "100 USD per day").
+    BudgetExhausted {
+        key: String,
+        budget: String,
+        retry_after: u64,
+    },
     /// Every target of the model and its fallbacks failed.
     AllUpstreamsFailed(FailureSummary),
     /// A stream broke after bytes reached the client and could not be continued.
@@ -64,15 +86,17 @@ impl AppError {
             | Self::EmptyBody
             | Self::MissingModel
             | Self::BadRequest(_)
-            | Self::Unservable(_) => 400,
-            Self::InvalidApiKey => 401,
+            | Self::Unservable(_)
+            | Self::InvalidParameter(_) => 400,
+            Self::InvalidApiKey | Self::InvalidAdminKey => 401,
             Self::ModelNotAllowed(_) => 403,
             Self::ModelNotFound(_) | Self::NotFound(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout => 408,
             Self::BodyTooLarge { .. } => 413,
             Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
-            Self::Overloaded => 503,
+            Self::RateLimited { .. } | Self::BudgetExhausted { .. } => 429,
+            Self::Overloaded | Self::AdminUnavailable(_) => 503,
             Self::AllUpstreamsFailed(summary) | Self::StreamInterrupted(summary) => {
                 if summary.last_was_timeout {
                     504
@@ -97,12 +121,28 @@ impl AppError {
         )
     }
 
+    /// The `retry-after` header's seconds, for refusals that have one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after, .. } | Self::BudgetExhausted { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
     /// OpenAI's `error.type`.
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::ModelNotAllowed(_) => "permission_error",
             Self::AllUpstreamsFailed(_) | Self::StreamInterrupted(_) => "upstream_error",
-            Self::Overloaded => "service_unavailable",
+            Self::Overloaded | Self::AdminUnavailable(_) => "service_unavailable",
+            Self::RateLimited {
+                kind: LimitKind::Tokens,
+                ..
+            } => "tokens",
+            Self::RateLimited { .. } => "requests",
+            Self::BudgetExhausted { .. } => "insufficient_quota",
             _ => "invalid_request_error",
         }
     }
@@ -114,7 +154,9 @@ impl AppError {
             Self::MissingModel => "missing_model",
             Self::ModelNotFound(_) => "model_not_found",
             Self::BodyTooLarge { .. } => "request_too_large",
-            Self::InvalidApiKey => "invalid_api_key",
+            Self::InvalidApiKey | Self::InvalidAdminKey => "invalid_api_key",
+            Self::InvalidParameter(_) => "invalid_parameter",
+            Self::AdminUnavailable(_) => "database_unavailable",
             Self::ModelNotAllowed(_) => "model_not_allowed",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -123,6 +165,8 @@ impl AppError {
             Self::HeadersTooLarge { .. } | Self::TooManyHeaders { .. } => "headers_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::Overloaded => "overloaded",
+            Self::RateLimited { .. } => "rate_limit_exceeded",
+            Self::BudgetExhausted { .. } => "insufficient_quota",
             Self::AllUpstreamsFailed(_) => "all_upstreams_failed",
             Self::StreamInterrupted(_) => "stream_interrupted",
         }
@@ -137,6 +181,9 @@ impl AppError {
             Self::ModelNotFound(model) => format!("The model '{model}' does not exist"),
             Self::BodyTooLarge { limit } => format!("The request body is larger than the limit of {limit} bytes"),
             Self::InvalidApiKey => "Invalid or missing API key; send it as 'Authorization: Bearer <key>' (or 'x-api-key: <key>')".into(),
+            Self::InvalidAdminKey => "Invalid or missing admin key; send it as 'Authorization: Bearer <admin key>'".into(),
+            Self::InvalidParameter(detail) => format!("Invalid query parameter: {detail}"),
+            Self::AdminUnavailable(detail) => format!("The log database cannot answer now: {detail}"),
             Self::ModelNotAllowed(model) => format!("This API key may not use the model '{model}'"),
             Self::NotFound(path) => format!("Unknown path '{path}'"),
             Self::MethodNotAllowed => "Method not allowed for this path".into(),
@@ -146,6 +193,17 @@ impl AppError {
             Self::TooManyHeaders { limit } => format!("The request has more header fields than the limit of {limit}"),
             Self::RequestTimeout => "The request was not received in time".into(),
             Self::Overloaded => "The gateway is at its connection limit; retry shortly".into(),
+            Self::RateLimited { key, kind, limit, retry_after } => {
+                let what = match kind {
+                    LimitKind::Tokens => "tokens per minute",
+                    LimitKind::Concurrent => "concurrent requests",
+                    _ => "requests per minute",
+                };
+                format!("Rate limit reached for key '{key}' on {what}: limit {limit}. Retry after {retry_after}s.")
+            }
+            Self::BudgetExhausted { key, budget, retry_after } => format!(
+                "Budget exhausted for key '{key}': {budget}. Retry after {retry_after}s."
+            ),
             Self::AllUpstreamsFailed(s) => format!(
                 "All upstreams failed for model '{}'. Tried: {}. Last error: {}",
                 s.model,

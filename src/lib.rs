@@ -13,10 +13,11 @@ pub mod error;
 pub mod handler;
 pub mod http;
 pub mod iovec;
+pub mod limits;
 pub mod metrics;
 #[cfg(test)]
 mod mutate;
 pub mod server;
 pub mod upstream;
 
-pub use gpt_api_common::{alloc, json, log, record};
+pub use gpt_api_common::{admin, alloc, json, log, record, time};

@@ -127,7 +127,20 @@ fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
     let shared = Arc::new(SharedState::new(
         Deployment::new(config.clone())?,
         log_figures,
+        recorder.admin(),
     ));
+    let admin = recorder.admin();
+    gpt_api::limits::restore_spend(&config, &shared.ledgers, |query| admin.ask_blocking(query));
+    if let Some(url) = &config.limits.redis_url {
+        let keys_of = Arc::clone(&shared);
+        let keys = Box::new(move || {
+            let config = keys_of.current().config.clone();
+            let keys = config.client_keys.iter();
+            keys.map(|key| (key.clone(), keys_of.ledgers.for_key(&key.name)))
+                .collect()
+        });
+        gpt_api::limits::fleet::start(url, Arc::clone(&shared.fleet), keys)?;
+    }
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| e.to_string())?;
     let server = server::start(records, Arc::clone(&shared))?;
     if !server.wait_until_listening(Duration::from_secs(10)) {

@@ -260,3 +260,56 @@ fn render_histogram(
         sum_us as f64 / 1e6
     );
 }
+
+/// One client key's figures at scrape time (its limits' refusals and its period's spend).
+pub struct KeyFigures {
+    pub name: String,
+    /// Refusals by kind: `requests`, `tokens`, `concurrent`, `budget`.
+    pub refused: Vec<(&'static str, u64)>,
+    pub spend_usd: f64,
+    pub spend_tokens: u64,
+    /// The spend's period (`day`, `week`, `month`).
+    pub period: &'static str,
+}
+
+/// `gpt_api_ratelimited_total{key,kind}`, the spend gauges and, in fleet mode, whether the
+/// limits are shared through Redis now (`fleet_shared`).
+pub fn render_keys(out: &mut String, keys: &[KeyFigures], fleet_shared: Option<bool>) {
+    if let Some(shared) = fleet_shared {
+        out.push_str("# HELP gpt_api_limits_fleet_shared 1 while limits are leased from Redis, 0 while Redis is away (local_share of each limit).\n# TYPE gpt_api_limits_fleet_shared gauge\n");
+        let _ = writeln!(out, "gpt_api_limits_fleet_shared {}", u8::from(shared));
+    }
+    out.push_str("# HELP gpt_api_ratelimited_total Requests refused by a client key's limits, by kind.\n# TYPE gpt_api_ratelimited_total counter\n");
+    for key in keys {
+        for (kind, count) in &key.refused {
+            let name = label(&key.name);
+            let _ = writeln!(
+                out,
+                "gpt_api_ratelimited_total{{key=\"{name}\",kind=\"{kind}\"}} {count}"
+            );
+        }
+    }
+    out.push_str("# HELP gpt_api_key_spend_usd A client key's spend in its budget period (a day without a budget).\n# TYPE gpt_api_key_spend_usd gauge\n");
+    for key in keys {
+        let (name, period) = (label(&key.name), key.period);
+        let _ = writeln!(
+            out,
+            "gpt_api_key_spend_usd{{key=\"{name}\",period=\"{period}\"}} {}",
+            key.spend_usd
+        );
+    }
+    out.push_str("# HELP gpt_api_key_spend_tokens A client key's tokens in its budget period (a day without a budget).\n# TYPE gpt_api_key_spend_tokens gauge\n");
+    for key in keys {
+        let (name, period) = (label(&key.name), key.period);
+        let _ = writeln!(
+            out,
+            "gpt_api_key_spend_tokens{{key=\"{name}\",period=\"{period}\"}} {}",
+            key.spend_tokens
+        );
+    }
+}
+
+/// A label value with `\` and `"` escaped.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Module → the crate modules it may import (`mutate` is the fuzz tests' input maker). The
-/// re-exported `gpt-api-common` modules (`alloc`, `json`, `log`, `record`) are leaves.
+/// re-exported `gpt-api-common` modules (`admin`, `alloc`, `json`, `log`, `record`, `time`)
+/// are leaves.
 const ALLOWED: &[(&str, &[&str])] = &[
     (
         "server",
@@ -21,15 +22,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "handler",
         &[
             "context", "dispatch", "upstream", "http", "error", "config", "metrics", "json",
-            "record", "log", "mutate", "dialect",
+            "record", "log", "mutate", "dialect", "admin", "time", "limits",
         ],
     ),
     (
         "context",
-        &["dispatch", "upstream", "config", "metrics", "record"],
+        &[
+            "dispatch", "upstream", "config", "metrics", "record", "admin", "limits",
+        ],
     ),
     ("dispatch", &["upstream", "config", "error"]),
     ("dialect", &["json"]),
+    ("limits", &["config", "error", "json", "log"]),
     ("upstream", &["config", "iovec"]),
     ("http", &["error", "iovec"]),
     ("metrics", &["config"]),

@@ -84,9 +84,11 @@ def test_readiness_is_the_same_whether_the_database_was_down_from_the_start_or_w
         seen = ready_while_down(gw)
         sent.append(seen["request_id"])
         assert seen["before_request"] == {"ready": True, "workers_listening": True, "log_writer": True,
-                                          "database": "unreachable", "spilling": False, "spilled_rows": 0}
+                                          "database": "unreachable", "spilling": False, "spilled_rows": 0,
+                                          "limits_fleet": "off"}
         assert seen["after_request"] == {"ready": True, "workers_listening": True, "log_writer": True,
-                                         "database": "unreachable", "spilling": True}
+                                         "database": "unreachable", "spilling": True,
+                                         "limits_fleet": "off"}
     finally:
         if not db.pg.running:
             db.pg.start()

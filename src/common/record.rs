@@ -5,6 +5,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use crate::limits::{Admission, Price};
+
 /// Everything the request path knows about one request once it is over.
 /// The logging thread derives the rest (tokens, content, tool calls) from the bodies.
 #[derive(Debug, Clone)]
@@ -42,6 +44,10 @@ pub struct RequestRecord {
     pub cancelled: bool,
     /// A recovered stream's usage includes estimated tokens (a broken attempt's).
     pub usage_estimated: bool,
+    /// The model's price, for the row's `cost_usd`.
+    pub price: Option<Price>,
+    /// A limited key's admission, settled by the logging thread with the real usage.
+    pub admission: Option<Admission>,
 }
 
 /// Identifies one stream between its chunks and its end; unique per process.

@@ -38,6 +38,9 @@ pub const CONTINUATION: &str = "none";
 
 pub const UPSTREAM_KIND: &str = "openai";
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Fleet mode with Redis away: the fraction of each limit one process may use alone.
+pub const LOCAL_SHARE: f64 = 1.0;
+
 pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub const UPSTREAM_TIMEOUT_MS: u64 = 120_000;
 pub const TARGET_WEIGHT: u32 = 1;

@@ -20,6 +20,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub routing: RoutingSection,
     #[serde(default)]
+    pub admin: AdminSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
     pub client_key: Vec<ClientKeySection>,
     #[serde(default)]
     pub upstream: Vec<UpstreamSection>,
@@ -102,6 +106,32 @@ pub struct RoutingSection {
     pub silent_after_ms: Option<u64>,
 }
 
+/// `[admin]`: the admin endpoints (`/admin/...`) exist only when a key is configured.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub key_env: Option<String>,
+}
+
+/// `[limits]`: fleet mode (limits and spend shared through Redis).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub redis_url: Option<String>,
+    pub redis_url_env: Option<String>,
+    pub local_share: f64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_url_env: None,
+            local_share: defaults::LOCAL_SHARE,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientKeySection {
@@ -111,6 +141,28 @@ pub struct ClientKeySection {
     pub key_env: Option<String>,
     pub key_sha256: Option<String>,
     pub models: Option<Vec<String>>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub max_concurrent: Option<u32>,
+    pub budget: Option<BudgetSection>,
+}
+
+/// `budget = { usd = 100.0, period = "day" }` or `{ tokens = 5000000, period = "month" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    pub usd: Option<f64>,
+    pub tokens: Option<u64>,
+    pub period: Option<String>,
+}
+
+/// `price = { input_per_mtok = 0.15, output_per_mtok = 0.60 }`: USD per million tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSection {
+    pub input_per_mtok: Option<f64>,
+    pub output_per_mtok: Option<f64>,
+    pub cached_input_per_mtok: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +207,7 @@ pub struct ModelSection {
     pub fallbacks: Vec<String>,
     #[serde(default)]
     pub targets: Vec<TargetSection>,
+    pub price: Option<PriceSection>,
     // Per-model overrides of `[routing]`, flat in the table as the config contract has them
     // (serde cannot flatten and deny unknown keys at once).
     pub retries: Option<u32>,

@@ -17,8 +17,9 @@ use std::path::Path;
 
 pub use reload::restart_only_changes;
 pub use runtime::{
-    ClientKey, Config, Continuation, DatabaseSettings, KeyMatcher, Model, ModelId, RoutingPolicy,
-    ServerSettings, Target, Upstream, UpstreamId, UpstreamKind, UpstreamUrl,
+    Budget, BudgetAmount, ClientKey, Config, Continuation, DatabaseSettings, KeyLimits, KeyMatcher,
+    LimitsSettings, Model, ModelId, Period, Price, RoutingPolicy, ServerSettings, Target, Upstream,
+    UpstreamId, UpstreamKind, UpstreamUrl,
 };
 pub use secret::Secret;
 

@@ -48,6 +48,14 @@ pub fn restart_only_changes(running: &Config, reloaded: &Config) -> Vec<&'static
             c.memory_records != d.memory_records,
         ),
         ("database.spill_path", c.spill_path != d.spill_path),
+        (
+            "limits.redis_url",
+            running.limits.redis_url != reloaded.limits.redis_url,
+        ),
+        (
+            "limits.local_share",
+            running.limits.local_share != reloaded.limits.local_share,
+        ),
     ];
     keys.into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use gpt_api_common::limits::{Budget, BudgetAmount, Period, Price};
 pub use gpt_api_common::DatabaseSettings;
 
 use super::Secret;
@@ -14,6 +15,9 @@ pub struct Config {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub client_keys: Vec<ClientKey>,
+    /// `[admin] key_env`: the admin endpoints' bearer key; without it they do not exist.
+    pub admin_key: Option<Secret>,
+    pub limits: LimitsSettings,
     pub upstreams: Vec<Upstream>,
     pub models: Vec<Model>,
     pub(super) model_ids: HashMap<String, ModelId>,
@@ -85,6 +89,63 @@ pub struct ClientKey {
     pub key: KeyMatcher,
     /// Model names or `*` globs this key may use; empty means all.
     pub models: Vec<String>,
+    pub limits: KeyLimits,
+}
+
+impl ClientKey {
+    /// Whether the key's `models` allow `model` (all, when empty).
+    pub fn may_use(&self, model: &str) -> bool {
+        self.models.is_empty()
+            || self
+                .models
+                .iter()
+                .any(|pattern| glob_matches(pattern, model))
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub(super) fn glob_matches(pattern: &str, name: &str) -> bool {
+    let Some((prefix, rest)) = pattern.split_once('*') else {
+        return pattern == name;
+    };
+    let Some(mut remaining) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let mut parts = rest.split('*').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            return remaining.ends_with(part);
+        }
+        match remaining.find(part) {
+            Some(at) => remaining = &remaining[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// `[limits]`: fleet mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsSettings {
+    /// Redis (or Valkey) shared by the fleet; `None`: limits are this process's alone.
+    pub redis_url: Option<Secret>,
+    /// With Redis away, the fraction of each limit this process may use alone (0 < x ≤ 1).
+    pub local_share: f64,
+}
+
+/// A client key's limits; `None` is unlimited.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyLimits {
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_concurrent: Option<u64>,
+    pub budget: Option<Budget>,
+}
+
+impl KeyLimits {
+    pub fn any(&self) -> bool {
+        *self != Self::default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +222,7 @@ pub struct Model {
     pub fallbacks: Vec<ModelId>,
     pub targets: Vec<Target>,
     pub routing: RoutingPolicy,
+    pub price: Option<Price>,
 }
 
 #[derive(Debug, Clone)]

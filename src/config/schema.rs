@@ -15,6 +15,8 @@ enum Kind {
     Bool,
     /// A whole number from 0 to the bound.
     Count(u64),
+    /// A number (whole or not) from 0 up.
+    Amount,
     StrList,
     /// Any table (`extra_body`: sent upstream as JSON).
     AnyTable,
@@ -67,12 +69,36 @@ const ROUTING: &[Field] = &[
     Field("continuation", Kind::Str),
 ];
 
+const BUDGET: &[Field] = &[
+    Field("usd", Kind::Amount),
+    Field("tokens", U64),
+    Field("period", Kind::Str),
+];
+
 const CLIENT_KEY: &[Field] = &[
     Field("name", Kind::Required),
     Field("key", Kind::Str),
     Field("key_env", Kind::Str),
     Field("key_sha256", Kind::Str),
     Field("models", Kind::StrList),
+    Field("rpm", U32),
+    Field("tpm", U32),
+    Field("max_concurrent", U32),
+    Field("budget", Kind::Section(&[BUDGET])),
+];
+
+const PRICE: &[Field] = &[
+    Field("input_per_mtok", Kind::Amount),
+    Field("output_per_mtok", Kind::Amount),
+    Field("cached_input_per_mtok", Kind::Amount),
+];
+
+const ADMIN: &[Field] = &[Field("key_env", Kind::Str)];
+
+const LIMITS: &[Field] = &[
+    Field("redis_url", Kind::Str),
+    Field("redis_url_env", Kind::Str),
+    Field("local_share", Kind::Amount),
 ];
 
 const UPSTREAM: &[Field] = &[
@@ -101,12 +127,15 @@ const MODEL: &[Field] = &[
     Field("name", Kind::Required),
     Field("fallbacks", Kind::StrList),
     Field("targets", Kind::List(&[TARGET])),
+    Field("price", Kind::Section(&[PRICE])),
 ];
 
 const TOP: &[Field] = &[
     Field("server", Kind::Section(&[SERVER])),
     Field("database", Kind::Section(&[DATABASE])),
     Field("routing", Kind::Section(&[ROUTING])),
+    Field("admin", Kind::Section(&[ADMIN])),
+    Field("limits", Kind::Section(&[LIMITS])),
     Field("client_key", Kind::List(&[CLIENT_KEY])),
     Field("upstream", Kind::List(&[UPSTREAM])),
     // A model may override any `[routing]` key.
@@ -165,6 +194,16 @@ fn check_value(value: &mut Value, kind: Kind, location: &str, problems: &mut Pro
             fits
         }
         (Kind::Count(_), value) => wrong_type("a whole number", value),
+        (Kind::Amount, Value::Integer(n)) if *n >= 0 => {
+            *value = Value::Float(*n as f64);
+            true
+        }
+        (Kind::Amount, Value::Float(x)) if x.is_finite() && *x >= 0.0 => true,
+        (Kind::Amount, Value::Integer(_) | Value::Float(_)) => {
+            problems.add(location, "must be a number from 0 up");
+            false
+        }
+        (Kind::Amount, value) => wrong_type("a number", value),
         (Kind::StrList, Value::Array(items)) => {
             let strings = items.iter().all(Value::is_str);
             if !strings {

@@ -272,3 +272,70 @@ fn the_header_field_limit_is_bounded() {
         );
     }
 }
+
+#[test]
+fn the_admin_key_comes_from_the_environment() {
+    let config = parse(VALID, &env).unwrap();
+    assert!(config.admin_key.is_none(), "no [admin]: no admin endpoints");
+    let with_admin = format!("[admin]\nkey_env = \"TEAM_B_KEY\"\n{VALID}");
+    let config = parse(&with_admin, &env).unwrap();
+    assert_eq!(config.admin_key.as_ref().map(Secret::expose), Some("sk-b"));
+    let unset = format!("[admin]\nkey_env = \"NOT_SET\"\n{VALID}");
+    assert_eq!(
+        problems(&unset),
+        ["admin.key_env: environment variable NOT_SET is not set"]
+    );
+    let unknown = format!("[admin]\nkey = \"inline\"\n{VALID}");
+    assert_eq!(problems(&unknown), ["admin.key: unknown key"]);
+}
+
+#[test]
+fn globs() {
+    use super::runtime::glob_matches;
+    assert!(glob_matches("emb-*", "emb-small"));
+    assert!(glob_matches("*", "anything"));
+    assert!(glob_matches("gpt-*-mini", "gpt-4o-mini"));
+    assert!(!glob_matches("gpt-*-mini", "gpt-4o"));
+    assert!(glob_matches("exact", "exact"));
+    assert!(!glob_matches("exact", "exactly"));
+}
+
+#[test]
+fn limits_prices_and_budgets_are_checked() {
+    let keyed = VALID.replace(
+        "models = [\"gpt-*\"]",
+        "models = [\"gpt-*\"]\nrpm = 600\ntpm = 0\nbudget = { usd = 5, period = \"fortnight\" }",
+    );
+    assert_eq!(
+        problems(&keyed),
+        [
+            "client_key[0].budget.period: 'fortnight' is not one of \"day\", \"week\", \"month\"",
+            "client_key[0].tpm: must be greater than 0",
+        ]
+    );
+    let unpriced = VALID.replace(
+        "models = [\"gpt-*\"]",
+        "models = [\"gpt-*\"]\nbudget = { usd = 5, period = \"day\" }",
+    );
+    assert_eq!(
+        problems(&unpriced),
+        ["client_key[0].budget: a USD budget needs a price on every model the key may use; without one: gpt-4o-mini"]
+    );
+    let priced = unpriced.replace(
+        "fallbacks = [\"backup\"]",
+        "fallbacks = [\"backup\"]\nprice = { input_per_mtok = 0.15, output_per_mtok = 0.6 }",
+    );
+    let config = parse(&priced, &env).unwrap();
+    let price = config.models[0].price.expect("priced");
+    assert_eq!((price.input_per_mtok, price.output_per_mtok), (0.15, 0.6));
+    let budget = config.client_keys[0].limits.budget.expect("budget");
+    assert_eq!(budget.amount, BudgetAmount::Usd(5.0));
+    let fleet = format!("[limits]\nredis_url = \"http://x\"\nlocal_share = 1.5\n{VALID}");
+    assert_eq!(
+        problems(&fleet),
+        [
+            "limits.redis_url: must start with redis://, rediss:// or unix:",
+            "limits.local_share: must be more than 0 and at most 1",
+        ]
+    );
+}

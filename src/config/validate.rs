@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::file::{ConfigFile, ModelSection, RoutingSection, TargetSection, UpstreamSection};
+use super::file::{
+    BudgetSection, ConfigFile, ModelSection, PriceSection, RoutingSection, TargetSection,
+    UpstreamSection,
+};
 use super::runtime::*;
 use super::{defaults, ConfigProblem, Secret};
 
@@ -40,6 +43,18 @@ pub(super) fn build(
     // `[routing]` is resolved (and reported) once; each model then overrides what it sets.
     let routing = routing_policy(&builtin_routing(), &file.routing, "routing", &mut problems);
     let client_keys = client_keys(&file, env, &mut problems);
+    let limits = limits_settings(&file, env, &mut problems);
+    let admin_key = match secret(
+        &None,
+        &file.admin.key_env,
+        "admin",
+        "key",
+        env,
+        &mut problems,
+    ) {
+        SecretSource::Given(key) => Some(key),
+        SecretSource::Absent | SecretSource::Reported => None,
+    };
     let upstreams = upstreams(&file.upstream, env, &mut problems);
     let upstream_ids: HashMap<&str, UpstreamId> = upstreams
         .iter()
@@ -61,6 +76,7 @@ pub(super) fn build(
         .map(|(i, m)| model(m, i, &routing, &upstream_ids, &model_ids, &mut problems))
         .collect::<Vec<_>>();
     check_fallback_cycles(&models, &mut problems);
+    check_budget_prices(&client_keys, &models, &mut problems);
     if !problems.0.is_empty() {
         return Err(problems.0);
     }
@@ -68,6 +84,8 @@ pub(super) fn build(
         server,
         database,
         client_keys,
+        admin_key,
+        limits,
         upstreams,
         models,
         model_ids,
@@ -298,13 +316,135 @@ fn client_keys(file: &ConfigFile, env: Env, problems: &mut Problems) -> Vec<Clie
                 continue;
             }
         };
+        let budget = section
+            .budget
+            .as_ref()
+            .and_then(|budget| self::budget(budget, &format!("{location}.budget"), problems));
+        let positive = |value: Option<u32>, name: &str, problems: &mut Problems| {
+            if value == Some(0) {
+                problems.add(format!("{location}.{name}"), "must be greater than 0");
+            }
+            value.map(u64::from)
+        };
+        let limits = KeyLimits {
+            rpm: positive(section.rpm, "rpm", problems),
+            tpm: positive(section.tpm, "tpm", problems),
+            max_concurrent: positive(section.max_concurrent, "max_concurrent", problems),
+            budget,
+        };
         keys.push(ClientKey {
             name: section.name.clone(),
             key,
             models: section.models.clone().unwrap_or_default(),
+            limits,
         });
     }
     keys
+}
+
+fn limits_settings(file: &ConfigFile, env: Env, problems: &mut Problems) -> LimitsSettings {
+    let l = &file.limits;
+    let redis_url = match secret(
+        &l.redis_url,
+        &l.redis_url_env,
+        "limits",
+        "redis_url",
+        env,
+        problems,
+    ) {
+        SecretSource::Given(url) => Some(url),
+        SecretSource::Absent | SecretSource::Reported => None,
+    };
+    if let Some(url) = &redis_url {
+        let url = url.expose();
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix:"))
+        {
+            problems.add(
+                "limits.redis_url",
+                "must start with redis://, rediss:// or unix:",
+            );
+        }
+    }
+    if !(l.local_share > 0.0 && l.local_share <= 1.0) {
+        problems.add("limits.local_share", "must be more than 0 and at most 1");
+    }
+    LimitsSettings {
+        redis_url,
+        local_share: l.local_share,
+    }
+}
+
+/// `{ usd = …, period = … }` or `{ tokens = …, period = … }`.
+fn budget(section: &BudgetSection, location: &str, problems: &mut Problems) -> Option<Budget> {
+    let amount = match (section.usd, section.tokens) {
+        (Some(usd), None) => BudgetAmount::Usd(usd),
+        (None, Some(tokens)) => BudgetAmount::Tokens(tokens),
+        _ => {
+            problems.add(location, "give usd or tokens (one of them)");
+            return None;
+        }
+    };
+    let period = match section.period.as_deref() {
+        Some("day") => Period::Day,
+        Some("week") => Period::Week,
+        Some("month") => Period::Month,
+        Some(other) => {
+            let message = format!("'{other}' is not one of \"day\", \"week\", \"month\"");
+            problems.add(format!("{location}.period"), message);
+            return None;
+        }
+        None => {
+            problems.add(format!("{location}.period"), "required key missing");
+            return None;
+        }
+    };
+    Some(Budget { amount, period })
+}
+
+/// `price = { input_per_mtok, output_per_mtok, cached_input_per_mtok }`; the first two needed.
+fn price(section: &PriceSection, location: &str, problems: &mut Problems) -> Option<Price> {
+    let mut required = |value: Option<f64>, key: &str| {
+        if value.is_none() {
+            problems.add(format!("{location}.{key}"), "required key missing");
+        }
+        value
+    };
+    let input = required(section.input_per_mtok, "input_per_mtok");
+    let output = required(section.output_per_mtok, "output_per_mtok");
+    Some(Price {
+        input_per_mtok: input?,
+        output_per_mtok: output?,
+        cached_input_per_mtok: section.cached_input_per_mtok,
+    })
+}
+
+/// A key with a USD budget may only use priced models: its spend must be countable.
+fn check_budget_prices(keys: &[ClientKey], models: &[Model], problems: &mut Problems) {
+    for (i, key) in keys.iter().enumerate() {
+        let Some(Budget {
+            amount: BudgetAmount::Usd(_),
+            ..
+        }) = key.limits.budget
+        else {
+            continue;
+        };
+        let unpriced: Vec<&str> = models
+            .iter()
+            .filter(|model| model.price.is_none() && key.may_use(&model.name))
+            .map(|model| model.name.as_str())
+            .collect();
+        if !unpriced.is_empty() {
+            problems.add(
+                format!("client_key[{i}].budget"),
+                format!(
+                    "a USD budget needs a price on every model the key may use; without one: {}",
+                    unpriced.join(", ")
+                ),
+            );
+        }
+    }
 }
 
 fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) -> Vec<Upstream> {
@@ -526,6 +666,10 @@ fn model(
         fallbacks,
         targets,
         routing,
+        price: section
+            .price
+            .as_ref()
+            .and_then(|price| self::price(price, &format!("{location}.price"), problems)),
     }
 }
 

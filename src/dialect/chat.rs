@@ -25,14 +25,18 @@ impl ChunkDecoder {
         self.scratch.clear();
         self.scratch.extend_from_slice(payload);
         let started = &mut self.started;
-        let _ = json::read(&mut self.scratch, |chunk| decode_chunk(&chunk, started, out));
+        let _ = json::read(&mut self.scratch, |chunk| {
+            decode_chunk(&chunk, started, out)
+        });
     }
 }
 
 fn decode_chunk(chunk: &Value<'_, '_>, started: &mut bool, out: &mut Vec<Piece>) {
     if let Some(error) = chunk.get("error") {
         let message = error.get_str("message").or_else(|| error.as_str());
-        out.push(Piece::Error(message.unwrap_or("upstream error").to_string()));
+        out.push(Piece::Error(
+            message.unwrap_or("upstream error").to_string(),
+        ));
         return;
     }
     if !*started {

@@ -1,38 +1,53 @@
 //! Who is asking, and may they use this model: client keys (plain or SHA-256, compared in
-//! constant time) and their model globs.
+//! constant time) and their model globs; and the admin key of `/admin/...`.
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::config::{ClientKey, Config, KeyMatcher};
+use crate::config::{ClientKey, Config, KeyMatcher, Secret};
 use crate::error::AppError;
 
 pub enum ClientIdentity<'a> {
     /// No client keys are configured: everyone may use everything.
     Open,
-    Key(&'a ClientKey),
+    /// `index`: the key's place in `config.client_keys` (and its ledger's).
+    Key { index: usize, key: &'a ClientKey },
 }
 
 impl ClientIdentity<'_> {
     pub fn name(&self) -> Option<&str> {
         match self {
             Self::Open => None,
-            Self::Key(key) => Some(&key.name),
+            Self::Key { key, .. } => Some(&key.name),
         }
     }
 
     pub fn may_use(&self, model: &str) -> bool {
         match self {
             Self::Open => true,
-            Self::Key(key) => {
-                key.models.is_empty()
-                    || key
-                        .models
-                        .iter()
-                        .any(|pattern| glob_matches(pattern, model))
-            }
+            Self::Key { key, .. } => key.may_use(model),
         }
     }
+}
+
+/// The key of an `Authorization: Bearer <key>` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// Whether the request carries the admin key (compared in constant time).
+pub fn is_admin(admin_key: &Secret, headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(|presented| {
+        constant_time_eq(admin_key.expose().as_bytes(), presented.as_bytes())
+    })
 }
 
 pub fn identify<'a>(
@@ -43,26 +58,20 @@ pub fn identify<'a>(
     if keys.is_empty() {
         return Ok(ClientIdentity::Open);
     }
-    let presented = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        })
-        .or_else(|| {
-            // Anthropic's SDKs send the key as `x-api-key`.
-            headers
-                .get("x-api-key")
-                .and_then(|value| value.to_str().ok())
-        })
-        .map(str::trim)
+    // Anthropic's SDKs send the key as `x-api-key`.
+    let x_api_key = || {
+        headers
+            .get("x-api-key")
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+    };
+    let presented = bearer(headers)
+        .or_else(x_api_key)
         .ok_or(AppError::InvalidApiKey)?;
     let mut hex = None;
     // Every key is compared (no early exit), each in constant time.
     let mut found = None;
-    for key in keys {
+    for (index, key) in keys.iter().enumerate() {
         let matches = match &key.key {
             KeyMatcher::Plain(secret) => {
                 constant_time_eq(secret.expose().as_bytes(), presented.as_bytes())
@@ -74,12 +83,10 @@ pub fn identify<'a>(
             }
         };
         if matches && found.is_none() {
-            found = Some(key);
+            found = Some(ClientIdentity::Key { index, key });
         }
     }
-    found
-        .map(ClientIdentity::Key)
-        .ok_or(AppError::InvalidApiKey)
+    found.ok_or(AppError::InvalidApiKey)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -93,40 +100,9 @@ fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `*` matches any run of characters; everything else matches itself.
-fn glob_matches(pattern: &str, name: &str) -> bool {
-    let Some((prefix, rest)) = pattern.split_once('*') else {
-        return pattern == name;
-    };
-    let Some(mut remaining) = name.strip_prefix(prefix) else {
-        return false;
-    };
-    let mut parts = rest.split('*').peekable();
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            return remaining.ends_with(part);
-        }
-        match remaining.find(part) {
-            Some(at) => remaining = &remaining[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_matches("emb-*", "emb-small"));
-        assert!(glob_matches("*", "anything"));
-        assert!(glob_matches("gpt-*-mini", "gpt-4o-mini"));
-        assert!(!glob_matches("gpt-*-mini", "gpt-4o"));
-        assert!(glob_matches("exact", "exact"));
-        assert!(!glob_matches("exact", "exactly"));
-    }
 
     #[test]
     fn constant_time_comparison() {

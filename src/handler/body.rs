@@ -24,6 +24,8 @@ pub struct RequestBody {
     pub multi_choice_or_tools: bool,
     /// Chat streams ask the upstream for a usage chunk (other dialects always send usage).
     asks_for_usage: bool,
+    /// `max_completion_tokens` or `max_tokens`: the completion's cap, for a `tpm` estimate.
+    pub max_tokens: Option<u64>,
     spans: TopLevelSpans,
 }
 
@@ -55,9 +57,12 @@ impl RequestBody {
                 .get("tools")
                 .and_then(|t| t.as_array())
                 .is_some_and(|t| !t.is_empty());
-            Some((model, stream, client_wants_usage, n, has_tools))
+            let max_tokens = value
+                .get_u64("max_completion_tokens")
+                .or_else(|| value.get_u64("max_tokens"));
+            Some((model, stream, client_wants_usage, n, has_tools, max_tokens))
         });
-        let (model, stream, client_wants_usage, n, has_tools) = read
+        let (model, stream, client_wants_usage, n, has_tools, max_tokens) = read
             .map_err(|e| AppError::InvalidJson(json::describe_error(&raw, &e)))?
             .ok_or(AppError::MissingModel)?;
         let spans = scan_top_level(&raw)?;
@@ -68,6 +73,7 @@ impl RequestBody {
             client_wants_usage,
             multi_choice_or_tools: n > 1 || has_tools,
             asks_for_usage: dialect == Dialect::Chat,
+            max_tokens,
             spans,
         })
     }

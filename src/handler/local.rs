@@ -7,13 +7,20 @@ use bytes::Bytes;
 use http::HeaderMap;
 use monoio::net::TcpStream;
 
-use super::access;
+use std::time::SystemTime;
+
+use gpt_api_common::limits::LimitKind;
+
+use super::access::{self, ClientIdentity};
 use super::exchange::{new_request_id, Exchange};
 use crate::config::Config;
-use crate::context::WorkerContext;
+use crate::context::{Generation, WorkerContext};
 use crate::error::AppError;
 use crate::http::response::{self, ResponseHead};
 use crate::json::push_json_string;
+use crate::limits;
+use crate::limits::fleet::FleetMode;
+use crate::metrics::KeyFigures;
 
 pub async fn health(client: &mut TcpStream, keep_alive: bool) -> bool {
     let body = Bytes::from_static(b"{\"status\":\"ok\"}");
@@ -33,12 +40,15 @@ pub async fn ready(context: &WorkerContext, client: &mut TcpStream, keep_alive: 
     } else {
         "unreachable"
     };
+    // Fleet mode's state is a detail too: with Redis away limits hold locally.
     let body = format!(
         "{{\"ready\":{ready},\"workers_listening\":{listening},\"log_writer\":{},\
-         \"database\":\"{database}\",\"spilling\":{},\"spilled_rows\":{}}}",
+         \"database\":\"{database}\",\"spilling\":{},\"spilled_rows\":{},\
+         \"limits_fleet\":\"{}\"}}",
         figures.healthy,
         figures.spilled > 0,
-        figures.spilled
+        figures.spilled,
+        shared.fleet.mode().name()
     );
     let status = if ready { 200 } else { 503 };
     unlogged(client, keep_alive, status, "application/json", body.into()).await
@@ -46,13 +56,67 @@ pub async fn ready(context: &WorkerContext, client: &mut TcpStream, keep_alive: 
 
 pub async fn metrics(context: &WorkerContext, client: &mut TcpStream, keep_alive: bool) -> bool {
     let shared = &context.shared;
-    let text = crate::metrics::render(
+    let mut text = crate::metrics::render(
         &shared.metrics,
         &shared.request_counters(),
         &(shared.log_figures)(),
     );
+    let fleet = match shared.fleet.mode() {
+        FleetMode::Off => None,
+        mode => Some(mode == FleetMode::Shared),
+    };
+    crate::metrics::render_keys(&mut text, &key_figures(context), fleet);
     let content_type = "text/plain; version=0.0.4";
     unlogged(client, keep_alive, 200, content_type, text.into()).await
+}
+
+/// The figures of every key the current config has.
+fn key_figures(context: &WorkerContext) -> Vec<KeyFigures> {
+    let generation = context.generation();
+    let now = SystemTime::now();
+    let keys = generation.config.client_keys.iter();
+    keys.zip(&generation.ledgers)
+        .map(|(key, ledger)| {
+            let period = limits::spend_period(key);
+            let (number, _, _) = period.bounds(now);
+            let (spend_usd, spend_tokens) = ledger.spend.spent(number);
+            KeyFigures {
+                name: key.name.clone(),
+                refused: LimitKind::ALL
+                    .iter()
+                    .map(|kind| (kind.name(), ledger.refusals(*kind)))
+                    .collect(),
+                spend_usd,
+                spend_tokens,
+                period: period.name(),
+            }
+        })
+        .collect()
+}
+
+/// `GET /v1/usage`: the calling key's limits, what remains of them now, and its spend in
+/// the current period (not counted against its limits).
+pub async fn usage(
+    mut exchange: Exchange<'_>,
+    generation: &Generation,
+    client: &mut TcpStream,
+    headers: &HeaderMap,
+) -> bool {
+    let identity = match access::identify(&generation.config, headers) {
+        Ok(identity) => identity,
+        Err(error) => return exchange.fail(client, error).await,
+    };
+    let ClientIdentity::Key { index, key } = identity else {
+        // An open gateway has no keys, so nothing is counted per key.
+        let error = AppError::NotFound("/v1/usage (no [[client_key]] configured)".into());
+        return exchange.fail(client, error).await;
+    };
+    exchange.set_client_key(Some(&key.name));
+    let ledger = &generation.ledgers[index];
+    let now = SystemTime::now();
+    exchange.set_limit_headers(limits::rate_headers(key, ledger, now));
+    let body = limits::usage_view(key, ledger, now);
+    exchange.answer(client, Bytes::from(body)).await
 }
 
 /// `GET /v1/models`: the configured model names this key may use, in OpenAI's list format.

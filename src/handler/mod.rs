@@ -1,9 +1,10 @@
 //! Request handlers: the router's verdict turned into an answer. Local endpoints (health,
-//! readiness, metrics, models) are answered here; proxied ones go through an `Exchange`,
+//! readiness, metrics, models) are answered here, admin queries by `admin`; proxied ones go through an `Exchange`,
 //! which owns the request's record and attempt plan. Below it: `forward` (whole answers),
 //! `stream` (SSE relay and recovery), and `body`, `access`, `prepared` for what they need.
 
 mod access;
+mod admin;
 mod body;
 mod exchange;
 mod forward;
@@ -46,6 +47,10 @@ pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Re
             let exchange = exchange(&request.path);
             local::models(exchange, &generation.config, client, &request.headers).await
         }
+        Route::Usage => {
+            let exchange = exchange(&request.path);
+            local::usage(exchange, &generation, client, &request.headers).await
+        }
         Route::Model => {
             let exchange = exchange(&request.path);
             let id = router::model_id(&request.path).unwrap_or_default();
@@ -54,6 +59,10 @@ pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Re
         Route::Proxy(endpoint) => {
             let exchange = exchange(endpoint.path());
             exchange.proxy(client, request, endpoint).await
+        }
+        Route::Admin(route) => {
+            let exchange = exchange(&request.path);
+            admin::admin(exchange, context, client, &request, route).await
         }
         Route::MethodNotAllowed => {
             let exchange = exchange(&request.path);

@@ -16,6 +16,8 @@ pub struct Request {
     pub method: Method,
     /// The path without the query string.
     pub path: String,
+    /// The query string without its `?` (empty when there is none).
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub keep_alive: bool,
@@ -35,6 +37,7 @@ pub struct RequestLimits {
 pub struct RequestHead {
     pub method: Method,
     pub path: String,
+    pub query: String,
     pub headers: HeaderMap,
     pub keep_alive: bool,
     pub framing: BodyFraming,
@@ -52,6 +55,7 @@ impl RequestHead {
         Request {
             method: self.method,
             path: self.path,
+            query: self.query,
             headers: self.headers,
             body,
             keep_alive: self.keep_alive,
@@ -129,6 +133,7 @@ pub fn parse_head(
         framing: body_framing(&headers)?,
         method,
         path: target.path().to_string(),
+        query: target.query().unwrap_or_default().to_string(),
         headers,
     }))
 }

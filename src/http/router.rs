@@ -8,12 +8,25 @@ pub enum Route {
     Ready,
     Metrics,
     Models,
+    /// `GET /v1/usage`: the calling key's limits and spend.
+    Usage,
     /// `GET /v1/models/{id}`: the id is the rest of the path (model names may hold `/`).
     Model,
     /// Forwarded upstream; the path is passed on without its `/v1` prefix.
     Proxy(Endpoint),
+    /// `/admin/...`: behind `[admin] key_env` (absent: not found).
+    Admin(AdminRoute),
     MethodNotAllowed,
     NotFound,
+}
+
+/// The admin endpoints, each answered from the log database (`gpt_api_common::admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `GET /admin/usage?group_by=key|model|upstream&since=…&until=…`
+    Usage,
+    /// Any other path under `/admin/` (404 once the admin key is checked).
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,13 +73,16 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/ready" => (Method::GET, Route::Ready),
         "/metrics" => (Method::GET, Route::Metrics),
         "/v1/models" => (Method::GET, Route::Models),
+        "/v1/usage" => (Method::GET, Route::Usage),
         "/v1/chat/completions" => (Method::POST, Route::Proxy(Endpoint::ChatCompletions)),
         "/v1/completions" => (Method::POST, Route::Proxy(Endpoint::Completions)),
         "/v1/embeddings" => (Method::POST, Route::Proxy(Endpoint::Embeddings)),
         "/v1/rerank" => (Method::POST, Route::Proxy(Endpoint::Rerank)),
         "/v1/responses" => (Method::POST, Route::Proxy(Endpoint::Responses)),
         "/v1/messages" => (Method::POST, Route::Proxy(Endpoint::Messages)),
+        "/admin/usage" => (Method::GET, Route::Admin(AdminRoute::Usage)),
         _ if model_id(path).is_some() => (Method::GET, Route::Model),
+        _ if path.starts_with("/admin/") => (Method::GET, Route::Admin(AdminRoute::Unknown)),
         _ => return Route::NotFound,
     };
     if *method == expected {
@@ -110,5 +126,17 @@ mod tests {
             Route::Proxy(Endpoint::Messages)
         );
         assert_eq!(Endpoint::Responses.upstream_path(), "/responses");
+        assert_eq!(
+            route(&Method::GET, "/admin/usage"),
+            Route::Admin(AdminRoute::Usage)
+        );
+        assert_eq!(
+            route(&Method::GET, "/admin/nothing"),
+            Route::Admin(AdminRoute::Unknown)
+        );
+        assert_eq!(
+            route(&Method::POST, "/admin/usage"),
+            Route::MethodNotAllowed
+        );
     }
 }

@@ -3,16 +3,20 @@
 //! The calls live on their own thread so that a slow or absent database (a connect may wait
 //! its full timeout, an insert up to `OPERATION_TIMEOUT`) never holds up the logging
 //! thread: it goes on taking events, writing access lines and spilling what waits too long.
+//! Admin queries from the workers (`gpt_api_common::admin`) are answered here too, between
+//! the logging thread's calls, straight back to the worker that asked.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{select, Receiver, Sender};
 use tokio::runtime::Runtime;
 
+use super::admin::{self, ADMIN_TIMEOUT};
 use super::row::LogRow;
 use super::store::{OpenError, Store};
+use gpt_api_common::admin::{AdminFailure, AdminRequest};
 use gpt_api_common::log::{self, Value};
 
 /// How long without a call before the thread gives freed memory back.
@@ -38,10 +42,12 @@ pub(super) struct Database {
 
 impl Database {
     /// Starts the thread with what start-up opened (`store` is `None` while PostgreSQL is away).
+    /// Admin queries arrive on `admin`.
     pub(super) fn start(
         url: String,
         runtime: Runtime,
         store: Option<Store>,
+        admin: Receiver<AdminRequest>,
     ) -> Result<Self, String> {
         let (calls, call_receiver) = crossbeam_channel::unbounded();
         let (result_sender, results) = crossbeam_channel::bounded(1);
@@ -52,7 +58,7 @@ impl Database {
         };
         let thread = std::thread::Builder::new()
             .name("gpt-api-log-db".to_owned())
-            .spawn(move || connection.serve(&call_receiver, &result_sender))
+            .spawn(move || connection.serve(&call_receiver, admin, &result_sender))
             .map_err(|error| format!("cannot start the database thread: {error}"))?;
         Ok(Self {
             calls,
@@ -89,8 +95,20 @@ struct Connection {
 }
 
 impl Connection {
-    fn serve(mut self, calls: &Receiver<(Call, Duration)>, results: &Sender<CallResult>) {
-        while let Some((call, timeout)) = next_call(calls) {
+    fn serve(
+        mut self,
+        calls: &Receiver<(Call, Duration)>,
+        mut admin: Receiver<AdminRequest>,
+        results: &Sender<CallResult>,
+    ) {
+        while let Some(next) = next_call(calls, &mut admin) {
+            let (call, timeout) = match next {
+                Next::Call(call, timeout) => (call, timeout),
+                Next::Admin(request) => {
+                    self.answer(request);
+                    continue;
+                }
+            };
             let result = self.make(&call, timeout);
             // Let go of the rows before answering: the logging thread takes a failed
             // write's rows back without copying them.
@@ -102,6 +120,32 @@ impl Connection {
         if let Some(store) = self.store.take() {
             self.runtime.block_on(store.close());
         }
+    }
+
+    /// Answers an admin query (connecting first if need be). A worker that stopped waiting
+    /// has dropped its receiver; the answer is then dropped too.
+    fn answer(&mut self, request: AdminRequest) {
+        let Self {
+            url,
+            runtime,
+            store,
+        } = self;
+        let answering = async {
+            tokio::time::timeout(ADMIN_TIMEOUT, async {
+                let store = connected(url, store)
+                    .await
+                    .map_err(AdminFailure::Unavailable)?;
+                admin::answer(store, &request.query).await
+            })
+            .await
+        };
+        let reply = runtime.block_on(answering).unwrap_or_else(|_| {
+            Err(AdminFailure::Unavailable(format!(
+                "the database did not answer within {} s",
+                ADMIN_TIMEOUT.as_secs()
+            )))
+        });
+        let _ = request.reply.send(reply);
     }
 
     fn make(&mut self, call: &Call, timeout: Duration) -> CallResult {
@@ -122,20 +166,70 @@ impl Connection {
     }
 }
 
-/// The next call; once none came for a while, freed memory goes back first (see
-/// `gpt_api_common::alloc`). `None` once the logging thread is done.
-fn next_call(calls: &Receiver<(Call, Duration)>) -> Option<(Call, Duration)> {
-    match calls.recv_timeout(QUIET_AFTER) {
-        Ok(call) => Some(call),
-        Err(RecvTimeoutError::Disconnected) => None,
-        Err(RecvTimeoutError::Timeout) => {
-            gpt_api_common::alloc::collect_quiet_thread();
-            calls.recv().ok()
+/// What the thread does next.
+enum Next {
+    Call(Call, Duration),
+    Admin(AdminRequest),
+}
+
+/// What a wait on the two channels gave.
+enum Received {
+    Next(Next),
+    /// The logging thread is done.
+    Done,
+    Quiet,
+    AdminClosed,
+}
+
+impl Received {
+    fn call(call: Result<(Call, Duration), crossbeam_channel::RecvError>) -> Self {
+        call.map_or(Self::Done, |(call, timeout)| {
+            Self::Next(Next::Call(call, timeout))
+        })
+    }
+
+    fn admin(request: Result<AdminRequest, crossbeam_channel::RecvError>) -> Self {
+        request.map_or(Self::AdminClosed, |request| {
+            Self::Next(Next::Admin(request))
+        })
+    }
+}
+
+/// The next call or admin query; once none came for a while, freed memory goes back first
+/// (see `gpt_api_common::alloc`). `None` once the logging thread is done.
+fn next_call(
+    calls: &Receiver<(Call, Duration)>,
+    admin: &mut Receiver<AdminRequest>,
+) -> Option<Next> {
+    let mut quiet = false;
+    loop {
+        let requests = admin.clone();
+        let received = if quiet {
+            select! {
+                recv(calls) -> call => Received::call(call),
+                recv(requests) -> request => Received::admin(request),
+            }
+        } else {
+            select! {
+                recv(calls) -> call => Received::call(call),
+                recv(requests) -> request => Received::admin(request),
+                default(QUIET_AFTER) => Received::Quiet,
+            }
+        };
+        match received {
+            Received::Next(next) => return Some(next),
+            Received::Done => return None,
+            Received::Quiet => {
+                gpt_api_common::alloc::collect_quiet_thread();
+                quiet = true;
+            }
+            Received::AdminClosed => *admin = crossbeam_channel::never(),
         }
     }
 }
 
-async fn perform(url: &str, store: &mut Option<Store>, call: &Call) -> CallResult {
+/// The store, opened first if start-up or an outage left it closed.
+async fn connected<'s>(url: &str, store: &'s mut Option<Store>) -> Result<&'s Store, String> {
     if store.is_none() {
         match Store::open(url).await {
             Ok(opened) => *store = Some(opened),
@@ -146,7 +240,11 @@ async fn perform(url: &str, store: &mut Option<Store>, call: &Call) -> CallResul
             Err(OpenError::Unavailable(message)) => return Err(message),
         }
     }
-    let store = store.as_ref().expect("store opened above");
+    Ok(store.as_ref().expect("store opened above"))
+}
+
+async fn perform(url: &str, store: &mut Option<Store>, call: &Call) -> CallResult {
+    let store = connected(url, store).await?;
     match call {
         Call::Insert(rows) => store.insert(rows).await.map_err(|error| error.to_string()),
         Call::Probe => store

@@ -13,6 +13,7 @@
 //! fatal (`start` returns the message). An unreachable PostgreSQL is not: the gateway
 //! runs, the log spills rows to disk, and connects when it can.
 
+mod admin;
 mod anthropic;
 mod buffer;
 mod calls;
@@ -41,6 +42,7 @@ use std::time::Instant;
 use tokio::runtime::Runtime;
 
 use database::Database;
+use gpt_api_common::admin::AdminSender;
 use gpt_api_common::log::{self, Value};
 use gpt_api_common::record::RecordSender;
 use gpt_api_common::DatabaseSettings;
@@ -104,9 +106,10 @@ impl Drop for RunningFlag {
     }
 }
 
-/// The handle `main` keeps: counters now, `shutdown` at the end.
+/// The handle `main` keeps: counters now, the admin channel, `shutdown` at the end.
 pub struct Recorder {
     stats: Arc<RecorderStats>,
+    admin: AdminSender,
     deadline: crossbeam_channel::Sender<Instant>,
     thread: JoinHandle<()>,
 }
@@ -114,6 +117,11 @@ pub struct Recorder {
 impl Recorder {
     pub fn stats(&self) -> Arc<RecorderStats> {
         Arc::clone(&self.stats)
+    }
+
+    /// Where workers send admin queries; the database thread answers them.
+    pub fn admin(&self) -> AdminSender {
+        self.admin.clone()
     }
 
     /// Call once the workers are done sending (their `RecordSender`s need not be dropped
@@ -136,6 +144,7 @@ pub fn start(settings: DatabaseSettings) -> Result<(RecordSender, Recorder), Str
     Backend::from_url(&settings.url)?;
     let (events_sender, events) = gpt_api_common::record::channel();
     let (deadline, control) = crossbeam_channel::bounded(1);
+    let (admin, admin_requests) = gpt_api_common::admin::channel();
     let (ready_sender, ready) = mpsc::channel();
     let stats = Arc::new(RecorderStats::default());
     let thread_stats = Arc::clone(&stats);
@@ -144,7 +153,8 @@ pub fn start(settings: DatabaseSettings) -> Result<(RecordSender, Recorder), Str
         .spawn(move || {
             let opened = open(settings).and_then(|(settings, runtime, store, spill)| {
                 let connected = store.is_some();
-                let database = Database::start(settings.url.clone(), runtime, store)?;
+                let database =
+                    Database::start(settings.url.clone(), runtime, store, admin_requests)?;
                 Ok((settings, database, spill, connected))
             });
             let (settings, database, spill, connected) = match opened {
@@ -179,6 +189,7 @@ pub fn start(settings: DatabaseSettings) -> Result<(RecordSender, Recorder), Str
     }
     let recorder = Recorder {
         stats,
+        admin,
         deadline,
         thread,
     };

@@ -80,6 +80,12 @@ pub(super) fn read_usage(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
         }
         None => summary.total_tokens,
     };
+    // Cached prompt tokens, priced apart: chat's and Responses' details, Anthropic's cache reads.
+    let cached = ["prompt_tokens_details", "input_tokens_details"]
+        .into_iter()
+        .find_map(|details| usage.get(details)?.get_i64("cached_tokens"))
+        .or_else(|| tokens("cache_read_input_tokens"));
+    summary.cached_tokens = cached.or(summary.cached_tokens);
 }
 
 /// The message of an `{"error": {...}}` (or `{"error": "..."}`) object: OpenAI's error

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use gpt_api_common::limits::Price;
 use gpt_api_common::record::RequestRecord;
 
 /// What the logging thread learnt from a response body or a stream's events, the same
@@ -14,6 +15,8 @@ pub(super) struct ResponseSummary {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
+    /// `usage.prompt_tokens_details.cached_tokens`, for the cached-input price.
+    pub cached_tokens: Option<i64>,
     /// In the client's dialect's words (`stop`, `end_turn`, `completed`...).
     pub finish_reason: Option<String>,
     /// The answer's text: chat's choice 0 (`message.content`, `delta.content`s, or
@@ -26,6 +29,30 @@ pub(super) struct ResponseSummary {
     pub error: Option<String>,
     /// Part of the response could not be parsed.
     pub malformed: bool,
+}
+
+impl ResponseSummary {
+    /// All tokens of the answer (`total_tokens`, else prompt plus completion).
+    pub(super) fn total(&self) -> u64 {
+        let total = self.total_tokens.or_else(|| {
+            let prompt = self.prompt_tokens?;
+            Some(prompt + self.completion_tokens.unwrap_or(0))
+        });
+        total.unwrap_or(0).max(0) as u64
+    }
+
+    /// What the usage cost at `price`; `None` when the answer reported no usage.
+    pub(super) fn cost(&self, price: &Price) -> Option<f64> {
+        if self.prompt_tokens.is_none() && self.completion_tokens.is_none() {
+            return None;
+        }
+        let count = |tokens: Option<i64>| tokens.unwrap_or(0).max(0) as u64;
+        Some(price.cost(
+            count(self.prompt_tokens),
+            count(self.cached_tokens),
+            count(self.completion_tokens),
+        ))
+    }
 }
 
 /// A row of `request_logs`, column for column.
@@ -59,6 +86,9 @@ pub(super) struct LogRow {
     /// Spill lines written before this column existed read as `false`.
     #[serde(default)]
     pub usage_estimated: bool,
+    /// USD at the model's price; `None` without a price or without usage.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 impl LogRow {
@@ -70,6 +100,7 @@ impl LogRow {
         store_content: bool,
     ) -> Self {
         let content = |text: Option<String>| text.filter(|_| store_content);
+        let cost_usd = record.price.and_then(|price| summary.cost(&price));
         let mut row = Self {
             created_at: format_utc(record.created_at),
             tried: simd_json::to_string(&record.tried).unwrap_or_else(|_| "[]".to_owned()),
@@ -98,6 +129,7 @@ impl LogRow {
             cancelled: record.cancelled,
             malformed: summary.malformed,
             usage_estimated: record.usage_estimated,
+            cost_usd,
         };
         row.replace_nul_characters();
         row

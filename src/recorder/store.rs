@@ -122,6 +122,15 @@ impl Store {
         Ok(inserted)
     }
 
+    /// The `n`th bound parameter of a statement, as `type_name` where the backend needs a
+    /// cast (PostgreSQL reads text parameters as text; SQLite compares them as they are).
+    pub(super) fn placeholder(&self, n: usize, type_name: &str) -> String {
+        match self {
+            Self::Sqlite(_) => "?".to_owned(),
+            Self::Postgres(_) => format!("CAST(${n} AS {type_name})"),
+        }
+    }
+
     /// One round trip: whether the database answers now.
     pub(super) async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{select, Receiver, RecvTimeoutError, TryRecvError};
 
@@ -216,7 +216,7 @@ impl Loop {
     fn accept(&mut self, event: RecordEvent) {
         self.last_event_at = Instant::now();
         self.collected_since_last_event = false;
-        let (record, summary) = match event {
+        let (mut record, summary) = match event {
             RecordEvent::Request(record) => {
                 let summary = body_summary(&record);
                 (record, summary)
@@ -233,10 +233,16 @@ impl Loop {
                 (record, summary)
             }
         };
+        let row_admission = record.admission.take();
+        let row_total = summary.total();
         self.access_lines.push_str(&log::access_line(&record));
         self.access_lines.push('\n');
         let store_content = self.writer.settings.store_content;
         let row = LogRow::new(*record, summary, store_content);
+        if let Some(admission) = &row_admission {
+            // The key's tokens and spend, from the real usage (the row's cost).
+            admission.settle(row_total, row.cost_usd.unwrap_or(0.0), SystemTime::now());
+        }
         self.buffer.push(self.last_event_at, row);
     }
 

@@ -108,7 +108,9 @@ impl EventDecoder {
             "error" => {
                 let error = event.get("error");
                 let message = error.as_ref().and_then(|e| e.get_str("message"));
-                out.push(Piece::Error(message.unwrap_or("upstream error").to_string()));
+                out.push(Piece::Error(
+                    message.unwrap_or("upstream error").to_string(),
+                ));
             }
             _ => {}
         }
@@ -121,10 +123,14 @@ where
     V: ValueObjectAccessAsScalar,
     V::Key: std::borrow::Borrow<str> + std::hash::Hash + Eq,
 {
-    ["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"]
-        .iter()
-        .filter_map(|&key| usage.get_u64(key))
-        .sum()
+    [
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    ]
+    .iter()
+    .filter_map(|&key| usage.get_u64(key))
+    .sum()
 }
 
 fn text_of(holder: Option<&Value<'_, '_>>, key: &str) -> String {

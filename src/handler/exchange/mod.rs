@@ -14,13 +14,16 @@ use http::Method;
 use monoio::net::TcpStream;
 
 use super::forward::Delivered;
+use crate::config::ClientKey;
 use crate::context::{Generation, WorkerContext};
 use crate::dialect::{anthropic, Dialect};
 use crate::dispatch::AttemptPlan;
 use crate::error::AppError;
 use crate::http::response::{self, ResponseHead};
 use crate::json::push_json_string;
+use crate::limits::ConcurrencySlot;
 use crate::record::{RecordEvent, RequestRecord, StreamId};
+use gpt_api_common::limits::KeyLedger;
 
 pub struct Exchange<'g> {
     context: &'g WorkerContext,
@@ -33,6 +36,13 @@ pub struct Exchange<'g> {
     plan: Option<AttemptPlan<'g>>,
     /// The client's dialect: the shape its errors take.
     dialect: Dialect,
+    /// A limited key's `x-ratelimit-*` headers, on every response to it.
+    limit_headers: Vec<(&'static str, String)>,
+    /// Held against the key's `max_concurrent` until the exchange is over.
+    _slot: Option<ConcurrencySlot>,
+    /// The client key and its ledger once known: an error before admission still carries
+    /// the key's `x-ratelimit-*` headers.
+    limited_key: Option<(&'g ClientKey, &'g KeyLedger)>,
 }
 
 impl<'g> Exchange<'g> {
@@ -66,12 +76,17 @@ impl<'g> Exchange<'g> {
                 response_body: None,
                 cancelled: false,
                 usage_estimated: false,
+                price: None,
+                admission: None,
             },
             received_at,
             keep_alive,
             model_index: None,
             plan: None,
             dialect: Dialect::Chat,
+            limit_headers: Vec::new(),
+            _slot: None,
+            limited_key: None,
         }
     }
 
@@ -97,8 +112,17 @@ impl<'g> Exchange<'g> {
     pub async fn fail(mut self, client: &mut TcpStream, error: AppError) -> bool {
         let keep_alive = self.keep_alive && error.keep_alive();
         let message = error.message();
+        if let (true, Some((key, ledger))) = (self.limit_headers.is_empty(), self.limited_key) {
+            self.limit_headers = crate::limits::rate_headers(key, ledger, SystemTime::now());
+        }
+        let retry_after = error.retry_after().map(|seconds| seconds.to_string());
+        let mut extra = self.limit_header_refs();
+        if let Some(seconds) = &retry_after {
+            extra.push(("retry-after", seconds));
+        }
         let body = error_body(self.dialect, &error, &message);
-        let written = write_error(client, error.status(), body, self.id(), keep_alive).await;
+        let status = error.status();
+        let written = write_error(client, status, body, self.id(), keep_alive, &extra).await;
         self.record.error = Some(message);
         self.record.cancelled = !written;
         self.finish(error.status());
@@ -115,15 +139,17 @@ impl<'g> Exchange<'g> {
             None => (0, None),
         };
         let attempts = attempts.to_string();
+        let mut extra = vec![
+            ("x-gpt-api-attempts", attempts.as_str()),
+            ("x-gpt-api-upstream", upstream.unwrap_or_default()),
+        ];
+        extra.extend(self.limit_header_refs());
         let head = ResponseHead {
             status: delivered.status,
             content_type: &delivered.content_type,
             request_id: self.id(),
             keep_alive: self.keep_alive,
-            extra: &[
-                ("x-gpt-api-attempts", &attempts),
-                ("x-gpt-api-upstream", upstream.unwrap_or_default()),
-            ],
+            extra: &extra,
         };
         let written = response::write_full(client, &head, delivered.body.clone())
             .await
@@ -137,18 +163,31 @@ impl<'g> Exchange<'g> {
 
     /// A 200 made by the gateway itself (e.g. the model list), logged like any request.
     pub async fn answer(mut self, client: &mut TcpStream, body: Bytes) -> bool {
+        let extra = self.limit_header_refs();
         let head = ResponseHead {
             status: 200,
             content_type: "application/json",
             request_id: self.id(),
             keep_alive: self.keep_alive,
-            extra: &[],
+            extra: &extra,
         };
         let written = response::write_full(client, &head, body).await.is_ok();
         self.record.cancelled = !written;
         let keep_alive = self.keep_alive;
         self.finish(200);
         written && keep_alive
+    }
+
+    /// A limited key's `x-ratelimit-*` headers (set once the key is known).
+    pub fn set_limit_headers(&mut self, headers: Vec<(&'static str, String)>) {
+        self.limit_headers = headers;
+    }
+
+    fn limit_header_refs(&self) -> Vec<(&'static str, &str)> {
+        self.limit_headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect()
     }
 
     /// Stamps the outcome and hands the record to the logging thread.
@@ -199,7 +238,7 @@ impl<'g> Exchange<'g> {
 /// refusal would add work exactly when there is too much.
 pub async fn refuse_unlogged(client: &mut TcpStream, error: AppError) {
     let body = error.body_with_message(&error.message());
-    write_error(client, error.status(), body, &new_request_id(), false).await;
+    write_error(client, error.status(), body, &new_request_id(), false, &[]).await;
 }
 
 /// An error's body in the client's dialect: OpenAI's shape (Responses uses it too) or
@@ -236,13 +275,14 @@ async fn write_error(
     body: String,
     request_id: &str,
     keep_alive: bool,
+    extra: &[(&str, &str)],
 ) -> bool {
     let head = ResponseHead {
         status,
         content_type: "application/json",
         request_id,
         keep_alive,
-        extra: &[],
+        extra,
     };
     response::write_full(client, &head, Bytes::from(body))
         .await

@@ -5,6 +5,7 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use monoio::net::TcpStream;
@@ -15,7 +16,7 @@ use super::{error_event, Exchange};
 use crate::dialect::Dialect;
 use crate::dispatch::{AttemptPlan, AttemptTarget};
 use crate::error::AppError;
-use crate::handler::access;
+use crate::handler::access::{self, ClientIdentity};
 use crate::handler::body::RequestBody;
 use crate::handler::forward::{answer_for_client, whole_answer};
 use crate::handler::prepared::{client_dialect, Prepared};
@@ -26,6 +27,7 @@ use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::router::Endpoint;
 use crate::json;
+use crate::limits;
 
 impl<'g> Exchange<'g> {
     /// Serves a proxied endpoint; returns whether the connection can carry another request.
@@ -92,9 +94,13 @@ impl<'g> Exchange<'g> {
     }
 
     fn prepare(&mut self, request: &Request, endpoint: Endpoint) -> Result<Prepared, AppError> {
-        let config = &self.generation.config;
+        let generation = self.generation;
+        let config = &generation.config;
         let identity = access::identify(config, &request.headers)?;
         self.set_client_key(identity.name());
+        if let ClientIdentity::Key { index, key } = identity {
+            self.limited_key = Some((key, &generation.ledgers[index]));
+        }
         let body = RequestBody::parse(request.body.clone(), self.dialect)?;
         self.set_model(&body.model);
         self.record.stream = body.stream && endpoint.can_stream();
@@ -106,7 +112,29 @@ impl<'g> Exchange<'g> {
             return Err(AppError::ModelNotAllowed(body.model.clone()));
         }
         let affinity = &self.context.shared.response_affinity;
-        Prepared::new(body, model, endpoint, config, affinity)
+        let prepared = Prepared::new(body, model, endpoint, config, affinity)?;
+        self.record.price = config.model(model).price;
+        if let ClientIdentity::Key { index, key } = identity {
+            let estimate = limits::estimate_tokens(
+                request.body.len(),
+                prepared.body.max_tokens,
+                endpoint.can_stream(),
+            );
+            let ledger = &self.generation.ledgers[index];
+            let fleet = &self.context.shared.fleet;
+            match limits::admit(key, ledger, estimate, SystemTime::now(), fleet) {
+                Ok(admitted) => {
+                    self.record.admission = Some(admitted.admission);
+                    self._slot = admitted.slot;
+                    self.limit_headers = admitted.headers;
+                }
+                Err(refused) => {
+                    self.limit_headers = refused.headers;
+                    return Err(refused.error);
+                }
+            }
+        }
+        Ok(prepared)
     }
 
     /// A stream: failover until the first event, then relay (or translate), recover or end
@@ -226,15 +254,17 @@ impl<'g> Exchange<'g> {
         recoverable: bool,
     ) -> ClientSink<'c, TcpStream> {
         let attempts = attempts.to_string();
+        let mut extra = vec![
+            ("x-gpt-api-attempts", attempts.as_str()),
+            ("x-gpt-api-upstream", upstream),
+        ];
+        extra.extend(self.limit_header_refs());
         let head = ResponseHead {
             status: 200,
             content_type: "text/event-stream",
             request_id: self.id(),
             keep_alive: self.keep_alive,
-            extra: &[
-                ("x-gpt-api-attempts", &attempts),
-                ("x-gpt-api-upstream", upstream),
-            ],
+            extra: &extra,
         };
         let stream_id = self.context.next_stream_id();
         let client_fd = Some(client.as_raw_fd());

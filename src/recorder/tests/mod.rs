@@ -2,6 +2,7 @@
 //! (fixtures: recorded provider streams in `fixtures/`), the SQLite and
 //! PostgreSQL stores, the spill file, and the logging thread end to end.
 
+mod admin;
 mod anthropic;
 mod dialect_rows;
 mod pg_server;

@@ -105,9 +105,27 @@ fn find_bin_dir() -> Option<PathBuf> {
     if has_tools(Path::new("/usr/local/bin")) {
         return Some(PathBuf::from("/usr/local/bin"));
     }
-    let output = Command::new("pg_config").arg("--bindir").output().ok()?;
-    let dir = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
-    has_tools(&dir).then_some(dir)
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .map(|dir| PathBuf::from(dir.trim()));
+    // Debian keeps them off PATH, one directory per major version: the newest first.
+    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    debian.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    from_pg_config
+        .into_iter()
+        .chain(debian.into_iter().map(|(_, dir)| dir))
+        .find(|dir| has_tools(dir))
 }
 
 fn is_root() -> bool {

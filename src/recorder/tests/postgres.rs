@@ -1,7 +1,9 @@
 //! The same checks against a throwaway PostgreSQL: every column round-trips, a newer
 //! schema is refused, and an outage under load loses nothing. Skipped without PostgreSQL.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use gpt_api_common::admin::{AdminQuery, UsageGroup, UsageQuery};
 
 use crate::row::{LogRow, ResponseSummary};
 use crate::start;
@@ -33,9 +35,38 @@ fn round_trip(url: &str) {
         let store = Store::open(url).await.expect("open");
         store.insert(&rows).await.expect("insert");
         store.insert(&rows).await.expect("insert again");
+        admin_queries(&store).await;
         store.close().await;
     });
     assert_eq!(postgres_rows(url), rows);
+}
+
+/// The admin queries' SQL on PostgreSQL (casts, timestamptz bounds) over the rows above.
+async fn admin_queries(store: &Store) {
+    let usage = AdminQuery::Usage(UsageQuery {
+        group_by: UsageGroup::Key,
+        since: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        until: None,
+    });
+    let body = crate::admin::answer(store, &usage).await.expect("usage");
+    assert!(
+        body.contains(
+            "{\"group\":\"team-a\",\"requests\":2,\"errors\":1,\"prompt_tokens\":10,\
+             \"completion_tokens\":20,\"total_tokens\":30,\"cost_usd\":0.0125}"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("{\"group\":null,\"requests\":1,\"errors\":1,"),
+        "{body}"
+    );
+    let spend = AdminQuery::KeySpend {
+        key: "team-a".into(),
+        // 2025-01-01: the full row (2025-01-31) counts, the 2023 record does not.
+        since: UNIX_EPOCH + Duration::from_secs(1_735_689_600),
+    };
+    let body = crate::admin::answer(store, &spend).await.expect("spend");
+    assert_eq!(body, "{\"usd\":0.0125,\"tokens\":30}");
 }
 
 /// Rows sent while the server is down are spilled, and replayed once it is back.

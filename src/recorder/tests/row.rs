@@ -86,3 +86,47 @@ fn nul_characters_are_replaced() {
     assert_eq!(row.model.as_deref(), Some("m\u{fffd}odel"));
     assert_eq!(row.request_body.as_deref(), Some("{\"a\":\"\u{fffd}\"}"));
 }
+
+#[test]
+fn a_priced_record_has_its_cost_and_settles_its_key() {
+    use gpt_api_common::limits::{Admission, KeyLedger, Period, Price};
+    use std::sync::Arc;
+    let mut priced = record("r2");
+    priced.price = Some(Price {
+        input_per_mtok: 1.0,
+        output_per_mtok: 4.0,
+        cached_input_per_mtok: Some(0.5),
+    });
+    let summary = ResponseSummary {
+        prompt_tokens: Some(1000),
+        cached_tokens: Some(400),
+        completion_tokens: Some(500),
+        total_tokens: Some(1500),
+        ..ResponseSummary::default()
+    };
+    let row = LogRow::new(priced.clone(), summary.clone(), true);
+    let cost = row.cost_usd.expect("priced");
+    assert!(
+        (cost - (600.0 + 200.0 + 2000.0) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+    // No usage reported: no cost, even with a price; no price: no cost.
+    assert_eq!(
+        LogRow::new(priced, ResponseSummary::default(), true).cost_usd,
+        None
+    );
+    assert_eq!(
+        LogRow::new(record("r3"), summary.clone(), true).cost_usd,
+        None
+    );
+    assert_eq!(summary.total(), 1500);
+    let ledger = Arc::new(KeyLedger::default());
+    let admission = Admission {
+        ledger: Arc::clone(&ledger),
+        window: 1,
+        estimated_tokens: 0,
+        period: Period::Day,
+    };
+    admission.settle(summary.total(), cost, std::time::UNIX_EPOCH);
+    assert_eq!(ledger.spend.spent(0), (0.0028, 1500));
+}

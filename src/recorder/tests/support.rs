@@ -97,6 +97,8 @@ pub(super) fn record(id: &str) -> RequestRecord {
         )),
         cancelled: false,
         usage_estimated: false,
+        price: None,
+        admission: None,
     }
 }
 
@@ -130,6 +132,7 @@ pub(super) fn full_row(tag: &str) -> LogRow {
         cancelled: true,
         malformed: true,
         usage_estimated: true,
+        cost_usd: Some(0.012_5),
     }
 }
 
@@ -160,6 +163,7 @@ pub(super) fn bare_row(tag: &str) -> LogRow {
         cancelled: false,
         malformed: false,
         usage_estimated: false,
+        cost_usd: None,
     }
 }
 
@@ -173,7 +177,8 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 /// Every column but `created_at`, in the order of `LogRow`'s fields.
 const COLUMNS: &str = "id, client_key, endpoint, model, upstream, upstream_model, stream, status, \
     tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, total_tokens, finish_reason, \
-    request_body, response_content, reasoning_content, tool_calls, cancelled, malformed, usage_estimated";
+    request_body, response_content, reasoning_content, tool_calls, cancelled, malformed, usage_estimated, \
+    cost_usd";
 
 macro_rules! row_from {
     ($row:expr, $created_at:expr) => {
@@ -202,6 +207,7 @@ macro_rules! row_from {
             cancelled: $row.get("cancelled"),
             malformed: $row.get("malformed"),
             usage_estimated: $row.get("usage_estimated"),
+            cost_usd: $row.get("cost_usd"),
         }
     };
 }
