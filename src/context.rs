@@ -7,12 +7,12 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use crate::admin::AdminSender;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::metrics::{LogFigures, RequestCounters, WorkerMetrics};
+use crate::metrics::{LiveFigures, LogFigures, RequestCounters, WorkerMetrics, SAMPLE_EVERY};
 use crate::record::{RecordSender, StreamId};
 use crate::upstream::UpstreamClient;
 
@@ -55,6 +55,9 @@ pub struct SharedState {
     pub admin: AdminSender,
     pub shutting_down: AtomicBool,
     pub workers_listening: AtomicUsize,
+    /// The console's recent figures, sampled by `watch_live_figures`'s thread.
+    pub live: LiveFigures,
+    sampler: Once,
 }
 
 impl SharedState {
@@ -76,6 +79,8 @@ impl SharedState {
             admin,
             shutting_down: AtomicBool::new(false),
             workers_listening: AtomicUsize::new(0),
+            live: LiveFigures::default(),
+            sampler: Once::new(),
         }
     }
 
@@ -102,6 +107,30 @@ impl SharedState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Starts, the first time the console asks, the thread that samples the workers'
+    /// counters every `SAMPLE_EVERY` until shutdown: a gateway nobody watches does not wake
+    /// for it.
+    pub fn watch_live_figures(self: &Arc<Self>) {
+        self.sampler.call_once(|| {
+            let shared = Arc::clone(self);
+            let started = std::thread::Builder::new()
+                .name("gpt-api-sampler".to_owned())
+                .spawn(move || {
+                    while !shared.is_shutting_down() {
+                        shared.live.sample(&shared.request_counters());
+                        std::thread::sleep(SAMPLE_EVERY);
+                    }
+                });
+            if let Err(error) = started {
+                let message = error.to_string();
+                crate::log::error(
+                    "sampler_not_started",
+                    &[("error", crate::log::Value::Str(&message))],
+                );
+            }
+        });
     }
 
     fn register(&self, counters: Arc<RequestCounters>) {
@@ -219,5 +248,8 @@ impl WorkerContext {
             generation.dispatcher.open_breakers() as u64,
             Ordering::Relaxed,
         );
+        generation
+            .counters
+            .set_breakers(generation.dispatcher.breaker_states());
     }
 }

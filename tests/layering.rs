@@ -22,22 +22,26 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "handler",
         &[
             "context", "dispatch", "upstream", "http", "error", "config", "metrics", "json",
-            "record", "log", "mutate", "admin", "time",
+            "record", "log", "mutate", "admin", "time", "console",
         ],
     ),
     (
         "context",
         &[
-            "dispatch", "upstream", "config", "metrics", "record", "admin",
+            "dispatch", "upstream", "config", "metrics", "record", "admin", "log",
         ],
     ),
-    ("dispatch", &["upstream", "config", "error"]),
+    (
+        "dispatch",
+        &["upstream", "config", "error", "metrics", "record"],
+    ),
     ("upstream", &["config", "iovec"]),
     ("http", &["error", "iovec"]),
-    ("metrics", &["config"]),
+    ("metrics", &["config", "json"]),
     ("config", &["json"]),
     ("error", &["json"]),
     ("iovec", &[]),
+    ("console", &[]),
     ("mutate", &[]),
 ];
 

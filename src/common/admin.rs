@@ -12,11 +12,17 @@ use std::time::SystemTime;
 
 use futures_channel::oneshot;
 
+pub use crate::console::{RequestFilter, StatusFilter, DEFAULT_PAGE, MAX_PAGE};
+
 /// A question for the log database.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AdminQuery {
     /// `GET /admin/usage`: totals from `request_logs`, grouped.
     Usage(UsageQuery),
+    /// `GET /admin/requests`: a page of the request log (the console).
+    Requests(RequestFilter),
+    /// `GET /admin/requests/{id}`: one request whole (the console).
+    Request(String),
 }
 
 /// Token, request, error and cost totals per group, over `[since, until)`.

@@ -1,12 +1,13 @@
 //! The leaves both sides of the logging channel share: what a worker hands to the logging
-//! thread (`record`) and asks its database (`admin`), the logging thread's settings
-//! (`database`), JSON lines (`log`), JSON reading and writing (`json`), UTC dates (`time`)
-//! and giving memory back (`alloc`). No Tokio, no sqlx, no monoio: the workers (`gpt-api`)
-//! and the logging thread (`gpt-api-recorder`) both use it, and neither can reach the
-//! other's runtime through it.
+//! thread (`record`) and asks its database (`admin`, with the console's request-log filter in
+//! `console`), the logging thread's settings (`database`), JSON lines (`log`), JSON reading
+//! and writing (`json`), UTC dates (`time`) and giving memory back (`alloc`). No Tokio, no
+//! sqlx, no monoio: the workers (`gpt-api`) and the logging thread (`gpt-api-recorder`) both
+//! use it, and neither can reach the other's runtime through it.
 
 pub mod admin;
 pub mod alloc;
+pub mod console;
 pub mod database;
 pub mod json;
 pub mod log;

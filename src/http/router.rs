@@ -14,6 +14,8 @@ pub enum Route {
     Proxy(Endpoint),
     /// `/admin/...`: behind `[admin] key_env` (absent: not found).
     Admin(AdminRoute),
+    /// `/console` and its assets (absent without `[admin] key_env`).
+    Console,
     MethodNotAllowed,
     NotFound,
 }
@@ -23,6 +25,12 @@ pub enum Route {
 pub enum AdminRoute {
     /// `GET /admin/usage?group_by=key|model|upstream&since=…&until=…`
     Usage,
+    /// `GET /admin/now`: the console's live figures.
+    Now,
+    /// `GET /admin/requests?…`: a page of the request log.
+    Requests,
+    /// `GET /admin/requests/{id}`: one request.
+    Request,
     /// Any other path under `/admin/` (404 once the admin key is checked).
     Unknown,
 }
@@ -70,7 +78,14 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/v1/embeddings" => (Method::POST, Route::Proxy(Endpoint::Embeddings)),
         "/v1/rerank" => (Method::POST, Route::Proxy(Endpoint::Rerank)),
         "/admin/usage" => (Method::GET, Route::Admin(AdminRoute::Usage)),
+        "/admin/now" => (Method::GET, Route::Admin(AdminRoute::Now)),
+        "/admin/requests" => (Method::GET, Route::Admin(AdminRoute::Requests)),
+        "/console" => (Method::GET, Route::Console),
         _ if model_id(path).is_some() => (Method::GET, Route::Model),
+        _ if path.starts_with("/admin/requests/") => {
+            (Method::GET, Route::Admin(AdminRoute::Request))
+        }
+        _ if path.starts_with("/console/") => (Method::GET, Route::Console),
         _ if path.starts_with("/admin/") => (Method::GET, Route::Admin(AdminRoute::Unknown)),
         _ => return Route::NotFound,
     };
@@ -122,5 +137,14 @@ mod tests {
             route(&Method::POST, "/admin/usage"),
             Route::MethodNotAllowed
         );
+        assert_eq!(
+            route(&Method::GET, "/admin/requests/0196abc"),
+            Route::Admin(AdminRoute::Request)
+        );
+        assert_eq!(
+            route(&Method::GET, "/admin/requests"),
+            Route::Admin(AdminRoute::Requests)
+        );
+        assert_eq!(route(&Method::GET, "/console/console.js"), Route::Console);
     }
 }

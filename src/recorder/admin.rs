@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use gpt_api_common::admin::{AdminFailure, AdminQuery, AdminReply, UsageQuery};
 use gpt_api_common::json::push_json_string;
 
+use super::console;
 use super::row::format_utc;
 use super::store::Store;
 
@@ -23,6 +24,14 @@ const LATEST: &str = "9999-12-31T23:59:59.999999Z";
 pub(super) async fn answer(store: &Store, query: &AdminQuery) -> AdminReply {
     match query {
         AdminQuery::Usage(usage) => usage_totals(store, usage).await,
+        AdminQuery::Requests(filter) => console::page(store, filter)
+            .await
+            .map_err(|error| AdminFailure::Unavailable(error.to_string())),
+        AdminQuery::Request(id) => match console::detail(store, id).await {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => Err(AdminFailure::NotFound(format!("/admin/requests/{id}"))),
+            Err(error) => Err(AdminFailure::Unavailable(error.to_string())),
+        },
     }
 }
 

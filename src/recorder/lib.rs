@@ -16,6 +16,7 @@
 mod admin;
 mod buffer;
 mod calls;
+mod console;
 mod database;
 mod health;
 mod insert;

@@ -7,7 +7,7 @@
 mod proxy;
 
 use std::borrow::Cow;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::Method;
@@ -55,6 +55,7 @@ impl<'g> Exchange<'g> {
                 stream: false,
                 status: 0,
                 tried: Vec::new(),
+                attempts: Vec::new(),
                 error: None,
                 latency_ms: 0.0,
                 ttft_ms: None,
@@ -72,6 +73,11 @@ impl<'g> Exchange<'g> {
 
     pub fn id(&self) -> &str {
         &self.record.id
+    }
+
+    /// Whether the connection may carry another request after this one's answer.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
     }
 
     pub fn set_model(&mut self, model: &str) {
@@ -171,14 +177,19 @@ impl<'g> Exchange<'g> {
                 self.record.upstream_model = Some(target.target.upstream_model.clone());
                 upstream_index = Some(target.target.upstream.0);
             }
+            self.record.attempts = plan.timeline(self.received_at);
             self.record.tried = plan.into_tried();
         }
         let elapsed = self.received_at.elapsed();
         self.record.status = status;
         self.record.latency_ms = elapsed.as_secs_f64() * 1000.0;
-        self.generation
-            .counters
-            .count(self.model_index, upstream_index, status);
+        let counters = &self.generation.counters;
+        counters.count(self.model_index, upstream_index, status);
+        let ttft = self
+            .record
+            .ttft_ms
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+        counters.time(self.model_index, upstream_index, elapsed, ttft);
         let metrics = &self.context.metrics;
         metrics.latency.observe(elapsed);
         if let Some(extra_attempts) = self.record.tried.len().checked_sub(1) {

@@ -2,6 +2,8 @@
 //! PostgreSQL stores, the spill file, and the logging thread end to end.
 
 mod admin;
+mod console;
+mod console_bench;
 mod pg_server;
 mod postgres;
 mod recorder;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use sqlx::Row;
 
 use crate::row::LogRow;
-use gpt_api_common::record::RequestRecord;
+use gpt_api_common::record::{AttemptRecord, RequestRecord};
 use gpt_api_common::DatabaseSettings;
 
 /// A directory under the system's temp dir, removed on drop.
@@ -65,6 +65,26 @@ pub(super) fn record(id: &str) -> RequestRecord {
         stream: false,
         status: 200,
         tried: vec!["primary/gpt-4o-mini".to_owned(), "backup/gpt-4o-mini-2024".to_owned()],
+        attempts: vec![
+            AttemptRecord {
+                target: "primary/gpt-4o-mini".to_owned(),
+                start_ms: 0.25,
+                duration_ms: 4.5,
+                outcome: "transient",
+                error: Some("upstream returned 503".to_owned()),
+                mid_stream: false,
+                continuation: false,
+            },
+            AttemptRecord {
+                target: "backup/gpt-4o-mini-2024".to_owned(),
+                start_ms: 5.0,
+                duration_ms: 7.0,
+                outcome: "ok",
+                error: None,
+                mid_stream: false,
+                continuation: false,
+            },
+        ],
         error: None,
         latency_ms: 12.5,
         ttft_ms: None,
@@ -107,6 +127,7 @@ pub(super) fn full_row(tag: &str) -> LogRow {
         cancelled: true,
         malformed: true,
         usage_estimated: true,
+        attempts: r#"[{"target":"primary/gpt-4o-mini-2024","start_ms":0.5,"duration_ms":120.0,"outcome":"transient","error":"upstream returned 503","mid_stream":false,"continuation":false}]"#.to_owned(),
     }
 }
 
@@ -137,6 +158,7 @@ pub(super) fn bare_row(tag: &str) -> LogRow {
         cancelled: false,
         malformed: false,
         usage_estimated: false,
+        attempts: "[]".to_owned(),
     }
 }
 
@@ -150,7 +172,7 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 /// Every column but `created_at`, in the order of `LogRow`'s fields.
 const COLUMNS: &str = "id, client_key, endpoint, model, upstream, upstream_model, stream, status, \
     tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, total_tokens, finish_reason, \
-    request_body, response_content, reasoning_content, tool_calls, cancelled, malformed, usage_estimated";
+    request_body, response_content, reasoning_content, tool_calls, cancelled, malformed, usage_estimated, attempts";
 
 macro_rules! row_from {
     ($row:expr, $created_at:expr) => {
@@ -179,6 +201,7 @@ macro_rules! row_from {
             cancelled: $row.get("cancelled"),
             malformed: $row.get("malformed"),
             usage_estimated: $row.get("usage_estimated"),
+            attempts: $row.get("attempts"),
         }
     };
 }
