@@ -109,9 +109,9 @@ impl SharedState {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
-    /// Starts, the first time the console asks, the thread that samples the workers'
-    /// counters every `SAMPLE_EVERY` until shutdown: a gateway nobody watches does not wake
-    /// for it.
+    /// Starts (once; at start-up with an admin key, else at the console's first look) the
+    /// thread that samples the workers' counters every `SAMPLE_EVERY` until shutdown: a
+    /// gateway without a console does not wake for it.
     pub fn watch_live_figures(self: &Arc<Self>) {
         self.sampler.call_once(|| {
             let shared = Arc::clone(self);

@@ -127,7 +127,11 @@ async function refreshUsage() {
   table($("usage-table"), [group, "requests", "errors", "prompt tokens", "completion tokens", "total tokens", "cost"],
     rows.map((r) => [r.group || r[group] || "(none)", fmt.num(r.requests), fmt.num(r.errors), fmt.num(r.prompt_tokens),
       fmt.num(r.completion_tokens), fmt.num(r.total_tokens), fmt.usd(r.cost_usd)]));
-  const keys = await api("/admin/keys").catch(() => ({ data: [] }));
+  // Each key's limits and budget come with the limits of issue 15 (`GET /admin/keys`);
+  // without that endpoint the section stays hidden.
+  const keys = await api("/admin/keys").catch(() => null);
+  $("usage-keys-section").hidden = !keys;
+  if (!keys) return;
   table($("usage-keys"), ["key", "rpm", "tpm", "concurrent", "budget", "spent", "remaining"], (keys.data || []).map((k) => [
     k.name, fmt.num(k.rpm), fmt.num(k.tpm), fmt.num(k.max_concurrent), k.budget ? k.budget.limit + " " + k.budget.unit + "/" + k.budget.period : "–",
     k.budget ? fmt.num(k.budget.spent, 4) : "–", k.budget ? fmt.num(k.budget.remaining, 4) : "–"]));
@@ -212,6 +216,8 @@ function drawTimeline(r) {
     const bar = svg("rect", { class: "attempt " + kind, x: x(a.start_ms), y: 6, width: Math.max(x(a.start_ms + a.duration_ms) - x(a.start_ms), 2), height: 20 });
     bar.append(svg("title", {}, a.target + ": " + a.outcome));
     node.append(bar);
+    const barWidth = x(a.start_ms + a.duration_ms) - x(a.start_ms);
+    if (barWidth > 60) node.append(svg("text", { class: "bar-label", x: x(a.start_ms) + 4, y: 20 }, a.target + " · " + a.outcome));
     if (a.mid_stream) node.append(svg("line", { class: "break", x1: x(a.start_ms + a.duration_ms), x2: x(a.start_ms + a.duration_ms), y1: 2, y2: 30 }));
     const what = a.outcome === "ok" ? "answered" : a.outcome.replace("_", " ") + (a.mid_stream ? ", broke mid-stream" : "");
     list.append(el("li", { class: "attempt-item" }, a.target + " — ", el("span", { class: "outcome" }, what),

@@ -40,12 +40,15 @@ impl<'g> Exchange<'g> {
         received_at: Instant,
         keep_alive: bool,
     ) -> Self {
+        // One clock reading for both: the id starts with it, and the console's time ranges
+        // go by id and by created_at alike.
+        let now = SystemTime::now();
         Self {
             context,
             generation,
             record: RequestRecord {
-                id: new_request_id(),
-                created_at: SystemTime::now(),
+                id: request_id_at(now),
+                created_at: now,
                 client_key: None,
                 method: method.map_or(Cow::Borrowed(""), method_name),
                 endpoint: endpoint.to_string(),
@@ -245,7 +248,11 @@ fn method_name(method: &Method) -> Cow<'static, str> {
 /// coordination between workers, and nearly sorted, so the log's primary-key index grows at
 /// its end instead of taking inserts at random places.
 pub fn new_request_id() -> String {
-    let micros = SystemTime::now()
+    request_id_at(SystemTime::now())
+}
+
+fn request_id_at(now: SystemTime) -> String {
+    let micros = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_micros() as u64);
     format!("{micros:016x}{:016x}", fastrand::u64(..))
