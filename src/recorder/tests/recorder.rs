@@ -20,6 +20,8 @@ use super::support::{
 const SCHEMA: &str = concat!(
     include_str!("../../../migrations/sqlite/0001_request_logs.sql"),
     include_str!("../../../migrations/sqlite/0002_usage_estimated.sql"),
+    include_str!("../../../migrations/sqlite/0003_cost_usd.sql"),
+    include_str!("../../../migrations/sqlite/0004_console.sql"),
 );
 
 fn send_requests(sender: &RecordSender, prefix: &str, count: usize) {
@@ -42,7 +44,13 @@ fn break_table(url: &str) {
 }
 
 fn mend_table(url: &str) {
-    let statements: Vec<&str> = SCHEMA
+    // Comments may hold a `;`: drop them before splitting the statements.
+    let code: String = SCHEMA
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let statements: Vec<&str> = code
         .split(';')
         .filter(|sql| !sql.trim().is_empty())
         .collect();
