@@ -49,13 +49,16 @@ def shot(driver, name: str) -> None:
 
 
 def test_console_in_a_browser(gateway, mocks, monkeypatch, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     gw, a, _ = console_gateway(gateway, mocks, monkeypatch)
     traffic = send_traffic(gw, a)
     wait_for_rows(gw, traffic.all())
-    wait = WebDriverWait(browser, 15, poll_frequency=0.2)
+    # The page re-renders its tables while a wait reads them: a row read as it is replaced
+    # is read again at the next poll.
+    wait = WebDriverWait(browser, 15, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
     text = lambda element_id: browser.find_element(By.ID, element_id).text  # noqa: E731
     visible = lambda element_id: browser.find_element(By.ID, element_id).is_displayed()  # noqa: E731
 
@@ -106,8 +109,8 @@ def test_console_in_a_browser(gateway, mocks, monkeypatch, browser):
     browser.find_element(By.ID, "filter-upstream").send_keys("b")
     browser.find_element(By.ID, "filter-key").send_keys("team-a")
     browser.find_element(By.ID, "filter-apply").click()
-    row_ids = lambda: [r.get_attribute("data-id") for r in  # noqa: E731
-                       browser.find_elements(By.CSS_SELECTOR, "#requests-table tbody tr")]
+    row_ids = lambda: browser.execute_script(  # noqa: E731
+        "return [...document.querySelectorAll('#requests-table tbody tr')].map(r => r.dataset.id)")
     wait.until(lambda _: sorted(row_ids()) == sorted([traffic.failed_over, traffic.recovered]))
     shot(browser, "05-requests-filtered")
 

@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { key: sessionStorage.getItem("gpt-api-admin-key") || "", view: "now", timer: null, before: null };
+const state = { key: sessionStorage.getItem("gpt-api-admin-key") || "", view: "now", timer: null, before: null, loads: 0 };
 
 // === API ===
 async function api(path) {
@@ -157,10 +157,13 @@ function statusClass(status) {
 }
 async function loadRequests(more) {
   const query = requestQuery(more ? state.before : null);
+  // Only the latest load may draw: an earlier one answering late must not replace it.
+  const load = ++state.loads;
   $("requests-error").hidden = true;
   let page;
   try {
     page = await api("/admin/requests?" + query);
+    if (load !== state.loads) return;
   } catch (error) {
     $("requests-error").textContent = error.message;
     $("requests-error").hidden = false;
