@@ -2,7 +2,9 @@
 //! id) and one request whole. Answered on the database thread's pool, as JSON text ready
 //! to send. Pages go by id because ids start with the arrival time in microseconds (16 hex
 //! digits): newest first is the primary key read backwards, a time range is a range of
-//! ids, and each single-column filter has a `(column, id)` index (migration 0004).
+//! ids, a key is a range of the `(client_key, id)` index, error text is searched in the
+//! partial index of the rows with an error (migration 0004), and the other filters read
+//! back from the newest row until the page is full.
 
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -61,15 +63,12 @@ impl Conditions {
             Some(StatusFilter::Exact(status)) => {
                 conditions.add("status = ", "", Bind::Int(status.into()));
             }
-            // A range of statuses is read in id order, not through (status, id): the index
-            // would give the range's rows in status order, all to be sorted before the first
-            // page. (`+status` keeps both planners off the index.)
             Some(StatusFilter::Class(class)) => {
                 let from = i64::from(class) * 100;
-                conditions.add("+status >= ", "", Bind::Int(from));
-                conditions.add("+status < ", "", Bind::Int(from + 100));
+                conditions.add("status >= ", "", Bind::Int(from));
+                conditions.add("status < ", "", Bind::Int(from + 100));
             }
-            Some(StatusFilter::Errors) => conditions.add("+status >= ", "", Bind::Int(400)),
+            Some(StatusFilter::Errors) => conditions.add("status >= ", "", Bind::Int(400)),
             None => {}
         }
         // The time bounds twice: on the id, so that the primary key's order serves the range

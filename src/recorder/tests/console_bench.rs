@@ -179,11 +179,8 @@ mod bench {
         out
     }
 
-    const INDEXES: [(&str, &str); 5] = [
+    const INDEXES: [(&str, &str); 2] = [
         ("request_logs_client_key_id", "client_key, id"),
-        ("request_logs_model_id", "model, id"),
-        ("request_logs_upstream_id", "upstream, id"),
-        ("request_logs_status_id", "status, id"),
         ("request_logs_errors_id", "id) WHERE (error IS NOT NULL"),
     ];
 
