@@ -23,6 +23,16 @@ if ! command -v promtool >/dev/null; then
     || echo "could not install promtool: the metrics test will fail (apt-get install prometheus)" >&2
 fi
 
+# Headless Chromium and its WebDriver (Debian's chromium, chromium-driver) drive the console's
+# browser test (phase2); that test fails without them rather than skip, so install them here.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium and chromium-driver (the console's browser test)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null; } \
+    || echo "could not install Chromium: the console's browser test will fail (apt-get install chromium chromium-driver)" >&2
+fi
+
 # Same lookup as the tests' own (GPT_API_TESTS/pg_server.py, src/recorder/tests/pg_server.rs):
 # Debian keeps the binaries off PATH, in /usr/lib/postgresql/<N>/bin. Installed when missing,
 # like promtool; the tests run the server as the `postgres` user when this runs as root.

@@ -7,14 +7,14 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use crate::admin::AdminSender;
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, ResponseAffinity};
 use crate::limits::fleet::FleetStatus;
 use crate::limits::Ledgers;
-use crate::metrics::{LogFigures, RequestCounters, WorkerMetrics};
+use crate::metrics::{LiveFigures, LogFigures, RequestCounters, WorkerMetrics, SAMPLE_EVERY};
 use crate::record::{RecordSender, StreamId};
 use crate::upstream::UpstreamClient;
 use gpt_api_common::limits::KeyLedger;
@@ -64,6 +64,9 @@ pub struct SharedState {
     pub workers_listening: AtomicUsize,
     /// Which upstream issued each Responses API response id, for `previous_response_id`.
     pub response_affinity: ResponseAffinity,
+    /// The console's recent figures, sampled by `watch_live_figures`'s thread.
+    pub live: LiveFigures,
+    sampler: Once,
 }
 
 impl SharedState {
@@ -89,6 +92,8 @@ impl SharedState {
             shutting_down: AtomicBool::new(false),
             workers_listening: AtomicUsize::new(0),
             response_affinity: ResponseAffinity::default(),
+            live: LiveFigures::default(),
+            sampler: Once::new(),
         }
     }
 
@@ -115,6 +120,30 @@ impl SharedState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Starts (once; at start-up with an admin key, else at the console's first look) the
+    /// thread that samples the workers' counters every `SAMPLE_EVERY` until shutdown: a
+    /// gateway without a console does not wake for it.
+    pub fn watch_live_figures(self: &Arc<Self>) {
+        self.sampler.call_once(|| {
+            let shared = Arc::clone(self);
+            let started = std::thread::Builder::new()
+                .name("gpt-api-sampler".to_owned())
+                .spawn(move || {
+                    while !shared.is_shutting_down() {
+                        shared.live.sample(&shared.request_counters());
+                        std::thread::sleep(SAMPLE_EVERY);
+                    }
+                });
+            if let Err(error) = started {
+                let message = error.to_string();
+                crate::log::error(
+                    "sampler_not_started",
+                    &[("error", crate::log::Value::Str(&message))],
+                );
+            }
+        });
     }
 
     fn register(&self, counters: Arc<RequestCounters>) {
@@ -240,5 +269,8 @@ impl WorkerContext {
             generation.dispatcher.open_breakers() as u64,
             Ordering::Relaxed,
         );
+        generation
+            .counters
+            .set_breakers(generation.dispatcher.breaker_states());
     }
 }

@@ -141,6 +141,11 @@ fn run(config: Arc<Config>, config_path: &Path) -> Result<(), String> {
         });
         gpt_api::limits::fleet::start(url, Arc::clone(&shared.fleet), keys)?;
     }
+    if config.admin_key.is_some() {
+        // The console's live figures cover the traffic from the start (a key added by a
+        // reload starts them at the first look).
+        shared.watch_live_figures();
+    }
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| e.to_string())?;
     let server = server::start(records, Arc::clone(&shared))?;
     if !server.wait_until_listening(Duration::from_secs(10)) {

@@ -1,5 +1,9 @@
 //! Prometheus metrics. Each worker writes only its own counters (relaxed atomics, never
 //! contended); a scrape sums every worker's at read time. No locks on the request path.
+//! `timings` holds the finer figures only the console reads; `live` samples them.
+
+mod live;
+mod timings;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,6 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
+pub use live::{LiveFigures, SAMPLE_EVERY};
+use timings::BreakerStates;
+pub use timings::{BreakerState, CellTimings};
 
 /// Latency buckets in milliseconds (Prometheus `le` bounds).
 const BUCKETS_MS: [f64; 14] = [
@@ -54,29 +61,93 @@ pub struct WorkerMetrics {
 }
 
 /// Requests by model, upstream and status class, for one worker and one config generation
-/// (indices are that config's; names are resolved at scrape time).
+/// (indices are that config's; names are resolved at scrape time); for the console also
+/// latency and TTFT per (model, upstream) and each target's breaker state.
 pub struct RequestCounters {
     config: Arc<Config>,
     counts: Vec<AtomicU64>,
+    timings: Vec<CellTimings>,
+    breakers: BreakerStates,
 }
 
 impl RequestCounters {
     pub fn new(config: Arc<Config>) -> Self {
         // One extra model and upstream slot for requests that never got that far.
-        let size = (config.models.len() + 1) * (config.upstreams.len() + 1) * STATUS_CLASSES.len();
+        let cells = (config.models.len() + 1) * (config.upstreams.len() + 1);
+        let targets = config.models.iter().map(|m| m.targets.len()).sum();
         Self {
-            counts: (0..size).map(|_| AtomicU64::new(0)).collect(),
+            counts: (0..cells * STATUS_CLASSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            timings: (0..cells).map(|_| CellTimings::default()).collect(),
+            breakers: BreakerStates::new(targets),
             config,
         }
     }
 
-    pub fn count(&self, model: Option<usize>, upstream: Option<usize>, status: u16) {
+    fn cell(&self, model: Option<usize>, upstream: Option<usize>) -> usize {
         let upstreams = self.config.upstreams.len() + 1;
         let model = model.unwrap_or(self.config.models.len());
         let upstream = upstream.unwrap_or(upstreams - 1);
+        model * upstreams + upstream
+    }
+
+    pub fn count(&self, model: Option<usize>, upstream: Option<usize>, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.counts[(model * upstreams + upstream) * STATUS_CLASSES.len() + class]
-            .fetch_add(1, Relaxed);
+        let cell = self.cell(model, upstream);
+        self.counts[cell * STATUS_CLASSES.len() + class].fetch_add(1, Relaxed);
+    }
+
+    /// The request's latency and (streams) time to first token, for the console.
+    pub fn time(
+        &self,
+        model: Option<usize>,
+        upstream: Option<usize>,
+        latency: Duration,
+        ttft: Option<Duration>,
+    ) {
+        self.timings[self.cell(model, upstream)].observe(latency, ttft);
+    }
+
+    /// The config these counters' indices refer to.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Every (model, upstream) cell with a request: the names ("" for none), the count per
+    /// status class (1xx to 5xx) and the timings.
+    pub fn cells(&self) -> impl Iterator<Item = (&str, &str, [u64; 5], &CellTimings)> {
+        let upstreams = self.config.upstreams.len() + 1;
+        self.timings
+            .iter()
+            .enumerate()
+            .filter_map(move |(cell, timings)| {
+                let classes = &self.counts[cell * STATUS_CLASSES.len()..][..STATUS_CLASSES.len()];
+                let counts: [u64; 5] = std::array::from_fn(|class| classes[class].load(Relaxed));
+                if counts.iter().all(|&count| count == 0) {
+                    return None;
+                }
+                let model = self.config.models.get(cell / upstreams);
+                let upstream = self.config.upstreams.get(cell % upstreams);
+                Some((
+                    model.map_or("", |m| m.name.as_str()),
+                    upstream.map_or("", |u| u.name.as_str()),
+                    counts,
+                    timings,
+                ))
+            })
+    }
+
+    /// Stores each target's breaker state (targets numbered model by model).
+    pub fn set_breakers(&self, states: impl Iterator<Item = BreakerState>) {
+        for (target, state) in states.enumerate() {
+            self.breakers.set(target, state);
+        }
+    }
+
+    /// The breaker state of the `target`th target, as last sampled.
+    pub fn breaker(&self, target: usize) -> BreakerState {
+        self.breakers.get(target)
     }
 
     fn add_to(&self, totals: &mut BTreeMap<(String, String, &'static str), u64>) {

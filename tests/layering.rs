@@ -22,24 +22,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "handler",
         &[
             "context", "dispatch", "upstream", "http", "error", "config", "metrics", "json",
-            "record", "log", "mutate", "dialect", "admin", "time", "limits",
+            "record", "log", "mutate", "dialect", "admin", "time", "limits", "console",
         ],
     ),
     (
         "context",
         &[
-            "dispatch", "upstream", "config", "metrics", "record", "admin", "limits",
+            "dispatch", "upstream", "config", "metrics", "record", "admin", "limits", "log",
         ],
     ),
-    ("dispatch", &["upstream", "config", "error"]),
+    (
+        "dispatch",
+        &["upstream", "config", "error", "metrics", "record"],
+    ),
     ("dialect", &["json"]),
     ("limits", &["config", "error", "json", "log"]),
     ("upstream", &["config", "iovec"]),
     ("http", &["error", "iovec"]),
-    ("metrics", &["config"]),
+    ("metrics", &["config", "json"]),
     ("config", &["json"]),
     ("error", &["json"]),
     ("iovec", &[]),
+    ("console", &[]),
     ("mutate", &[]),
 ];
 

@@ -17,6 +17,8 @@ use std::time::SystemTime;
 
 use futures_channel::oneshot;
 
+pub use crate::console::{RequestFilter, StatusFilter, DEFAULT_PAGE, MAX_PAGE};
+
 /// A question for the log database.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AdminQuery {
@@ -25,6 +27,10 @@ pub enum AdminQuery {
     /// A key's spend since a time (its budget period's start), for restoring it at start:
     /// `{"usd":…,"tokens":…}`.
     KeySpend { key: String, since: SystemTime },
+    /// `GET /admin/requests`: a page of the request log (the console).
+    Requests(RequestFilter),
+    /// `GET /admin/requests/{id}`: one request whole (the console).
+    Request(String),
 }
 
 /// Token, request, error and cost totals per group, over `[since, until)`.

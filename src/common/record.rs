@@ -29,6 +29,8 @@ pub struct RequestRecord {
     pub status: u16,
     /// `upstream/upstream-model`, one entry per attempt, in order.
     pub tried: Vec<String>,
+    /// The same attempts with their timing and outcome, for the console's timeline.
+    pub attempts: Vec<AttemptRecord>,
     /// The exact error message sent to the client, for gateway-generated errors
     /// (and the in-band error of a broken stream).
     pub error: Option<String>,
@@ -48,6 +50,26 @@ pub struct RequestRecord {
     pub price: Option<Price>,
     /// A limited key's admission, settled by the logging thread with the real usage.
     pub admission: Option<Admission>,
+}
+
+/// One attempt of a request's failover path, as the console draws it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// `upstream/upstream-model`, as in `tried`.
+    pub target: String,
+    /// When it started, in ms after the request arrived.
+    pub start_ms: f64,
+    /// Until it failed, or (the attempt that answered) until the request ended.
+    pub duration_ms: f64,
+    /// `ok`, or the failure class (`transient`, `silent`, `misconfigured`, `too_long`,
+    /// `refused`, `prefill_refused`).
+    pub outcome: &'static str,
+    /// The failure's message ("upstream returned 503").
+    pub error: Option<String>,
+    /// It failed after its stream had reached the client (a mid-stream break).
+    pub mid_stream: bool,
+    /// A continuation of a broken stream (mid-stream recovery).
+    pub continuation: bool,
 }
 
 /// Identifies one stream between its chunks and its end; unique per process.

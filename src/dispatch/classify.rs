@@ -31,6 +31,20 @@ pub struct Failure {
     pub message: String,
 }
 
+impl FailureKind {
+    /// The class as the request log's timeline names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transient { .. } => "transient",
+            Self::Silent => "silent",
+            Self::Misconfigured => "misconfigured",
+            Self::TooLong => "too_long",
+            Self::Refused => "refused",
+            Self::PrefillRefused => "prefill_refused",
+        }
+    }
+}
+
 impl Failure {
     pub fn is_timeout(&self) -> bool {
         self.kind == FailureKind::Silent

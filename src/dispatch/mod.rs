@@ -17,6 +17,7 @@ pub use plan::{AttemptPlan, AttemptTarget};
 use state::RoutingState;
 
 use crate::config::{Config, ModelId};
+use crate::metrics::BreakerState;
 
 /// One per worker: the config it routes by and its own routing state.
 pub struct Dispatcher {
@@ -36,5 +37,10 @@ impl Dispatcher {
 
     pub fn open_breakers(&self) -> usize {
         self.state.open_breakers(std::time::Instant::now())
+    }
+
+    /// Each target's breaker, model by model.
+    pub fn breaker_states(&self) -> impl Iterator<Item = BreakerState> + '_ {
+        self.state.breaker_states(std::time::Instant::now())
     }
 }

@@ -12,6 +12,7 @@ use super::state::TargetHealth;
 use super::Dispatcher;
 use crate::config::{Model, ModelId, Target, Upstream};
 use crate::error::{AppError, FailureSummary};
+use crate::record::AttemptRecord;
 
 /// One target to attempt, with everything an attempt needs to know about it.
 #[derive(Clone, Copy)]
@@ -30,6 +31,17 @@ impl AttemptTarget<'_> {
     }
 }
 
+/// When one attempt ran and how it ended, kept beside its `tried` label.
+struct AttemptTimes {
+    started: Instant,
+    ended: Option<Instant>,
+    failure: Option<(FailureKind, String)>,
+    /// Its answer went to the client (a failure after that broke a stream mid-way).
+    delivered: bool,
+    /// An earlier attempt had delivered: this one continues a broken stream.
+    continuation: bool,
+}
+
 pub struct AttemptPlan<'a> {
     dispatcher: &'a Dispatcher,
     requested: &'a Model,
@@ -41,6 +53,8 @@ pub struct AttemptPlan<'a> {
     visited: Vec<ModelId>,
     /// One entry per attempt, in order.
     tried: Vec<String>,
+    /// The same attempts with their timing and outcome (the console's timeline).
+    timeline: Vec<AttemptTimes>,
     /// The target of the latest attempt (what a failed request's log names).
     last_target: Option<AttemptTarget<'a>>,
     /// The target of the latest attempt that delivered.
@@ -60,6 +74,7 @@ impl<'a> AttemptPlan<'a> {
             open: VecDeque::new(),
             visited: Vec::new(),
             tried: Vec::new(),
+            timeline: Vec::new(),
             last_target: None,
             answered_by: None,
             last_failure: None,
@@ -163,10 +178,20 @@ impl<'a> AttemptPlan<'a> {
             loop {
                 state.begin_attempt(target.model_id, target.index, policy.breaker_cooldown);
                 self.tried.push(target.label());
+                self.timeline.push(AttemptTimes {
+                    started: Instant::now(),
+                    ended: None,
+                    failure: None,
+                    delivered: false,
+                    continuation: self.answered_by.is_some(),
+                });
                 self.last_target = Some(target);
                 let failure = match attempt(&target).await {
                     Ok(delivered) => {
                         self.record(&target, TargetHealth::Succeeded);
+                        if let Some(times) = self.timeline.last_mut() {
+                            times.delivered = true;
+                        }
                         self.answered_by = Some(target);
                         return Ok((delivered, target));
                     }
@@ -212,6 +237,10 @@ impl<'a> AttemptPlan<'a> {
             _ => TargetHealth::Failed,
         };
         self.record(target, health);
+        if let Some(times) = self.timeline.last_mut() {
+            times.ended = Some(Instant::now());
+            times.failure = Some((failure.kind, failure.message.clone()));
+        }
         self.last_failure = Some(failure);
     }
 
@@ -239,6 +268,33 @@ impl<'a> AttemptPlan<'a> {
     /// The attempts, `upstream/upstream-model` each, in order, for the record.
     pub fn into_tried(self) -> Vec<String> {
         self.tried
+    }
+
+    /// The attempts with their timing and outcome, times in ms after `origin` (when the
+    /// request arrived); an attempt still open (the one that answered) ends now.
+    pub fn timeline(&self, origin: Instant) -> Vec<AttemptRecord> {
+        let now = Instant::now();
+        let since = |at: Instant| at.saturating_duration_since(origin).as_secs_f64() * 1000.0;
+        self.tried
+            .iter()
+            .zip(&self.timeline)
+            .map(|(target, times)| {
+                let ended = times.ended.unwrap_or(now);
+                let (outcome, error) = match &times.failure {
+                    Some((kind, message)) => (kind.name(), Some(message.clone())),
+                    None => ("ok", None),
+                };
+                AttemptRecord {
+                    target: target.clone(),
+                    start_ms: since(times.started),
+                    duration_ms: since(ended) - since(times.started),
+                    outcome,
+                    error,
+                    mid_stream: times.delivered && times.failure.is_some(),
+                    continuation: times.continuation,
+                }
+            })
+            .collect()
     }
 
     fn record(&self, target: &AttemptTarget<'_>, health: TargetHealth) {

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Model, ModelId};
+use crate::metrics::BreakerState;
 
 pub struct RoutingState {
     /// Per model: nginx's "current weight" per target.
@@ -127,6 +128,19 @@ impl RoutingState {
                 }
             }
         }
+    }
+
+    /// Each target's breaker (model by model) as the console shows it: open while cooling
+    /// down, half-open once the cooldown is over and until a probe succeeds.
+    pub fn breaker_states(&self, now: Instant) -> impl Iterator<Item = BreakerState> + '_ {
+        self.breakers
+            .iter()
+            .flatten()
+            .map(move |breaker| match breaker.open_until.get() {
+                None => BreakerState::Closed,
+                Some(until) if now < until => BreakerState::Open,
+                Some(_) => BreakerState::HalfOpen,
+            })
     }
 
     /// Targets whose breaker is open now, for metrics.

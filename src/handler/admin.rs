@@ -1,15 +1,21 @@
 //! The admin endpoints (`/admin/...`): present only when `[admin] key_env` is configured
 //! (otherwise 404, as for any unknown path), behind `Authorization: Bearer <admin key>`.
 //! Each is a query to the logging thread's database (`gpt_api_common::admin`), awaited here
-//! without blocking the worker; logged like any request.
+//! without blocking the worker; logged like any request, except the console's reads
+//! (`/admin/now`, answered from the workers' counters, and `/admin/requests…`, whose
+//! parameters `requests` reads): refusals of those are logged, answers are not.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use monoio::net::TcpStream;
 
+mod requests;
+
 use super::access;
+use super::console;
 use super::exchange::Exchange;
+use super::local::unlogged;
 use crate::admin::{AdminFailure, AdminQuery, UsageGroup, UsageQuery};
 use crate::context::WorkerContext;
 use crate::error::AppError;
@@ -38,15 +44,27 @@ pub async fn admin(
     }
     let query = match route {
         AdminRoute::Usage => usage_query(&request.query),
+        AdminRoute::Now => {
+            let keep_alive = exchange.keep_alive();
+            return console::now(&context.shared, client, keep_alive).await;
+        }
+        AdminRoute::Requests => requests::page_query(&request.query),
+        AdminRoute::Request => requests::detail_query(&request.path),
         AdminRoute::Unknown => Err(AppError::NotFound(request.path.clone())),
     };
+    // The console's reads are not logged: an open console would fill the log it shows.
+    let logged = !matches!(route, AdminRoute::Requests | AdminRoute::Request);
     let query = match query {
         Ok(query) => query,
         Err(error) => return exchange.fail(client, error).await,
     };
     let answer = context.shared.admin.ask(query);
     let error = match monoio::time::timeout(ANSWER_WAIT, answer).await {
-        Ok(Ok(Ok(body))) => return exchange.answer(client, Bytes::from(body)).await,
+        Ok(Ok(Ok(body))) if logged => return exchange.answer(client, Bytes::from(body)).await,
+        Ok(Ok(Ok(body))) => {
+            let keep_alive = exchange.keep_alive();
+            return unlogged(client, keep_alive, 200, "application/json", body.into()).await;
+        }
         Ok(Ok(Err(AdminFailure::NotFound(what)))) => AppError::NotFound(what),
         Ok(Ok(Err(AdminFailure::Unavailable(why)))) => AppError::AdminUnavailable(why),
         Ok(Err(_)) => AppError::AdminUnavailable("the logging thread is gone".into()),

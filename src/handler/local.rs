@@ -173,7 +173,7 @@ fn push_model_object(out: &mut String, name: &str) {
     out.push_str(",\"object\":\"model\",\"created\":0,\"owned_by\":\"gpt-api\"}");
 }
 
-async fn unlogged(
+pub(super) async fn unlogged(
     client: &mut TcpStream,
     keep_alive: bool,
     status: u16,

@@ -6,6 +6,7 @@
 mod access;
 mod admin;
 mod body;
+mod console;
 mod exchange;
 mod forward;
 mod local;
@@ -63,6 +64,16 @@ pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Re
         Route::Admin(route) => {
             let exchange = exchange(&request.path);
             admin::admin(exchange, context, client, &request, route).await
+        }
+        Route::Console => {
+            // Like any unknown path unless an admin key turns the console on.
+            if generation.config.admin_key.is_some() {
+                if let Some(kept) = console::asset(client, keep_alive, &request.path).await {
+                    return kept;
+                }
+            }
+            let error = AppError::NotFound(request.path.clone());
+            exchange(&request.path).fail(client, error).await
         }
         Route::MethodNotAllowed => {
             let exchange = exchange(&request.path);

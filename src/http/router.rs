@@ -16,6 +16,8 @@ pub enum Route {
     Proxy(Endpoint),
     /// `/admin/...`: behind `[admin] key_env` (absent: not found).
     Admin(AdminRoute),
+    /// `/console` and its assets (absent without `[admin] key_env`).
+    Console,
     MethodNotAllowed,
     NotFound,
 }
@@ -25,6 +27,12 @@ pub enum Route {
 pub enum AdminRoute {
     /// `GET /admin/usage?group_by=key|model|upstream&since=…&until=…`
     Usage,
+    /// `GET /admin/now`: the console's live figures.
+    Now,
+    /// `GET /admin/requests?…`: a page of the request log.
+    Requests,
+    /// `GET /admin/requests/{id}`: one request.
+    Request,
     /// Any other path under `/admin/` (404 once the admin key is checked).
     Unknown,
 }
@@ -81,7 +89,14 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/v1/responses" => (Method::POST, Route::Proxy(Endpoint::Responses)),
         "/v1/messages" => (Method::POST, Route::Proxy(Endpoint::Messages)),
         "/admin/usage" => (Method::GET, Route::Admin(AdminRoute::Usage)),
+        "/admin/now" => (Method::GET, Route::Admin(AdminRoute::Now)),
+        "/admin/requests" => (Method::GET, Route::Admin(AdminRoute::Requests)),
+        "/console" => (Method::GET, Route::Console),
         _ if model_id(path).is_some() => (Method::GET, Route::Model),
+        _ if path.starts_with("/admin/requests/") => {
+            (Method::GET, Route::Admin(AdminRoute::Request))
+        }
+        _ if path.starts_with("/console/") => (Method::GET, Route::Console),
         _ if path.starts_with("/admin/") => (Method::GET, Route::Admin(AdminRoute::Unknown)),
         _ => return Route::NotFound,
     };
@@ -138,5 +153,14 @@ mod tests {
             route(&Method::POST, "/admin/usage"),
             Route::MethodNotAllowed
         );
+        assert_eq!(
+            route(&Method::GET, "/admin/requests/0196abc"),
+            Route::Admin(AdminRoute::Request)
+        );
+        assert_eq!(
+            route(&Method::GET, "/admin/requests"),
+            Route::Admin(AdminRoute::Requests)
+        );
+        assert_eq!(route(&Method::GET, "/console/console.js"), Route::Console);
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use gpt_api_common::admin::{AdminFailure, AdminQuery, AdminReply, UsageQuery};
 use gpt_api_common::json::push_json_string;
 
+use super::console;
 use super::row::format_utc;
 use super::store::Store;
 
@@ -24,6 +25,14 @@ pub(super) async fn answer(store: &Store, query: &AdminQuery) -> AdminReply {
     match query {
         AdminQuery::Usage(usage) => usage_totals(store, usage).await,
         AdminQuery::KeySpend { key, since } => key_spend(store, key, *since).await,
+        AdminQuery::Requests(filter) => console::page(store, filter)
+            .await
+            .map_err(|error| AdminFailure::Unavailable(error.to_string())),
+        AdminQuery::Request(id) => match console::detail(store, id).await {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => Err(AdminFailure::NotFound(format!("/admin/requests/{id}"))),
+            Err(error) => Err(AdminFailure::Unavailable(error.to_string())),
+        },
     }
 }
 

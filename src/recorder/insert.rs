@@ -1,7 +1,7 @@
 //! The INSERT statements behind `Store::insert`, one shape per backend, both ending in
 //! `ON CONFLICT (id) DO NOTHING` so that a replayed row is never written twice.
 //! SQLite: multi-row `VALUES`. PostgreSQL: one array per column and `UNNEST`, so a batch
-//! of any size is one statement with 25 parameters, prepared once and reused.
+//! of any size is one statement with 26 parameters, prepared once and reused.
 
 use std::sync::LazyLock;
 
@@ -19,18 +19,18 @@ const SQLITE_ROWS_PER_STATEMENT: usize = 64;
 const COLUMNS: &str = "id, created_at, client_key, endpoint, model, upstream, upstream_model, \
     stream, status, tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, \
     total_tokens, finish_reason, request_body, response_content, reasoning_content, \
-    tool_calls, cancelled, malformed, usage_estimated, cost_usd";
+    tool_calls, cancelled, malformed, usage_estimated, cost_usd, attempts";
 
 const POSTGRES_INSERT: &str = "INSERT INTO request_logs (id, created_at, client_key, endpoint, \
     model, upstream, upstream_model, stream, status, tried, error, latency_ms, ttft_ms, \
     prompt_tokens, completion_tokens, total_tokens, finish_reason, request_body, \
     response_content, reasoning_content, tool_calls, cancelled, malformed, usage_estimated, \
-    cost_usd) \
+    cost_usd, attempts) \
     SELECT * FROM UNNEST($1::text[], $2::text[]::timestamptz[], $3::text[], $4::text[], \
     $5::text[], $6::text[], $7::text[], $8::bool[], $9::int4[], $10::text[], $11::text[], \
     $12::float8[], $13::float8[], $14::int8[], $15::int8[], $16::int8[], $17::text[], \
     $18::text[], $19::text[], $20::text[], $21::text[], $22::bool[], $23::bool[], $24::bool[], \
-    $25::float8[]) \
+    $25::float8[], $26::text[]) \
     ON CONFLICT (id) DO NOTHING";
 
 /// Returns the rows inserted (a replayed row already there is not).
@@ -74,6 +74,7 @@ pub(super) async fn sqlite(
                 .bind(row.malformed)
                 .bind(row.usage_estimated)
                 .bind(row.cost_usd)
+                .bind(row.attempts.as_str())
         });
         let result: SqliteQueryResult = query.execute(&mut *connection).await?;
         inserted += result.rows_affected();
@@ -129,6 +130,7 @@ pub(super) async fn postgres(
         .bind(flag(|row| row.malformed))
         .bind(flag(|row| row.usage_estimated))
         .bind(rows.iter().map(|row| row.cost_usd).collect::<Vec<_>>())
+        .bind(text(|row| &row.attempts))
         .execute(connection)
         .await?;
     Ok(result.rows_affected())

@@ -17,6 +17,7 @@ mod admin;
 mod anthropic;
 mod buffer;
 mod calls;
+mod console;
 mod database;
 mod dialect;
 mod health;

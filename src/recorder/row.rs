@@ -1,12 +1,14 @@
 //! One `request_logs` row: built from a worker's `RequestRecord` plus what the logging
 //! thread read from the response, and the form the spill file stores (one JSON line each).
 
+use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use gpt_api_common::json::push_json_string;
 use gpt_api_common::limits::Price;
-use gpt_api_common::record::RequestRecord;
+use gpt_api_common::record::{AttemptRecord, RequestRecord};
 
 /// What the logging thread learnt from a response body or a stream's events, the same
 /// columns whichever dialect the client was answered in.
@@ -89,6 +91,15 @@ pub(super) struct LogRow {
     /// USD at the model's price; `None` without a price or without usage.
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// JSON array text, one object per attempt (target, start and duration in ms, outcome,
+    /// error, mid_stream, continuation): the console's failover timeline. Spill lines
+    /// written before this column existed read as `[]`.
+    #[serde(default = "no_attempts")]
+    pub attempts: String,
+}
+
+fn no_attempts() -> String {
+    "[]".to_owned()
 }
 
 impl LogRow {
@@ -104,6 +115,7 @@ impl LogRow {
         let mut row = Self {
             created_at: format_utc(record.created_at),
             tried: simd_json::to_string(&record.tried).unwrap_or_else(|_| "[]".to_owned()),
+            attempts: attempts_json(&record.attempts),
             request_body: record
                 .request_body
                 .filter(|_| store_content)
@@ -138,7 +150,12 @@ impl LogRow {
     /// PostgreSQL refuses NUL in text, and one such row would block its whole batch for
     /// ever; a client can put one in a body or (JSON-escaped) in a model name.
     fn replace_nul_characters(&mut self) {
-        let texts = [&mut self.id, &mut self.endpoint, &mut self.tried];
+        let texts = [
+            &mut self.id,
+            &mut self.endpoint,
+            &mut self.tried,
+            &mut self.attempts,
+        ];
         let optional_texts = [
             &mut self.client_key,
             &mut self.model,
@@ -160,6 +177,34 @@ impl LogRow {
             }
         }
     }
+}
+
+/// The attempts as the `attempts` column's JSON array.
+fn attempts_json(attempts: &[AttemptRecord]) -> String {
+    let mut out = String::from("[");
+    for (index, attempt) in attempts.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"target\":");
+        push_json_string(&mut out, &attempt.target);
+        let _ = write!(
+            out,
+            ",\"start_ms\":{:.3},\"duration_ms\":{:.3},\"outcome\":\"{}\",\"error\":",
+            attempt.start_ms, attempt.duration_ms, attempt.outcome
+        );
+        match &attempt.error {
+            Some(error) => push_json_string(&mut out, error),
+            None => out.push_str("null"),
+        }
+        let _ = write!(
+            out,
+            ",\"mid_stream\":{},\"continuation\":{}}}",
+            attempt.mid_stream, attempt.continuation
+        );
+    }
+    out.push(']');
+    out
 }
 
 /// `SystemTime` as UTC ISO-8601 with microseconds; both backends parse it, and as

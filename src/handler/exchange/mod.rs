@@ -7,7 +7,7 @@
 mod proxy;
 
 use std::borrow::Cow;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::Method;
@@ -54,12 +54,15 @@ impl<'g> Exchange<'g> {
         received_at: Instant,
         keep_alive: bool,
     ) -> Self {
+        // One clock reading for both: the id starts with it, and the console's time ranges
+        // go by id and by created_at alike.
+        let now = SystemTime::now();
         Self {
             context,
             generation,
             record: RequestRecord {
-                id: new_request_id(),
-                created_at: SystemTime::now(),
+                id: request_id_at(now),
+                created_at: now,
                 client_key: None,
                 method: method.map_or(Cow::Borrowed(""), method_name),
                 endpoint: endpoint.to_string(),
@@ -69,6 +72,7 @@ impl<'g> Exchange<'g> {
                 stream: false,
                 status: 0,
                 tried: Vec::new(),
+                attempts: Vec::new(),
                 error: None,
                 latency_ms: 0.0,
                 ttft_ms: None,
@@ -92,6 +96,11 @@ impl<'g> Exchange<'g> {
 
     pub fn id(&self) -> &str {
         &self.record.id
+    }
+
+    /// Whether the connection may carry another request after this one's answer.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
     }
 
     pub fn set_model(&mut self, model: &str) {
@@ -216,14 +225,19 @@ impl<'g> Exchange<'g> {
                 self.record.upstream_model = Some(target.target.upstream_model.clone());
                 upstream_index = Some(target.target.upstream.0);
             }
+            self.record.attempts = plan.timeline(self.received_at);
             self.record.tried = plan.into_tried();
         }
         let elapsed = self.received_at.elapsed();
         self.record.status = status;
         self.record.latency_ms = elapsed.as_secs_f64() * 1000.0;
-        self.generation
-            .counters
-            .count(self.model_index, upstream_index, status);
+        let counters = &self.generation.counters;
+        counters.count(self.model_index, upstream_index, status);
+        let ttft = self
+            .record
+            .ttft_ms
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+        counters.time(self.model_index, upstream_index, elapsed, ttft);
         let metrics = &self.context.metrics;
         metrics.latency.observe(elapsed);
         if let Some(extra_attempts) = self.record.tried.len().checked_sub(1) {
@@ -308,7 +322,11 @@ fn method_name(method: &Method) -> Cow<'static, str> {
 /// coordination between workers, and nearly sorted, so the log's primary-key index grows at
 /// its end instead of taking inserts at random places.
 pub fn new_request_id() -> String {
-    let micros = SystemTime::now()
+    request_id_at(SystemTime::now())
+}
+
+fn request_id_at(now: SystemTime) -> String {
+    let micros = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_micros() as u64);
     format!("{micros:016x}{:016x}", fastrand::u64(..))

@@ -4,6 +4,8 @@
 
 mod admin;
 mod anthropic;
+mod console;
+mod console_bench;
 mod dialect_rows;
 mod pg_server;
 mod postgres;

@@ -21,6 +21,7 @@ const SCHEMA: &str = concat!(
     include_str!("../../../migrations/sqlite/0001_request_logs.sql"),
     include_str!("../../../migrations/sqlite/0002_usage_estimated.sql"),
     include_str!("../../../migrations/sqlite/0003_cost_usd.sql"),
+    include_str!("../../../migrations/sqlite/0004_console.sql"),
 );
 
 fn send_requests(sender: &RecordSender, prefix: &str, count: usize) {

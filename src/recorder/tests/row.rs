@@ -38,6 +38,10 @@ fn a_record_becomes_a_row() {
         r#"["primary/gpt-4o-mini","backup/gpt-4o-mini-2024"]"#
     );
     assert_eq!(
+        row.attempts,
+        r#"[{"target":"primary/gpt-4o-mini","start_ms":0.250,"duration_ms":4.500,"outcome":"transient","error":"upstream returned 503","mid_stream":false,"continuation":false},{"target":"backup/gpt-4o-mini-2024","start_ms":5.000,"duration_ms":7.000,"outcome":"ok","error":null,"mid_stream":false,"continuation":false}]"#
+    );
+    assert_eq!(
         row.request_body.as_deref(),
         Some(r#"{"model":"gpt-4o-mini","messages":[]}"#)
     );

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::row::{LogRow, ResponseSummary};
 use crate::stream::StreamAccumulator;
-use gpt_api_common::record::RequestRecord;
+use gpt_api_common::record::{AttemptRecord, RequestRecord};
 use gpt_api_common::DatabaseSettings;
 
 /// What a stream accumulator makes of these chunks, fed in order.
@@ -88,6 +88,26 @@ pub(super) fn record(id: &str) -> RequestRecord {
         stream: false,
         status: 200,
         tried: vec!["primary/gpt-4o-mini".to_owned(), "backup/gpt-4o-mini-2024".to_owned()],
+        attempts: vec![
+            AttemptRecord {
+                target: "primary/gpt-4o-mini".to_owned(),
+                start_ms: 0.25,
+                duration_ms: 4.5,
+                outcome: "transient",
+                error: Some("upstream returned 503".to_owned()),
+                mid_stream: false,
+                continuation: false,
+            },
+            AttemptRecord {
+                target: "backup/gpt-4o-mini-2024".to_owned(),
+                start_ms: 5.0,
+                duration_ms: 7.0,
+                outcome: "ok",
+                error: None,
+                mid_stream: false,
+                continuation: false,
+            },
+        ],
         error: None,
         latency_ms: 12.5,
         ttft_ms: None,
@@ -133,6 +153,7 @@ pub(super) fn full_row(tag: &str) -> LogRow {
         malformed: true,
         usage_estimated: true,
         cost_usd: Some(0.012_5),
+        attempts: r#"[{"target":"primary/gpt-4o-mini-2024","start_ms":0.5,"duration_ms":120.0,"outcome":"transient","error":"upstream returned 503","mid_stream":false,"continuation":false}]"#.to_owned(),
     }
 }
 
@@ -164,6 +185,7 @@ pub(super) fn bare_row(tag: &str) -> LogRow {
         malformed: false,
         usage_estimated: false,
         cost_usd: None,
+        attempts: "[]".to_owned(),
     }
 }
 
@@ -178,7 +200,7 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 const COLUMNS: &str = "id, client_key, endpoint, model, upstream, upstream_model, stream, status, \
     tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, total_tokens, finish_reason, \
     request_body, response_content, reasoning_content, tool_calls, cancelled, malformed, usage_estimated, \
-    cost_usd";
+    cost_usd, attempts";
 
 macro_rules! row_from {
     ($row:expr, $created_at:expr) => {
@@ -208,6 +230,7 @@ macro_rules! row_from {
             malformed: $row.get("malformed"),
             usage_estimated: $row.get("usage_estimated"),
             cost_usd: $row.get("cost_usd"),
+            attempts: $row.get("attempts"),
         }
     };
 }
