@@ -84,3 +84,30 @@ def test_usage_totals_grouped_by_key_model_and_upstream(gateway, mocks, monkeypa
     assert usage("group_by=key&until=2000-01-01T00:00:00Z")["data"] == []
     # The admin's own requests are logged too (without a client key).
     wait_until(lambda: any(r["endpoint"] == "/admin/usage" and r["status"] == 200 for r in gw.db_rows()))
+
+
+def test_admin_keys_lists_every_key_with_its_limits_and_spend(gateway, mocks, monkeypatch):
+    monkeypatch.setenv("GPT_API_TEST_ADMIN_KEY", ADMIN_KEY)
+    limited = [{"name": "team-a", "key": CLIENT_KEY, "rpm": 50, "budget": {"tokens": 100000, "period": "day"}},
+               {"name": "team-b", "key": CLIENT_KEY + "-b"}]
+    gw = gateway([upstream(mocks("a"))], [{"name": "m", "targets": [{"upstream": "a"}]}],
+                 admin={"key_env": "GPT_API_TEST_ADMIN_KEY"}, client_keys=limited)
+    raw = sdk(gw).chat.completions.with_raw_response.create(model="m", messages=msgs("one two"))
+    tokens = raw.parse().usage.total_tokens
+    admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+    assert http(gw).get("/admin/keys").status_code == 401
+
+    def team_a() -> dict:
+        r = http(gw).get("/admin/keys", headers=admin)
+        assert r.status_code == 200, r.text
+        views = {k["key"]: k for k in r.json()["data"]}
+        assert set(views) == {"team-a", "team-b"}
+        assert views["team-b"]["limits"]["rpm"] is None
+        return views["team-a"]
+
+    # Spend is settled by the logging thread once the answer is over.
+    wait_until(lambda: team_a()["spend"]["tokens"] == tokens)
+    view = team_a()
+    assert view["limits"]["rpm"] == 50 and view["requests"]["used"] >= 1
+    assert view["limits"]["budget"] == {"tokens": 100000, "period": "day"}
+    assert view["spend"]["remaining"] == 100000 - tokens

@@ -127,14 +127,17 @@ async function refreshUsage() {
   table($("usage-table"), [group, "requests", "errors", "prompt tokens", "completion tokens", "total tokens", "cost"],
     rows.map((r) => [r.group || r[group] || "(none)", fmt.num(r.requests), fmt.num(r.errors), fmt.num(r.prompt_tokens),
       fmt.num(r.completion_tokens), fmt.num(r.total_tokens), fmt.usd(r.cost_usd)]));
-  // Each key's limits and budget come with the limits of issue 15 (`GET /admin/keys`);
-  // without that endpoint the section stays hidden.
+  // Each key's limits, what remains of them this minute, and its spend (`GET /admin/keys`).
   const keys = await api("/admin/keys").catch(() => null);
-  $("usage-keys-section").hidden = !keys;
+  $("usage-keys-section").hidden = !keys || !(keys.data || []).length;
   if (!keys) return;
-  table($("usage-keys"), ["key", "rpm", "tpm", "concurrent", "budget", "spent", "remaining"], (keys.data || []).map((k) => [
-    k.name, fmt.num(k.rpm), fmt.num(k.tpm), fmt.num(k.max_concurrent), k.budget ? k.budget.limit + " " + k.budget.unit + "/" + k.budget.period : "–",
-    k.budget ? fmt.num(k.budget.spent, 4) : "–", k.budget ? fmt.num(k.budget.remaining, 4) : "–"]));
+  table($("usage-keys"), ["key", "rpm", "tpm", "concurrent", "budget", "spent", "remaining"], (keys.data || []).map((k) => {
+    const budget = k.limits.budget, spend = k.spend;
+    const unit = budget && budget.usd !== undefined ? "usd" : "tokens";
+    return [k.key, fmt.num(k.limits.rpm), fmt.num(k.limits.tpm), fmt.num(k.limits.max_concurrent),
+      budget ? budget[unit] + " " + unit.toUpperCase() + "/" + budget.period : "–",
+      unit === "usd" ? fmt.usd(spend.usd) : fmt.num(spend.tokens), budget ? fmt.num(spend.remaining, 4) : "–"];
+  }));
 }
 
 // === Requests ===

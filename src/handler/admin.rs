@@ -5,6 +5,7 @@
 //! (`/admin/now`, answered from the workers' counters, and `/admin/requests…`, whose
 //! parameters `requests` reads): refusals of those are logged, answers are not.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use crate::error::AppError;
 use crate::http::query;
 use crate::http::request::Request;
 use crate::http::router::AdminRoute;
+use gpt_api_common::limits::KeyLedger;
 
 /// How long a worker waits for an answer (the database thread gives up after 10 s itself).
 const ANSWER_WAIT: Duration = Duration::from_secs(15);
@@ -48,6 +50,11 @@ pub async fn admin(
             let keep_alive = exchange.keep_alive();
             return console::now(&context.shared, client, keep_alive).await;
         }
+        AdminRoute::Keys => {
+            // From the shared ledgers, like `/v1/usage`: no database involved.
+            let body = keys_view(&generation.config, &generation.ledgers);
+            return exchange.answer(client, Bytes::from(body)).await;
+        }
         AdminRoute::Requests => requests::page_query(&request.query),
         AdminRoute::Request => requests::detail_query(&request.path),
         AdminRoute::Unknown => Err(AppError::NotFound(request.path.clone())),
@@ -73,6 +80,18 @@ pub async fn admin(
         }
     };
     exchange.fail(client, error).await
+}
+
+/// Every client key's `/v1/usage` view, as a list.
+fn keys_view(config: &crate::config::Config, ledgers: &[Arc<KeyLedger>]) -> String {
+    let now = std::time::SystemTime::now();
+    let views: Vec<String> = config
+        .client_keys
+        .iter()
+        .zip(ledgers)
+        .map(|(key, ledger)| crate::limits::usage_view(key, ledger, now))
+        .collect();
+    format!("{{\"object\":\"list\",\"data\":[{}]}}", views.join(","))
 }
 
 /// `group_by=key|model|upstream` (default `key`), `since` and `until` (RFC 3339, a date or

@@ -29,6 +29,8 @@ pub enum AdminRoute {
     Usage,
     /// `GET /admin/now`: the console's live figures.
     Now,
+    /// `GET /admin/keys`: every client key's limits, what remains of them, and its spend.
+    Keys,
     /// `GET /admin/requests?…`: a page of the request log.
     Requests,
     /// `GET /admin/requests/{id}`: one request.
@@ -90,6 +92,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/v1/messages" => (Method::POST, Route::Proxy(Endpoint::Messages)),
         "/admin/usage" => (Method::GET, Route::Admin(AdminRoute::Usage)),
         "/admin/now" => (Method::GET, Route::Admin(AdminRoute::Now)),
+        "/admin/keys" => (Method::GET, Route::Admin(AdminRoute::Keys)),
         "/admin/requests" => (Method::GET, Route::Admin(AdminRoute::Requests)),
         "/console" => (Method::GET, Route::Console),
         _ if model_id(path).is_some() => (Method::GET, Route::Model),

@@ -22,7 +22,7 @@ const LISTED: &str = "id, client_key, endpoint, model, upstream, stream, status,
 const DETAILED: &str = "id, client_key, endpoint, model, upstream, upstream_model, stream, \
     status, tried, attempts, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, \
     total_tokens, finish_reason, request_body, response_content, reasoning_content, \
-    tool_calls, cancelled, malformed, usage_estimated";
+    tool_calls, cancelled, malformed, usage_estimated, cost_usd";
 /// `created_at` as the same UTC text on both backends.
 const SQLITE_CREATED_AT: &str = "created_at";
 const POSTGRES_CREATED_AT: &str =
@@ -298,6 +298,7 @@ fn detailed(fields: &Fields<'_>) -> String {
     for column in ["prompt_tokens", "completion_tokens"] {
         out.integer(column, fields.integer(column));
     }
+    out.number("cost_usd", fields.number("cost_usd"));
     for column in ["tried", "attempts", "tool_calls"] {
         out.json(column, fields.text(column).as_deref());
     }
