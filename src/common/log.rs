@@ -109,7 +109,7 @@ fn push_thousandths(out: &mut String, value: f64) {
 fn push_timestamp(out: &mut String, at: SystemTime) {
     let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
-    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let (year, month, day) = crate::time::civil_from_days((seconds / 86_400) as i64);
     let second_of_day = seconds % 86_400;
     let _ = write!(
         out,
@@ -119,26 +119,6 @@ fn push_timestamp(out: &mut String, at: SystemTime) {
         second_of_day % 60,
         since_epoch.subsec_millis()
     );
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar: Howard
-/// Hinnant's `civil_from_days`, for days on or after the epoch.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468; // days since 0000-03-01
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use gpt_api_common::json::push_json_string;
 use gpt_api_common::limits::Price;
 use gpt_api_common::record::{AttemptRecord, RequestRecord};
+use gpt_api_common::time::civil_from_days;
 
 /// What the logging thread learnt from a response body or a stream's events, the same
 /// columns whichever dialect the client was answered in.
@@ -221,24 +222,4 @@ pub(super) fn format_utc(time: SystemTime) -> String {
         second_of_day % 60,
         since_epoch.subsec_micros()
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }

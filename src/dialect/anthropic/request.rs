@@ -201,14 +201,7 @@ fn assistant_turn_to_chat(content: Option<&OwnedValue>, at: &str) -> Result<Owne
             {
                 match block.get_str("type") {
                     Some("text") => text.push_str(block.get_str("text").unwrap_or_default()),
-                    Some("tool_use") => calls.push(json!({
-                        "id": block.get_str("id").unwrap_or_default(),
-                        "type": "function",
-                        "function": {
-                            "name": block.get_str("name").unwrap_or_default(),
-                            "arguments": block.get("input").map_or_else(|| "{}".to_string(), |i| i.encode()),
-                        },
-                    })),
+                    Some("tool_use") => calls.push(tool_call_of(block)),
                     // The model's earlier reasoning: chat has no way to send it back.
                     Some("thinking" | "redacted_thinking") => {}
                     other => return refuse(format!("'{at}.content[{j}]' is a {} block, which an OpenAI-compatible upstream cannot take", other.unwrap_or("typeless"))),
@@ -438,6 +431,18 @@ fn assistant_blocks(message: &OwnedValue, at: &str) -> Result<Vec<OwnedValue>> {
     }
     push_tool_use_blocks(message, &mut blocks);
     Ok(blocks)
+}
+
+/// A `tool_use` block as a chat tool call (`input` JSON-encoded as `arguments`).
+pub(super) fn tool_call_of(block: &OwnedValue) -> OwnedValue {
+    json!({
+        "id": block.get_str("id").unwrap_or_default(),
+        "type": "function",
+        "function": {
+            "name": block.get_str("name").unwrap_or_default(),
+            "arguments": block.get("input").map_or_else(|| "{}".to_string(), |i| i.encode()),
+        },
+    })
 }
 
 /// A chat message's `tool_calls` as `tool_use` blocks (arguments parsed back into `input`).

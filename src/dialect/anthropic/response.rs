@@ -6,7 +6,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::super::{finish_from_anthropic, finish_to_anthropic};
-use super::request::push_tool_use_blocks;
+use super::request::{push_tool_use_blocks, tool_call_of};
 use super::stream::input_tokens;
 
 /// Choice 0 of a completion (`index` 0, or the first without one).
@@ -64,14 +64,7 @@ pub fn message_to_chat(body: &[u8]) -> Option<Vec<u8>> {
         match block.get_str("type") {
             Some("text") => text.push_str(block.get_str("text").unwrap_or_default()),
             Some("thinking") => reasoning.push_str(block.get_str("thinking").unwrap_or_default()),
-            Some("tool_use") => calls.push(json!({
-                "id": block.get_str("id").unwrap_or_default(),
-                "type": "function",
-                "function": {
-                    "name": block.get_str("name").unwrap_or_default(),
-                    "arguments": block.get("input").map_or_else(|| "{}".to_string(), |i| i.encode()),
-                },
-            })),
+            Some("tool_use") => calls.push(tool_call_of(block)),
             _ => {}
         }
     }
