@@ -50,7 +50,7 @@ if ! has_postgres; then
     || true
 fi
 if ! has_postgres; then
-  echo "== PostgreSQL binaries (initdb, pg_ctl) not found and could not be installed: the PostgreSQL tests are SKIPPED (apt-get install postgresql to run them)"
+  echo "== PostgreSQL binaries (initdb, pg_ctl) not found and could not be installed: the PostgreSQL tests will FAIL (apt-get install postgresql)" >&2
 fi
 
 # redis-server (Debian's package) for the fleet test (GPT_API_TESTS/tests/test_phase2_fleet.py),

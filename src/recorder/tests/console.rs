@@ -212,9 +212,7 @@ fn sqlite_pages_filters_and_details() {
 
 #[test]
 fn postgres_pages_filters_and_details() {
-    let Some(server) = PgServer::start() else {
-        return;
-    };
+    let server = PgServer::start();
     let rows = sample_rows();
     runtime().block_on(async {
         let store = Store::open(&server.url()).await.expect("open");
