@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from console_support import ADMIN_KEY, console_gateway, send_traffic, wait_for_rows
+from console_support import ADMIN_KEY, KEY_B, console_gateway, send_traffic, wait_for_rows
 from helpers import msgs, sdk
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "console"
@@ -81,11 +81,13 @@ def test_console_in_a_browser(gateway, mocks, monkeypatch, browser):
     stop = threading.Event()
 
     def load():
-        client = sdk(gw)
+        # team-b on model n: none of it may match the request-log filter below (team-a on b;
+        # model m sends one request in 101 to b).
+        client = sdk(gw, key=KEY_B)
         for n in range(400):
             if stop.is_set():
                 return
-            client.chat.completions.create(model="m", messages=msgs(f"load {n}"))
+            client.chat.completions.create(model="n", messages=msgs(f"load {n}"))
 
     worker = threading.Thread(target=load, daemon=True)
     worker.start()
