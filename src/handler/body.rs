@@ -26,6 +26,8 @@ pub struct RequestBody {
     asks_for_usage: bool,
     /// `max_completion_tokens` or `max_tokens`: the completion's cap, for a `tpm` estimate.
     pub max_tokens: Option<u64>,
+    /// Responses API: the earlier response this one continues.
+    pub previous_response_id: Option<String>,
     spans: TopLevelSpans,
 }
 
@@ -46,36 +48,34 @@ impl RequestBody {
         }
         let mut scratch = raw.to_vec();
         let read = json::read(&mut scratch, |value| {
-            let model = value.get_str("model")?.to_string();
-            let stream = value.get_bool("stream").unwrap_or(false);
-            let client_wants_usage = value
-                .get("stream_options")
-                .and_then(|options| options.get_bool("include_usage"))
-                .unwrap_or(false);
             let n = value.get_u64("n").unwrap_or(1);
             let has_tools = value
                 .get("tools")
                 .and_then(|t| t.as_array())
                 .is_some_and(|t| !t.is_empty());
-            let max_tokens = value
-                .get_u64("max_completion_tokens")
-                .or_else(|| value.get_u64("max_tokens"));
-            Some((model, stream, client_wants_usage, n, has_tools, max_tokens))
+            Some(Self {
+                raw: Bytes::new(),
+                model: value.get_str("model")?.to_string(),
+                stream: value.get_bool("stream").unwrap_or(false),
+                client_wants_usage: value
+                    .get("stream_options")
+                    .and_then(|options| options.get_bool("include_usage"))
+                    .unwrap_or(false),
+                multi_choice_or_tools: n > 1 || has_tools,
+                asks_for_usage: dialect == Dialect::Chat,
+                max_tokens: value
+                    .get_u64("max_completion_tokens")
+                    .or_else(|| value.get_u64("max_tokens")),
+                previous_response_id: value.get_str("previous_response_id").map(str::to_string),
+                spans: TopLevelSpans::default(),
+            })
         });
-        let (model, stream, client_wants_usage, n, has_tools, max_tokens) = read
+        let mut body = read
             .map_err(|e| AppError::InvalidJson(json::describe_error(&raw, &e)))?
             .ok_or(AppError::MissingModel)?;
-        let spans = scan_top_level(&raw)?;
-        Ok(Self {
-            raw,
-            model,
-            stream,
-            client_wants_usage,
-            multi_choice_or_tools: n > 1 || has_tools,
-            asks_for_usage: dialect == Dialect::Chat,
-            max_tokens,
-            spans,
-        })
+        body.spans = scan_top_level(&raw)?;
+        body.raw = raw;
+        Ok(body)
     }
 
     /// The body for one upstream: `model` renamed and, for streams, usage requested.

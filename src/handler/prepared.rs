@@ -5,7 +5,6 @@
 //! skipped, and a request no target can serve is refused up front.
 
 use bytes::Bytes;
-use simd_json::prelude::*;
 
 use super::body::RequestBody;
 use crate::config::{Config, Continuation, ModelId, UpstreamKind};
@@ -13,7 +12,6 @@ use crate::dialect::{anthropic, Dialect};
 use crate::dispatch::{upstream_key, AttemptPlan, AttemptTarget, Dispatcher, ResponseAffinity};
 use crate::error::AppError;
 use crate::http::router::Endpoint;
-use crate::json;
 use crate::upstream::operation_path;
 
 /// How a request reaches one target.
@@ -171,11 +169,7 @@ impl Prepared {
 
     /// The key of the upstream that issued the response a Responses request continues.
     fn previous_response_issuer(&self, affinity: &ResponseAffinity) -> Option<u32> {
-        let mut scratch = self.body.raw.to_vec();
-        let id = json::read(&mut scratch, |value| {
-            value.get_str("previous_response_id").map(str::to_string)
-        });
-        affinity.upstream_of(&id.ok().flatten()?)
+        affinity.upstream_of(self.body.previous_response_id.as_deref()?)
     }
 
     /// Whether the answer goes out as SSE (only endpoints that can stream do).

@@ -168,8 +168,12 @@ impl<'g> Exchange<'g> {
         let mut sink = self.sink(client, plan.attempts(), &target.upstream.name, recoverable);
         let strip_usage = prepared.dialect == Dialect::Chat && !prepared.body.client_wants_usage;
         let upstream_dialect = prepared.upstream_dialect(&target);
-        let outcome = match Translator::new(upstream_dialect, prepared.dialect, strip_usage) {
-            Some(translator) if upstream_dialect != prepared.dialect => {
+        // Only a target of the other dialect has its events translated.
+        let translator = (upstream_dialect != prepared.dialect)
+            .then(|| Translator::new(upstream_dialect, prepared.dialect, strip_usage))
+            .flatten();
+        let outcome = match translator {
+            Some(translator) => {
                 self.relay(
                     &mut sink,
                     translator,

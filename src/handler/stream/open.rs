@@ -77,8 +77,7 @@ pub async fn open(
         let Some(events) = framer.push(bytes) else {
             continue;
         };
-        let mut data = sse::events(&events).filter_map(sse::data);
-        let has_data = match data.next() {
+        let has_data = match sse::events(&events).find_map(sse::data) {
             // An error in place of the answer: fail over as for an error status.
             Some(payload) if first.is_empty() && sse::is_error_event(&payload) => {
                 return Err(Failure::error_event(&sse::error_message(&payload)));
@@ -86,7 +85,6 @@ pub async fn open(
             Some(_) => true,
             None => false,
         };
-        drop(data);
         first.push(events);
         if has_data {
             let first = if first.len() == 1 {
