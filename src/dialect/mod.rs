@@ -8,6 +8,7 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod cohere;
 mod piece;
 
 pub use piece::{Decoder, Encoder, Piece};
