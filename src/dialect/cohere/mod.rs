@@ -26,12 +26,8 @@ pub fn error_body(_status: u16, message: &str) -> String {
 /// `finish_reason` `ERROR` and the message in `delta.error` (the v2 stream has no error
 /// event of its own). The status has no place in-band.
 pub fn error_event(_status: u16, message: &str) -> Vec<u8> {
-    let mut data =
-        String::from(r#"{"type":"message-end","delta":{"finish_reason":"ERROR","error":"#);
-    push_json_string(&mut data, message);
-    data.push_str("}}");
-    let mut out = Vec::with_capacity(data.len() + 32);
-    stream::event(&mut out, "message-end", &data);
+    let mut out = Vec::with_capacity(message.len() + 112);
+    stream::error_end(&mut out, message);
     out
 }
 

@@ -288,9 +288,10 @@ fn response_format_to_chat(format: &OwnedValue) -> Result<Option<OwnedValue>> {
     match format.get_str("type") {
         Some("text") => Ok(None),
         Some("json_object") => Ok(Some(match set(format, "json_schema") {
-            // Cohere enforces a schema it is given, as chat's strict mode does.
+            // Not `strict`: OpenAI's strict mode refuses schemas Cohere takes (it wants
+            // `additionalProperties: false` and every property required).
             Some(schema) => {
-                json!({"type": "json_schema", "json_schema": {"name": "response", "schema": schema.clone(), "strict": true}})
+                json!({"type": "json_schema", "json_schema": {"name": "response", "schema": schema.clone()}})
             }
             None => json!({"type": "json_object"}),
         })),

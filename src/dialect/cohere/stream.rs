@@ -215,7 +215,7 @@ impl EventEncoder {
             Piece::Usage { input, output } => self.usage = Some((*input, *output)),
             Piece::Error(message) => {
                 self.close(out);
-                out.extend_from_slice(&super::error_event(500, message));
+                error_end(out, message);
                 self.ended = true;
             }
             Piece::Done => self.end(out),
@@ -283,7 +283,16 @@ impl EventEncoder {
     }
 }
 
-pub(super) fn event(out: &mut Vec<u8>, name: &str, data: &str) {
+/// `message-end` saying generation failed with `message`.
+pub(super) fn error_end(out: &mut Vec<u8>, message: &str) {
+    let mut data =
+        String::from(r#"{"type":"message-end","delta":{"finish_reason":"ERROR","error":"#);
+    push_json_string(&mut data, message);
+    data.push_str("}}");
+    event(out, "message-end", &data);
+}
+
+fn event(out: &mut Vec<u8>, name: &str, data: &str) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\ndata: ");
