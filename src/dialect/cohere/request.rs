@@ -51,11 +51,14 @@ pub fn to_chat(body: &[u8], model: &str, stream: bool) -> Result<Vec<u8>> {
         );
     }
     if request.get_bool("logprobs") == Some(true) {
-        return refuse("'logprobs' has no counterpart in chat's answer translation");
+        return refuse(
+            "'logprobs' is not translated: Cohere's and chat's log probabilities differ in shape",
+        );
     }
     if let Some(mode) = request.get_str("safety_mode") {
         // CONTEXTUAL is Cohere's default and OFF removes Cohere's own safety preamble:
-        // neither exists on another upstream. STRICT asks for more than it gives.
+        // neither exists on another upstream. STRICT asks for a stricter preamble, which
+        // another upstream cannot be given.
         if mode.eq_ignore_ascii_case("STRICT") {
             return refuse("'safety_mode' STRICT has no counterpart in chat");
         }
