@@ -12,7 +12,7 @@ use super::anthropic::MessagesStream;
 use super::cohere::CohereStream;
 use super::converse::ConverseStream;
 use super::dialect::Dialect;
-use super::event_stream::{apply_frame, FrameSplitter};
+use super::event_stream::FrameReader;
 use super::gemini::GeminiStream;
 use super::json_array::ArraySplitter;
 use super::response::{append, error_message, read_usage, reasoning_text};
@@ -39,7 +39,7 @@ enum Framing {
     NoByte,
     Sse(SseSplitter),
     JsonArray(ArraySplitter),
-    EventStream(FrameSplitter),
+    EventStream(FrameReader),
 }
 
 /// What the stream's events said so far, read in the dialect of its first event.
@@ -72,7 +72,7 @@ impl StreamAccumulator {
                 b'[' => Framing::JsonArray(ArraySplitter::default()),
                 0..=0x1f => {
                     self.events = DialectStream::Converse(ConverseStream::default());
-                    Framing::EventStream(FrameSplitter::default())
+                    Framing::EventStream(FrameReader::default())
                 }
                 _ => Framing::Sse(SseSplitter::default()),
             };
@@ -102,9 +102,7 @@ impl StreamAccumulator {
             Framing::EventStream(splitter) => {
                 splitter.push(bytes);
                 if let DialectStream::Converse(converse) = events {
-                    while let Some(frame) = splitter.next_frame() {
-                        self.malformed |= !apply_frame(frame, converse);
-                    }
+                    self.malformed |= !splitter.apply_frames(converse);
                 }
             }
         }
@@ -133,7 +131,7 @@ impl StreamAccumulator {
 }
 
 impl DialectStream {
-    /// The stream's next JSON event (Converse's frames are applied by `FrameSplitter`).
+    /// The stream's next JSON event (Converse's frames are applied by `FrameReader`).
     fn apply(&mut self, event: &Value<'_, '_>) {
         if let Self::NoEvent = self {
             *self = match Dialect::of_event(event) {

@@ -5,6 +5,8 @@
 use crate::response::summarize_body;
 use crate::row::ResponseSummary;
 
+use gpt_api_common::eventstream::write_frame;
+
 use super::support::accumulate_bytes;
 
 const CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1:0/converse";
@@ -17,40 +19,10 @@ fn tokens(summary: &ResponseSummary) -> (Option<i64>, Option<i64>, Option<i64>) 
     )
 }
 
-/// CRC-32 (IEEE), as the event-stream prelude and message checksums use.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 /// One event-stream frame with string headers, as Bedrock writes it.
 pub(super) fn frame(headers: &[(&str, &str)], payload: &str) -> Vec<u8> {
-    let mut encoded = Vec::new();
-    for (name, value) in headers {
-        encoded.push(name.len() as u8);
-        encoded.extend_from_slice(name.as_bytes());
-        encoded.push(7);
-        encoded.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        encoded.extend_from_slice(value.as_bytes());
-    }
-    let total = 12 + encoded.len() + payload.len() + 4;
-    let mut frame = Vec::with_capacity(total);
-    frame.extend_from_slice(&(total as u32).to_be_bytes());
-    frame.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&crc32(&frame).to_be_bytes());
-    frame.extend_from_slice(&encoded);
-    frame.extend_from_slice(payload.as_bytes());
-    frame.extend_from_slice(&crc32(&frame).to_be_bytes());
+    let mut frame = Vec::new();
+    write_frame(&mut frame, headers, payload.as_bytes());
     frame
 }
 
@@ -223,17 +195,35 @@ fn an_exception_frame_mid_stream_is_recorded_with_what_came_before() {
 }
 
 #[test]
-fn a_frame_that_is_not_valid_is_flagged() {
-    let mut stream = tool_use_stream();
-    // A headers length past the frame's end.
-    stream[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
-    let summary = accumulate_bytes(&stream, 4096);
+fn a_frame_that_is_not_valid_is_skipped_and_flagged() {
+    let stream = tool_use_stream();
+    // A bit flipped in the first text delta's payload: its checksum fails.
+    let flipped = stream
+        .windows(4)
+        .position(|window| window == b"I'll")
+        .expect("fixture");
+    let mut corrupt = stream.clone();
+    corrupt[flipped] ^= 0x20;
+    let summary = accumulate_bytes(&corrupt, 4096);
     assert!(summary.malformed);
+    assert_eq!(summary.content.as_deref(), Some("the weather."));
     assert_eq!(summary.finish_reason.as_deref(), Some("tool_use"));
-    // A total length shorter than a frame can be: nothing after it can be framed.
-    let mut broken = tool_use_stream();
+    // A length no frame may have: nothing after it can be framed.
+    let mut broken = stream;
     broken[..4].copy_from_slice(&3u32.to_be_bytes());
     let summary = accumulate_bytes(&broken, 4096);
     assert!(summary.malformed);
-    assert_eq!(summary.finish_reason, None);
+    assert_eq!((summary.content, summary.finish_reason), (None, None));
+    // An event whose payload is not JSON is skipped.
+    let bad_json = [
+        event(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"#,
+        ),
+        event("messageStop", r#"{"stopReason":"end_turn"}"#),
+    ]
+    .concat();
+    let summary = accumulate_bytes(&bad_json, 3);
+    assert!(summary.malformed);
+    assert_eq!(summary.finish_reason.as_deref(), Some("end_turn"));
 }
