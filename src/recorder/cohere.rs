@@ -62,7 +62,14 @@ impl CohereStream {
                     self.read_tool_call(index, &call);
                 }
             }
-            Some("message-end") => self.read_end(&delta),
+            // A stream that fails ends with `finish_reason` `ERROR` and the message in
+            // `delta.error` (Cohere's v2 stream has no error event of its own).
+            Some("message-end") => {
+                self.read_end(&delta);
+                if self.summary.error.is_none() {
+                    self.summary.error = delta.get_str("error").map(str::to_owned);
+                }
+            }
             _ => {}
         }
     }

@@ -121,3 +121,25 @@ fn a_stream_cut_mid_call_keeps_its_arguments_so_far_and_is_flagged() {
     );
     assert_eq!((summary.finish_reason, summary.prompt_tokens), (None, None));
 }
+
+#[test]
+fn an_error_ending_mid_stream_is_recorded_with_what_came_before() {
+    let head = TOOL_CALL_STREAM
+        .split("event: tool-call-start")
+        .next()
+        .expect("fixture");
+    let error = "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\",\"error\":\"All upstreams failed for model 'command-a'. Tried: [\\\"a/command-a\\\"]. Last error: stream idle timeout\"}}\n\n";
+    let summary = accumulate(&[head, error]);
+    assert_eq!(
+        summary.error.as_deref(),
+        Some("All upstreams failed for model 'command-a'. Tried: [\"a/command-a\"]. Last error: stream idle timeout")
+    );
+    assert_eq!(summary.finish_reason.as_deref(), Some("ERROR"));
+    assert_eq!(
+        summary.reasoning.as_deref(),
+        Some("I will search for the weather in Toronto.")
+    );
+    assert_eq!((summary.tool_calls, summary.prompt_tokens), (None, None));
+    assert!(!summary.malformed);
+    assert!(accumulate(&[error]).error.is_some());
+}

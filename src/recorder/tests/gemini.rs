@@ -142,3 +142,9 @@ fn strings_with_brackets_commas_and_escapes_do_not_split_an_entry() {
     );
     assert!(!summary.malformed);
 }
+
+#[test]
+fn an_empty_array_stream_is_an_empty_answer_not_a_malformed_one() {
+    assert_eq!(accumulate(&["[", "]"]), ResponseSummary::default());
+    assert_eq!(accumulate(&["\r\n[]\r\n"]), ResponseSummary::default());
+}
