@@ -1,6 +1,7 @@
 //! The background stream processor: one `StreamAccumulator` per stream rebuilds what a
-//! non-streaming response would have said from the SSE bytes the client received, in the
-//! stream's dialect (`dialect`), and here the OpenAI chat/completions one: choice 0's text
+//! non-streaming response would have said from the bytes the client received (SSE events,
+//! Gemini's JSON array, or Converse's binary frames), in the stream's dialect (`dialect`),
+//! and here the OpenAI chat/completions one: choice 0's text
 //! and reasoning, its tool calls merged by index, finish reason, usage. Rows keep choice 0
 //! only (as for non-streaming bodies); with `n > 1` the other choices' text is not logged,
 //! their tokens are in `usage`.
