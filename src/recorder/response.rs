@@ -7,7 +7,7 @@ use simd_json::value::tape::Value;
 
 use super::dialect::Dialect;
 use super::row::ResponseSummary;
-use super::{anthropic, responses};
+use super::{anthropic, cohere, converse, gemini, responses};
 use gpt_api_common::json;
 
 /// A body that is not JSON gives an empty summary; it is flagged malformed only when the
@@ -21,6 +21,9 @@ pub(super) fn summarize_body(endpoint: &str, status: u16, body: &[u8]) -> Respon
         Dialect::Chat => read_body,
         Dialect::Messages => anthropic::read_body,
         Dialect::Responses => responses::read_body,
+        Dialect::Gemini => gemini::read_body,
+        Dialect::Converse => converse::read_body,
+        Dialect::Cohere => cohere::read_body,
     };
     let mut buffer = body.to_vec();
     if json::read(&mut buffer, |value| read(&value, &mut summary)).is_err() {
@@ -54,9 +57,7 @@ fn read_body(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
 
 /// Token counts from a non-null `usage` object, in any dialect's names: OpenAI's
 /// `prompt_tokens`/`completion_tokens`, or `input_tokens`/`output_tokens` (Responses API,
-/// Anthropic; Anthropic's cache reads and writes are prompt tokens it counts apart). Each
-/// count a later usage gives replaces the earlier one; without `total_tokens`, the total is
-/// the sum of the counts known.
+/// Anthropic; Anthropic's cache reads and writes are prompt tokens it counts apart).
 pub(super) fn read_usage(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
     let Some(usage) = value.get("usage").filter(|usage| usage.is_object()) else {
         return;
@@ -68,24 +69,46 @@ pub(super) fn read_usage(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
             .filter_map(tokens)
             .sum::<i64>()
     };
-    let prompt = tokens("prompt_tokens").or_else(|| Some(tokens("input_tokens")? + cached()));
-    let completion = tokens("completion_tokens").or_else(|| tokens("output_tokens"));
-    summary.prompt_tokens = prompt.or(summary.prompt_tokens);
-    summary.completion_tokens = completion.or(summary.completion_tokens);
-    summary.total_tokens = match tokens("total_tokens") {
-        Some(total) => Some(total),
-        None if prompt.is_some() || completion.is_some() => {
-            let known = [summary.prompt_tokens, summary.completion_tokens];
-            Some(known.into_iter().flatten().sum())
-        }
-        None => summary.total_tokens,
-    };
     // Cached prompt tokens, priced apart: chat's and Responses' details, Anthropic's cache reads.
-    let cached = ["prompt_tokens_details", "input_tokens_details"]
+    let cached_tokens = ["prompt_tokens_details", "input_tokens_details"]
         .into_iter()
         .find_map(|details| usage.get(details)?.get_i64("cached_tokens"))
         .or_else(|| tokens("cache_read_input_tokens"));
-    summary.cached_tokens = cached.or(summary.cached_tokens);
+    let counts = Usage {
+        prompt: tokens("prompt_tokens").or_else(|| Some(tokens("input_tokens")? + cached())),
+        completion: tokens("completion_tokens").or_else(|| tokens("output_tokens")),
+        total: tokens("total_tokens"),
+        cached: cached_tokens,
+    };
+    counts.record(summary);
+}
+
+/// Token counts as one usage report gives them, in the row's terms.
+#[derive(Debug, Default)]
+pub(super) struct Usage {
+    pub prompt: Option<i64>,
+    pub completion: Option<i64>,
+    pub total: Option<i64>,
+    /// Prompt tokens read from a cache (a part of `prompt`).
+    pub cached: Option<i64>,
+}
+
+impl Usage {
+    /// Each count given replaces the earlier one (streams report cumulative usage, some
+    /// more than once); without a total, the total is the sum of the counts known.
+    pub(super) fn record(self, summary: &mut ResponseSummary) {
+        summary.prompt_tokens = self.prompt.or(summary.prompt_tokens);
+        summary.completion_tokens = self.completion.or(summary.completion_tokens);
+        summary.total_tokens = match self.total {
+            Some(total) => Some(total),
+            None if self.prompt.is_some() || self.completion.is_some() => {
+                let known = [summary.prompt_tokens, summary.completion_tokens];
+                Some(known.into_iter().flatten().sum())
+            }
+            None => summary.total_tokens,
+        };
+        summary.cached_tokens = self.cached.or(summary.cached_tokens);
+    }
 }
 
 /// The message of an `{"error": {...}}` (or `{"error": "..."}`) object: OpenAI's error
@@ -94,6 +117,12 @@ pub(super) fn error_message(value: &Value<'_, '_>) -> Option<String> {
     let error = value.get("error").filter(|error| !error.is_null())?;
     let message = error.get_str("message").or_else(|| error.as_str());
     Some(message.map_or_else(|| error.encode(), str::to_owned))
+}
+
+/// The top-level `message` string of Converse's and Cohere's error bodies (`{"message":...}`);
+/// their answers' `message` is an object, or absent.
+pub(super) fn message_error(value: &Value<'_, '_>) -> Option<String> {
+    value.get_str("message").map(str::to_owned)
 }
 
 /// `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter, Ollama).

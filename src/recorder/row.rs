@@ -20,10 +20,11 @@ pub(super) struct ResponseSummary {
     pub total_tokens: Option<i64>,
     /// `usage.prompt_tokens_details.cached_tokens`, for the cached-input price.
     pub cached_tokens: Option<i64>,
-    /// In the client's dialect's words (`stop`, `end_turn`, `completed`...).
+    /// In the client's dialect's words (`stop`, `end_turn`, `completed`, `STOP`, `COMPLETE`...).
     pub finish_reason: Option<String>,
     /// The answer's text: chat's choice 0 (`message.content`, `delta.content`s, or
-    /// completions' `text`), Anthropic's text blocks, the Responses API's `output_text`.
+    /// completions' `text`), Anthropic's text blocks, the Responses API's `output_text`,
+    /// Gemini's text parts, Converse's text blocks, Cohere's text content.
     pub content: Option<String>,
     pub reasoning: Option<String>,
     /// The tool calls as a JSON array, shaped like OpenAI's `message.tool_calls`.

@@ -1,6 +1,7 @@
 //! The background stream processor: one `StreamAccumulator` per stream rebuilds what a
-//! non-streaming response would have said from the SSE bytes the client received, in the
-//! stream's dialect (`dialect`), and here the OpenAI chat/completions one: choice 0's text
+//! non-streaming response would have said from the bytes the client received (SSE events,
+//! Gemini's JSON array, or Converse's binary frames), in the stream's dialect (`dialect`),
+//! and here the OpenAI chat/completions one: choice 0's text
 //! and reasoning, its tool calls merged by index, finish reason, usage. Rows keep choice 0
 //! only (as for non-streaming bodies); with `n > 1` the other choices' text is not logged,
 //! their tokens are in `usage`.
@@ -9,7 +10,12 @@ use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
 use super::anthropic::MessagesStream;
+use super::cohere::CohereStream;
+use super::converse::ConverseStream;
 use super::dialect::Dialect;
+use super::event_stream::FrameReader;
+use super::gemini::GeminiStream;
+use super::json_array::ArraySplitter;
 use super::response::{append, error_message, read_usage, reasoning_text};
 use super::responses::ResponsesStream;
 use super::row::ResponseSummary;
@@ -19,10 +25,22 @@ use gpt_api_common::json;
 
 #[derive(Debug, Default)]
 pub(super) struct StreamAccumulator {
-    splitter: SseSplitter,
+    framing: Framing,
     events: DialectStream,
-    /// An event's data was not JSON.
+    /// An event's data was not JSON, or a frame was not valid.
     malformed: bool,
+}
+
+/// How the stream's bytes divide into events, known from its first byte that is not
+/// whitespace: `[` opens Gemini's JSON array; a control byte is the high byte of the
+/// length of Converse's first binary frame (under 16 MiB, so 0); anything else is SSE.
+#[derive(Debug, Default)]
+enum Framing {
+    #[default]
+    NoByte,
+    Sse(SseSplitter),
+    JsonArray(ArraySplitter),
+    EventStream(FrameReader),
 }
 
 /// What the stream's events said so far, read in the dialect of its first event.
@@ -33,6 +51,9 @@ enum DialectStream {
     Chat(ChatStream),
     Messages(MessagesStream),
     Responses(ResponsesStream),
+    Gemini(GeminiStream),
+    Converse(ConverseStream),
+    Cohere(CohereStream),
 }
 
 #[derive(Debug, Default)]
@@ -44,26 +65,66 @@ struct ChatStream {
 impl StreamAccumulator {
     /// Takes the next chunk as written to the client and applies every event it completes.
     pub(super) fn feed(&mut self, bytes: &[u8]) {
-        self.splitter.push(bytes);
-        while let Some(data) = self.splitter.next_event() {
-            if data.trim_ascii().is_empty() || data == b"[DONE]" {
-                continue;
+        if let Framing::NoByte = self.framing {
+            let Some(first) = bytes.iter().find(|byte| !byte.is_ascii_whitespace()) else {
+                return;
+            };
+            self.framing = match first {
+                b'[' => Framing::JsonArray(ArraySplitter::default()),
+                0..=0x1f => {
+                    self.events = DialectStream::Converse(ConverseStream::default());
+                    Framing::EventStream(FrameReader::default())
+                }
+                _ => Framing::Sse(SseSplitter::default()),
+            };
+        }
+        let events = &mut self.events;
+        match &mut self.framing {
+            Framing::NoByte => {}
+            Framing::Sse(splitter) => {
+                splitter.push(bytes);
+                while let Some(data) = splitter.next_event() {
+                    if data.trim_ascii().is_empty() || data == b"[DONE]" {
+                        continue;
+                    }
+                    if json::read(data, |event| events.apply(&event)).is_err() {
+                        self.malformed = true;
+                    }
+                }
             }
-            let events = &mut self.events;
-            if json::read(data, |event| events.apply(&event)).is_err() {
-                self.malformed = true;
+            Framing::JsonArray(splitter) => {
+                splitter.push(bytes);
+                while let Some(entry) = splitter.next_entry() {
+                    if json::read(entry, |event| events.apply(&event)).is_err() {
+                        self.malformed = true;
+                    }
+                }
+            }
+            Framing::EventStream(splitter) => {
+                splitter.push(bytes);
+                if let DialectStream::Converse(converse) = events {
+                    self.malformed |= !splitter.apply_frames(converse);
+                }
             }
         }
     }
 
     /// The stream is over: an unfinished last event flags the record as malformed.
     pub(super) fn finish(mut self) -> ResponseSummary {
-        let truncated = self.splitter.finish();
+        let truncated = match &mut self.framing {
+            Framing::NoByte => false,
+            Framing::Sse(splitter) => splitter.finish(),
+            Framing::JsonArray(splitter) => splitter.finish(),
+            Framing::EventStream(splitter) => splitter.finish(),
+        };
         let mut summary = match self.events {
             DialectStream::NoEvent => ResponseSummary::default(),
             DialectStream::Chat(chat) => chat.finish(),
             DialectStream::Messages(messages) => messages.finish(),
             DialectStream::Responses(responses) => responses.finish(),
+            DialectStream::Gemini(gemini) => gemini.finish(),
+            DialectStream::Converse(converse) => converse.finish(),
+            DialectStream::Cohere(cohere) => cohere.finish(),
         };
         summary.malformed |= self.malformed || truncated;
         summary
@@ -71,19 +132,26 @@ impl StreamAccumulator {
 }
 
 impl DialectStream {
+    /// The stream's next JSON event (Converse's frames are applied by `FrameReader`).
     fn apply(&mut self, event: &Value<'_, '_>) {
         if let Self::NoEvent = self {
             *self = match Dialect::of_event(event) {
                 Dialect::Chat => Self::Chat(ChatStream::default()),
                 Dialect::Messages => Self::Messages(MessagesStream::default()),
                 Dialect::Responses => Self::Responses(ResponsesStream::default()),
+                Dialect::Gemini => Self::Gemini(GeminiStream::default()),
+                Dialect::Cohere => Self::Cohere(CohereStream::default()),
+                // Not a JSON event's dialect: Converse streams binary frames.
+                Dialect::Converse => Self::Converse(ConverseStream::default()),
             };
         }
         match self {
-            Self::NoEvent => {}
+            Self::NoEvent | Self::Converse(_) => {}
             Self::Chat(chat) => chat.apply(event),
             Self::Messages(messages) => messages.apply(event),
             Self::Responses(responses) => responses.apply(event),
+            Self::Gemini(gemini) => gemini.apply(event),
+            Self::Cohere(cohere) => cohere.apply(event),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Tool calls in OpenAI's merged shape (`[{"id","type":"function","function":{"name",
 //! "arguments"}}]`), whichever dialect they came in: chat deltas merged by `index`, Anthropic
-//! `tool_use` blocks by block index, Responses `function_call` items by output index.
+//! `tool_use` blocks by block index, Responses `function_call` items by output index, Gemini
+//! `functionCall` parts in order, Converse `toolUse` blocks by block index, Cohere calls by
+//! `index`.
 //! The position a call had in its answer orders the array.
 
 use serde::Serialize;

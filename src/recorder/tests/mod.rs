@@ -4,9 +4,12 @@
 
 mod admin;
 mod anthropic;
+mod cohere;
 mod console;
 mod console_bench;
+mod converse;
 mod dialect_rows;
+mod gemini;
 mod pg_server;
 mod postgres;
 mod recorder;

@@ -34,6 +34,21 @@ pub(super) fn accumulate_in_chunks(stream: &str, size: usize) -> ResponseSummary
     chunked
 }
 
+/// A binary stream (Converse's event-stream frames) fed in chunks of `size` bytes, after
+/// checking it reads the same fed whole.
+pub(super) fn accumulate_bytes(stream: &[u8], size: usize) -> ResponseSummary {
+    let mut whole = StreamAccumulator::default();
+    whole.feed(stream);
+    let whole = whole.finish();
+    let mut accumulator = StreamAccumulator::default();
+    for chunk in stream.chunks(size) {
+        accumulator.feed(chunk);
+    }
+    let chunked = accumulator.finish();
+    assert_eq!(chunked, whole, "fed in chunks of {size} bytes");
+    chunked
+}
+
 /// A directory under the system's temp dir, removed on drop.
 pub(super) struct TempDir(PathBuf);
 
