@@ -63,6 +63,17 @@ if ! command -v redis-server >/dev/null; then
     || echo "could not install redis-server: the fleet test will fail (apt-get install redis-server)" >&2
 fi
 
+# Node.js and npm run the official Node SDKs (openai, @anthropic-ai/sdk) as clients in phase1
+# (GPT_API_TESTS/tests/test_phase1_node_sdks.py; the runner does `npm ci` in GPT_API_TESTS/node);
+# installed the same way, and without them those tests fail and say what to install.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "== installing Node.js and npm (apt-get install nodejs npm)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends nodejs npm >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends nodejs npm >/dev/null; } \
+    || echo "could not install Node.js and npm: the Node SDK tests will fail (apt-get install nodejs npm)" >&2
+fi
+
 echo "== cargo build --release"
 cargo build --release
 
