@@ -424,3 +424,29 @@ def test_every_new_surface_answers_the_same_text(mocks):
     b = bedrock(m).converse(modelId="b", messages=[user(text)])["output"]["message"]["content"][0]["text"]
     c = co(m).chat(model="c", messages=msgs(text)).message.content[0].text
     assert g == b == c == expected(text) == f"Echo: {text} {FIXED_SENTENCE}"
+
+
+# --------------------------------------------------------------------------- the matrix's readers
+class _AtMock:
+    """The mock standing where the gateway will: its surfaces have the gateway's ingress paths."""
+    def __init__(self, m):
+        self.url = root(m)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("dialect", ["chat", "responses", "messages", "gemini", "converse", "cohere"])
+def test_matrix_readers_agree_with_the_mock(mocks, dialect, stream):
+    """provider_support.ask and its readers, run against each dialect's own mock surface, read
+    back exactly what the mock sent: the matrix through the gateway relies on them."""
+    from provider_support import CLIENT_AWS_KEY_ID, CLIENT_AWS_SECRET, CONVERSATION, ask, conversation_of, \
+        mock_text, usage_pair
+    m = mocks("a")
+    m.default = Behaviour(headers={"x-request-id": "rid-1"})
+    m.aws_access_key_id, m.aws_secret_access_key = CLIENT_AWS_KEY_ID, CLIENT_AWS_SECRET
+    r = ask(_AtMock(m), dialect, stream)
+    rec = m.requests[-1]
+    assert r.text == expected("second turn") == mock_text(rec) and r.rid == "rid-1"
+    assert r.stop == {"chat": "stop", "responses": "completed", "messages": "end_turn", "gemini": "STOP",
+                      "converse": "end_turn", "cohere": "COMPLETE"}[dialect]
+    assert r.usage == usage_pair(rec.usage_sent) and r.usage[0] == 23, "every mock counts a prompt alike"
+    assert conversation_of(rec) == CONVERSATION
