@@ -12,7 +12,6 @@ generateContent` / `:streamGenerateContent?alt=sse` with `x-goog-api-key`; Bedro
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass, field
 from typing import Optional
 from unittest import mock
@@ -97,9 +96,11 @@ COHERE_TOOL = {"type": "function", "function": {"name": "get_weather", "descript
 
 
 def signed_post(gw, path: str, body: bytes, key_id: str = CLIENT_AWS_KEY_ID, secret: str = CLIENT_AWS_SECRET,
-                region: str = REGION, when: Optional[datetime.datetime] = None, stream: bool = False):
+                region: str = REGION, when: Optional[datetime.datetime] = None, stream: bool = False,
+                send: Optional[bytes] = None):
     """POST a SigV4-signed request (service `bedrock`) with httpx: the raw bytes both ways.
-    `when` signs with another clock (a stale date); `stream` returns the open response."""
+    `when` signs with another clock (a stale date); `send` is a body sent in place of the signed
+    one; `stream` returns the open response."""
     req = AWSRequest(method="POST", url=gw.url + path, data=body,
                      headers={"content-type": "application/json", "accept": "application/json"})
     signer = SigV4Auth(Credentials(key_id, secret), "bedrock", region)
@@ -109,6 +110,7 @@ def signed_post(gw, path: str, body: bytes, key_id: str = CLIENT_AWS_KEY_ID, sec
     else:
         signer.add_auth(req)
     headers = dict(req.headers.items())
+    body = body if send is None else send
     client = httpx.Client(timeout=20)
     if stream:
         return client.send(client.build_request("POST", gw.url + path, content=body, headers=headers), stream=True)
@@ -199,8 +201,13 @@ def ask(gw, ingress: str, stream: bool, conv: list = CONVERSATION, model: str = 
             text = "".join(d["delta"].get("text", "") for n, d in events if n == "content_block_delta")
             delta = [d for n, d in events if n == "message_delta"]
             start = [d for n, d in events if n == "message_start"]
-            usage = (start[0]["message"]["usage"]["input_tokens"], delta[-1]["usage"]["output_tokens"]) \
-                if start and delta else None
+            # message_delta's usage is cumulative and may carry input_tokens too (a translated
+            # stream learns them only at its end); the SDK takes them from there when present
+            usage = None
+            if start and delta:
+                final = delta[-1]["usage"]
+                inp = final.get("input_tokens")
+                usage = (start[0]["message"]["usage"]["input_tokens"] if inp is None else inp, final["output_tokens"])
             return Reply(text, delta[-1]["delta"]["stop_reason"] if delta else None, usage, rid)
         if ingress == "gemini":
             body = {"contents": [{"role": "model" if r == "assistant" else "user", "parts": [{"text": t}]}
