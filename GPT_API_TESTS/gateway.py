@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -57,13 +58,32 @@ def to_toml(cfg: dict) -> str:
     return "\n".join(out)
 
 
+def export_env(name: str, value: str) -> str:
+    """Put a secret in this process's environment, which every Gateway inherits, for a config
+    field that names an env var (`*_env`); returns the variable's name."""
+    os.environ[name] = value
+    return name
+
+
+def env_name(*parts: str) -> str:
+    return "_".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in ("GPT_API_TEST",) + parts)
+
+
 def upstream(mock, name: Optional[str] = None, ca_file: Optional[str] = None, kind: Optional[str] = None,
              **overrides) -> dict:
     """An [[upstream]] entry for a MockUpstream; its key is recognisable so leaks can be found.
-    `kind` ("openai", "azure", "anthropic") picks the mock's base_url for that kind."""
+    `kind` ("openai", "azure", "anthropic", "gemini", "bedrock", "cohere") picks the mock's
+    base_url for that kind. A bedrock upstream signs with the mock's AWS credentials, named by
+    env vars (`aws_access_key_id_env`, `aws_secret_access_key_env`) set here, and its region;
+    every other kind gets `api_key`."""
     name = name or mock.name
-    d = {"name": name, "base_url": mock.url_for(kind or "openai"), "api_key": UPSTREAM_KEY_PREFIX + name,
-         "connect_timeout_ms": 1000, "timeout_ms": 10000}
+    d = {"name": name, "base_url": mock.url_for(kind or "openai"), "connect_timeout_ms": 1000, "timeout_ms": 10000}
+    if kind == "bedrock":
+        d.update(region=mock.aws_region,
+                 aws_access_key_id_env=export_env(env_name("AWS_KEY_ID", name), mock.aws_access_key_id),
+                 aws_secret_access_key_env=export_env(env_name("AWS_SECRET", name), mock.aws_secret_access_key))
+    else:
+        d["api_key"] = UPSTREAM_KEY_PREFIX + name
     if kind:
         d["kind"] = kind
     if ca_file:

@@ -1,4 +1,5 @@
-"""In-process mock provider for the GPT_API end-to-end tests: OpenAI, Azure OpenAI, Anthropic.
+"""In-process mock provider for the GPT_API end-to-end tests: OpenAI, Azure OpenAI, Anthropic,
+Gemini, Amazon Bedrock (Converse) and Cohere (v2).
 
 Why a hand-written mock: the tests must control every byte an upstream sends
 (status codes, resets, stalls, cut streams, malformed events, framing) and see
@@ -28,11 +29,25 @@ one a request used):
   surface {azure_url}/v1/{chat/completions,completions,embeddings,responses} (api-version
   optional); `api-key` required (Azure's 401 otherwise). A deployment answers with its
   name as `model`, so a test can see which URL the gateway built.
+- "gemini": /v1beta/models/{model}:generateContent and :streamGenerateContent (`?alt=sse`
+  for SSE, else the JSON array stream) (mock_gemini); `x-goog-api-key` (or `?key=`) required.
+- "bedrock": /model/{modelId}/converse and /model/{modelId}/converse-stream (AWS event-stream
+  framing) (mock_bedrock); SigV4 required and checked against the mock's credentials
+  (`aws_access_key_id`, `aws_secret_access_key`, `aws_region`).
+- "cohere": /v2/chat, `"stream": true` for its SSE stream (mock_cohere); a bearer key required.
+
+`url_for(kind)` is the base_url an [[upstream]] of that kind uses for the mock; `Received.model`
+is the model a request named in its URL (Gemini, Bedrock).
 
 Every Behaviour applies to every surface: errors come in the surface's own shape
 (Anthropic's `{"type":"error",...}` on /v1/messages, e.g. Behaviour(status=529) is
-`overloaded_error`), and the stream faults (cut_after, stall_after, malformed_at,
-error_event_after, ...) count the content deltas of whichever dialect is streaming.
+`overloaded_error`; Gemini's `{"error":{"code","message","status"}}`; Bedrock's `{"message"}`
+with `x-amzn-ErrorType`; Cohere's `{"message"}`), and the stream faults (cut_after,
+stall_after, malformed_at, error_event_after, ...) count the content deltas of whichever
+dialect is streaming, in its framing (SSE, Gemini's JSON array, AWS event-stream; the
+in-band error is an `exception` message on Bedrock, an error object on Gemini, a
+message-end with finish_reason ERROR on Cohere). `no_done` leaves out the end marker of
+the dialects that have one: [DONE], Anthropic's message_stop, the JSON array's `]`.
 """
 from __future__ import annotations
 
@@ -47,9 +62,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import mock_anthropic
+import mock_bedrock
+import mock_cohere
+import mock_gemini
 import mock_openai
 import mock_responses
 # Re-exported: the tests import the answer helpers from here, as before they had a module of their own.
@@ -69,7 +87,7 @@ class Behaviour:
     reset: bool = False                   # read the request, then RST the connection
     silent: bool = False                  # read the request, never answer
     close_after_ms: Optional[int] = None  # read the request, hold it this long without a byte, then close
-    refuse_prefill: bool = False          # a request ending in an assistant message gets 400 invalid_prefill
+    refuse_prefill: bool = False          # a request ending in an assistant (Gemini: model) turn gets a 400
     idle_close_ms: Optional[int] = None   # answer normally, then close the kept-alive connection after this idle time
     headers_only: bool = False            # stream: send the 200 head, then never an event
     chunk_interval_ms: int = 0            # stream: pause between events
@@ -103,11 +121,12 @@ class Received:
     content_sent: str = ""                            # content/text the mock streamed so far
     peer_closed_at: Optional[float] = None            # gateway hung up mid-response
     finished_at: Optional[float] = None               # mock finished writing the response
-    surface: str = "openai"                           # "openai" | "azure" | "anthropic"
+    surface: str = "openai"      # "openai" | "azure" | "anthropic" | "gemini" | "bedrock" | "cohere"
     query: dict = field(default_factory=dict)         # query parameters (one value each)
     deployment: Optional[str] = None                  # azure: the deployment named in the URL
     usage_sent: Optional[dict] = None                 # the usage object the mock answered with
     response_id: Optional[str] = None                 # /v1/responses: the id the mock issued
+    model: Optional[str] = None                       # gemini, bedrock: the model named in the URL
 
 
 # --------------------------------------------------------------------------- surfaces
@@ -129,6 +148,12 @@ def route(path: str) -> tuple[str, str, Optional[str], bool]:
         return "azure", "responses", None, True
     if path == "/v1/messages":
         return "anthropic", "messages", None, False
+    if path.startswith("/v1beta/"):
+        return "gemini", mock_gemini.route(path)[0], None, False
+    if path.startswith("/model/"):
+        return "bedrock", mock_bedrock.route(path)[0], None, False
+    if path == "/v2/chat":
+        return "cohere", "chat", None, False
     if path.startswith("/v1/"):
         return "openai", path[len("/v1/"):], None, False
     return "openai", "", None, False
@@ -138,7 +163,90 @@ def surface_error(surface: str, status: int, message: Optional[str] = None, code
     """An error body in the shape of the surface a request used."""
     if surface == "anthropic":
         return mock_anthropic.error(status, message)
+    if surface == "gemini":
+        return mock_gemini.error(status, message)
+    if surface == "bedrock":
+        return mock_bedrock.error(status, message)[0]
+    if surface == "cohere":
+        return mock_cohere.error(status, message)
     return error_body(status, message, code)
+
+
+def surface_error_headers(surface: str, status: int) -> dict:
+    """Headers an error answer of the surface carries (Bedrock names the error in one)."""
+    return mock_bedrock.error(status)[1] if surface == "bedrock" else {}
+
+
+def ends_with_prefill(surface: str, body) -> bool:
+    """The conversation ends with an assistant turn (Gemini: a model turn)."""
+    if not isinstance(body, dict):
+        return False
+    if surface == "gemini":
+        contents = body.get("contents")
+        return bool(contents) and isinstance(contents[-1], dict) and contents[-1].get("role") == "model"
+    messages = body.get("messages")
+    return bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant"
+
+
+# --------------------------------------------------------------------------- stream framings
+class SseFraming:
+    """Server-sent events (`event:` line when named); `done` ends with `data: [DONE]`."""
+    content_type = "text/event-stream"
+
+    def __init__(self, beh: Behaviour, error_event, done: bool, crlf: bool = False):
+        self.nl = "\r\n" if beh.crlf or crlf else "\n"
+        self.beh, self.error_event, self.done = beh, error_event, done
+
+    def event(self, name: Optional[str], data: str) -> bytes:
+        return ((f"event: {name}{self.nl}" if name else "") + f"data: {data}{self.nl}{self.nl}").encode()
+
+    def error(self, seq: int) -> bytes:
+        return self.event(*self.error_event(seq))
+
+    def stops_before(self, name: Optional[str]) -> bool:
+        return self.beh.no_done and name == "message_stop"  # Anthropic's end of stream, as [DONE] is OpenAI's
+
+    def end(self) -> bytes:
+        return f"data: [DONE]{self.nl}{self.nl}".encode() if self.done and not self.beh.no_done else b""
+
+
+class JsonArrayFraming:
+    """Gemini's stream without `alt=sse`: one JSON array, an element per chunk."""
+    content_type = "application/json"
+
+    def __init__(self, beh: Behaviour):
+        self.beh, self.started = beh, False
+
+    def event(self, _name, data: str) -> bytes:
+        sep = ",\r\n" if self.started else "["
+        self.started = True
+        return (sep + data).encode()
+
+    def error(self, seq: int) -> bytes:
+        return self.event(*mock_gemini.in_band_error(seq)) + b"]"
+
+    def stops_before(self, _name) -> bool:
+        return False
+
+    def end(self) -> bytes:
+        return b"" if self.beh.no_done else (b"]" if self.started else b"[]")
+
+
+class EventStreamFraming:
+    """Bedrock's AWS event-stream: binary messages, errors as `exception` messages."""
+    content_type = "application/vnd.amazon.eventstream"
+
+    def event(self, name: str, data: str) -> bytes:
+        return mock_bedrock.event_frame(name, data)
+
+    def error(self, seq: int) -> bytes:
+        return mock_bedrock.in_band_error(seq)
+
+    def stops_before(self, _name) -> bool:
+        return False
+
+    def end(self) -> bytes:
+        return b""
 
 
 # --------------------------------------------------------------------------- server
@@ -226,6 +334,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         rec.surface, self._op, rec.deployment, self._needs_version = route(url.path)
         rec.query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if rec.surface == "gemini":
+            rec.model = mock_gemini.route(url.path)[1]
+        elif rec.surface == "bedrock":
+            rec.model = unquote(mock_bedrock.route(url.path)[1] or "") or None
         mock._record(rec)
         try:
             self._respond(rec, beh)
@@ -287,16 +399,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._idle_close_ms = beh.idle_close_ms
         denied = self._denied(rec)
         if denied:
-            self._send_whole(*denied, beh)
+            status, answer, *headers = denied  # Bedrock's denials name the error in a header
+            self._send_whole(status, answer, beh, *headers)
             return
-        messages = rec.body.get("messages") if isinstance(rec.body, dict) else None
-        if beh.refuse_prefill and messages and messages[-1].get("role") == "assistant":
+        if beh.refuse_prefill and ends_with_prefill(rec.surface, rec.body):
             self._send_whole(400, surface_error(rec.surface, 400, "A final assistant message (prefill) is not "
-                                                "supported.", "invalid_prefill"), beh)
+                                                "supported.", "invalid_prefill"), beh,
+                             surface_error_headers(rec.surface, 400))
             return
         if beh.status is not None and beh.status != 200:
             b = beh.body if beh.body is not None else surface_error(rec.surface, beh.status)
-            self._send_whole(beh.status, b, beh)
+            self._send_whole(beh.status, b, beh, surface_error_headers(rec.surface, beh.status))
             return
         body = rec.body if isinstance(rec.body, dict) else {}
         if rec.deployment:
@@ -317,15 +430,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._messages(rec, beh, body)
         elif post and op == "responses":
             self._responses(rec, beh, body)
+        elif post and rec.surface == "gemini" and op:
+            self._gemini(rec, beh, stream=op == "streamGenerateContent")
+        elif post and rec.surface == "bedrock" and op:
+            self._converse(rec, beh, stream=op == "converse-stream")
+        elif post and rec.surface == "cohere":
+            self._cohere(rec, beh)
         else:
             path = self.path.split("?")[0]
             self._send_whole(404, surface_error(rec.surface, 404, f"mock: no route {self.command} {path}",
-                                                "not_found"), beh)
+                                                "not_found"), beh, surface_error_headers(rec.surface, 404))
 
-    def _denied(self, rec: Received) -> Optional[tuple[int, dict]]:
-        """The surface's own answer to a request without its key (or Azure's api-version)."""
+    def _denied(self, rec: Received) -> Optional[tuple]:
+        """The surface's own answer to a request without its key (or Azure's api-version, or a
+        valid SigV4 signature): (status, body[, headers])."""
         if rec.surface == "anthropic":
             return mock_anthropic.check_headers(rec.headers)
+        if rec.surface == "gemini":
+            return mock_gemini.check_key(rec.headers, rec.query)
+        if rec.surface == "cohere":
+            return mock_cohere.check_key(rec.headers)
+        if rec.surface == "bedrock":
+            mock = self.server.mock
+            path, _, query = self.path.partition("?")
+            return mock_bedrock.check_signature(self.command, path, query, rec.headers, rec.raw_body,
+                                                mock.aws_access_key_id, mock.aws_secret_access_key, mock.aws_region)
         if rec.surface == "azure":
             if not rec.headers.get("api-key"):
                 return 401, {"error": {"code": "401", "message": AZURE_401}}
@@ -339,7 +468,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_whole(400, error_body(400, problem), beh)
         elif body.get("stream"):
             events, rec.usage_sent = mock_openai.stream_events(body, chat)
-            self._stream(rec, beh, events, mock_openai.error_event, done=True)
+            self._stream(rec, beh, events, SseFraming(beh, mock_openai.error_event, done=True))
         else:
             answer = mock_openai.whole_answer(body, chat)
             rec.usage_sent = answer["usage"]
@@ -354,7 +483,7 @@ class _Handler(BaseHTTPRequestHandler):
         rec.usage_sent = message["usage"]
         if body.get("stream"):
             self._stream(rec, beh, mock_anthropic.stream_events(message),
-                         lambda _seq: mock_anthropic.in_band_error(), done=False)
+                         SseFraming(beh, lambda _seq: mock_anthropic.in_band_error(), done=False))
         else:
             self._send_whole(200, message, beh)
 
@@ -371,11 +500,55 @@ class _Handler(BaseHTTPRequestHandler):
         resp = mock_responses.answer(body, rec.response_id)
         rec.usage_sent = resp["usage"]
         if body.get("stream"):
-            self._stream(rec, beh, mock_responses.stream_events(resp), mock_responses.in_band_error, done=False)
+            self._stream(rec, beh, mock_responses.stream_events(resp),
+                         SseFraming(beh, mock_responses.in_band_error, done=False))
         else:
             self._send_whole(200, resp, beh)
 
-    def _send_whole(self, status: int, body: Any, beh: Behaviour):
+    def _gemini(self, rec: Received, beh: Behaviour, stream: bool):
+        problem = mock_gemini.validate(rec.body)
+        if problem:
+            self._send_whole(400, mock_gemini.error(400, problem), beh)
+            return
+        resp = mock_gemini.answer(rec.body, rec.model)
+        rec.usage_sent = resp["usageMetadata"]
+        if not stream:
+            self._send_whole(200, resp, beh)
+        elif rec.query.get("alt") == "sse":
+            # Google ends every SSE event with CRLF CRLF
+            self._stream(rec, beh, mock_gemini.stream_events(resp),
+                         SseFraming(beh, mock_gemini.in_band_error, done=False, crlf=True))
+        else:
+            self._stream(rec, beh, mock_gemini.stream_events(resp), JsonArrayFraming(beh))
+
+    def _converse(self, rec: Received, beh: Behaviour, stream: bool):
+        problem = mock_bedrock.validate(rec.body)
+        if problem:
+            answer, headers = mock_bedrock.error(400, problem)
+            self._send_whole(400, answer, beh, headers)
+            return
+        resp = mock_bedrock.answer(rec.body)
+        rec.usage_sent = resp["usage"]
+        headers = {"x-amzn-RequestId": f"mock-{len(self.server.mock.requests)}"}
+        if stream:
+            self._stream(rec, beh, mock_bedrock.stream_events(resp), EventStreamFraming(), headers)
+        else:
+            self._send_whole(200, resp, beh, headers)
+
+    def _cohere(self, rec: Received, beh: Behaviour):
+        problem = mock_cohere.validate(rec.body)
+        if problem:
+            self._send_whole(400, mock_cohere.error(400, problem), beh)
+            return
+        resp = mock_cohere.answer(rec.body)
+        rec.usage_sent = resp["usage"]
+        if rec.body.get("stream"):
+            self._stream(rec, beh, mock_cohere.stream_events(resp),
+                         SseFraming(beh, mock_cohere.in_band_error, done=False))
+        else:
+            self._send_whole(200, resp, beh)
+
+    def _send_whole(self, status: int, body: Any, beh: Behaviour, headers: Optional[dict] = None):
         if isinstance(body, (dict, list)):
             data, ctype = json.dumps(body).encode(), "application/json"
         else:
@@ -383,7 +556,7 @@ class _Handler(BaseHTTPRequestHandler):
             ctype = "application/json"
         self.send_response(status)
         self.send_header("content-type", ctype)
-        for k, v in beh.headers.items():
+        for k, v in {**(headers or {}), **beh.headers}.items():
             self.send_header(k, str(v))
         if beh.close_delimited:
             self.send_header("connection", "close")
@@ -394,16 +567,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.wfile.flush()
 
-    def _stream(self, rec: Received, beh: Behaviour, events: list, error_event, done: bool):
-        """Write `events` ((event name or None, data JSON, content piece or None) each) as SSE,
-        applying the behaviour's stream faults; `done` ends the stream with `data: [DONE]`
-        (OpenAI chat/completions), `error_event(sequence)` gives the dialect's in-band error."""
-        nl = "\r\n" if beh.crlf else "\n"
+    def _stream(self, rec: Received, beh: Behaviour, events: list, framing, headers: Optional[dict] = None):
+        """Write `events` ((event name or None, data JSON, content piece or None) each) in the
+        dialect's `framing` (SSE, JSON array, AWS event-stream), applying the behaviour's
+        stream faults; the framing gives the in-band error and the end marker."""
         chunked = not beh.close_delimited
         self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
+        self.send_header("content-type", framing.content_type)
         self.send_header("cache-control", "no-cache")
-        for k, v in beh.headers.items():
+        for k, v in {**(headers or {}), **beh.headers}.items():
             self.send_header(k, str(v))
         if chunked:
             self.send_header("transfer-encoding", "chunked")
@@ -413,8 +585,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
 
-        def write(payload: str):
-            data = payload.encode()
+        def write(data: bytes):
+            if not data:
+                return
             frame = (b"%x\r\n" % len(data)) + data + b"\r\n" if chunked else data
             self.wfile.write(frame)
             self.wfile.flush()
@@ -427,8 +600,6 @@ class _Handler(BaseHTTPRequestHandler):
         if beh.headers_only:
             self._wait(rec, None)
             return
-        def frame(name: Optional[str], data: str) -> str:
-            return (f"event: {name}{nl}" if name else "") + f"data: {data}{nl}{nl}"
 
         content_chunks = 0
         for i, (name, text, piece) in enumerate(events):
@@ -442,21 +613,23 @@ class _Handler(BaseHTTPRequestHandler):
                     self._wait(rec, None)
                     return
                 if beh.error_event_after is not None and content_chunks >= beh.error_event_after:
-                    write(frame(*error_event(i)))
+                    write(framing.error(i))
                     end_body()
                     return
                 if beh.malformed_at is not None and content_chunks == beh.malformed_at:
-                    write(frame(name, "{bad json"))
-            if beh.no_done and name == "message_stop":
-                break  # Anthropic's end of stream, as [DONE] is OpenAI's
-            write(frame(name, text))
+                    write(framing.event(name, "{bad json"))
+            if framing.stops_before(name):
+                break
+            write(framing.event(name, text))
             rec.event_times.append(time.monotonic())
             if piece is not None:
                 content_chunks += 1
                 rec.content_sent += piece
-        if done and not beh.no_done:
-            write(f"data: [DONE]{nl}{nl}")
-            rec.event_times.append(time.monotonic())
+        tail = framing.end()
+        if tail:
+            write(tail)
+            if tail.startswith(b"data: [DONE]"):
+                rec.event_times.append(time.monotonic())
         end_body()
 
     def _close_now(self):
@@ -482,6 +655,9 @@ class MockUpstream:
             tls.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
             self.ssl_context = ctx
         self.default = Behaviour()
+        # SigV4 credentials the Bedrock surface checks every request against
+        self.aws_access_key_id, self.aws_secret_access_key = mock_bedrock.credentials(name)
+        self.aws_region = mock_bedrock.REGION
         self.requests: list[Received] = []
         self.idle_closes = 0                  # kept-alive connections closed by `idle_close_ms`
         self.issued_responses: list[str] = []  # /v1/responses ids this mock issued, in order
@@ -515,8 +691,11 @@ class MockUpstream:
         return self.base_url[:-len("/v1")] + "/openai"
 
     def url_for(self, kind: str = "openai") -> str:
-        """The base_url an [[upstream]] of this kind uses for this mock."""
-        return self.azure_url if kind == "azure" else self.base_url
+        """The base_url an [[upstream]] of this kind uses for this mock (the gateway appends
+        `models/{model}:generateContent`, `/model/{id}/converse`, `/chat` to these)."""
+        root = self.base_url[:-len("/v1")]
+        return {"azure": self.azure_url, "gemini": root + "/v1beta", "bedrock": root,
+                "cohere": root + "/v2"}.get(kind, self.base_url)
 
     def issued(self, response_id: str) -> bool:
         with self._cond:
@@ -600,7 +779,8 @@ if __name__ == "__main__":
     # Standalone: the upstream behind scripts/quickstart.sh (stdlib only, no venv needed).
     import argparse
 
-    parser = argparse.ArgumentParser(description="OpenAI / Azure / Anthropic mock upstream for GPT_API")
+    parser = argparse.ArgumentParser(description="OpenAI / Azure / Anthropic / Gemini / Bedrock / Cohere mock "
+                                                 "upstream for GPT_API")
     parser.add_argument("--port", type=int, default=9001)
     args = parser.parse_args()
     mock = MockUpstream("mock")

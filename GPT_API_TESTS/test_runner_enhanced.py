@@ -4,10 +4,10 @@
     python test_runner_enhanced.py --api-version rust --stage phase1|phase2|phase3|phase4|all [--binary PATH]
 
 phase1: endpoints, streaming, validation, transport, client dialects (chat, Anthropic Messages,
-Responses) to every upstream kind, the Node SDKs as clients (after `npm ci` in node/);
-phase2: database integrity; phase3: load balancing and failover (across upstream kinds too);
-phase4: benchmark table (../scripts/bench.sh --quick, informational only). Exits with pytest's
-code; "no tests collected" counts as failure.
+Responses, Gemini, Bedrock Converse, Cohere) to every upstream kind, the Node SDKs as clients
+(after `npm ci` in node/); phase2: database integrity; phase3: load balancing and failover
+(across upstream kinds too); phase4: benchmark table (../scripts/bench.sh --quick,
+informational only). Exits with pytest's code; "no tests collected" counts as failure.
 """
 from __future__ import annotations
 

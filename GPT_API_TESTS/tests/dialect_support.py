@@ -1,4 +1,5 @@
-"""Shared pieces of the issue-14 dialect tests (Anthropic Messages, Responses API, Azure).
+"""Shared pieces of the dialect tests (Anthropic Messages, Responses API, Azure; issue 19 adds
+Gemini, Bedrock and Cohere upstreams: see provider_support for their clients).
 
 A gateway over mocks of given kinds, the `anthropic` SDK pointed at it, and readers
 for named-event SSE streams (Anthropic's and the Responses API's `event:` lines).
@@ -25,9 +26,9 @@ FN_TOOL = {"type": "function", "name": "get_weather", "parameters": TOOL["input_
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
 
 
-def key_of(mock) -> str:
-    """The upstream key gateway.upstream() configures for a mock."""
-    return UPSTREAM_KEY_PREFIX + mock.name
+def key_of(mock, kind: str = "openai") -> str:
+    """The upstream key gateway.upstream() configures for a mock (bedrock: its access key id)."""
+    return mock.aws_access_key_id if kind == "bedrock" else UPSTREAM_KEY_PREFIX + mock.name
 
 
 def kinds_gateway(gateway, mocks, kinds: list, routing: Optional[dict] = None, models_up=None,
@@ -142,6 +143,12 @@ def upstream_auth(rec, kind: str, key: str):
         assert "authorization" not in rec.headers
     elif kind == "azure":
         assert rec.headers.get("api-key") == key and "authorization" not in rec.headers
+    elif kind == "gemini":
+        assert rec.headers.get("x-goog-api-key") == key and "key" not in rec.query
+        assert "authorization" not in rec.headers
+    elif kind == "bedrock":
+        # `key` is the access key id; the mock has checked the signature made with its secret
+        assert rec.headers.get("authorization", "").startswith(f"AWS4-HMAC-SHA256 Credential={key}/")
     else:
         assert rec.headers.get("authorization") == f"Bearer {key}"
     assert CLIENT_KEY not in json.dumps(rec.headers)
