@@ -8,6 +8,7 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod gemini;
 mod piece;
 
 pub use piece::{Decoder, Encoder, Piece};
