@@ -190,6 +190,11 @@ fn user_to_chat(
             parts.push(file_to_chat(file, &at)?);
         } else if let Some(response) = field(part, "functionResponse") {
             // Chat wants each result as its own message right after the assistant's calls.
+            if !array_of(response, "parts").is_empty() {
+                return refuse(format!(
+                    "'{at}.functionResponse.parts' has no counterpart in chat"
+                ));
+            }
             let name = field_str(response, "name").unwrap_or_default();
             let id = calls.answer(field_str(response, "id"), name, &at)?;
             let output =
@@ -538,7 +543,12 @@ pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
             }
             Some("user") => contents
                 .push(json!({"role": "user", "parts": user_parts(message.get("content"), &at)?})),
-            Some("assistant") => contents.push(model_content(message, &at, &mut names)?),
+            Some("assistant") => {
+                // Gemini refuses an empty text part; a turn with nothing to say is left out.
+                if let Some(content) = model_content(message, &at, &mut names)? {
+                    contents.push(content);
+                }
+            }
             Some("tool") => {
                 let id = message.get_str("tool_call_id").unwrap_or_default();
                 let Some((_, name)) = names.iter().find(|(call, _)| call == id) else {
@@ -713,7 +723,7 @@ fn model_content(
     message: &OwnedValue,
     at: &str,
     names: &mut Vec<(String, String)>,
-) -> Result<OwnedValue> {
+) -> Result<Option<OwnedValue>> {
     let mut parts = Vec::new();
     let text = chat_text(message.get("content"), at)?;
     if !text.is_empty() {
@@ -745,10 +755,7 @@ fn model_content(
         }
         parts.push(part);
     }
-    if parts.is_empty() {
-        parts.push(json!({"text": ""}));
-    }
-    Ok(json!({"role": "model", "parts": parts}))
+    Ok((!parts.is_empty()).then(|| json!({"role": "model", "parts": parts})))
 }
 
 fn config_from_chat(request: &OwnedValue) -> Result<OwnedValue> {

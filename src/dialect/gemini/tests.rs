@@ -211,6 +211,13 @@ fn chat_request_becomes_gemini() {
         Some(true)
     );
     assert_eq!(contents[3]["parts"][0]["text"].as_str(), Some("more"));
+    let empty = br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":""},{"role":"user","content":"b"}]}"#;
+    let skipped = value(&request::from_chat(empty).expect("translates"));
+    assert_eq!(
+        skipped["contents"].as_array().map(Vec::len),
+        Some(2),
+        "an empty assistant turn would be an empty text part, which Gemini refuses"
+    );
     let config = &gemini["generationConfig"];
     assert_eq!(config.get_u64("maxOutputTokens"), Some(50));
     assert_eq!(config["stopSequences"][0].as_str(), Some("END"));
@@ -268,7 +275,7 @@ fn a_tool_conversation_survives_gemini_chat_gemini() {
 #[test]
 fn untranslatable_fields_are_named() {
     let refused = |body: &[u8], stream: bool| request::to_chat(body, "m", stream).unwrap_err().0;
-    let cases: [(&[u8], bool, &str); 8] = [
+    let cases: [(&[u8], bool, &str); 9] = [
         (br#"{"contents":[],"tools":[{"googleSearch":{}}]}"#, false, "tools[0].googleSearch"),
         (br#"{"contents":[],"cachedContent":"cachedContents/1"}"#, false, "cachedContent"),
         (br#"{"contents":[],"generationConfig":{"candidateCount":2}}"#, true, "generationConfig.candidateCount"),
@@ -277,6 +284,12 @@ fn untranslatable_fields_are_named() {
         (br#"{"contents":[{"role":"user","parts":[{"fileData":{"fileUri":"gs://b/x.png"}}]}]}"#, false, "contents[0].parts[0].fileData"),
         (br#"{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"video/mp4","data":""}}]}]}"#, false, "video/mp4"),
         (br#"{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}"#, false, "no functionCall named 'f'"),
+        (
+            br#"{"contents":[{"role":"model","parts":[{"functionCall":{"name":"f"}}]},
+              {"role":"user","parts":[{"functionResponse":{"name":"f","parts":[{"inlineData":{}}]}}]}]}"#,
+            false,
+            "contents[1].parts[0].functionResponse.parts",
+        ),
     ];
     for (body, stream, named) in cases {
         let message = refused(body, stream);
