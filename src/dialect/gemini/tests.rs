@@ -21,7 +21,7 @@ const SDK_REQUEST: &[u8] = br#"{
       {"functionCall": {"name": "time", "args": {}}}]},
     {"role": "user", "parts": [{"functionResponse": {"name": "time", "response": {"result": "noon"}}},
       {"functionResponse": {"name": "weather", "response": {"temp": 20}}}]},
-    {"role": "model", "parts": [{"text": "thinking...", "thought": true}, {"text": "20 degrees at noon."}]},
+    {"role": "model", "parts": [{"text": "thinking...", "thought": true}, {"text": "20 degrees at noon."}, {"thoughtSignature": "c2ln"}]},
     {"parts": [{"text": "Thanks"}]}
   ],
   "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": " Be kind."}]},

@@ -69,8 +69,8 @@ fn text_parts(parts: &[OwnedValue], at: &str) -> Result<String> {
 }
 
 /// Chat ids for Gemini function calls, which have none unless the client kept ours: each
-/// model turn's calls get stable ids from their position (`call_{content}_{part}`), and the function responses of
-/// the next turn take them by id, else by name in order.
+/// model turn's calls get stable ids from their position (`call_{content}_{part}`), and
+/// the function responses of the next turn take them by id, else by name in order.
 #[derive(Default)]
 struct CallIds {
     /// The calls of the last model turn not answered yet: (id, name).
@@ -124,11 +124,8 @@ fn user_to_chat(
             let output =
                 field(response, "response").map_or_else(|| "{}".to_string(), |r| r.encode());
             messages.push(json!({"role": "tool", "tool_call_id": id, "content": output}));
-        } else {
-            return refuse(format!(
-                "'{at}' is a {} part, which chat cannot take",
-                part_kind(part)
-            ));
+        } else if let Some(kind) = part_kind(part) {
+            return refuse(format!("'{at}' is a {kind} part, which chat cannot take"));
         }
     }
     match parts.as_slice() {
@@ -140,8 +137,9 @@ fn user_to_chat(
     Ok(())
 }
 
-/// The name of a part's kind, for refusals.
-fn part_kind(part: &OwnedValue) -> String {
+/// The name of a part's kind, for refusals; `None` for a part that only qualifies others
+/// (a thought signature alone, which Gemini streams sometimes end with).
+fn part_kind(part: &OwnedValue) -> Option<String> {
     let kind = part.as_object().and_then(|fields| {
         fields.keys().find(|k| {
             // Fields that qualify a part rather than make it one.
@@ -155,7 +153,7 @@ fn part_kind(part: &OwnedValue) -> String {
             )
         })
     });
-    kind.map_or_else(|| "empty".to_string(), |k| camel(k))
+    kind.map(|k| camel(k))
 }
 
 /// Inline bytes as chat's part for their kind: an image, wav/mp3 audio, or a file.
@@ -212,16 +210,16 @@ fn model_to_chat(content: &OwnedValue, i: usize, calls: &mut CallIds) -> Result<
             let id = field_str(call, "id").map_or_else(|| format!("call_{i}_{j}"), str::to_string);
             calls.call(id.clone(), name);
             let arguments = field(call, "args").map_or_else(|| "{}".to_string(), |a| a.encode());
-            tool_calls.push(json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}));
+            let function = json!({"name": name, "arguments": arguments});
+            tool_calls.push(json!({"id": id, "type": "function", "function": function}));
         } else if let Some(part_text) = field_str(part, "text") {
             // The model's earlier thoughts: chat has no way to send them back.
             if field(part, "thought").and_then(|t| t.as_bool()) != Some(true) {
                 text.push_str(part_text);
             }
-        } else {
+        } else if let Some(kind) = part_kind(part) {
             return refuse(format!(
-                "'{at}' is a {} part, which chat cannot take in a model turn",
-                part_kind(part)
+                "'{at}' is a {kind} part, which chat cannot take in a model turn"
             ));
         }
     }
