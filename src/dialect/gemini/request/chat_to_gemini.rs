@@ -48,8 +48,12 @@ pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
             Some("system" | "developer") => {
                 system.push(json!({"text": chat_text(message.get("content"), &at)?}));
             }
-            Some("user") => contents
-                .push(json!({"role": "user", "parts": user_parts(message.get("content"), &at)?})),
+            Some("user") => {
+                let parts = user_parts(message.get("content"), &at)?;
+                if !parts.is_empty() {
+                    contents.push(json!({"role": "user", "parts": parts}));
+                }
+            }
             Some("assistant") => {
                 // Gemini refuses an empty text part; a turn with nothing to say is left out.
                 if let Some(content) = model_content(message, &at, &mut names)? {
@@ -63,7 +67,9 @@ pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
                         "'{at}.tool_call_id' '{id}' names no tool call of an earlier assistant message"
                     ));
                 };
-                let part = json!({"functionResponse": {"name": name.as_str(), "response": tool_response(message.get("content"), &at)?}});
+                let response = tool_response(message.get("content"), &at)?;
+                let part =
+                    json!({"functionResponse": {"name": name.as_str(), "response": response}});
                 // Gemini wants the answers to one turn's calls together in one turn.
                 match contents.last_mut() {
                     Some(last) if is_function_responses(last) => {
@@ -89,7 +95,8 @@ pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     if config.as_object().is_some_and(|c| !c.is_empty()) {
         insert(&mut out, "generationConfig", config);
     }
-    if let Some(tools) = request.get("tools").and_then(|t| t.as_array()) {
+    let tools = request.get("tools").and_then(|t| t.as_array());
+    if let Some(tools) = tools.filter(|t| !t.is_empty()) {
         let declarations: Result<Vec<_>> = tools.iter().map(declaration_from_chat).collect();
         insert(
             &mut out,
