@@ -9,6 +9,7 @@
 pub mod anthropic;
 pub mod chat;
 pub mod cohere;
+pub mod gemini;
 mod piece;
 
 pub use piece::{Decoder, Encoder, Piece};
