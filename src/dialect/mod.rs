@@ -9,6 +9,7 @@
 pub mod anthropic;
 pub mod chat;
 mod piece;
+pub mod responses;
 
 pub use piece::{Decoder, Encoder, Piece};
 
