@@ -21,6 +21,7 @@ const TOOL_CONVERSATION: &[u8] = br#"{"model":"gpt-5","instructions":"Be brief."
       {"type":"message","id":"msg_1","role":"assistant","status":"completed","content":[{"type":"output_text","text":"Checking.","annotations":[]}]},
       {"type":"function_call","id":"fc_1","call_id":"call_1","name":"weather","arguments":"{\"city\":\"Paris\"}"},
       {"type":"function_call","id":"fc_2","call_id":"call_2","name":"weather","arguments":"{\"city\":\"Rome\"}"},
+      {"type":"message","role":"assistant","content":[{"type":"output_text","text":" Both.","annotations":[]}]},
       {"type":"function_call_output","call_id":"call_1","output":"sunny"},
       {"type":"function_call_output","call_id":"call_2","output":[{"type":"input_text","text":"rain"}]},
       {"role":"developer","content":"Answer in French."}],
@@ -55,7 +56,7 @@ fn responses_request_becomes_chat() {
         Some("low")
     );
     // The calls join the assistant text before them, in one chat message.
-    assert_eq!(messages[2].get_str("content"), Some("Checking."));
+    assert_eq!(messages[2].get_str("content"), Some("Checking. Both."));
     let calls = array(&messages[2]["tool_calls"]);
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[1]["id"].as_str(), Some("call_2"));
@@ -152,7 +153,9 @@ fn what_needs_openai_state_or_tools_is_refused_by_name() {
         assert!(why.contains(&format!("'{field}'")), "{why}");
     }
     assert!(refused(r#"{"model":"m","messages":[],"n":2}"#).contains("'n'"));
-    assert!(request::from_chat(br#"{"model":"m","messages":[],"seed":null,"n":1}"#).is_ok());
+    // LangChain sends zero penalties by default: they change nothing.
+    let neutral = br#"{"model":"m","messages":[],"seed":null,"n":1,"frequency_penalty":0,"presence_penalty":0.0}"#;
+    assert!(request::from_chat(neutral).is_ok());
 }
 
 #[test]
