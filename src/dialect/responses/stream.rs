@@ -180,11 +180,12 @@ fn push_text(out: &mut Vec<Piece>, piece: fn(String) -> Piece, text: Option<&str
     }
 }
 
-/// An output item being written, and whether its `.done` events went out.
+/// An output item being written, and the status its `.done` events gave it once they
+/// went out (the Response at the end lists it so).
 #[derive(Debug)]
 struct Output {
     item: Item,
-    closed: bool,
+    closed: Option<&'static str>,
 }
 
 /// Writes pieces as Responses events. A message or reasoning item is closed when another
@@ -337,10 +338,7 @@ impl EventEncoder {
             r#""output_index":{index},"item":{}"#,
             item.value("in_progress").encode()
         );
-        self.output.push(Output {
-            item,
-            closed: false,
-        });
+        self.output.push(Output { item, closed: None });
         self.event(out, "response.output_item.added", &fields);
     }
 
@@ -413,11 +411,11 @@ impl EventEncoder {
     }
 
     /// The `.done` events of item `index`, with its whole text.
-    fn close(&mut self, index: usize, status: &str, out: &mut Vec<u8>) {
-        if self.output[index].closed {
+    fn close(&mut self, index: usize, status: &'static str, out: &mut Vec<u8>) {
+        if self.output[index].closed.is_some() {
             return;
         }
-        self.output[index].closed = true;
+        self.output[index].closed = Some(status);
         let at = self.at(index);
         let item = self.output[index].item.clone();
         let mut whole = String::new();
@@ -472,6 +470,7 @@ impl EventEncoder {
         } else {
             "completed"
         };
+        // Only the text the limit cut is incomplete; a call that streamed whole is not.
         for index in 0..self.output.len() {
             let item_status = match self.output[index].item {
                 Item::Call { .. } => "completed",
@@ -482,10 +481,7 @@ impl EventEncoder {
         let output = self
             .output
             .iter()
-            .map(|o| match o.item {
-                Item::Call { .. } => o.item.value("completed"),
-                _ => o.item.value(status),
-            })
+            .map(|o| o.item.value(o.closed.unwrap_or(status)))
             .collect();
         let outline = Outline {
             id: &self.id,

@@ -597,3 +597,43 @@ fn a_responses_answer_with_calls_becomes_chat() {
         Some(6)
     );
 }
+
+#[test]
+fn items_closed_early_stay_completed_in_a_cut_response() {
+    let stream = encode(&[
+        Piece::Text("a".into()),
+        call(0, Some("c0"), Some("f"), "{"),
+        Piece::Text("b".into()),
+        call(0, None, None, "}"),
+        Piece::Usage {
+            input: 1,
+            output: 2,
+        },
+        Piece::Finish {
+            reason: "length".into(),
+            stop_sequence: None,
+        },
+    ]);
+    let events = events(&stream);
+    let (name, last) = events.last().expect("events");
+    assert_eq!(
+        name, "response.incomplete",
+        "usage and finish end the stream"
+    );
+    let statuses: Vec<_> = array(&last["response"]["output"])
+        .iter()
+        .map(|item| item.get_str("status").unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, ["completed", "completed", "incomplete"]);
+    assert_eq!(
+        last["response"]["output"][1]["arguments"].as_str(),
+        Some("{}")
+    );
+    // The call's argument fragment after the second message still belongs to the call.
+    let fragment = events
+        .iter()
+        .filter(|(n, _)| n == "response.function_call_arguments.delta")
+        .map(|(_, d)| d.get_u64("output_index"))
+        .collect::<Vec<_>>();
+    assert_eq!(fragment, [Some(1), Some(1)]);
+}
