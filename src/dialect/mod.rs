@@ -11,6 +11,7 @@ pub mod chat;
 pub mod cohere;
 pub mod gemini;
 mod piece;
+pub mod responses;
 
 pub use piece::{Decoder, Encoder, Piece};
 
