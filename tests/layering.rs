@@ -43,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["json"]),
     ("error", &["json"]),
     ("iovec", &[]),
+    ("sigv4", &["time"]),
     ("console", &[]),
     ("mutate", &[]),
 ];

@@ -1,0 +1,569 @@
+//! AWS Signature Version 4: signing requests to Bedrock (`sign`) and checking requests that
+//! AWS SDKs signed for the gateway (`verify`). Pure code over the request's parts; a leaf
+//! that imports only `time`.
+//!
+//! The canonical request follows botocore for services other than S3: the path, as sent
+//! (already percent-encoded), is normalized (dot segments and empty segments removed) and
+//! percent-encoded once more, so `v1%3A0` is signed as `v1%253A0`; query pairs are
+//! re-encoded the RFC 3986 way and sorted by name, then value.
+
+use std::fmt;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::time::{civil_from_days, days_from_civil, unix_seconds};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// How far a request's `x-amz-date` may be from our clock, as AWS allows.
+const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// An AWS access key, with the session token of temporary credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+/// The secret and the token stay out of logs.
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts of a request a signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// As on the wire: already percent-encoded.
+    pub path: &'a str,
+    /// As on the wire, without the `?`; empty when there is none.
+    pub query: &'a str,
+    /// Names in any case; a name may repeat.
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+/// The headers to add to `request` (to `host`) so that AWS accepts it: `x-amz-date`,
+/// `x-amz-security-token` with temporary credentials, and `authorization`. Signs what
+/// botocore signs for Bedrock: `content-type` (when the request has one), `host`,
+/// `x-amz-date`, `x-amz-security-token`.
+pub fn sign(
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+    host: &str,
+    request: &Request<'_>,
+    now: SystemTime,
+) -> Vec<(String, String)> {
+    let timestamp = amz_date(now);
+    let mut signed: Vec<(&str, &str)> = vec![("host", host), ("x-amz-date", &timestamp)];
+    if let Some(content_type) = header_values(request.headers, "content-type").next() {
+        signed.push(("content-type", content_type));
+    }
+    if let Some(token) = &credentials.session_token {
+        signed.push(("x-amz-security-token", token));
+    }
+    signed.sort_unstable();
+    let mut canonical_headers = String::new();
+    for (name, value) in &signed {
+        push_canonical_header(&mut canonical_headers, name, [*value].into_iter());
+    }
+    let names: Vec<&str> = signed.iter().map(|(name, _)| *name).collect();
+    let names = names.join(";");
+    let scope = Scope {
+        date: &timestamp[..8],
+        region,
+        service,
+    };
+    let canonical = canonical_request(
+        request,
+        &canonical_headers,
+        &names,
+        &hex(&Sha256::digest(request.body)),
+    );
+    let signature = hex(&signing_mac(
+        &credentials.secret_access_key,
+        &scope,
+        &timestamp,
+        &canonical,
+    )
+    .finalize()
+    .into_bytes());
+    let authorization = format!(
+        "{ALGORITHM} Credential={}/{}, SignedHeaders={names}, Signature={signature}",
+        credentials.access_key_id, scope
+    );
+    let mut added = vec![("x-amz-date".to_string(), timestamp.clone())];
+    if let Some(token) = &credentials.session_token {
+        added.push(("x-amz-security-token".to_string(), token.clone()));
+    }
+    added.push(("authorization".to_string(), authorization));
+    added
+}
+
+/// Whose key signed the request, and for which region and service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedKey {
+    pub access_key_id: String,
+    pub region: String,
+    pub service: String,
+}
+
+/// Checks the `authorization` header of a request as received: the canonical request is
+/// rebuilt from exactly the headers the client named in `SignedHeaders`, and signed with
+/// the secret `secret_for` gives for its access key id.
+pub fn verify(
+    request: &Request<'_>,
+    secret_for: impl Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Result<VerifiedKey, SignatureError> {
+    let authorization = header_values(request.headers, "authorization")
+        .next()
+        .ok_or(SignatureError::Missing)?;
+    let authorization = Authorization::parse(authorization)?;
+    let Some(timestamp) = header_values(request.headers, "x-amz-date").next() else {
+        return Err(SignatureError::Incomplete(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+                .to_string(),
+        ));
+    };
+    let Some(signed_at) = parse_amz_date(timestamp) else {
+        return Err(SignatureError::Incomplete(format!(
+            "Invalid X-Amz-Date '{timestamp}': it must be in the form YYYYMMDD'T'HHMMSS'Z'."
+        )));
+    };
+    check_skew(timestamp, signed_at, now)?;
+    if authorization.scope.date != &timestamp[..8] {
+        return Err(SignatureError::Invalid(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{timestamp}'.",
+            authorization.scope.date,
+            &timestamp[..8]
+        )));
+    }
+    if !authorization.signed_headers.contains(&"host") {
+        return Err(SignatureError::Incomplete(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_string(),
+        ));
+    }
+    let secret = secret_for(authorization.access_key_id).ok_or(SignatureError::UnknownKey)?;
+
+    let body_hash = hex(&Sha256::digest(request.body));
+    // A client that sends the payload hash signs that header; it must be the body's.
+    if let Some(claimed) = header_values(request.headers, "x-amz-content-sha256").next() {
+        if !claimed.trim().eq_ignore_ascii_case(&body_hash) {
+            return Err(SignatureError::Invalid(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+                    .to_string(),
+            ));
+        }
+    }
+    let mut canonical_headers = String::new();
+    for name in &authorization.signed_headers {
+        let mut values = header_values(request.headers, name).peekable();
+        if values.peek().is_none() {
+            return Err(SignatureError::MissingHeader(name.to_string()));
+        }
+        push_canonical_header(&mut canonical_headers, name, values);
+    }
+    let canonical = canonical_request(
+        request,
+        &canonical_headers,
+        &authorization.signed_headers.join(";"),
+        &body_hash,
+    );
+    let Some(signature) = unhex(authorization.signature) else {
+        return Err(SignatureError::Mismatch);
+    };
+    // `verify_slice` compares in constant time.
+    signing_mac(&secret, &authorization.scope, timestamp, &canonical)
+        .verify_slice(&signature)
+        .map_err(|_| SignatureError::Mismatch)?;
+    Ok(VerifiedKey {
+        access_key_id: authorization.access_key_id.to_string(),
+        region: authorization.scope.region.to_string(),
+        service: authorization.scope.service.to_string(),
+    })
+}
+
+/// Why a request's signature was refused, with AWS's own wording where AWS has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureError {
+    /// No `authorization` header.
+    Missing,
+    /// The `authorization` header or the date is malformed or incomplete.
+    Incomplete(String),
+    UnknownKey,
+    /// Signed more than 15 minutes ago, or more than 15 minutes ahead.
+    Expired(String),
+    /// A header the client named in `SignedHeaders` is not in the request.
+    MissingHeader(String),
+    /// Well-formed, but not acceptable (scope date, payload hash).
+    Invalid(String),
+    Mismatch,
+}
+
+impl SignatureError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Incomplete(_) => 400,
+            _ => 403,
+        }
+    }
+
+    /// AWS's error type (`x-amzn-ErrorType`) for it.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Missing => "MissingAuthenticationTokenException",
+            Self::Incomplete(_) => "IncompleteSignatureException",
+            Self::UnknownKey => "UnrecognizedClientException",
+            Self::Expired(_) | Self::MissingHeader(_) | Self::Invalid(_) | Self::Mismatch => {
+                "InvalidSignatureException"
+            }
+        }
+    }
+}
+
+impl fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => f.write_str("Missing Authentication Token"),
+            Self::Incomplete(message) | Self::Expired(message) | Self::Invalid(message) => {
+                f.write_str(message)
+            }
+            Self::UnknownKey => f.write_str("The security token included in the request is invalid."),
+            Self::MissingHeader(name) => write!(
+                f,
+                "The request signature we calculated does not match the signature you provided: header '{name}' is in SignedHeaders but not in the request."
+            ),
+            Self::Mismatch => f.write_str(
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SignatureError {}
+
+// === impl the canonical request ===
+
+/// `date/region/service/aws4_request`.
+struct Scope<'a> {
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+}
+
+impl fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
+    }
+}
+
+/// `AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders=a;b, Signature=hex`.
+struct Authorization<'a> {
+    access_key_id: &'a str,
+    scope: Scope<'a>,
+    signed_headers: Vec<&'a str>,
+    signature: &'a str,
+}
+
+impl<'a> Authorization<'a> {
+    fn parse(header: &'a str) -> Result<Self, SignatureError> {
+        let header = header.trim();
+        let (algorithm, parameters) = header.split_once(' ').unwrap_or((header, ""));
+        if algorithm != ALGORITHM {
+            return Err(SignatureError::Incomplete(format!(
+                "Unsupported AWS 'algorithm': '{algorithm}'."
+            )));
+        }
+        let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+        for parameter in parameters.split(',') {
+            let (key, value) = parameter.trim().split_once('=').unwrap_or_default();
+            match key {
+                "Credential" => credential = Some(value),
+                "SignedHeaders" => signed_headers = Some(value),
+                "Signature" => signature = Some(value),
+                _ => {}
+            }
+        }
+        let mut missing = String::new();
+        for (name, value) in [
+            ("Credential", credential),
+            ("Signature", signature),
+            ("SignedHeaders", signed_headers),
+        ] {
+            if value.is_none_or(str::is_empty) {
+                let _ = write!(
+                    missing,
+                    "Authorization header requires '{name}' parameter. "
+                );
+            }
+        }
+        if !missing.is_empty() {
+            return Err(SignatureError::Incomplete(format!(
+                "{missing}Authorization={header}"
+            )));
+        }
+        let credential = credential.unwrap_or_default();
+        let parts: Vec<&str> = credential.split('/').collect();
+        let [access_key_id, date, region, service, "aws4_request"] = parts[..] else {
+            return Err(SignatureError::Incomplete(format!(
+                "Credential should be scoped to a valid region, service and date: '{credential}'."
+            )));
+        };
+        Ok(Self {
+            access_key_id,
+            scope: Scope {
+                date,
+                region,
+                service,
+            },
+            signed_headers: signed_headers.unwrap_or_default().split(';').collect(),
+            signature: signature.unwrap_or_default(),
+        })
+    }
+}
+
+fn canonical_request(
+    request: &Request<'_>,
+    canonical_headers: &str,
+    signed_headers: &str,
+    payload_hash: &str,
+) -> String {
+    format!(
+        "{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{payload_hash}",
+        request.method.to_ascii_uppercase(),
+        canonical_uri(request.path),
+        canonical_query(request.query),
+    )
+}
+
+/// The HMAC over the string to sign, keyed by the key derived for the scope.
+fn signing_mac(secret: &str, scope: &Scope<'_>, timestamp: &str, canonical: &str) -> HmacSha256 {
+    let key = [scope.date, scope.region, scope.service, "aws4_request"]
+        .iter()
+        .fold(format!("AWS4{secret}").into_bytes(), |key, part| {
+            mac(&key, part.as_bytes()).finalize().into_bytes().to_vec()
+        });
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{timestamp}\n{scope}\n{}",
+        hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    mac(&key, string_to_sign.as_bytes())
+}
+
+fn mac(key: &[u8], message: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac
+}
+
+/// `name:value1,value2\n`, each value trimmed and its runs of spaces made one.
+fn push_canonical_header<'v>(out: &mut String, name: &str, values: impl Iterator<Item = &'v str>) {
+    out.push_str(name);
+    out.push(':');
+    for (i, value) in values.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, word) in value.split_ascii_whitespace().enumerate() {
+            if j > 0 {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
+    out.push('\n');
+}
+
+fn header_values<'h>(
+    headers: &'h [(&'h str, &'h str)],
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> + 'h {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| *value)
+}
+
+/// botocore's `quote(remove_dot_segments(path), safe='/~')`.
+fn canonical_uri(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let mut normalized = String::from("/");
+    normalized.push_str(&segments.join("/"));
+    if path.ends_with('/') && !segments.is_empty() {
+        normalized.push('/');
+    }
+    let mut uri = String::with_capacity(normalized.len());
+    push_encoded(&mut uri, normalized.as_bytes(), b"/");
+    uri
+}
+
+/// Each name and value decoded and encoded again the RFC 3986 way, sorted by name, then value.
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let encode = |part: &str| {
+                let mut out = String::new();
+                push_encoded(&mut out, &percent_decode(part), b"");
+                out
+            };
+            (encode(name), encode(value))
+        })
+        .collect();
+    pairs.sort_unstable();
+    let mut out = String::new();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        let _ = write!(out, "{name}={value}");
+    }
+    out
+}
+
+/// Percent-encodes all but the unreserved characters and those in `also_safe`.
+fn push_encoded(out: &mut String, bytes: &[u8], also_safe: &[u8]) {
+    for &byte in bytes {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) || also_safe.contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+}
+
+/// `%XX` escapes decoded; a `%` without two hex digits stays itself.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| text.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|digits| u8::from_str_radix(digits, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                at += 3;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    out
+}
+
+// === impl dates and hex ===
+
+/// `20150830T123600Z`.
+fn amz_date(at: SystemTime) -> String {
+    let seconds = unix_seconds(at);
+    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+    let second_of_day = seconds % 86_400;
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
+fn parse_amz_date(text: &str) -> Option<SystemTime> {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
+    let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).ok()?))
+}
+
+/// AWS's wording: "Signature expired: T is now earlier than T' (now - 15 min.)".
+fn check_skew(
+    timestamp: &str,
+    signed_at: SystemTime,
+    now: SystemTime,
+) -> Result<(), SignatureError> {
+    let minutes = MAX_SKEW.as_secs() / 60;
+    if signed_at + MAX_SKEW < now {
+        return Err(SignatureError::Expired(format!(
+            "Signature expired: {timestamp} is now earlier than {} ({} - {minutes} min.)",
+            amz_date(now - MAX_SKEW),
+            amz_date(now)
+        )));
+    }
+    if signed_at > now + MAX_SKEW {
+        return Err(SignatureError::Expired(format!(
+            "Signature not yet current: {timestamp} is still later than {} ({} + {minutes} min.)",
+            amz_date(now + MAX_SKEW),
+            amz_date(now)
+        )));
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
