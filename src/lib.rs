@@ -23,4 +23,4 @@ pub mod server;
 pub mod sigv4;
 pub mod upstream;
 
-pub use gpt_api_common::{admin, alloc, json, log, record, time};
+pub use gpt_api_common::{admin, alloc, eventstream, json, log, record, time};
