@@ -9,12 +9,16 @@
 
 use std::fmt;
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::time::{civil_from_days, days_from_civil, unix_seconds};
+use canonical::{
+    amz_date, canonical_request, check_skew, hex, parse_amz_date, push_canonical_header, unhex,
+};
+
+mod canonical;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -157,15 +161,18 @@ pub fn verify(
     let secret = secret_for(authorization.access_key_id).ok_or(SignatureError::UnknownKey)?;
 
     let body_hash = hex(&Sha256::digest(request.body));
-    // A client that sends the payload hash signs that header; it must be the body's.
-    if let Some(claimed) = header_values(request.headers, "x-amz-content-sha256").next() {
-        if !claimed.trim().eq_ignore_ascii_case(&body_hash) {
+    // A client that sends the payload hash signs with that header's value: it must be the
+    // body's (UNSIGNED-PAYLOAD is refused: the body is what the gateway bills).
+    let payload_hash = match header_values(request.headers, "x-amz-content-sha256").next() {
+        None => body_hash.as_str(),
+        Some(claimed) if claimed.trim().eq_ignore_ascii_case(&body_hash) => claimed.trim(),
+        Some(_) => {
             return Err(SignatureError::Invalid(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
                     .to_string(),
-            ));
+            ))
         }
-    }
+    };
     let mut canonical_headers = String::new();
     for name in &authorization.signed_headers {
         let mut values = header_values(request.headers, name).peekable();
@@ -178,7 +185,7 @@ pub fn verify(
         request,
         &canonical_headers,
         &authorization.signed_headers.join(";"),
-        &body_hash,
+        payload_hash,
     );
     let Some(signature) = unhex(authorization.signature) else {
         return Err(SignatureError::Mismatch);
@@ -337,20 +344,6 @@ impl<'a> Authorization<'a> {
     }
 }
 
-fn canonical_request(
-    request: &Request<'_>,
-    canonical_headers: &str,
-    signed_headers: &str,
-    payload_hash: &str,
-) -> String {
-    format!(
-        "{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{payload_hash}",
-        request.method.to_ascii_uppercase(),
-        canonical_uri(request.path),
-        canonical_query(request.query),
-    )
-}
-
 /// The HMAC over the string to sign, keyed by the key derived for the scope.
 fn signing_mac(secret: &str, scope: &Scope<'_>, timestamp: &str, canonical: &str) -> HmacSha256 {
     let key = [scope.date, scope.region, scope.service, "aws4_request"]
@@ -371,24 +364,6 @@ fn mac(key: &[u8], message: &[u8]) -> HmacSha256 {
     mac
 }
 
-/// `name:value1,value2\n`, each value trimmed and its runs of spaces made one.
-fn push_canonical_header<'v>(out: &mut String, name: &str, values: impl Iterator<Item = &'v str>) {
-    out.push_str(name);
-    out.push(':');
-    for (i, value) in values.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        for (j, word) in value.split_ascii_whitespace().enumerate() {
-            if j > 0 {
-                out.push(' ');
-            }
-            out.push_str(word);
-        }
-    }
-    out.push('\n');
-}
-
 fn header_values<'h>(
     headers: &'h [(&'h str, &'h str)],
     name: &'h str,
@@ -397,172 +372,6 @@ fn header_values<'h>(
         .iter()
         .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, value)| *value)
-}
-
-/// botocore's `quote(remove_dot_segments(path), safe='/~')`.
-fn canonical_uri(path: &str) -> String {
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            _ => segments.push(segment),
-        }
-    }
-    let mut normalized = String::from("/");
-    normalized.push_str(&segments.join("/"));
-    if path.ends_with('/') && !segments.is_empty() {
-        normalized.push('/');
-    }
-    let mut uri = String::with_capacity(normalized.len());
-    push_encoded(&mut uri, normalized.as_bytes(), b"/");
-    uri
-}
-
-/// Each name and value decoded and encoded again the RFC 3986 way, sorted by name, then value.
-fn canonical_query(query: &str) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let encode = |part: &str| {
-                let mut out = String::new();
-                push_encoded(&mut out, &percent_decode(part), b"");
-                out
-            };
-            (encode(name), encode(value))
-        })
-        .collect();
-    pairs.sort_unstable();
-    let mut out = String::new();
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        let _ = write!(out, "{name}={value}");
-    }
-    out
-}
-
-/// Percent-encodes all but the unreserved characters and those in `also_safe`.
-fn push_encoded(out: &mut String, bytes: &[u8], also_safe: &[u8]) {
-    for &byte in bytes {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) || also_safe.contains(&byte) {
-            out.push(byte as char);
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-}
-
-/// `%XX` escapes decoded; a `%` without two hex digits stays itself.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let escaped = (bytes[at] == b'%')
-            .then(|| text.get(at + 1..at + 3))
-            .flatten()
-            .and_then(|digits| u8::from_str_radix(digits, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                at += 3;
-            }
-            None => {
-                out.push(bytes[at]);
-                at += 1;
-            }
-        }
-    }
-    out
-}
-
-// === impl dates and hex ===
-
-/// `20150830T123600Z`.
-fn amz_date(at: SystemTime) -> String {
-    let seconds = unix_seconds(at);
-    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
-    let second_of_day = seconds % 86_400;
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
-}
-
-fn parse_amz_date(text: &str) -> Option<SystemTime> {
-    let bytes = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = text.get(range)?;
-        part.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
-    let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let days = days_from_civil(i64::from(year), month, day);
-    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).ok()?))
-}
-
-/// AWS's wording: "Signature expired: T is now earlier than T' (now - 15 min.)".
-fn check_skew(
-    timestamp: &str,
-    signed_at: SystemTime,
-    now: SystemTime,
-) -> Result<(), SignatureError> {
-    let minutes = MAX_SKEW.as_secs() / 60;
-    if signed_at + MAX_SKEW < now {
-        return Err(SignatureError::Expired(format!(
-            "Signature expired: {timestamp} is now earlier than {} ({} - {minutes} min.)",
-            amz_date(now - MAX_SKEW),
-            amz_date(now)
-        )));
-    }
-    if signed_at > now + MAX_SKEW {
-        return Err(SignatureError::Expired(format!(
-            "Signature not yet current: {timestamp} is still later than {} ({} + {minutes} min.)",
-            amz_date(now + MAX_SKEW),
-            amz_date(now)
-        )));
-    }
-    Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

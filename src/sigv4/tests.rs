@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::canonical::{canonical_query, canonical_uri};
 use super::*;
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -359,6 +360,12 @@ fn verifies_a_converse_request_botocore_signed() {
         Err(SignatureError::Mismatch),
         "the path is signed as sent, not decoded"
     );
+
+    let mut hashed = headers.clone();
+    let body_hash = hex(&Sha256::digest(BEDROCK_BODY));
+    hashed.push(("X-Amz-Content-SHA256", &body_hash));
+    let with_hash = request("POST", BEDROCK_PATH, &hashed, BEDROCK_BODY);
+    assert!(verify(&with_hash, bedrock_secret, bedrock_now()).is_ok());
 
     assert_eq!(
         verify(&converse, |_| None, bedrock_now()),
