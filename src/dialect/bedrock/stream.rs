@@ -177,6 +177,11 @@ impl EventEncoder {
             event(out, "messageStart", r#"{"role":"assistant"}"#);
         }
         match piece {
+            // The input count until a `Usage` says both (a chat stream may carry none).
+            Piece::Start {
+                input_tokens: Some(input),
+                ..
+            } if self.usage.is_none() => self.usage = Some((*input, 0)),
             Piece::Start { .. } => {}
             Piece::Text(text) => {
                 self.open_block(Block::Text, out);

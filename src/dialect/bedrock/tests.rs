@@ -547,6 +547,7 @@ fn an_error_ends_the_stream() {
     encoder.encode(&Piece::Done, &mut bytes);
     let frames = frames_of(&bytes);
     let last = read_frame(frames.last().unwrap()).unwrap();
+    assert_eq!(last.message_type, Some("exception"));
     assert_eq!(last.exception_type, Some("modelStreamErrorException"));
     assert_eq!(frames.len(), 3, "messageStart, the delta, the exception");
 
@@ -559,5 +560,42 @@ fn an_error_ends_the_stream() {
         [Piece::Error(
             "event-stream message checksum mismatch".to_string()
         )]
+    );
+}
+
+#[test]
+fn metadata_counts_the_start_input_without_a_usage_piece() {
+    let mut encoder = EventEncoder::default();
+    let mut bytes = Vec::new();
+    let start = Piece::Start {
+        id: "msg_1".into(),
+        model: "m".into(),
+        created: 0,
+        input_tokens: Some(9),
+    };
+    for piece in [start, Piece::Text("Hi".into()), Piece::Done, Piece::Done] {
+        encoder.encode(&piece, &mut bytes);
+    }
+    let frames = frames_of(&bytes);
+    let kinds: Vec<&str> = frames
+        .iter()
+        .map(|f| read_frame(f).unwrap().event_type.unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "messageStart",
+            "contentBlockDelta",
+            "contentBlockStop",
+            "messageStop",
+            "metadata"
+        ],
+        "Done is idempotent"
+    );
+    let metadata = read_frame(&frames[4]).unwrap().payload;
+    assert!(metadata.starts_with(br#"{"usage":{"inputTokens":9,"outputTokens":0,"totalTokens":9}"#));
+    assert_eq!(
+        read_frame(&frames[3]).unwrap().payload,
+        br#"{"stopReason":"end_turn"}"#
     );
 }
