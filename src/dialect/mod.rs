@@ -4,9 +4,11 @@
 //! decoded into `Piece`s (the canonical stream event) and encoded again in the client's
 //! dialect. Same-dialect traffic never comes here: it is forwarded untouched.
 //!
-//! Depends on `json` and `error` only; the handler picks which translation a target needs.
+//! Depends on `json`, `eventstream` (Bedrock's framing) and `error` only; the handler picks
+//! which translation a target needs.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod chat;
 pub mod cohere;
 pub mod gemini;
