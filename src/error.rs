@@ -18,6 +18,13 @@ pub enum AppError {
         limit: usize,
     },
     InvalidApiKey,
+    /// A Bedrock client's SigV4 signature that does not verify: AWS's status, error type
+    /// and message for it.
+    InvalidSignature {
+        status: u16,
+        aws_type: &'static str,
+        message: String,
+    },
     /// `/admin/...` without the `[admin]` key.
     InvalidAdminKey,
     /// A query-string parameter that is unknown or has a bad value.
@@ -90,6 +97,7 @@ impl AppError {
             | Self::InvalidParameter(_) => 400,
             Self::InvalidApiKey | Self::InvalidAdminKey => 401,
             Self::ModelNotAllowed(_) => 403,
+            Self::InvalidSignature { status, .. } => *status,
             Self::ModelNotFound(_) | Self::NotFound(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout => 408,
@@ -155,6 +163,7 @@ impl AppError {
             Self::ModelNotFound(_) => "model_not_found",
             Self::BodyTooLarge { .. } => "request_too_large",
             Self::InvalidApiKey | Self::InvalidAdminKey => "invalid_api_key",
+            Self::InvalidSignature { .. } => "invalid_signature",
             Self::InvalidParameter(_) => "invalid_parameter",
             Self::AdminUnavailable(_) => "database_unavailable",
             Self::ModelNotAllowed(_) => "model_not_allowed",
@@ -181,6 +190,7 @@ impl AppError {
             Self::ModelNotFound(model) => format!("The model '{model}' does not exist"),
             Self::BodyTooLarge { limit } => format!("The request body is larger than the limit of {limit} bytes"),
             Self::InvalidApiKey => "Invalid or missing API key; send it as 'Authorization: Bearer <key>' (or 'x-api-key: <key>')".into(),
+            Self::InvalidSignature { message, .. } => message.clone(),
             Self::InvalidAdminKey => "Invalid or missing admin key; send it as 'Authorization: Bearer <admin key>'".into(),
             Self::InvalidParameter(detail) => format!("Invalid query parameter: {detail}"),
             Self::AdminUnavailable(detail) => format!("The log database cannot answer now: {detail}"),

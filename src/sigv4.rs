@@ -114,6 +114,14 @@ pub fn sign(
     added
 }
 
+/// A path segment as AWS wants it on the wire: all but the unreserved characters escaped
+/// (a Bedrock model id's `:` becomes `%3A`, as the AWS SDKs send it).
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    canonical::push_encoded(&mut out, segment.as_bytes(), b"");
+    out
+}
+
 /// Whose key signed the request, and for which region and service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedKey {

@@ -22,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "handler",
         &[
             "context", "dispatch", "upstream", "http", "error", "config", "metrics", "json",
-            "record", "log", "mutate", "dialect", "admin", "time", "limits", "console",
+            "record", "log", "mutate", "dialect", "admin", "time", "limits", "console", "sigv4",
         ],
     ),
     (
@@ -37,7 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("dialect", &["json", "eventstream"]),
     ("limits", &["config", "error", "json", "log"]),
-    ("upstream", &["config", "iovec"]),
+    ("upstream", &["config", "iovec", "sigv4"]),
     ("http", &["error", "iovec"]),
     ("metrics", &["config", "json"]),
     ("config", &["json"]),

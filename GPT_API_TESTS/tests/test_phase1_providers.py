@@ -166,8 +166,9 @@ def test_gemini_key_in_query_is_never_logged(gateway, mocks, kind):
         assert err["code"] == bad.status_code and err["message"] and err["status"] in (
             "UNAUTHENTICATED", "PERMISSION_DENIED"), err
         assert WRONG not in json.dumps(gw.access(bad.headers["x-request-id"]))
+    client = gemini_client(gw, key=WRONG)  # held: a dropped client closes its connections
     with pytest.raises(genai_errors.ClientError) as e:
-        gemini_client(gw, key=WRONG).models.generate_content(model="m", contents="x")
+        client.models.generate_content(model="m", contents="x")
     assert e.value.code in (401, 403)
     assert a.count() == 1
 

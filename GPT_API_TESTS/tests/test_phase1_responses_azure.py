@@ -125,21 +125,32 @@ def test_previous_response_target_down_no_failover(gateway, mocks):
         "the follow-up went to a target that cannot know the response"
 
 
-def test_responses_skip_targets_that_cannot_serve_them(gateway, mocks):
+def test_responses_reach_other_kinds_translated_but_never_with_stored_state(gateway, mocks):
+    """A Responses request reaches an Anthropic target translated through chat; one that
+    names a `previous_response_id` cannot (the upstream keeps that history), so that target
+    is skipped, and a model with no other target refuses it naming the field."""
     a, b = mocks("a", "b")
     gw = gateway([upstream(a, kind="anthropic"), upstream(b)], [
         {"name": "m", "targets": [{"upstream": "a", "weight": 100}, {"upstream": "b", "weight": 1}]},
         {"name": "claude-only", "targets": [{"upstream": "a", "weight": 1}]}], server={"workers": 1})
-    for i in range(3):
-        raw = sdk(gw).responses.with_raw_response.create(model="m", input=f"r{i}")
-        assert raw.parse().output_text == expected(f"r{i}")
-        row_of(gw, raw.headers["x-request-id"], upstream="b", endpoint="/v1/responses")
+    raw = sdk(gw).responses.with_raw_response.create(model="claude-only", input="translated")
+    assert raw.parse().output_text == expected("translated")
+    assert a.requests[-1].path == "/v1/messages"
+    row_of(gw, raw.headers["x-request-id"], upstream="a", endpoint="/v1/responses")
+    served = a.count()
     with http(gw) as h:
-        resp = h.post("/v1/responses", json={"model": "claude-only", "input": "x"})
+        for i in range(3):
+            # Only b can take it (a's weight would win otherwise); b does not know the id.
+            resp = h.post("/v1/responses", json={"model": "m", "input": f"r{i}",
+                                                 "previous_response_id": "resp_unknown_to_the_gateway"})
+            assert resp.status_code == 400 and "not found" in error_of(resp)["message"]
+            row_of(gw, resp.headers["x-request-id"], upstream="b", endpoint="/v1/responses", status=400)
+        resp = h.post("/v1/responses", json={"model": "claude-only", "input": "x",
+                                             "previous_response_id": "resp_1"})
     assert resp.status_code == 400
     err = error_of(resp)
-    assert "claude-only" in err["message"] or "responses" in err["message"].lower(), err
-    assert a.count() == 0
+    assert "previous_response_id" in err["message"], err
+    assert a.count() == served
     row_of(gw, resp.headers["x-request-id"], endpoint="/v1/responses", status=400, error=err["message"])
 
 

@@ -132,6 +132,68 @@ fn char_at(raw: &[u8], at: usize) -> Option<char> {
         .and_then(|s| s.chars().next())
 }
 
+// Byte scanning over JSON already known to parse: finding a value's extent without a parse.
+
+/// The index of the first non-whitespace byte at or after `at`.
+pub fn skip_ws(raw: &[u8], mut at: usize) -> usize {
+    while raw.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+/// `at` is on the opening quote; returns the index just past the closing quote.
+pub fn skip_string(raw: &[u8], mut at: usize) -> usize {
+    at += 1;
+    while let Some(&byte) = raw.get(at) {
+        match byte {
+            b'\\' => at += 2,
+            b'"' => return at + 1,
+            _ => at += 1,
+        }
+    }
+    at
+}
+
+/// `at` is on a value's first byte (of JSON that parsed); returns the index just past it.
+pub fn skip_value(raw: &[u8], at: usize) -> usize {
+    match raw.get(at) {
+        Some(b'"') => skip_string(raw, at),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while let Some(&byte) = raw.get(i) {
+                match byte {
+                    b'"' => {
+                        i = skip_string(raw, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            i
+        }
+        _ => {
+            let mut i = at;
+            while raw
+                .get(i)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+            {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use simd_json::prelude::*;

@@ -38,6 +38,8 @@ pub const CONTINUATION: &str = "none";
 
 pub const UPSTREAM_KIND: &str = "openai";
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
+pub const COHERE_BASE_URL: &str = "https://api.cohere.com/v2";
 /// Fleet mode with Redis away: the fraction of each limit one process may use alone.
 pub const LOCAL_SHARE: f64 = 1.0;
 

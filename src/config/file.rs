@@ -145,6 +145,9 @@ pub struct ClientKeySection {
     pub tpm: Option<u32>,
     pub max_concurrent: Option<u32>,
     pub budget: Option<BudgetSection>,
+    /// A Bedrock client's SigV4 access key id, and where its secret is.
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key_env: Option<String>,
 }
 
 /// `budget = { usd = 100.0, period = "day" }` or `{ tokens = 5000000, period = "month" }`.
@@ -170,8 +173,8 @@ pub struct PriceSection {
 pub struct UpstreamSection {
     #[serde(default)]
     pub name: String,
-    #[serde(default)]
-    pub base_url: String,
+    /// Required but for the kinds with a provider URL of their own (gemini, bedrock, cohere).
+    pub base_url: Option<String>,
     pub api_key: Option<String>,
     pub api_key_env: Option<String>,
     pub ca_file: Option<String>,
@@ -188,6 +191,11 @@ pub struct UpstreamSection {
     pub api_version: Option<String>,
     /// Anthropic: the `anthropic-version` header.
     pub anthropic_version: Option<String>,
+    /// Bedrock: the AWS region, and the environment variables holding the credentials.
+    pub region: Option<String>,
+    pub aws_access_key_id_env: Option<String>,
+    pub aws_secret_access_key_env: Option<String>,
+    pub aws_session_token_env: Option<String>,
 }
 
 fn default_connect_timeout_ms() -> u64 {

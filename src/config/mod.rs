@@ -17,9 +17,9 @@ use std::path::Path;
 
 pub use reload::restart_only_changes;
 pub use runtime::{
-    Budget, BudgetAmount, ClientKey, Config, Continuation, DatabaseSettings, KeyLimits, KeyMatcher,
-    LimitsSettings, Model, ModelId, Period, Price, RoutingPolicy, ServerSettings, Target, Upstream,
-    UpstreamId, UpstreamKind, UpstreamUrl,
+    AwsCredentials, AwsKey, Budget, BudgetAmount, ClientKey, Config, Continuation,
+    DatabaseSettings, KeyLimits, KeyMatcher, LimitsSettings, Model, ModelId, Period, Price,
+    RoutingPolicy, ServerSettings, Target, Upstream, UpstreamId, UpstreamKind, UpstreamUrl,
 };
 pub use secret::Secret;
 

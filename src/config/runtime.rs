@@ -86,7 +86,10 @@ pub struct RoutingPolicy {
 #[derive(Debug, Clone)]
 pub struct ClientKey {
     pub name: String,
-    pub key: KeyMatcher,
+    /// `None` for a key that only signs with SigV4 (`aws`).
+    pub key: Option<KeyMatcher>,
+    /// A Bedrock client's SigV4 credentials: the gateway checks its signatures.
+    pub aws: Option<AwsKey>,
     /// Model names or `*` globs this key may use; empty means all.
     pub models: Vec<String>,
     pub limits: KeyLimits,
@@ -155,6 +158,13 @@ pub enum KeyMatcher {
     Sha256(Secret),
 }
 
+/// An access key id and its secret: the client signs with the secret, the gateway checks.
+#[derive(Debug, Clone)]
+pub struct AwsKey {
+    pub access_key_id: String,
+    pub secret: Secret,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UpstreamId(pub usize);
 
@@ -183,6 +193,23 @@ pub enum UpstreamKind {
     Azure { api_version: Option<String> },
     /// Anthropic's Messages API: `x-api-key` and `anthropic-version`.
     Anthropic { version: String },
+    /// Google's Gemini API: `x-goog-api-key`, the model in the path.
+    Gemini,
+    /// AWS Bedrock's Converse API: every request SigV4-signed for `region`.
+    Bedrock {
+        region: String,
+        credentials: AwsCredentials,
+    },
+    /// Cohere's v2 chat: `Authorization: Bearer`.
+    Cohere,
+}
+
+/// The credentials a Bedrock upstream signs with (read from the environment at load).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
 }
 
 impl UpstreamKind {
@@ -191,6 +218,9 @@ impl UpstreamKind {
             Self::OpenAi => "openai",
             Self::Azure { .. } => "azure",
             Self::Anthropic { .. } => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Bedrock { .. } => "bedrock",
+            Self::Cohere => "cohere",
         }
     }
 }

@@ -85,6 +85,8 @@ const CLIENT_KEY: &[Field] = &[
     Field("tpm", U32),
     Field("max_concurrent", U32),
     Field("budget", Kind::Section(&[BUDGET])),
+    Field("aws_access_key_id", Kind::Str),
+    Field("aws_secret_access_key_env", Kind::Str),
 ];
 
 const PRICE: &[Field] = &[
@@ -103,7 +105,7 @@ const LIMITS: &[Field] = &[
 
 const UPSTREAM: &[Field] = &[
     Field("name", Kind::Required),
-    Field("base_url", Kind::Required),
+    Field("base_url", Kind::Str),
     Field("api_key", Kind::Str),
     Field("api_key_env", Kind::Str),
     Field("ca_file", Kind::Str),
@@ -113,6 +115,10 @@ const UPSTREAM: &[Field] = &[
     Field("headers", Kind::StrTable),
     Field("api_version", Kind::Str),
     Field("anthropic_version", Kind::Str),
+    Field("region", Kind::Str),
+    Field("aws_access_key_id_env", Kind::Str),
+    Field("aws_secret_access_key_env", Kind::Str),
+    Field("aws_session_token_env", Kind::Str),
 ];
 
 const TARGET: &[Field] = &[

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::file::{
-    BudgetSection, ConfigFile, ModelSection, PriceSection, RoutingSection, TargetSection,
-    UpstreamSection,
+    BudgetSection, ClientKeySection, ConfigFile, ModelSection, PriceSection, RoutingSection,
+    TargetSection, UpstreamSection,
 };
 use super::runtime::*;
 use super::{defaults, ConfigProblem, Secret};
@@ -297,22 +297,27 @@ fn client_keys(file: &ConfigFile, env: Env, problems: &mut Problems) -> Vec<Clie
             env,
             problems,
         );
+        let aws = aws_key(section, &location, env, problems);
         let key = match (plain, &section.key_sha256) {
             (SecretSource::Reported, _) => continue,
             (SecretSource::Given(_), Some(_)) => {
                 problems.add(&location, "give key/key_env or key_sha256, not both");
                 continue;
             }
-            (SecretSource::Given(secret), None) => KeyMatcher::Plain(secret),
+            (SecretSource::Given(secret), None) => Some(KeyMatcher::Plain(secret)),
             (SecretSource::Absent, Some(hash)) => {
                 let hash = hash.to_ascii_lowercase();
                 if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                     problems.add(format!("{location}.key_sha256"), "must be 64 hex digits");
                 }
-                KeyMatcher::Sha256(Secret::new(hash))
+                Some(KeyMatcher::Sha256(Secret::new(hash)))
             }
+            (SecretSource::Absent, None) if aws.is_some() => None,
             (SecretSource::Absent, None) => {
-                problems.add(&location, "needs key, key_env or key_sha256");
+                problems.add(
+                    &location,
+                    "needs key, key_env, key_sha256 or aws_access_key_id",
+                );
                 continue;
             }
         };
@@ -335,6 +340,7 @@ fn client_keys(file: &ConfigFile, env: Env, problems: &mut Problems) -> Vec<Clie
         keys.push(ClientKey {
             name: section.name.clone(),
             key,
+            aws,
             models: section.models.clone().unwrap_or_default(),
             limits,
         });
@@ -447,6 +453,45 @@ fn check_budget_prices(keys: &[ClientKey], models: &[Model], problems: &mut Prob
     }
 }
 
+/// A Bedrock client's access key id and secret: both or neither.
+fn aws_key(
+    section: &ClientKeySection,
+    location: &str,
+    env: Env,
+    problems: &mut Problems,
+) -> Option<AwsKey> {
+    let id = section.aws_access_key_id.as_ref();
+    let secret = secret(
+        &None,
+        &section.aws_secret_access_key_env,
+        location,
+        "aws_secret_access_key",
+        env,
+        problems,
+    );
+    match (id, secret) {
+        (Some(id), SecretSource::Given(secret)) => Some(AwsKey {
+            access_key_id: id.clone(),
+            secret,
+        }),
+        (None, SecretSource::Absent) | (_, SecretSource::Reported) => None,
+        (Some(_), SecretSource::Absent) => {
+            problems.add(
+                format!("{location}.aws_secret_access_key_env"),
+                "required with aws_access_key_id",
+            );
+            None
+        }
+        (None, SecretSource::Given(_)) => {
+            problems.add(
+                format!("{location}.aws_access_key_id"),
+                "required with aws_secret_access_key_env",
+            );
+            None
+        }
+    }
+}
+
 fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) -> Vec<Upstream> {
     unique_names(
         sections.iter().map(|u| u.name.as_str()),
@@ -458,9 +503,18 @@ fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) ->
         .enumerate()
         .map(|(i, u)| {
             let location = format!("upstream[{i}]");
-            let url = parse_upstream_url(&u.base_url).unwrap_or_else(|message| {
-                // An empty or missing URL has been reported by the schema check.
-                if !u.base_url.is_empty() {
+            let kind = upstream_kind(u, &location, env, problems);
+            let base_url = match (&u.base_url, default_base_url(&kind)) {
+                (Some(url), _) => url.clone(),
+                (None, Some(url)) => url,
+                (None, None) => {
+                    problems.add(format!("{location}.base_url"), "required key missing");
+                    String::new()
+                }
+            };
+            let url = parse_upstream_url(&base_url).unwrap_or_else(|message| {
+                // A missing URL has been reported above.
+                if !base_url.is_empty() {
                     problems.add(format!("{location}.base_url"), message);
                 }
                 UpstreamUrl {
@@ -481,7 +535,7 @@ fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) ->
             }
             Upstream {
                 name: u.name.clone(),
-                kind: upstream_kind(u, &location, problems),
+                kind,
                 headers: extra_headers(&u.headers, &location, problems),
                 url,
                 api_key: match secret(
@@ -507,7 +561,55 @@ fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) ->
         .collect()
 }
 
-fn upstream_kind(u: &UpstreamSection, location: &str, problems: &mut Problems) -> UpstreamKind {
+/// The provider's own URL, for the kinds that have one.
+fn default_base_url(kind: &UpstreamKind) -> Option<String> {
+    match kind {
+        UpstreamKind::Gemini => Some(defaults::GEMINI_BASE_URL.into()),
+        UpstreamKind::Cohere => Some(defaults::COHERE_BASE_URL.into()),
+        UpstreamKind::Bedrock { region, .. } => {
+            Some(format!("https://bedrock-runtime.{region}.amazonaws.com"))
+        }
+        UpstreamKind::OpenAi | UpstreamKind::Azure { .. } | UpstreamKind::Anthropic { .. } => None,
+    }
+}
+
+/// A Bedrock upstream's credentials, from the environment variables the config names.
+fn aws_credentials(
+    u: &UpstreamSection,
+    location: &str,
+    env: Env,
+    problems: &mut Problems,
+) -> AwsCredentials {
+    let mut read = |name: &Option<String>, key: &str, required: bool| match (
+        secret(&None, name, location, key, env, problems),
+        required,
+    ) {
+        (SecretSource::Given(secret), _) => Some(secret),
+        (SecretSource::Absent, true) => {
+            problems.add(
+                format!("{location}.{key}_env"),
+                "required for kind = \"bedrock\"",
+            );
+            None
+        }
+        _ => None,
+    };
+    let empty = || Secret::new(String::new());
+    AwsCredentials {
+        access_key_id: read(&u.aws_access_key_id_env, "aws_access_key_id", true)
+            .unwrap_or_else(empty),
+        secret_access_key: read(&u.aws_secret_access_key_env, "aws_secret_access_key", true)
+            .unwrap_or_else(empty),
+        session_token: read(&u.aws_session_token_env, "aws_session_token", false),
+    }
+}
+
+fn upstream_kind(
+    u: &UpstreamSection,
+    location: &str,
+    env: Env,
+    problems: &mut Problems,
+) -> UpstreamKind {
     let name = u.kind.as_deref().unwrap_or(defaults::UPSTREAM_KIND);
     let kind = match name {
         "openai" => UpstreamKind::OpenAi,
@@ -520,10 +622,24 @@ fn upstream_kind(u: &UpstreamSection, location: &str, problems: &mut Problems) -
                 .clone()
                 .unwrap_or_else(|| defaults::ANTHROPIC_VERSION.into()),
         },
+        "gemini" => UpstreamKind::Gemini,
+        "cohere" => UpstreamKind::Cohere,
+        "bedrock" => UpstreamKind::Bedrock {
+            region: u.region.clone().unwrap_or_else(|| {
+                problems.add(
+                    format!("{location}.region"),
+                    "required for kind = \"bedrock\"",
+                );
+                String::new()
+            }),
+            credentials: aws_credentials(u, location, env, problems),
+        },
         other => {
             problems.add(
                 format!("{location}.kind"),
-                format!("unknown kind '{other}': expected openai, azure or anthropic"),
+                format!(
+                    "unknown kind '{other}': expected openai, azure, anthropic, gemini, bedrock or cohere"
+                ),
             );
             UpstreamKind::OpenAi
         }
@@ -534,6 +650,22 @@ fn upstream_kind(u: &UpstreamSection, location: &str, problems: &mut Problems) -
             "anthropic_version",
             u.anthropic_version.is_some(),
             "anthropic",
+        ),
+        ("region", u.region.is_some(), "bedrock"),
+        (
+            "aws_access_key_id_env",
+            u.aws_access_key_id_env.is_some(),
+            "bedrock",
+        ),
+        (
+            "aws_secret_access_key_env",
+            u.aws_secret_access_key_env.is_some(),
+            "bedrock",
+        ),
+        (
+            "aws_session_token_env",
+            u.aws_session_token_env.is_some(),
+            "bedrock",
         ),
     ];
     for (key, set, owner) in misplaced {

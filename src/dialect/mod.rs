@@ -24,8 +24,102 @@ pub enum Dialect {
     Chat,
     /// Anthropic Messages.
     Anthropic,
-    /// OpenAI Responses: passed through, never translated.
+    /// OpenAI Responses.
     Responses,
+    /// Google's Gemini `generateContent`.
+    Gemini,
+    /// AWS Bedrock's Converse.
+    Converse,
+    /// Cohere's v2 chat.
+    Cohere,
+}
+
+/// How a dialect's stream is cut into events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events (`data:` lines, blank-line separated).
+    Sse,
+    /// AWS's binary event stream (length-prefixed frames with headers and CRCs): Converse.
+    EventStream,
+    /// One JSON array whose elements come one at a time: Gemini's stream without `alt=sse`
+    /// (written to clients only; the gateway asks Gemini for SSE).
+    JsonArray,
+}
+
+impl Dialect {
+    /// How this dialect's streams are framed when the gateway reads them.
+    pub fn framing(self) -> Framing {
+        match self {
+            Self::Converse => Framing::EventStream,
+            _ => Framing::Sse,
+        }
+    }
+
+    /// A request in this dialect as a request in `into`, through chat (the hub). `model`
+    /// and `stream` are the request's own (Gemini and Converse carry them in the URL).
+    pub fn translate_request(
+        self,
+        into: Dialect,
+        body: &[u8],
+        model: &str,
+        stream: bool,
+    ) -> Result<Vec<u8>, Untranslatable> {
+        let chat = match self {
+            Self::Chat => body.to_vec(),
+            Self::Anthropic => anthropic::request::to_chat(body)?,
+            Self::Responses => responses::request::to_chat(body, model, stream)?,
+            Self::Gemini => gemini::request::to_chat(body, model, stream)?,
+            Self::Converse => bedrock::request::to_chat(body, model, stream)?,
+            Self::Cohere => cohere::request::to_chat(body, model, stream)?,
+        };
+        match into {
+            Self::Chat => Ok(chat),
+            Self::Anthropic => anthropic::request::from_chat(&chat),
+            Self::Responses => responses::request::from_chat(&chat),
+            Self::Gemini => gemini::request::from_chat(&chat),
+            Self::Converse => bedrock::request::from_chat(&chat),
+            Self::Cohere => cohere::request::from_chat(&chat),
+        }
+    }
+
+    /// A successful whole answer in this dialect as one in `into`; `None` when it is not
+    /// an answer of this dialect (it then goes as it is).
+    pub fn translate_answer(self, into: Dialect, body: &[u8], model: &str) -> Option<Vec<u8>> {
+        let chat = match self {
+            Self::Chat => body.to_vec(),
+            Self::Anthropic => anthropic::response::message_to_chat(body)?,
+            Self::Responses => responses::response::answer_to_chat(body, model)?,
+            Self::Gemini => gemini::response::answer_to_chat(body, model)?,
+            Self::Converse => bedrock::response::answer_to_chat(body, model)?,
+            Self::Cohere => cohere::response::answer_to_chat(body, model)?,
+        };
+        match into {
+            Self::Chat => Some(chat),
+            Self::Anthropic => anthropic::response::message_from_chat(&chat),
+            Self::Responses => responses::response::answer_from_chat(&chat),
+            Self::Gemini => gemini::response::answer_from_chat(&chat),
+            Self::Converse => bedrock::response::answer_from_chat(&chat),
+            Self::Cohere => cohere::response::answer_from_chat(&chat),
+        }
+    }
+
+    /// An upstream's error body in this dialect as one in `into`.
+    pub fn translate_error(self, into: Dialect, status: u16, body: &[u8]) -> Vec<u8> {
+        let chat = match self {
+            Self::Chat | Self::Responses => body.to_vec(),
+            Self::Anthropic => anthropic::response::error_to_chat(body),
+            Self::Gemini => gemini::response::error_to_chat(body),
+            Self::Converse => bedrock::response::error_to_chat(body),
+            Self::Cohere => cohere::response::error_to_chat(body),
+        };
+        match into {
+            Self::Chat | Self::Responses => chat,
+            Self::Anthropic => anthropic::response::error_from_chat(status, &chat),
+            Self::Gemini => gemini::response::error_from_chat(status, &chat),
+            Self::Converse => bedrock::response::error_from_chat(status, &chat),
+            Self::Cohere => cohere::response::error_from_chat(status, &chat),
+        }
+    }
 }
 
 /// A request that cannot be translated: the message says which field and why.

@@ -1,7 +1,7 @@
 //! The canonical stream event: what every dialect's stream says, one piece at a time, and
 //! the decoders and encoders that turn a dialect's SSE events into pieces and back.
 
-use super::{anthropic, chat, Dialect};
+use super::{anthropic, bedrock, chat, cohere, gemini, responses, Dialect, Framing};
 
 /// One thing a stream said.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,23 +43,34 @@ pub enum Piece {
 pub enum Decoder {
     Chat(chat::ChunkDecoder),
     Anthropic(anthropic::EventDecoder),
+    Responses(responses::EventDecoder),
+    Gemini(gemini::EventDecoder),
+    Converse(bedrock::EventDecoder),
+    Cohere(cohere::EventDecoder),
 }
 
 impl Decoder {
-    /// `None` for a dialect that is never decoded (Responses passes through).
-    pub fn new(dialect: Dialect) -> Option<Self> {
+    pub fn new(dialect: Dialect) -> Self {
         match dialect {
-            Dialect::Chat => Some(Self::Chat(chat::ChunkDecoder::default())),
-            Dialect::Anthropic => Some(Self::Anthropic(anthropic::EventDecoder::default())),
-            Dialect::Responses => None,
+            Dialect::Chat => Self::Chat(chat::ChunkDecoder::default()),
+            Dialect::Anthropic => Self::Anthropic(anthropic::EventDecoder::default()),
+            Dialect::Responses => Self::Responses(responses::EventDecoder::default()),
+            Dialect::Gemini => Self::Gemini(gemini::EventDecoder::default()),
+            Dialect::Converse => Self::Converse(bedrock::EventDecoder::default()),
+            Dialect::Cohere => Self::Cohere(cohere::EventDecoder::default()),
         }
     }
 
-    /// Appends the pieces of one event's data payload; a payload that is not JSON adds none.
+    /// Appends the pieces of one event: its data payload (SSE), or the whole frame (an AWS
+    /// event stream); a payload that is not JSON adds none.
     pub fn decode(&mut self, payload: &[u8], out: &mut Vec<Piece>) {
         match self {
             Self::Chat(decoder) => decoder.decode(payload, out),
             Self::Anthropic(decoder) => decoder.decode(payload, out),
+            Self::Responses(decoder) => decoder.decode(payload, out),
+            Self::Gemini(decoder) => decoder.decode(payload, out),
+            Self::Converse(decoder) => decoder.decode(payload, out),
+            Self::Cohere(decoder) => decoder.decode(payload, out),
         }
     }
 }
@@ -68,16 +79,26 @@ impl Decoder {
 pub enum Encoder {
     Chat(chat::ChunkEncoder),
     Anthropic(anthropic::EventEncoder),
+    Responses(responses::EventEncoder),
+    Gemini(gemini::EventEncoder),
+    Converse(bedrock::EventEncoder),
+    Cohere(cohere::EventEncoder),
 }
 
 impl Encoder {
     /// `strip_usage`: a chat client that did not ask for the usage chunk gets it withheld
-    /// (see `take_withheld`).
-    pub fn new(dialect: Dialect, strip_usage: bool) -> Option<Self> {
+    /// (see `take_withheld`). `framing`: how the client reads the stream (Gemini's clients
+    /// choose SSE or a JSON array).
+    pub fn new(dialect: Dialect, strip_usage: bool, framing: Framing) -> Self {
         match dialect {
-            Dialect::Chat => Some(Self::Chat(chat::ChunkEncoder::new(strip_usage))),
-            Dialect::Anthropic => Some(Self::Anthropic(anthropic::EventEncoder::default())),
-            Dialect::Responses => None,
+            Dialect::Chat => Self::Chat(chat::ChunkEncoder::new(strip_usage)),
+            Dialect::Anthropic => Self::Anthropic(anthropic::EventEncoder::default()),
+            Dialect::Responses => Self::Responses(responses::EventEncoder::default()),
+            Dialect::Gemini => {
+                Self::Gemini(gemini::EventEncoder::new(framing == Framing::JsonArray))
+            }
+            Dialect::Converse => Self::Converse(bedrock::EventEncoder::default()),
+            Dialect::Cohere => Self::Cohere(cohere::EventEncoder::default()),
         }
     }
 
@@ -85,6 +106,10 @@ impl Encoder {
         match self {
             Self::Chat(encoder) => encoder.encode(piece, out),
             Self::Anthropic(encoder) => encoder.encode(piece, out),
+            Self::Responses(encoder) => encoder.encode(piece, out),
+            Self::Gemini(encoder) => encoder.encode(piece, out),
+            Self::Converse(encoder) => encoder.encode(piece, out),
+            Self::Cohere(encoder) => encoder.encode(piece, out),
         }
     }
 
@@ -100,7 +125,7 @@ impl Encoder {
     pub fn take_withheld(&mut self) -> Option<Vec<u8>> {
         match self {
             Self::Chat(encoder) => encoder.take_withheld(),
-            Self::Anthropic(_) => None,
+            _ => None,
         }
     }
 }

@@ -132,8 +132,8 @@ fn errors_change_shape() {
 
 /// Runs SSE events through a decoder of one dialect and an encoder of another.
 fn translate(events: &str, from: Dialect, to: Dialect) -> (Vec<Piece>, String) {
-    let mut decoder = Decoder::new(from).expect("decodable");
-    let mut encoder = Encoder::new(to, false).expect("encodable");
+    let mut decoder = Decoder::new(from);
+    let mut encoder = Encoder::new(to, false, to.framing());
     let mut pieces = Vec::new();
     for event in events.split("\n\n").filter(|e| !e.trim().is_empty()) {
         let data = event

@@ -1,11 +1,17 @@
 //! Who is asking, and may they use this model: client keys (plain or SHA-256, compared in
 //! constant time) and their model globs; and the admin key of `/admin/...`.
 
+use std::time::SystemTime;
+
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use crate::config::{ClientKey, Config, KeyMatcher, Secret};
+use crate::dialect::Dialect;
 use crate::error::AppError;
+use crate::http::query;
+use crate::http::request::Request;
+use crate::sigv4;
 
 pub enum ClientIdentity<'a> {
     /// No client keys are configured: everyone may use everything.
@@ -50,37 +56,119 @@ pub fn is_admin(admin_key: &Secret, headers: &HeaderMap) -> bool {
     })
 }
 
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+/// The client key of a request sent to the gateway's own OpenAI-style endpoints.
 pub fn identify<'a>(
     config: &'a Config,
     headers: &HeaderMap,
 ) -> Result<ClientIdentity<'a>, AppError> {
-    let keys = &config.client_keys;
-    if keys.is_empty() {
+    if config.client_keys.is_empty() {
         return Ok(ClientIdentity::Open);
     }
     // Anthropic's SDKs send the key as `x-api-key`.
-    let x_api_key = || {
-        headers
-            .get("x-api-key")
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
+    let presented = bearer(headers).or_else(|| header(headers, "x-api-key"));
+    identify_key(config, presented)
+}
+
+/// The client key of a proxied request, from its dialect's own auth: a Gemini client's
+/// `x-goog-api-key` (or `?key=`), a Bedrock client's SigV4 signature, the others' bearer
+/// key (or `x-api-key`).
+pub fn identify_request<'a>(
+    config: &'a Config,
+    request: &Request,
+    dialect: Dialect,
+) -> Result<ClientIdentity<'a>, AppError> {
+    if config.client_keys.is_empty() {
+        return Ok(ClientIdentity::Open);
+    }
+    match dialect {
+        Dialect::Converse => identify_signer(config, request),
+        Dialect::Gemini => {
+            let from_query = || {
+                query::pairs(&request.query)?
+                    .into_iter()
+                    .find(|(name, _)| name == "key")
+                    .map(|(_, key)| key)
+            };
+            match header(&request.headers, "x-goog-api-key") {
+                Some(key) => identify_key(config, Some(key)),
+                None => identify_key(config, from_query().as_deref()),
+            }
+        }
+        _ => identify(config, &request.headers),
+    }
+}
+
+/// The key whose SigV4 credentials signed the request.
+fn identify_signer<'a>(
+    config: &'a Config,
+    request: &Request,
+) -> Result<ClientIdentity<'a>, AppError> {
+    let headers: Vec<(&str, &str)> = request
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let secret_for = |access_key_id: &str| {
+        let aws = config.client_keys.iter().find_map(|key| {
+            key.aws
+                .as_ref()
+                .filter(|aws| aws.access_key_id == access_key_id)
+        })?;
+        Some(aws.secret.expose().to_string())
     };
-    let presented = bearer(headers)
-        .or_else(x_api_key)
-        .ok_or(AppError::InvalidApiKey)?;
+    let signed = sigv4::Request {
+        method: request.method.as_str(),
+        path: &request.path,
+        query: &request.query,
+        headers: &headers,
+        body: &request.body,
+    };
+    let signer = sigv4::verify(&signed, secret_for, SystemTime::now()).map_err(|error| {
+        AppError::InvalidSignature {
+            status: error.status(),
+            aws_type: error.error_type(),
+            message: error.to_string(),
+        }
+    })?;
+    let found = config.client_keys.iter().enumerate().find(|(_, key)| {
+        key.aws
+            .as_ref()
+            .is_some_and(|aws| aws.access_key_id == signer.access_key_id)
+    });
+    match found {
+        Some((index, key)) => Ok(ClientIdentity::Key { index, key }),
+        None => Err(AppError::InvalidApiKey),
+    }
+}
+
+/// The configured key that `presented` is.
+fn identify_key<'a>(
+    config: &'a Config,
+    presented: Option<&str>,
+) -> Result<ClientIdentity<'a>, AppError> {
+    let presented = presented.ok_or(AppError::InvalidApiKey)?;
     let mut hex = None;
     // Every key is compared (no early exit), each in constant time.
     let mut found = None;
-    for (index, key) in keys.iter().enumerate() {
+    for (index, key) in config.client_keys.iter().enumerate() {
         let matches = match &key.key {
-            KeyMatcher::Plain(secret) => {
+            Some(KeyMatcher::Plain(secret)) => {
                 constant_time_eq(secret.expose().as_bytes(), presented.as_bytes())
             }
-            KeyMatcher::Sha256(hash) => {
+            Some(KeyMatcher::Sha256(hash)) => {
                 let digest =
                     hex.get_or_insert_with(|| to_hex(&Sha256::digest(presented.as_bytes())));
                 constant_time_eq(hash.expose().as_bytes(), digest.as_bytes())
             }
+            // A key that only signs (SigV4) has no key to present.
+            None => false,
         };
         if matches && found.is_none() {
             found = Some(ClientIdentity::Key { index, key });

@@ -10,7 +10,7 @@ use simd_json::prelude::*;
 use crate::dialect::Dialect;
 use crate::error::AppError;
 use crate::json;
-use crate::json::push_json_string;
+use crate::json::{push_json_string, skip_string, skip_value, skip_ws};
 
 /// What the gateway needs to know about a request body.
 #[derive(Debug)]
@@ -28,6 +28,8 @@ pub struct RequestBody {
     pub max_tokens: Option<u64>,
     /// Responses API: the earlier response this one continues.
     pub previous_response_id: Option<String>,
+    /// The dialect the body is written in (where its messages are, and their shape).
+    dialect: Dialect,
     spans: TopLevelSpans,
 }
 
@@ -42,21 +44,48 @@ struct TopLevelSpans {
 
 impl RequestBody {
     /// Validates the JSON and reads the fields the gateway routes by.
+    #[cfg(test)]
     pub fn parse(raw: Bytes, dialect: Dialect) -> Result<Self, AppError> {
+        Self::parse_routed(raw, dialect, None)
+    }
+
+    /// Validates the JSON and reads the fields the gateway routes by; for a dialect whose
+    /// URL names the model and says whether the answer streams (Gemini, Converse),
+    /// `routed` is that `(model, stream)`.
+    pub fn parse_routed(
+        raw: Bytes,
+        dialect: Dialect,
+        routed: Option<(&str, bool)>,
+    ) -> Result<Self, AppError> {
         if raw.iter().all(u8::is_ascii_whitespace) {
             return Err(AppError::EmptyBody);
         }
         let mut scratch = raw.to_vec();
         let read = json::read(&mut scratch, |value| {
-            let n = value.get_u64("n").unwrap_or(1);
-            let has_tools = value
-                .get("tools")
-                .and_then(|t| t.as_array())
-                .is_some_and(|t| !t.is_empty());
+            let config = value
+                .get("generationConfig")
+                .or_else(|| value.get("inferenceConfig"));
+            let config = config.as_ref();
+            let n = value
+                .get_u64("n")
+                .or_else(|| config.and_then(|c| c.get_u64("candidateCount")))
+                .unwrap_or(1);
+            let has_tools = ["tools", "toolConfig"].iter().any(|key| {
+                value
+                    .get(key)
+                    .is_some_and(|tools| tools.as_array().is_none_or(|tools| !tools.is_empty()))
+            });
+            let (model, stream) = match routed {
+                Some((model, stream)) => (model.to_string(), stream),
+                None => (
+                    value.get_str("model")?.to_string(),
+                    value.get_bool("stream").unwrap_or(false),
+                ),
+            };
             Some(Self {
                 raw: Bytes::new(),
-                model: value.get_str("model")?.to_string(),
-                stream: value.get_bool("stream").unwrap_or(false),
+                model,
+                stream,
                 client_wants_usage: value
                     .get("stream_options")
                     .and_then(|options| options.get_bool("include_usage"))
@@ -65,8 +94,12 @@ impl RequestBody {
                 asks_for_usage: dialect == Dialect::Chat,
                 max_tokens: value
                     .get_u64("max_completion_tokens")
-                    .or_else(|| value.get_u64("max_tokens")),
+                    .or_else(|| value.get_u64("max_tokens"))
+                    .or_else(|| value.get_u64("max_output_tokens"))
+                    .or_else(|| config.and_then(|c| c.get_u64("maxOutputTokens")))
+                    .or_else(|| config.and_then(|c| c.get_u64("maxTokens"))),
                 previous_response_id: value.get_str("previous_response_id").map(str::to_string),
+                dialect,
                 spans: TopLevelSpans::default(),
             })
         });
@@ -81,7 +114,8 @@ impl RequestBody {
     /// The body for one upstream: `model` renamed and, for streams, usage requested.
     pub fn for_upstream(&self, upstream_model: &str) -> Bytes {
         let mut edits = Vec::new();
-        if self.model != upstream_model {
+        // Gemini and Converse bodies name no model: it goes in the URL.
+        if self.model != upstream_model && self.spans.model.is_some() {
             let mut quoted = String::new();
             push_json_string(&mut quoted, upstream_model);
             edits.push(Edit::replace(self.spans.model.clone(), quoted));
@@ -117,10 +151,8 @@ impl RequestBody {
         let empty = base[messages.start + 1..inside_end]
             .iter()
             .all(u8::is_ascii_whitespace);
-        let mut message = String::from(if empty { "{" } else { ",{" });
-        message.push_str("\"role\":\"assistant\",\"content\":");
-        push_json_string(&mut message, delivered);
-        message.push('}');
+        let mut message = String::from(if empty { "" } else { "," });
+        push_assistant_message(&mut message, self.dialect, delivered);
         let mut extra = String::new();
         for (key, value) in extra_fields {
             extra.push(',');
@@ -135,6 +167,20 @@ impl RequestBody {
                 Edit::insert(spans.end, extra),
             ],
         ))
+    }
+}
+
+/// A final assistant turn holding `text`, in `dialect`'s message shape.
+fn push_assistant_message(out: &mut String, dialect: Dialect, text: &str) {
+    match dialect {
+        Dialect::Gemini => out.push_str(r#"{"role":"model","parts":[{"text":"#),
+        Dialect::Converse => out.push_str(r#"{"role":"assistant","content":[{"text":"#),
+        _ => out.push_str(r#"{"role":"assistant","content":"#),
+    }
+    push_json_string(out, text);
+    match dialect {
+        Dialect::Gemini | Dialect::Converse => out.push_str("}]}"),
+        _ => out.push('}'),
     }
 }
 
@@ -212,7 +258,8 @@ fn scan_top_level(raw: &[u8]) -> Result<TopLevelSpans, AppError> {
         let slot = match key {
             b"model" => &mut spans.model,
             b"stream_options" => &mut spans.stream_options,
-            b"messages" => &mut spans.messages,
+            // Gemini's turns are its `contents`.
+            b"messages" | b"contents" => &mut spans.messages,
             _ if key.contains(&b'\\') => {
                 return Err(AppError::InvalidJson(
                     "escaped characters in a top-level key".into(),
@@ -223,64 +270,6 @@ fn scan_top_level(raw: &[u8]) -> Result<TopLevelSpans, AppError> {
         if slot.replace(value_start..at).is_some() {
             let key = String::from_utf8_lossy(key);
             return Err(AppError::InvalidJson(format!("duplicate key '{key}'")));
-        }
-    }
-}
-
-fn skip_ws(raw: &[u8], mut at: usize) -> usize {
-    while raw.get(at).is_some_and(u8::is_ascii_whitespace) {
-        at += 1;
-    }
-    at
-}
-
-/// `at` is on the opening quote; returns the index just past the closing quote.
-fn skip_string(raw: &[u8], mut at: usize) -> usize {
-    at += 1;
-    while let Some(&byte) = raw.get(at) {
-        match byte {
-            b'\\' => at += 2,
-            b'"' => return at + 1,
-            _ => at += 1,
-        }
-    }
-    at
-}
-
-fn skip_value(raw: &[u8], at: usize) -> usize {
-    match raw.get(at) {
-        Some(b'"') => skip_string(raw, at),
-        Some(b'{' | b'[') => {
-            let mut depth = 0usize;
-            let mut i = at;
-            while let Some(&byte) = raw.get(i) {
-                match byte {
-                    b'"' => {
-                        i = skip_string(raw, i);
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return i + 1;
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            i
-        }
-        _ => {
-            let mut i = at;
-            while raw
-                .get(i)
-                .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
-            {
-                i += 1;
-            }
-            i
         }
     }
 }

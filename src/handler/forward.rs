@@ -1,6 +1,6 @@
 //! Whole answers: one attempt sends the body and reads the upstream's answer to its end,
 //! then it is classified (a failure to fail over from, or an answer to pass on) and, from a
-//! target of the other dialect, translated.
+//! target of another dialect, translated.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -8,7 +8,6 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::prepared::{Bridge, Prepared};
-use crate::dialect::{anthropic, Dialect};
 use crate::dispatch::{classify_body_error, classify_send_error, classify_status};
 use crate::dispatch::{AttemptPlan, AttemptTarget, Failure};
 use crate::error::AppError;
@@ -90,15 +89,11 @@ pub fn answer_for_client(
     if prepared.body_for(target).1 == Bridge::Same {
         return answer;
     }
-    let success = (200..300).contains(&answer.status);
-    let translated = match (prepared.dialect, success) {
-        (Dialect::Anthropic, true) => anthropic::response::message_from_chat(&answer.body),
-        (Dialect::Anthropic, false) => Some(anthropic::response::error_from_chat(
-            answer.status,
-            &answer.body,
-        )),
-        (_, true) => anthropic::response::message_to_chat(&answer.body),
-        (_, false) => Some(anthropic::response::error_to_chat(&answer.body)),
+    let from = prepared.upstream_dialect(target);
+    let into = prepared.dialect;
+    let translated = match (200..300).contains(&answer.status) {
+        true => from.translate_answer(into, &answer.body, &prepared.body.model),
+        false => Some(from.translate_error(into, answer.status, &answer.body)),
     };
     match translated {
         Some(body) => Delivered {

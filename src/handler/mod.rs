@@ -58,7 +58,12 @@ pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Re
             local::model(exchange, &generation.config, client, &request.headers, id).await
         }
         Route::Proxy(endpoint) => {
-            let exchange = exchange(endpoint.path());
+            // The log names the path as called: Gemini's and Bedrock's hold the model.
+            let path = match endpoint.routed_model(&request.path) {
+                Some(_) => request.path.as_str(),
+                None => endpoint.path(),
+            };
+            let exchange = exchange(path);
             exchange.proxy(client, request, endpoint).await
         }
         Route::Admin(route) => {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::body::RequestBody;
 use crate::config::{Config, Continuation, ModelId, UpstreamKind};
-use crate::dialect::{anthropic, Dialect};
+use crate::dialect::{Dialect, Framing};
 use crate::dispatch::{upstream_key, AttemptPlan, AttemptTarget, Dispatcher, ResponseAffinity};
 use crate::error::AppError;
 use crate::http::router::Endpoint;
@@ -19,7 +19,7 @@ use crate::upstream::operation_path;
 pub enum Bridge {
     /// The target speaks the client's dialect: the body goes as sent (model renamed).
     Same,
-    /// The target speaks the other dialect: the translated body goes.
+    /// The target speaks another dialect: the body translated into its dialect goes.
     Translated,
 }
 
@@ -30,12 +30,17 @@ pub struct Prepared {
     pub endpoint: Endpoint,
     /// The client's dialect.
     pub dialect: Dialect,
-    /// The body in the other dialect (chat for an Anthropic client, Anthropic for a chat
-    /// client), when a target needs it.
-    translated: Option<RequestBody>,
+    /// The body translated into each other dialect a target speaks, made on first need
+    /// (indexed by `Dialect as usize`).
+    translated: [Option<RequestBody>; DIALECTS],
     /// The upstreams that can serve this request, by id; `None`: all of them.
     pub only_upstreams: Option<Vec<bool>>,
+    /// How the client reads a stream: its dialect's framing, or a JSON array for a Gemini
+    /// client that did not ask for `alt=sse`.
+    pub client_framing: Framing,
 }
+
+const DIALECTS: usize = 6;
 
 /// What one attempt sends, and where.
 pub struct UpstreamCall {
@@ -46,8 +51,11 @@ pub struct UpstreamCall {
 /// The dialect an upstream kind answers chat-family requests in.
 pub fn upstream_dialect(kind: &UpstreamKind) -> Dialect {
     match kind {
-        UpstreamKind::Anthropic { .. } => Dialect::Anthropic,
         UpstreamKind::OpenAi | UpstreamKind::Azure { .. } => Dialect::Chat,
+        UpstreamKind::Anthropic { .. } => Dialect::Anthropic,
+        UpstreamKind::Gemini => Dialect::Gemini,
+        UpstreamKind::Bedrock { .. } => Dialect::Converse,
+        UpstreamKind::Cohere => Dialect::Cohere,
     }
 }
 
@@ -56,18 +64,31 @@ pub fn client_dialect(endpoint: Endpoint) -> Dialect {
     match endpoint {
         Endpoint::Messages => Dialect::Anthropic,
         Endpoint::Responses => Dialect::Responses,
-        _ => Dialect::Chat,
+        Endpoint::GeminiGenerate | Endpoint::GeminiStream => Dialect::Gemini,
+        Endpoint::Converse | Endpoint::ConverseStream => Dialect::Converse,
+        Endpoint::CohereChat => Dialect::Cohere,
+        Endpoint::ChatCompletions
+        | Endpoint::Completions
+        | Endpoint::Embeddings
+        | Endpoint::Rerank => Dialect::Chat,
     }
+}
+
+/// Whether upstreams of `kind` serve OpenAI's own endpoints (Responses, completions,
+/// embeddings, rerank) as they are.
+fn speaks_openai(kind: &UpstreamKind) -> bool {
+    matches!(kind, UpstreamKind::OpenAi | UpstreamKind::Azure { .. })
 }
 
 /// How `endpoint` reaches an upstream of `kind`; `None` when it cannot.
 fn bridge(endpoint: Endpoint, kind: &UpstreamKind) -> Option<Bridge> {
-    let anthropic = matches!(kind, UpstreamKind::Anthropic { .. });
-    match (endpoint, anthropic) {
-        (Endpoint::Messages, true) => Some(Bridge::Same),
-        (Endpoint::Messages, false) | (Endpoint::ChatCompletions, true) => Some(Bridge::Translated),
-        (_, true) => None,
-        (_, false) => Some(Bridge::Same),
+    match endpoint {
+        Endpoint::Completions | Endpoint::Embeddings | Endpoint::Rerank => {
+            speaks_openai(kind).then_some(Bridge::Same)
+        }
+        Endpoint::Responses if speaks_openai(kind) => Some(Bridge::Same),
+        _ if client_dialect(endpoint) == upstream_dialect(kind) => Some(Bridge::Same),
+        _ => Some(Bridge::Translated),
     }
 }
 
@@ -87,8 +108,9 @@ impl Prepared {
             model,
             endpoint,
             dialect,
-            translated: None,
+            translated: Default::default(),
             only_upstreams: None,
+            client_framing: dialect.framing(),
         };
         let issuer = match endpoint {
             Endpoint::Responses => prepared.previous_response_issuer(affinity),
@@ -130,7 +152,7 @@ impl Prepared {
                     "The response named in 'previous_response_id' was issued by an upstream that model '{model}' no longer routes to"
                 ),
                 (None, None) => format!(
-                    "Model '{model}' has no target that serves {}: targets of kind anthropic serve only /v1/messages and /v1/chat/completions",
+                    "Model '{model}' has no target that serves {}: only targets of kind openai or azure do",
                     endpoint.path()
                 ),
             };
@@ -142,28 +164,28 @@ impl Prepared {
         Ok(prepared)
     }
 
-    /// The translated body, made on first need.
+    /// The body in `upstream`'s dialect, made on first need.
     fn translate(&mut self, upstream: &crate::config::Upstream) -> Result<(), String> {
-        if self.translated.is_some() {
+        let into = upstream_dialect(&upstream.kind);
+        if self.translated[into as usize].is_some() {
             return Ok(());
         }
-        let (translated, into) = match self.dialect {
-            Dialect::Anthropic => (anthropic::request::to_chat(&self.body.raw), Dialect::Chat),
-            _ => (
-                anthropic::request::from_chat(&self.body.raw),
-                Dialect::Anthropic,
-            ),
-        };
-        let translated = translated.map_err(|refused| {
-            format!(
-                "{} (upstream '{}' is of kind {})",
-                refused.0,
-                upstream.name,
-                upstream.kind.name()
-            )
-        })?;
-        let body = RequestBody::parse(Bytes::from(translated), into).map_err(|e| e.message())?;
-        self.translated = Some(body);
+        let body = &self.body;
+        let translated = self
+            .dialect
+            .translate_request(into, &body.raw, &body.model, body.stream)
+            .map_err(|refused| {
+                format!(
+                    "{} (upstream '{}' is of kind {})",
+                    refused.0,
+                    upstream.name,
+                    upstream.kind.name()
+                )
+            })?;
+        let routed = Some((body.model.as_str(), body.stream));
+        let body = RequestBody::parse_routed(Bytes::from(translated), into, routed)
+            .map_err(|e| e.message())?;
+        self.translated[into as usize] = Some(body);
         Ok(())
     }
 
@@ -179,10 +201,9 @@ impl Prepared {
 
     /// The body `target` gets (before renaming the model), and whether it is translated.
     pub fn body_for(&self, target: &AttemptTarget<'_>) -> (&RequestBody, Bridge) {
-        match (
-            bridge(self.endpoint, &target.upstream.kind),
-            &self.translated,
-        ) {
+        let kind = &target.upstream.kind;
+        let translated = &self.translated[upstream_dialect(kind) as usize];
+        match (bridge(self.endpoint, kind), translated) {
             (Some(Bridge::Translated), Some(translated)) => (translated, Bridge::Translated),
             _ => (&self.body, Bridge::Same),
         }
@@ -207,13 +228,16 @@ impl Prepared {
 
     /// The request one attempt sends to `target`, with `body` made for it.
     pub fn call_for(&self, target: &AttemptTarget<'_>, body: Bytes) -> UpstreamCall {
-        let operation = match self.upstream_dialect(target) {
-            dialect if dialect == self.dialect => self.endpoint.upstream_path(),
-            Dialect::Anthropic => Endpoint::Messages.upstream_path(),
-            _ => Endpoint::ChatCompletions.upstream_path(),
+        let operation = match self.body_for(target).1 {
+            Bridge::Same => self.endpoint.upstream_path(),
+            Bridge::Translated if self.upstream_dialect(target) == Dialect::Anthropic => {
+                Endpoint::Messages.upstream_path()
+            }
+            Bridge::Translated => Endpoint::ChatCompletions.upstream_path(),
         };
+        let model = &target.target.upstream_model;
         UpstreamCall {
-            path: operation_path(target.upstream, operation, &target.target.upstream_model),
+            path: operation_path(target.upstream, operation, model, self.streams()),
             body,
         }
     }
@@ -227,15 +251,18 @@ impl Prepared {
         self.call_for(target, body)
     }
 
-    /// Whether a break of this stream could be continued: chat or Messages, one choice, no
-    /// tools, and a continuation mode configured for the model or one of its targets.
+    /// Whether a break of this stream could be continued: chat, Messages, Gemini, Converse
+    /// or Cohere, one choice, no tools, and a continuation mode configured for the model or
+    /// one of its targets.
     pub fn can_recover(&self, target: &AttemptTarget<'_>) -> bool {
-        self.dialect != Dialect::Responses
-            && matches!(
-                self.endpoint,
-                Endpoint::ChatCompletions | Endpoint::Messages
-            )
-            && !self.body.multi_choice_or_tools
+        matches!(
+            self.endpoint,
+            Endpoint::ChatCompletions
+                | Endpoint::Messages
+                | Endpoint::GeminiStream
+                | Endpoint::ConverseStream
+                | Endpoint::CohereChat
+        ) && !self.body.multi_choice_or_tools
             && (target.model.routing.continuation != Continuation::None
                 || target
                     .model

@@ -14,7 +14,8 @@ pub fn pairs(query: &str) -> Option<Vec<(String, String)>> {
         .collect()
 }
 
-fn decode(text: &str) -> Option<String> {
+/// `text` with its `%XX` escapes decoded; `None` when one is broken or not UTF-8.
+pub fn decode(text: &str) -> Option<String> {
     if !text.contains('%') {
         return Some(text.to_owned());
     }

@@ -216,7 +216,8 @@ mod tests {
     fn key(limits: KeyLimits) -> ClientKey {
         ClientKey {
             name: "team-a".into(),
-            key: KeyMatcher::Plain(Secret::new("k".into())),
+            key: Some(KeyMatcher::Plain(Secret::new("k".into()))),
+            aws: None,
             models: vec![],
             limits,
         }

@@ -92,7 +92,7 @@ pub(super) fn canonical_query(query: &str) -> String {
 }
 
 /// Percent-encodes all but the unreserved characters and those in `also_safe`.
-fn push_encoded(out: &mut String, bytes: &[u8], also_safe: &[u8]) {
+pub(super) fn push_encoded(out: &mut String, bytes: &[u8], also_safe: &[u8]) {
     for &byte in bytes {
         if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) || also_safe.contains(&byte) {
             out.push(byte as char);

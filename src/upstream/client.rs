@@ -20,8 +20,9 @@ use monoio_http::h1::codec::decoder::{ChunkedBodyDecoder, ResponseHeadDecoder};
 use super::body::{BodyError, BodyFraming};
 use super::connection::{ConnectError, UpstreamConnection};
 use super::resolve::Resolver;
-use crate::config::{Config, Upstream, UpstreamId, UpstreamKind};
+use crate::config::{AwsCredentials, Config, Upstream, UpstreamId, UpstreamKind};
 use crate::iovec::IoSlices;
+use crate::sigv4;
 
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
@@ -88,7 +89,8 @@ pub struct UpstreamRequest<'a> {
 /// The path under `upstream`'s base URL for an operation (`/chat/completions`,
 /// `/responses`, `/messages`, ...) on `model`. Azure's deployment API puts the model (the
 /// deployment) in the path and the version in the query; its v1 surface lives under `/v1`.
-pub fn operation_path(upstream: &Upstream, operation: &str, model: &str) -> String {
+/// Gemini and Bedrock name the model in the path and say in it whether the answer streams.
+pub fn operation_path(upstream: &Upstream, operation: &str, model: &str, stream: bool) -> String {
     match &upstream.kind {
         UpstreamKind::Azure {
             api_version: Some(version),
@@ -97,6 +99,20 @@ pub fn operation_path(upstream: &Upstream, operation: &str, model: &str) -> Stri
             api_version: Some(version),
         } => format!("/deployments/{model}{operation}?api-version={version}"),
         UpstreamKind::Azure { api_version: None } => format!("/v1{operation}"),
+        UpstreamKind::Gemini if stream => {
+            format!("/models/{model}:streamGenerateContent?alt=sse")
+        }
+        UpstreamKind::Gemini => format!("/models/{model}:generateContent"),
+        UpstreamKind::Bedrock { .. } => {
+            let model = sigv4::encode_segment(model);
+            let operation = if stream {
+                "converse-stream"
+            } else {
+                "converse"
+            };
+            format!("/model/{model}/{operation}")
+        }
+        UpstreamKind::Cohere => "/chat".to_string(),
         UpstreamKind::OpenAi | UpstreamKind::Anthropic { .. } => operation.to_string(),
     }
 }
@@ -167,11 +183,11 @@ impl UpstreamClient {
             upstream.url.host_header(),
             request.body.len(),
             request.request_id,
-            if request.stream { "text/event-stream" } else { "application/json" },
+            accept(&upstream.kind, request.stream),
         );
         let key = upstream.api_key.as_ref().map(|key| key.expose());
         match (&upstream.kind, key) {
-            (UpstreamKind::OpenAi, Some(key)) => {
+            (UpstreamKind::OpenAi | UpstreamKind::Cohere, Some(key)) => {
                 let _ = write!(head, "authorization: Bearer {key}\r\n");
             }
             (UpstreamKind::Azure { .. }, Some(key)) => {
@@ -182,6 +198,20 @@ impl UpstreamClient {
                     let _ = write!(head, "x-api-key: {key}\r\n");
                 }
                 let _ = write!(head, "anthropic-version: {version}\r\n");
+            }
+            (UpstreamKind::Gemini, Some(key)) => {
+                let _ = write!(head, "x-goog-api-key: {key}\r\n");
+            }
+            (
+                UpstreamKind::Bedrock {
+                    region,
+                    credentials,
+                },
+                _,
+            ) => {
+                for (name, value) in sign_for_bedrock(upstream, region, credentials, request) {
+                    let _ = write!(head, "{name}: {value}\r\n");
+                }
             }
             (_, None) => {}
         }
@@ -234,6 +264,49 @@ impl UpstreamClient {
         }
         Err(last_error)
     }
+}
+
+/// What the request accepts: a stream's media type is the kind's own.
+fn accept(kind: &UpstreamKind, stream: bool) -> &'static str {
+    match (kind, stream) {
+        (UpstreamKind::Bedrock { .. }, true) => EVENT_STREAM,
+        (_, true) => "text/event-stream",
+        (_, false) => "application/json",
+    }
+}
+
+/// The media type of AWS's binary event streams (Bedrock's `converse-stream`).
+pub const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+
+/// SigV4 headers for one Bedrock request: signed over the host, the path and the body, at
+/// the time it is sent (signatures expire after 15 minutes, so a request is signed anew
+/// for every attempt).
+fn sign_for_bedrock(
+    upstream: &Upstream,
+    region: &str,
+    credentials: &AwsCredentials,
+    request: &UpstreamRequest<'_>,
+) -> Vec<(String, String)> {
+    let credentials = sigv4::Credentials {
+        access_key_id: credentials.access_key_id.expose().to_string(),
+        secret_access_key: credentials.secret_access_key.expose().to_string(),
+        session_token: credentials
+            .session_token
+            .as_ref()
+            .map(|token| token.expose().to_string()),
+    };
+    let path = format!("{}{}", upstream.url.base_path, request.path);
+    let (path, query) = path.split_once('?').unwrap_or((&path, ""));
+    let signed = sigv4::Request {
+        method: "POST",
+        path,
+        query,
+        headers: &[("content-type", "application/json")],
+        body: &request.body,
+    };
+    let host = upstream.url.host_header();
+    let now = std::time::SystemTime::now();
+    sigv4::sign(&credentials, region, "bedrock", &host, &signed, now)
 }
 
 type Head = (u16, HeaderMap, BodyFraming, bool);

@@ -8,5 +8,7 @@ mod resolve;
 mod tls;
 
 pub use body::BodyError;
-pub use client::{operation_path, SendError, UpstreamClient, UpstreamRequest, UpstreamResponse};
+pub use client::{
+    operation_path, SendError, UpstreamClient, UpstreamRequest, UpstreamResponse, EVENT_STREAM,
+};
 pub use tls::client_config;

@@ -264,15 +264,20 @@ const CHAT_ONLY: &[&str] = &[
     "audio",
     "prediction",
     "modalities",
+    "seed",
+    "reasoning_effort",
+    "frequency_penalty",
+    "presence_penalty",
 ];
 
 /// A chat completions request as an Anthropic Messages request.
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
     for key in CHAT_ONLY {
+        // `false`, `0` and `null` ask for nothing (some clients send every default).
         if request
             .get(*key)
-            .is_some_and(|v| !v.is_null() && v.as_bool() != Some(false))
+            .is_some_and(|v| !v.is_null() && v.as_bool() != Some(false) && v.as_f64() != Some(0.0))
         {
             return refuse(format!("'{key}' has no counterpart on Anthropic upstreams"));
         }

@@ -1,7 +1,7 @@
 use simd_json::prelude::*;
 use simd_json::OwnedValue;
 
-use super::super::{Decoder, Dialect, Encoder, Piece};
+use super::super::{Decoder, Dialect, Encoder, Framing, Piece};
 use super::{error_body, error_event, error_type, request, response, EventDecoder, EventEncoder};
 use crate::eventstream::{frame_len, read_frame, write_frame};
 
@@ -407,7 +407,7 @@ fn converse_stream_becomes_chat_chunks() {
             Piece::Done,
         ]
     );
-    let mut encoder = Encoder::new(Dialect::Chat, false).unwrap();
+    let mut encoder = Encoder::new(Dialect::Chat, false, Framing::Sse);
     let mut chunks = Vec::new();
     for piece in &pieces {
         encoder.encode(piece, &mut chunks);
@@ -484,7 +484,7 @@ fn anthropic_stream_becomes_converse_frames() {
         r#"{"type":"message_delta","delta":{"stop_reason":"stop_sequence","stop_sequence":"END"},"usage":{"output_tokens":7}}"#,
         r#"{"type":"message_stop"}"#,
     ];
-    let mut decoder = Decoder::new(Dialect::Anthropic).unwrap();
+    let mut decoder = Decoder::new(Dialect::Anthropic);
     let mut encoder = EventEncoder::default();
     let mut bytes = Vec::new();
     let mut pieces = Vec::new();

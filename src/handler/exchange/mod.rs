@@ -16,7 +16,7 @@ use monoio::net::TcpStream;
 use super::forward::Delivered;
 use crate::config::ClientKey;
 use crate::context::{Generation, WorkerContext};
-use crate::dialect::{anthropic, Dialect};
+use crate::dialect::{anthropic, bedrock, cohere, gemini, Dialect, Framing};
 use crate::dispatch::AttemptPlan;
 use crate::error::AppError;
 use crate::http::response::{self, ResponseHead};
@@ -129,6 +129,14 @@ impl<'g> Exchange<'g> {
         if let Some(seconds) = &retry_after {
             extra.push(("retry-after", seconds));
         }
+        // AWS SDKs read the error's kind from this header.
+        if self.dialect == Dialect::Converse {
+            let aws_type = match &error {
+                AppError::InvalidSignature { aws_type, .. } => aws_type,
+                _ => bedrock::error_type(error.status()),
+            };
+            extra.push(("x-amzn-errortype", aws_type));
+        }
         let body = error_body(self.dialect, &error, &message);
         let status = error.status();
         let written = write_error(client, status, body, self.id(), keep_alive, &extra).await;
@@ -153,6 +161,9 @@ impl<'g> Exchange<'g> {
             ("x-gpt-api-upstream", upstream.unwrap_or_default()),
         ];
         extra.extend(self.limit_header_refs());
+        if self.dialect == Dialect::Converse && delivered.status >= 400 {
+            extra.push(("x-amzn-errortype", bedrock::error_type(delivered.status)));
+        }
         let head = ResponseHead {
             status: delivered.status,
             content_type: &delivered.content_type,
@@ -255,20 +266,27 @@ pub async fn refuse_unlogged(client: &mut TcpStream, error: AppError) {
     write_error(client, error.status(), body, &new_request_id(), false, &[]).await;
 }
 
-/// An error's body in the client's dialect: OpenAI's shape (Responses uses it too) or
-/// Anthropic's.
+/// An error's body in the client's dialect: OpenAI's shape (Responses uses it too) or the
+/// dialect's own.
 fn error_body(dialect: Dialect, error: &AppError, message: &str) -> String {
+    let status = error.status();
     match dialect {
-        Dialect::Anthropic => anthropic::error_body(anthropic::error_type(error.status()), message),
         Dialect::Chat | Dialect::Responses => error.body_with_message(message),
+        Dialect::Anthropic => anthropic::error_body(anthropic::error_type(status), message),
+        Dialect::Gemini => gemini::error_body(status, message),
+        Dialect::Converse => bedrock::error_body(status, message),
+        Dialect::Cohere => cohere::error_body(status, message),
     }
 }
 
-/// The same as the last event of a stream whose 200 head already went out.
-fn error_event(dialect: Dialect, error: &AppError, message: &str) -> String {
+/// The same as the last event of a stream whose 200 head already went out, in the
+/// client's framing.
+fn error_event(dialect: Dialect, framing: Framing, error: &AppError, message: &str) -> Vec<u8> {
+    let status = error.status();
     match dialect {
+        Dialect::Chat => error.sse_event(message).into_bytes(),
         Dialect::Anthropic => {
-            anthropic::error_event(anthropic::error_type(error.status()), message)
+            anthropic::error_event(anthropic::error_type(status), message).into_bytes()
         }
         Dialect::Responses => {
             let mut data = String::from(r#"{"type":"error","code":"#);
@@ -276,9 +294,22 @@ fn error_event(dialect: Dialect, error: &AppError, message: &str) -> String {
             data.push_str(r#","message":"#);
             push_json_string(&mut data, message);
             data.push_str(r#","param":null,"sequence_number":0}"#);
-            format!("event: error\ndata: {data}\n\n")
+            format!("event: error\ndata: {data}\n\n").into_bytes()
         }
-        Dialect::Chat => error.sse_event(message),
+        // The error object as the array's last element, and the array's end.
+        Dialect::Gemini if framing == Framing::JsonArray => {
+            let mut out = Vec::new();
+            gemini::array_element(
+                gemini::error_body(status, message).as_bytes(),
+                false,
+                &mut out,
+            );
+            gemini::array_close(false, &mut out);
+            out
+        }
+        Dialect::Gemini => gemini::error_event(status, message),
+        Dialect::Converse => bedrock::error_event(status, message),
+        Dialect::Cohere => cohere::error_event(status, message),
     }
 }
 

@@ -13,7 +13,7 @@ use monoio::net::TcpStream;
 use simd_json::prelude::*;
 
 use super::{error_event, Exchange};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Framing};
 use crate::dispatch::{AttemptPlan, AttemptTarget};
 use crate::error::AppError;
 use crate::handler::access::{self, ClientIdentity};
@@ -28,6 +28,7 @@ use crate::http::response::ResponseHead;
 use crate::http::router::Endpoint;
 use crate::json;
 use crate::limits;
+use crate::upstream::EVENT_STREAM;
 
 impl<'g> Exchange<'g> {
     /// Serves a proxied endpoint; returns whether the connection can carry another request.
@@ -96,12 +97,16 @@ impl<'g> Exchange<'g> {
     fn prepare(&mut self, request: &Request, endpoint: Endpoint) -> Result<Prepared, AppError> {
         let generation = self.generation;
         let config = &generation.config;
-        let identity = access::identify(config, &request.headers)?;
+        let identity = access::identify_request(config, request, self.dialect)?;
         self.set_client_key(identity.name());
         if let ClientIdentity::Key { index, key } = identity {
             self.limited_key = Some((key, &generation.ledgers[index]));
         }
-        let body = RequestBody::parse(request.body.clone(), self.dialect)?;
+        let routed = endpoint.routed_model(&request.path);
+        let routed = routed
+            .as_ref()
+            .map(|(model, stream)| (model.as_str(), *stream));
+        let body = RequestBody::parse_routed(request.body.clone(), self.dialect, routed)?;
         self.set_model(&body.model);
         self.record.stream = body.stream && endpoint.can_stream();
         let model = config
@@ -112,7 +117,10 @@ impl<'g> Exchange<'g> {
             return Err(AppError::ModelNotAllowed(body.model.clone()));
         }
         let affinity = &self.context.shared.response_affinity;
-        let prepared = Prepared::new(body, model, endpoint, config, affinity)?;
+        let mut prepared = Prepared::new(body, model, endpoint, config, affinity)?;
+        if endpoint == Endpoint::GeminiStream && !wants_sse(&request.query) {
+            prepared.client_framing = Framing::JsonArray;
+        }
         self.record.price = config.model(model).price;
         if let ClientIdentity::Key { index, key } = identity {
             let estimate = limits::estimate_tokens(
@@ -150,6 +158,7 @@ impl<'g> Exchange<'g> {
                     &generation.upstream,
                     &call.path,
                     target,
+                    prepared.upstream_dialect(target),
                     &request_id,
                     call.body,
                 )
@@ -165,13 +174,19 @@ impl<'g> Exchange<'g> {
             Ok((Opened::Stream(opened), target)) => (opened, target),
         };
         let recoverable = prepared.can_recover(&target);
-        let mut sink = self.sink(client, plan.attempts(), &target.upstream.name, recoverable);
+        let framing = prepared.client_framing;
+        let mut sink = self.sink(
+            client,
+            framing,
+            plan.attempts(),
+            &target.upstream.name,
+            recoverable,
+        );
         let strip_usage = prepared.dialect == Dialect::Chat && !prepared.body.client_wants_usage;
         let upstream_dialect = prepared.upstream_dialect(&target);
-        // Only a target of the other dialect has its events translated.
+        // Only a target of another dialect has its events translated.
         let translator = (upstream_dialect != prepared.dialect)
-            .then(|| Translator::new(upstream_dialect, prepared.dialect, strip_usage))
-            .flatten();
+            .then(|| Translator::new(upstream_dialect, prepared.dialect, strip_usage, framing));
         let outcome = match translator {
             Some(translator) => {
                 self.relay(
@@ -185,8 +200,8 @@ impl<'g> Exchange<'g> {
                 )
                 .await
             }
-            _ => {
-                let relay = RelayState::new(prepared.dialect, strip_usage);
+            None => {
+                let relay = RelayState::new(prepared.dialect, strip_usage, framing);
                 self.relay(
                     &mut sink,
                     relay,
@@ -199,7 +214,9 @@ impl<'g> Exchange<'g> {
                 .await
             }
         };
-        self.with_plan(plan).end_stream(sink, outcome).await
+        self.with_plan(plan)
+            .end_stream(sink, framing, outcome)
+            .await
     }
 
     /// Relays the stream through `filter`, and continues it down the plan when it breaks
@@ -253,6 +270,7 @@ impl<'g> Exchange<'g> {
     fn sink<'c>(
         &self,
         client: &'c mut TcpStream,
+        framing: Framing,
         attempts: usize,
         upstream: &str,
         recoverable: bool,
@@ -265,7 +283,7 @@ impl<'g> Exchange<'g> {
         extra.extend(self.limit_header_refs());
         let head = ResponseHead {
             status: 200,
-            content_type: "text/event-stream",
+            content_type: stream_content_type(framing),
             request_id: self.id(),
             keep_alive: self.keep_alive,
             extra: &extra,
@@ -318,6 +336,7 @@ impl<'g> Exchange<'g> {
     async fn end_stream(
         mut self,
         mut sink: ClientSink<'_, TcpStream>,
+        framing: Framing,
         outcome: Result<(), StreamEnd>,
     ) -> bool {
         let stream_id = sink.stream_id();
@@ -336,12 +355,26 @@ impl<'g> Exchange<'g> {
         let mut clean = true;
         if let Some(error) = interrupted {
             let message = error.message();
-            let event = Bytes::from(error_event(self.dialect, &error, &message));
+            let event = Bytes::from(error_event(self.dialect, framing, &error, &message));
             clean = sink.forward(event).await.is_ok();
             self.record.error = Some(message);
         }
         let keep_alive = self.keep_alive && clean && sink.close().await;
         self.finish_stream(stream_id);
         keep_alive
+    }
+}
+
+/// Gemini's `streamGenerateContent` answers a JSON array unless asked for `alt=sse`.
+fn wants_sse(query: &str) -> bool {
+    query.split('&').any(|pair| pair == "alt=sse")
+}
+
+/// The media type of a stream the client reads in `framing`.
+fn stream_content_type(framing: Framing) -> &'static str {
+    match framing {
+        Framing::Sse => "text/event-stream",
+        Framing::EventStream => EVENT_STREAM,
+        Framing::JsonArray => "application/json",
     }
 }

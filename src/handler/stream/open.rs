@@ -6,12 +6,15 @@
 use std::rc::Rc;
 use std::time::Instant;
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 
 use super::sse::{self, EventFramer};
+use crate::dialect::{Dialect, Framing};
 use crate::dispatch::{classify_body_error, classify_send_error, AttemptTarget, Failure};
 use crate::handler::forward::{read_whole, Delivered};
-use crate::upstream::{UpstreamClient, UpstreamRequest, UpstreamResponse};
+use crate::upstream::{UpstreamClient, UpstreamRequest, UpstreamResponse, EVENT_STREAM};
 
 /// What an attempt to open a stream produced.
 #[expect(
@@ -31,12 +34,13 @@ pub struct OpenStream {
     pub first: Bytes,
 }
 
-/// Sends a stream request (`body` already made for this target) and waits for its first
-/// data event.
+/// Sends a stream request (`body` already made for this target, in `dialect`) and waits
+/// for its first data event.
 pub async fn open(
     upstream: &Rc<UpstreamClient>,
     path: &str,
     target: &AttemptTarget<'_>,
+    dialect: Dialect,
     request_id: &str,
     body: Bytes,
 ) -> Result<Opened, Failure> {
@@ -54,16 +58,21 @@ pub async fn open(
         .send(&request, head_deadline)
         .await
         .map_err(|e| classify_send_error(&e, routing.silent_after))?;
-    let is_sse = response
+    let framing = dialect.framing();
+    let stream_type = match framing {
+        Framing::EventStream => EVENT_STREAM,
+        _ => "text/event-stream",
+    };
+    let is_stream = response
         .header("content-type")
-        .is_some_and(|t| t.starts_with("text/event-stream"));
-    if !(200..300).contains(&response.status) || !is_sse {
+        .is_some_and(|t| t.starts_with(stream_type));
+    if !(200..300).contains(&response.status) || !is_stream {
         return read_whole(&mut response, head_deadline)
             .await
             .map(Opened::Whole);
     }
     let first_token_deadline = response.written_at + routing.first_token_timeout;
-    let mut framer = EventFramer::default();
+    let mut framer = EventFramer::new(framing);
     let mut first = Vec::new();
     loop {
         let chunk =
@@ -77,10 +86,15 @@ pub async fn open(
         let Some(events) = framer.push(bytes) else {
             continue;
         };
-        let has_data = match sse::events(&events).find_map(sse::data) {
+        let mut first_event = None;
+        sse::each_payload(framing, &events, |_, _, payload| {
+            first_event = Some(sse::in_band_error(dialect, payload));
+            ControlFlow::Break(())
+        });
+        let has_data = match first_event {
             // An error in place of the answer: fail over as for an error status.
-            Some(payload) if first.is_empty() && sse::is_error_event(&payload) => {
-                return Err(Failure::error_event(&sse::error_message(&payload)));
+            Some(Some(message)) if first.is_empty() => {
+                return Err(Failure::error_event(&message));
             }
             Some(_) => true,
             None => false,

@@ -18,7 +18,7 @@ use super::relay::{pump, EventFilter, StreamEnd};
 use super::sink::ClientSink;
 use super::translate::decode_events;
 use crate::config::{Continuation, ModelId};
-use crate::dialect::{Decoder, Dialect, Encoder, Piece};
+use crate::dialect::{Decoder, Dialect, Encoder, Framing, Piece};
 use crate::dispatch::{
     classify_continuation_answer, AttemptPlan, AttemptTarget, Failure, FailureKind,
 };
@@ -41,14 +41,7 @@ pub async fn continue_stream<W: AsyncWriteRent>(
     request_id: &str,
     strip_usage: bool,
 ) -> Recovery {
-    let Some((mut encoder, mut delivered)) =
-        resume(prepared.dialect, sink.delivered(), strip_usage)
-    else {
-        return Recovery {
-            outcome: Err(StreamEnd::Broken(Failure::cannot_continue())),
-            usage_estimated: false,
-        };
-    };
+    let (mut encoder, mut delivered) = resume(prepared, sink.delivered(), strip_usage);
     let mut tally = UsageTally {
         unreported_chars: delivered.chars().count(),
         estimated: false,
@@ -68,7 +61,8 @@ pub async fn continue_stream<W: AsyncWriteRent>(
                 };
                 let (body, prefilled) = continuation_body(prepared, target, mode, &delivered)?;
                 let call = prepared.call_for(target, body);
-                match open(upstream, &call.path, target, request_id, call.body).await? {
+                let dialect = prepared.upstream_dialect(target);
+                match open(upstream, &call.path, target, dialect, request_id, call.body).await? {
                     Opened::Stream(stream) => Ok((stream, mode, prefilled)),
                     Opened::Whole(answer) => {
                         let prefill_under_auto = auto && mode == Continuation::Prefill;
@@ -103,12 +97,11 @@ pub async fn continue_stream<W: AsyncWriteRent>(
                 last.unwrap_or_else(Failure::cannot_continue),
             ));
         };
-        let Some(decoder) = Decoder::new(upstream_dialect(&target.upstream.kind)) else {
-            break Err(StreamEnd::Broken(Failure::cannot_continue()));
-        };
+        let upstream_dialect = upstream_dialect(&target.upstream.kind);
         let repeat_len = delivered.len();
         let mut reframer = Reframer {
-            decoder,
+            decoder: Decoder::new(upstream_dialect),
+            framing: upstream_dialect.framing(),
             encoder: &mut encoder,
             delivered: &mut delivered,
             restart_matched: (mode == Continuation::Restart).then_some((0, repeat_len)),
@@ -156,12 +149,13 @@ pub async fn continue_stream<W: AsyncWriteRent>(
 /// An encoder that continues the stream the client received, and the text it holds: what
 /// was delivered is decoded in the client's dialect and replayed into a fresh encoder (its
 /// output dropped), which leaves it where the client is.
-fn resume(client: Dialect, delivered: &[Bytes], strip_usage: bool) -> Option<(Encoder, String)> {
-    let mut decoder = Decoder::new(client)?;
-    let mut encoder = Encoder::new(client, strip_usage)?;
+fn resume(prepared: &Prepared, delivered: &[Bytes], strip_usage: bool) -> (Encoder, String) {
+    let client = prepared.dialect;
+    let mut decoder = Decoder::new(client);
+    let mut encoder = Encoder::new(client, strip_usage, prepared.client_framing);
     let mut pieces = Vec::new();
     for block in delivered {
-        decode_events(&mut decoder, block, &mut pieces);
+        decode_events(&mut decoder, prepared.client_framing, block, &mut pieces);
     }
     let mut text = String::new();
     let mut replayed = Vec::new();
@@ -172,7 +166,7 @@ fn resume(client: Dialect, delivered: &[Bytes], strip_usage: bool) -> Option<(En
         encoder.encode(piece, &mut replayed);
     }
     encoder.take_withheld();
-    Some((encoder, text))
+    (encoder, text)
 }
 
 /// Usage across the attempts of a recovered stream. The client and the log get one usage
@@ -225,6 +219,7 @@ fn continuation_body(
 struct Reframer<'a> {
     /// Reads the continuing target's dialect.
     decoder: Decoder,
+    framing: Framing,
     /// Writes the client's, continuing the delivered stream.
     encoder: &'a mut Encoder,
     delivered: &'a mut String,
@@ -310,7 +305,7 @@ impl Reframer<'_> {
 impl EventFilter for Reframer<'_> {
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
         let mut pieces = Vec::new();
-        decode_events(&mut self.decoder, &events, &mut pieces);
+        decode_events(&mut self.decoder, self.framing, &events, &mut pieces);
         let mut out = Vec::new();
         for piece in pieces {
             if self.failure.is_some() {

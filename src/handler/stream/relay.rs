@@ -4,6 +4,7 @@
 //! to do about a break is the exchange's decision.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +13,7 @@ use monoio::io::AsyncWriteRent;
 use super::hang_up::client_hung_up;
 use super::sink::ClientSink;
 use super::sse::{self, EventFramer};
-use crate::dialect::Dialect;
+use crate::dialect::{gemini, Dialect, Framing};
 use crate::dispatch::{classify_body_error, Failure};
 use crate::upstream::{BodyError, UpstreamResponse};
 
@@ -54,72 +55,74 @@ pub trait EventFilter {
 /// dialect both sides speak.
 pub struct RelayState {
     dialect: Dialect,
+    framing: Framing,
     finished: bool,
     done: bool,
     /// Drop the usage-only chunk: the gateway asked for it (for the log), the client did not.
     pub strip_usage: bool,
     withheld_usage: Option<Bytes>,
     failure: Option<Failure>,
+    /// A Gemini client that reads a JSON array: each SSE event's data becomes an element.
+    array: Option<ArrayOut>,
 }
 
-/// The events that end an Anthropic or a Responses stream.
-const ANTHROPIC_END: &[&[u8]] = &[b"\"message_stop\""];
-const RESPONSES_END: &[&[u8]] = &[
-    b"\"response.completed\"",
-    b"\"response.incomplete\"",
-    b"\"response.failed\"",
-];
+/// Where a JSON-array stream written from SSE events stands.
+#[derive(Default)]
+struct ArrayOut {
+    opened: bool,
+    closed: bool,
+}
 
 impl RelayState {
-    pub fn new(dialect: Dialect, strip_usage: bool) -> Self {
+    /// `client_framing`: how the client reads the stream (a Gemini client may want an array).
+    pub fn new(dialect: Dialect, strip_usage: bool, client_framing: Framing) -> Self {
         Self {
             dialect,
+            framing: dialect.framing(),
             finished: false,
             done: false,
             strip_usage,
             withheld_usage: None,
             failure: None,
+            array: (client_framing == Framing::JsonArray).then(ArrayOut::default),
         }
     }
 }
 
 impl EventFilter for RelayState {
-    /// Notes what the events say and drops the usage chunk the client did not ask for
-    /// (clients that index `choices[0]` of every chunk would break on it).
+    /// Notes what the events say, drops the usage chunk the client did not ask for
+    /// (clients that index `choices[0]` of every chunk would break on it), and stops before
+    /// an upstream's in-band error (the gateway ends or continues the stream instead).
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
+        let mut cut = None;
         let mut usage_event = None;
-        for event in sse::events(&events) {
-            let Some(payload) = sse::data(event) else {
-                continue;
-            };
-            let end = match self.dialect {
-                Dialect::Chat => None,
-                Dialect::Anthropic => Some(ANTHROPIC_END),
-                Dialect::Responses => Some(RESPONSES_END),
-            };
-            if let Some(end) = end {
-                if sse::is_error_event(&payload) {
-                    // The rest of the block is dropped with it: the stream ends here.
-                    self.failure = Some(Failure::error_event(&sse::error_message(&payload)));
-                    let start = event.as_ptr() as usize - events.as_ptr() as usize;
-                    return Ok(events.slice(..start));
+        let chat = self.dialect == Dialect::Chat;
+        sse::each_payload(self.framing, &events, |start, len, payload| {
+            if let Some(message) = sse::in_band_error(self.dialect, payload) {
+                self.failure = Some(Failure::error_event(&message));
+                cut = Some(start);
+                return ControlFlow::Break(());
+            }
+            self.finished |= sse::ends_answer(self.dialect, payload);
+            if chat {
+                self.done |= sse::is_done(payload);
+                if self.strip_usage && sse::is_usage_only(payload) {
+                    usage_event = Some(start..start + len);
                 }
-                self.finished |= sse::has_type(&payload, end);
-                continue;
             }
-            self.done |= sse::is_done(&payload);
-            self.finished = self.finished || self.done || sse::has_finish_reason(&payload);
-            if self.strip_usage && sse::is_usage_only(&payload) {
-                let start = event.as_ptr() as usize - events.as_ptr() as usize;
-                usage_event = Some(start..start + event.len());
-            }
-        }
-        Ok(match usage_event {
-            None => events,
-            Some(span) => {
+            ControlFlow::Continue(())
+        });
+        let events = match (cut, usage_event) {
+            (Some(start), _) => events.slice(..start),
+            (None, None) => events,
+            (None, Some(span)) => {
                 self.withheld_usage = Some(events.slice(span.clone()));
                 [&events[..span.start], &events[span.end..]].concat().into()
             }
+        };
+        Ok(match &mut self.array {
+            Some(array) => array.elements(&events),
+            None => events,
         })
     }
 
@@ -128,8 +131,11 @@ impl EventFilter for RelayState {
     }
 
     /// A chat stream that ended after its finish reason without `[DONE]` gets it (the usual
-    /// ending); the other dialects' finishing event is their end.
+    /// ending), a JSON array its `]`; the other dialects' finishing event is their end.
     fn ending(&mut self) -> Option<Bytes> {
+        if let Some(array) = &mut self.array {
+            return array.close();
+        }
         (self.dialect == Dialect::Chat && !self.done)
             .then(|| Bytes::from_static(b"data: [DONE]\n\n"))
     }
@@ -140,6 +146,30 @@ impl EventFilter for RelayState {
 
     fn take_failure(&mut self) -> Option<Failure> {
         self.failure.take()
+    }
+}
+
+impl ArrayOut {
+    /// SSE events' data as the array's next elements.
+    fn elements(&mut self, events: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(events.len() + 8);
+        sse::each_payload(Framing::Sse, events, |_, _, payload| {
+            gemini::array_element(payload, !self.opened, &mut out);
+            self.opened = true;
+            ControlFlow::Continue(())
+        });
+        Bytes::from(out)
+    }
+
+    /// The array's end, once.
+    fn close(&mut self) -> Option<Bytes> {
+        if self.closed {
+            return None;
+        }
+        self.closed = true;
+        let mut out = Vec::with_capacity(2);
+        gemini::array_close(!self.opened, &mut out);
+        Some(Bytes::from(out))
     }
 }
 

@@ -8,18 +8,37 @@ use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
-/// Collects upstream bytes and releases whole events.
+use crate::dialect::{Dialect, Framing};
+use crate::{eventstream, json};
+
+/// Collects upstream bytes and releases whole events: SSE events, or the frames of an AWS
+/// event stream (Bedrock's).
 #[derive(Default)]
 pub struct EventFramer {
+    binary: bool,
     pending: BytesMut,
 }
 
 impl EventFramer {
+    pub fn new(framing: Framing) -> Self {
+        Self {
+            binary: framing == Framing::EventStream,
+            pending: BytesMut::new(),
+        }
+    }
+
+    fn last_boundary(&self, bytes: &[u8]) -> Option<usize> {
+        match self.binary {
+            true => last_frame_end(bytes),
+            false => last_boundary(bytes),
+        }
+    }
+
     /// The whole events available after `bytes` (several may come at once), if any.
     /// Zero-copy in the usual case of reads that end on an event boundary.
     pub fn push(&mut self, bytes: Bytes) -> Option<Bytes> {
         if self.pending.is_empty() {
-            let Some(end) = last_boundary(&bytes) else {
+            let Some(end) = self.last_boundary(&bytes) else {
                 self.pending.extend_from_slice(&bytes);
                 return None;
             };
@@ -30,13 +49,71 @@ impl EventFramer {
             return Some(bytes.slice(..end));
         }
         self.pending.extend_from_slice(&bytes);
-        let end = last_boundary(&self.pending)?;
+        let end = self.last_boundary(&self.pending)?;
         Some(self.pending.split_to(end).freeze())
     }
 
     /// Bytes of an unfinished event left when the upstream stopped.
     pub fn has_partial_event(&self) -> bool {
         !self.pending.iter().all(u8::is_ascii_whitespace)
+    }
+}
+
+/// The end of the last whole frame of an event stream (frames say their own length).
+fn last_frame_end(bytes: &[u8]) -> Option<usize> {
+    let mut end = 0;
+    while let Some(len) = eventstream::frame_len(&bytes[end..]) {
+        end += len;
+    }
+    (end > 0).then_some(end)
+}
+
+/// Calls `each` with every event of a block of whole events, in `framing`: its offset in
+/// the block, its length, and its payload (an SSE event's data, a whole event-stream
+/// frame, or a JSON array's element).
+pub fn each_payload(
+    framing: Framing,
+    block: &[u8],
+    mut each: impl FnMut(usize, usize, &[u8]) -> std::ops::ControlFlow<()>,
+) {
+    match framing {
+        Framing::Sse => {
+            for event in events(block) {
+                let start = event.as_ptr() as usize - block.as_ptr() as usize;
+                if let Some(payload) = data(event) {
+                    if each(start, event.len(), &payload).is_break() {
+                        return;
+                    }
+                }
+            }
+        }
+        Framing::EventStream => {
+            let mut at = 0;
+            while let Some(len) = eventstream::frame_len(&block[at..]) {
+                if each(at, len, &block[at..at + len]).is_break() {
+                    return;
+                }
+                at += len;
+            }
+        }
+        Framing::JsonArray => {
+            // `[` before the first element, `,` between them, `]` after the last.
+            let mut at = 0;
+            loop {
+                at = json::skip_ws(block, at);
+                match block.get(at) {
+                    Some(b'[' | b',') => at += 1,
+                    Some(b'{') => {
+                        let end = json::skip_value(block, at).min(block.len());
+                        if each(at, end - at, &block[at..end]).is_break() {
+                            return;
+                        }
+                        at = end;
+                    }
+                    _ => return,
+                }
+            }
+        }
     }
 }
 
@@ -126,6 +203,75 @@ pub fn has_type(payload: &[u8], types: &[&[u8]]) -> bool {
 /// An Anthropic or Responses `error` event.
 pub fn is_error_event(payload: &[u8]) -> bool {
     has_type(payload, &[b"\"error\""])
+}
+
+static ERROR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
+
+/// The `delta.error` of a Cohere `message-end` (only on failures, so it may parse).
+fn cohere_error_message(payload: &[u8]) -> String {
+    let mut scratch = payload.to_vec();
+    let message = crate::json::read(&mut scratch, |event| {
+        use simd_json::prelude::*;
+        event.get("delta")?.get_str("error").map(str::to_string)
+    });
+    message
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "upstream error".into())
+}
+
+static FINISH_REASON_GEMINI: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"finishReason\""));
+
+/// The message of an upstream's in-band error event in `dialect` (`payload` as
+/// `each_payload` gives it), if the event is one.
+pub fn in_band_error(dialect: Dialect, payload: &[u8]) -> Option<String> {
+    let error = match dialect {
+        Dialect::Chat => false,
+        Dialect::Anthropic | Dialect::Responses => is_error_event(payload),
+        // Cohere's stream has no error event: its `message-end` carries `delta.error`.
+        Dialect::Cohere => {
+            let failed = has_type(payload, &[b"\"message-end\""])
+                && field_value_starts(payload, &ERROR, |value| value.first() == Some(&b'"'));
+            return failed.then(|| cohere_error_message(payload));
+        }
+        // Gemini's stream carries its error object as an event of its own.
+        Dialect::Gemini => payload.trim_ascii_start().starts_with(b"{\"error\""),
+        Dialect::Converse => {
+            let frame = eventstream::read_frame(payload).ok()?;
+            if frame.message_type != Some("exception") {
+                return None;
+            }
+            let message = error_message(frame.payload);
+            return Some(match frame.exception_type {
+                Some(kind) => format!("{kind}: {message}"),
+                None => message,
+            });
+        }
+    };
+    error.then(|| error_message(payload))
+}
+
+/// Whether the event says the answer is complete (what may follow is usage and the end).
+pub fn ends_answer(dialect: Dialect, payload: &[u8]) -> bool {
+    match dialect {
+        Dialect::Chat => is_done(payload) || has_finish_reason(payload),
+        Dialect::Anthropic => has_type(payload, &[b"\"message_stop\""]),
+        Dialect::Responses => has_type(
+            payload,
+            &[
+                b"\"response.completed\"",
+                b"\"response.incomplete\"",
+                b"\"response.failed\"",
+            ],
+        ),
+        Dialect::Cohere => has_type(payload, &[b"\"message-end\""]),
+        Dialect::Gemini => field_value_starts(payload, &FINISH_REASON_GEMINI, |value| {
+            value.first() == Some(&b'"')
+        }),
+        Dialect::Converse => eventstream::read_frame(payload)
+            .is_ok_and(|frame| frame.event_type == Some("messageStop")),
+    }
 }
 
 /// The message of an error event (this runs only on failures, so it may parse).

@@ -1,16 +1,20 @@
-//! The translating filter: a stream from a target of the other dialect, decoded into pieces
+//! The translating filter: a stream from a target of another dialect, decoded into pieces
 //! and encoded again in the client's dialect, event by event. Only cross-dialect streams
 //! come here; this is where their extra CPU goes (see the bench's translated-stream step).
+
+use std::ops::ControlFlow;
 
 use bytes::Bytes;
 
 use super::relay::{EventFilter, StreamEnd};
 use super::sse;
-use crate::dialect::{Decoder, Dialect, Encoder, Piece};
+use crate::dialect::{Decoder, Dialect, Encoder, Framing, Piece};
 use crate::dispatch::Failure;
 
 pub struct Translator {
     decoder: Decoder,
+    /// How the upstream's events are cut.
+    framing: Framing,
     encoder: Encoder,
     finished: bool,
     failure: Option<Failure>,
@@ -19,31 +23,36 @@ pub struct Translator {
 }
 
 impl Translator {
-    /// `None` for a pair that is not translated (either side is Responses).
-    pub fn new(upstream: Dialect, client: Dialect, strip_usage: bool) -> Option<Self> {
-        Some(Self {
-            decoder: Decoder::new(upstream)?,
-            encoder: Encoder::new(client, strip_usage)?,
+    /// `client_framing`: how the client reads the stream (see `Prepared::client_framing`).
+    pub fn new(
+        upstream: Dialect,
+        client: Dialect,
+        strip_usage: bool,
+        client_framing: Framing,
+    ) -> Self {
+        Self {
+            decoder: Decoder::new(upstream),
+            framing: upstream.framing(),
+            encoder: Encoder::new(client, strip_usage, client_framing),
             finished: false,
             failure: None,
             pieces: Vec::new(),
-        })
+        }
     }
 }
 
-/// Decodes a block of whole events into pieces.
-pub fn decode_events(decoder: &mut Decoder, block: &[u8], out: &mut Vec<Piece>) {
-    for event in sse::events(block) {
-        if let Some(payload) = sse::data(event) {
-            decoder.decode(&payload, out);
-        }
-    }
+/// Decodes a block of whole events, framed by `framing`, into pieces.
+pub fn decode_events(decoder: &mut Decoder, framing: Framing, block: &[u8], out: &mut Vec<Piece>) {
+    sse::each_payload(framing, block, |_, _, payload| {
+        decoder.decode(payload, out);
+        ControlFlow::Continue(())
+    });
 }
 
 impl EventFilter for Translator {
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
         self.pieces.clear();
-        decode_events(&mut self.decoder, &events, &mut self.pieces);
+        decode_events(&mut self.decoder, self.framing, &events, &mut self.pieces);
         let mut out = Vec::with_capacity(events.len() + 64);
         for piece in &self.pieces {
             if let Piece::Error(message) = piece {

@@ -14,7 +14,7 @@ use monoio::io::AsyncWriteRent;
 use monoio::BufResult;
 
 use super::*;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Framing};
 use crate::dispatch::FailureKind;
 use crate::handler::stream::sink::ClientSink;
 use crate::record::{self, RecordEvent};
@@ -130,7 +130,7 @@ async fn relay_dialect(
 ) -> (Result<(), StreamEnd>, RelayState, Vec<Bytes>) {
     let (sender, receiver) = record::channel();
     let mut sink = ClientSink::new(client, None, sender, 7, Bytes::new(), false);
-    let mut state = RelayState::new(dialect, strip_usage);
+    let mut state = RelayState::new(dialect, strip_usage, Framing::Sse);
     let outcome = pump(
         source,
         EventFramer::default(),
@@ -260,7 +260,7 @@ async fn a_break_can_end_with_the_in_band_error_event() {
     let mut client = MemoryClient::default();
     let (sender, receiver) = record::channel();
     let mut sink = ClientSink::new(&mut client, None, sender, 7, Bytes::new(), false);
-    let mut state = RelayState::new(Dialect::Chat, false);
+    let mut state = RelayState::new(Dialect::Chat, false, Framing::Sse);
     let source = upstream(&[HELLO], Some(Ok(None)));
     let outcome = pump(
         source,
