@@ -18,21 +18,12 @@ use crate::json::{self, push_json_string};
 /// Reads one whole frame per call (the stream's framing cuts them with `frame_len`).
 #[derive(Debug, Default)]
 pub struct EventDecoder {
-    model: String,
     /// Content block index of each tool call, in the order they started.
     tool_blocks: Vec<u64>,
     scratch: Vec<u8>,
 }
 
 impl EventDecoder {
-    /// A decoder whose `Start` names `model` (Converse events never name it).
-    pub fn for_model(model: &str) -> Self {
-        Self {
-            model: model.to_string(),
-            ..Self::default()
-        }
-    }
-
     pub fn decode(&mut self, frame: &[u8], out: &mut Vec<Piece>) {
         let frame = match read_frame(frame) {
             Ok(frame) => frame,
@@ -72,7 +63,8 @@ impl EventDecoder {
         match kind {
             "messageStart" => out.push(Piece::Start {
                 id: answer_id(),
-                model: self.model.clone(),
+                // Converse events never name the model: the translator fills it in.
+                model: String::new(),
                 created: now(),
                 input_tokens: None,
             }),

@@ -185,8 +185,16 @@ impl<'g> Exchange<'g> {
         let strip_usage = prepared.dialect == Dialect::Chat && !prepared.body.client_wants_usage;
         let upstream_dialect = prepared.upstream_dialect(&target);
         // Only a target of another dialect has its events translated.
-        let translator = (upstream_dialect != prepared.dialect)
-            .then(|| Translator::new(upstream_dialect, prepared.dialect, strip_usage, framing));
+        let translator = (upstream_dialect != prepared.dialect).then(|| {
+            let model = &target.target.upstream_model;
+            Translator::new(
+                upstream_dialect,
+                model,
+                prepared.dialect,
+                strip_usage,
+                framing,
+            )
+        });
         let outcome = match translator {
             Some(translator) => {
                 self.relay(

@@ -15,6 +15,9 @@ pub struct Translator {
     decoder: Decoder,
     /// How the upstream's events are cut.
     framing: Framing,
+    /// The model the target was asked for: the answer's model where its stream names none
+    /// (Converse, Cohere).
+    upstream_model: String,
     encoder: Encoder,
     finished: bool,
     failure: Option<Failure>,
@@ -26,6 +29,7 @@ impl Translator {
     /// `client_framing`: how the client reads the stream (see `Prepared::client_framing`).
     pub fn new(
         upstream: Dialect,
+        upstream_model: &str,
         client: Dialect,
         strip_usage: bool,
         client_framing: Framing,
@@ -33,6 +37,7 @@ impl Translator {
         Self {
             decoder: Decoder::new(upstream),
             framing: upstream.framing(),
+            upstream_model: upstream_model.to_string(),
             encoder: Encoder::new(client, strip_usage, client_framing),
             finished: false,
             failure: None,
@@ -54,10 +59,16 @@ impl EventFilter for Translator {
         self.pieces.clear();
         decode_events(&mut self.decoder, self.framing, &events, &mut self.pieces);
         let mut out = Vec::with_capacity(events.len() + 64);
-        for piece in &self.pieces {
-            if let Piece::Error(message) = piece {
-                self.failure = Some(Failure::error_event(message));
-                break;
+        for piece in &mut self.pieces {
+            match piece {
+                Piece::Error(message) => {
+                    self.failure = Some(Failure::error_event(message));
+                    break;
+                }
+                Piece::Start { model, .. } if model.is_empty() => {
+                    model.clone_from(&self.upstream_model);
+                }
+                _ => {}
             }
             self.finished |= matches!(piece, Piece::Finish { .. } | Piece::Done);
             self.encoder.encode(piece, &mut out);
