@@ -19,6 +19,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from dialect_support import CLIENT_KEY, CLIENT_KEYS, TOOL, kinds_gateway, row_of, tool_calls_of_row
 from helpers import expected
 from mock_answers import _text_of, answer_for, tool_arguments
@@ -199,3 +201,28 @@ def test_openai_responses_to_openai_target(gateway, mocks):
     assert tools["text"] == ""
     row = row_of(gw, tools["request_id"], endpoint="/v1/responses", status=200, stream=1)
     assert [(name, args) for _, name, args in tool_calls_of_row(row)] == want
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "gemini", "bedrock"])
+def test_openai_responses_translated_to_other_kinds(gateway, mocks, kind):
+    """The same SDK calls on targets that do not speak Responses: the gateway translates the
+    request through chat and writes the answer and its events as the Responses API."""
+    gw, (a,) = kinds_gateway(gateway, mocks, [kind], models_up=["up"], client_keys=CLIENT_KEYS)
+    plain, streamed, tools = run_node("openai_responses.mjs", gw, "hello node")["turns"]
+    assert [r.surface for r in a.requests] == [kind] * 3
+    assert plain["text"] == plain["output_text"] == expected("hello node") and plain["status"] == "completed"
+    answer = expected("hello node streamed")
+    assert streamed["text"] == streamed["streamed_text"] == answer
+    assert streamed["events"][0] == "response.created" and streamed["events"][-1] == "response.completed"
+    assert "response.output_text.delta" in streamed["events"] and "error" not in streamed["events"]
+    assert [(c["name"], json.loads(c["arguments"])) for c in tools["function_calls"]] == [
+        ("get_weather", tool_arguments(answer_for("hello node"), i)) for i in (0, 1)]
+    assert [json.loads(x) for x in tools["arguments_done"]] == [
+        json.loads(c["arguments"]) for c in tools["function_calls"]]
+    for turn in (plain, streamed, tools):
+        usage = turn["usage"]
+        assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+        assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+        row_of(gw, turn["request_id"], endpoint="/v1/responses", status=200, upstream="a",
+               prompt_tokens=usage["input_tokens"], completion_tokens=usage["output_tokens"])
+    row_of(gw, streamed["request_id"], response_content=answer, finish_reason="completed", stream=1)
