@@ -251,13 +251,14 @@ impl Prepared {
         self.call_for(target, body)
     }
 
-    /// Whether a break of this stream could be continued: chat, Messages, Gemini, Converse
-    /// or Cohere, one choice, no tools, and a continuation mode configured for the model or
-    /// one of its targets.
+    /// Whether a break of this stream could be continued: chat, Responses, Messages, Gemini,
+    /// Converse or Cohere, one choice, no tools, and a continuation mode configured for the
+    /// model or one of its targets.
     pub fn can_recover(&self, target: &AttemptTarget<'_>) -> bool {
         matches!(
             self.endpoint,
             Endpoint::ChatCompletions
+                | Endpoint::Responses
                 | Endpoint::Messages
                 | Endpoint::GeminiStream
                 | Endpoint::ConverseStream

@@ -22,7 +22,7 @@ use crate::dialect::{Decoder, Dialect, Encoder, Framing, Piece};
 use crate::dispatch::{
     classify_continuation_answer, AttemptPlan, AttemptTarget, Failure, FailureKind,
 };
-use crate::handler::prepared::{upstream_dialect, Prepared};
+use crate::handler::prepared::Prepared;
 use crate::upstream::UpstreamClient;
 
 /// How a recovery ended, and whether the usage it reported had to be estimated in part.
@@ -59,9 +59,14 @@ pub async fn continue_stream<W: AsyncWriteRent>(
                     Continuation::Auto => Continuation::Prefill,
                     mode => mode,
                 };
+                let dialect = prepared.upstream_dialect(target);
+                // The Responses API does not continue a final assistant item: start over.
+                let mode = match (mode, dialect) {
+                    (Continuation::Prefill, Dialect::Responses) => Continuation::Restart,
+                    (mode, _) => mode,
+                };
                 let (body, prefilled) = continuation_body(prepared, target, mode, &delivered)?;
                 let call = prepared.call_for(target, body);
-                let dialect = prepared.upstream_dialect(target);
                 match open(upstream, &call.path, target, dialect, request_id, call.body).await? {
                     Opened::Stream(stream) => Ok((stream, mode, prefilled)),
                     Opened::Whole(answer) => {
@@ -97,7 +102,7 @@ pub async fn continue_stream<W: AsyncWriteRent>(
                 last.unwrap_or_else(Failure::cannot_continue),
             ));
         };
-        let upstream_dialect = upstream_dialect(&target.upstream.kind);
+        let upstream_dialect = prepared.upstream_dialect(&target);
         let repeat_len = delivered.len();
         let mut reframer = Reframer {
             decoder: Decoder::new(upstream_dialect),
@@ -200,7 +205,7 @@ fn continuation_body(
     match mode {
         Continuation::Prefill | Continuation::Auto => {
             // Anthropic refuses a final assistant turn that ends in whitespace.
-            let prefill = match upstream_dialect(&target.upstream.kind) {
+            let prefill = match prepared.upstream_dialect(target) {
                 Dialect::Anthropic => delivered.trim_end(),
                 _ => delivered,
             };
