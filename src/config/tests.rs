@@ -339,3 +339,226 @@ fn limits_prices_and_budgets_are_checked() {
         ]
     );
 }
+
+/// The test environment plus a Bedrock upstream's credentials and a Bedrock client's secret.
+fn aws_env(name: &str) -> Option<String> {
+    match name {
+        "AWS_ID" => Some("AKIDUPSTREAM".into()),
+        "AWS_SECRET" => Some("upstream-secret".into()),
+        "AWS_TOKEN" => Some("session-token".into()),
+        "CLIENT_AWS_SECRET" => Some("client-secret".into()),
+        _ => env(name),
+    }
+}
+
+fn aws_problems(text: &str) -> Vec<String> {
+    parse(text, &aws_env)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// `VALID` with `upstreams` appended (they become `upstream[2]`, `upstream[3]`, ...).
+fn with_upstreams(upstreams: &str) -> String {
+    format!("{VALID}\n{upstreams}")
+}
+
+const BEDROCK: &str = r#"
+[[upstream]]
+name = "aws"
+kind = "bedrock"
+region = "eu-west-3"
+aws_access_key_id_env = "AWS_ID"
+aws_secret_access_key_env = "AWS_SECRET"
+"#;
+
+#[test]
+fn gemini_and_cohere_default_to_their_provider_url() {
+    let text = with_upstreams(
+        "[[upstream]]\nname = \"g\"\nkind = \"gemini\"\napi_key = \"AIza\"\n\
+         [[upstream]]\nname = \"c\"\nkind = \"cohere\"\napi_key = \"co\"\n\
+         [[upstream]]\nname = \"g-local\"\nkind = \"gemini\"\nbase_url = \"http://127.0.0.1:9009/v1beta\"\n",
+    );
+    let config = parse(&text, &env).expect("valid config");
+    let [gemini, cohere, local] = &config.upstreams[2..] else {
+        panic!("three more upstreams");
+    };
+    assert_eq!(gemini.kind, UpstreamKind::Gemini);
+    assert_eq!(
+        gemini.url,
+        UpstreamUrl {
+            tls: true,
+            host: "generativelanguage.googleapis.com".into(),
+            port: 443,
+            base_path: "/v1beta".into()
+        }
+    );
+    assert_eq!(cohere.kind, UpstreamKind::Cohere);
+    assert_eq!(
+        (cohere.url.host.as_str(), cohere.url.base_path.as_str()),
+        ("api.cohere.com", "/v2")
+    );
+    assert_eq!(
+        (
+            local.url.tls,
+            local.url.host_header(),
+            local.url.base_path.as_str()
+        ),
+        (false, "127.0.0.1:9009".to_string(), "/v1beta"),
+        "an explicit base_url wins"
+    );
+}
+
+#[test]
+fn bedrock_reads_its_region_and_credentials() {
+    let config = parse(&with_upstreams(BEDROCK), &aws_env).expect("valid config");
+    let aws = &config.upstreams[2];
+    let UpstreamKind::Bedrock {
+        region,
+        credentials,
+    } = &aws.kind
+    else {
+        panic!("a bedrock kind, got {:?}", aws.kind);
+    };
+    assert_eq!(region, "eu-west-3");
+    assert_eq!(credentials.access_key_id.expose(), "AKIDUPSTREAM");
+    assert_eq!(credentials.secret_access_key.expose(), "upstream-secret");
+    assert_eq!(credentials.session_token, None);
+    assert_eq!(
+        (
+            aws.url.tls,
+            aws.url.host.as_str(),
+            aws.url.base_path.as_str()
+        ),
+        (true, "bedrock-runtime.eu-west-3.amazonaws.com", "")
+    );
+    assert!(
+        !format!("{credentials:?}").contains("upstream-secret"),
+        "secrets stay out of Debug"
+    );
+
+    let with_token = BEDROCK.replace(
+        "aws_secret_access_key_env",
+        "aws_session_token_env = \"AWS_TOKEN\"\naws_secret_access_key_env",
+    );
+    let config = parse(&with_upstreams(&with_token), &aws_env).expect("valid config");
+    let UpstreamKind::Bedrock { credentials, .. } = &config.upstreams[2].kind else {
+        panic!("a bedrock kind");
+    };
+    assert_eq!(
+        credentials.session_token.as_ref().map(Secret::expose),
+        Some("session-token")
+    );
+
+    let local = BEDROCK.replace("region =", "base_url = \"http://127.0.0.1:9010\"\nregion =");
+    let config = parse(&with_upstreams(&local), &aws_env).expect("valid config");
+    assert_eq!(
+        config.upstreams[2].url.host_header(),
+        "127.0.0.1:9010",
+        "an explicit base_url wins"
+    );
+}
+
+#[test]
+fn bedrock_problems_name_the_key() {
+    let no_region = BEDROCK.replace("region = \"eu-west-3\"\n", "");
+    assert_eq!(
+        aws_problems(&with_upstreams(&no_region)),
+        ["upstream[2].region: required for kind = \"bedrock\""]
+    );
+    let unset = BEDROCK.replace("\"AWS_SECRET\"", "\"NO_SUCH_SECRET\"");
+    assert_eq!(
+        aws_problems(&with_upstreams(&unset)),
+        ["upstream[2].aws_secret_access_key_env: environment variable NO_SUCH_SECRET is not set"]
+    );
+    let unset_token = BEDROCK.replace(
+        "region =",
+        "aws_session_token_env = \"NO_SUCH_TOKEN\"\nregion =",
+    );
+    assert_eq!(
+        aws_problems(&with_upstreams(&unset_token)),
+        ["upstream[2].aws_session_token_env: environment variable NO_SUCH_TOKEN is not set"]
+    );
+    let no_id = BEDROCK.replace("aws_access_key_id_env = \"AWS_ID\"\n", "");
+    assert_eq!(
+        aws_problems(&with_upstreams(&no_id)),
+        ["upstream[2].aws_access_key_id_env: required for kind = \"bedrock\""]
+    );
+}
+
+#[test]
+fn kind_specific_keys_are_refused_elsewhere() {
+    let text = VALID.replace(
+        "api_key = \"sk-up\"",
+        "api_key = \"sk-up\"\nregion = \"us-east-1\"\naws_session_token_env = \"AWS_TOKEN\"",
+    );
+    assert_eq!(
+        aws_problems(&text),
+        [
+            "upstream[0].region: only applies to kind = \"bedrock\"",
+            "upstream[0].aws_session_token_env: only applies to kind = \"bedrock\"",
+        ]
+    );
+    let gemini =
+        with_upstreams("[[upstream]]\nname = \"g\"\nkind = \"gemini\"\nregion = \"us-east-1\"\n");
+    assert_eq!(
+        aws_problems(&gemini),
+        ["upstream[2].region: only applies to kind = \"bedrock\""]
+    );
+}
+
+#[test]
+fn kinds_without_a_provider_url_still_need_base_url() {
+    for kind in ["openai", "azure", "anthropic"] {
+        let text = with_upstreams(&format!(
+            "[[upstream]]\nname = \"u\"\nkind = \"{kind}\"\napi_key = \"k\"\n"
+        ));
+        assert_eq!(
+            problems(&text),
+            ["upstream[2].base_url: required key missing"],
+            "{kind}"
+        );
+    }
+    let text = VALID.replace(
+        "api_key = \"sk-up\"",
+        "api_key = \"sk-up\"\nkind = \"vertex\"",
+    );
+    assert_eq!(
+        problems(&text),
+        ["upstream[0].kind: unknown kind 'vertex': expected openai, azure, anthropic, gemini, bedrock or cohere"]
+    );
+}
+
+#[test]
+fn a_client_key_may_be_an_aws_key_alone() {
+    let aws_client = "[[client_key]]\nname = \"aws-client\"\naws_access_key_id = \"AKIDCLIENT\"\naws_secret_access_key_env = \"CLIENT_AWS_SECRET\"\n";
+    // After the other keys: it becomes `client_key[2]`.
+    let text = VALID.replacen("[[upstream]]", &format!("{aws_client}\n[[upstream]]"), 1);
+    let config = parse(&text, &aws_env).expect("valid config");
+    let key = &config.client_keys[2];
+    assert_eq!(key.name, "aws-client");
+    assert!(key.key.is_none(), "it only signs");
+    let aws = key.aws.as_ref().expect("aws credentials");
+    assert_eq!(
+        (aws.access_key_id.as_str(), aws.secret.expose()),
+        ("AKIDCLIENT", "client-secret")
+    );
+
+    let id_only = text.replace("aws_secret_access_key_env = \"CLIENT_AWS_SECRET\"\n", "");
+    assert_eq!(
+        aws_problems(&id_only),
+        ["client_key[2].aws_secret_access_key_env: required with aws_access_key_id"]
+    );
+    let secret_only = text.replace("aws_access_key_id = \"AKIDCLIENT\"\n", "");
+    assert_eq!(
+        aws_problems(&secret_only),
+        ["client_key[2].aws_access_key_id: required with aws_secret_access_key_env"]
+    );
+    let unset = text.replace("\"CLIENT_AWS_SECRET\"", "\"NO_SUCH_SECRET\"");
+    assert_eq!(
+        aws_problems(&unset),
+        ["client_key[2].aws_secret_access_key_env: environment variable NO_SUCH_SECRET is not set"]
+    );
+}

@@ -313,6 +313,13 @@ fn client_keys(file: &ConfigFile, env: Env, problems: &mut Problems) -> Vec<Clie
                 Some(KeyMatcher::Sha256(Secret::new(hash)))
             }
             (SecretSource::Absent, None) if aws.is_some() => None,
+            // Half an AWS key (or an unset secret) was reported by `aws_key`: once is enough.
+            (SecretSource::Absent, None)
+                if section.aws_access_key_id.is_some()
+                    || section.aws_secret_access_key_env.is_some() =>
+            {
+                continue
+            }
             (SecretSource::Absent, None) => {
                 problems.add(
                     &location,

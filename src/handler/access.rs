@@ -198,4 +198,173 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
     }
+
+    const CONFIG: &str = r#"
+[[client_key]]
+name = "plain"
+key = "sk-gemini"
+
+[[client_key]]
+name = "signer"
+aws_access_key_id = "AKIDCLIENT"
+aws_secret_access_key_env = "CLIENT_SECRET"
+
+[[upstream]]
+name = "u"
+base_url = "http://127.0.0.1:9001/v1"
+
+[[model]]
+name = "m"
+targets = [{ upstream = "u" }]
+"#;
+
+    const BODY: &[u8] = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+    const CONVERSE_PATH: &str = "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse";
+
+    fn config() -> Config {
+        let env = |name: &str| (name == "CLIENT_SECRET").then(|| "client-secret".to_string());
+        crate::config::parse(CONFIG, &env).expect("test config")
+    }
+
+    fn request(path: &str, query: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        Request {
+            method: http::Method::POST,
+            path: path.to_string(),
+            query: query.to_string(),
+            headers: map,
+            body: bytes::Bytes::copy_from_slice(body),
+            keep_alive: true,
+            received_at: std::time::Instant::now(),
+        }
+    }
+
+    /// The name of the key a request identifies as, or why it does not.
+    fn who(config: &Config, request: &Request, dialect: Dialect) -> Result<String, AppError> {
+        match identify_request(config, request, dialect)? {
+            ClientIdentity::Open => Ok("open".into()),
+            ClientIdentity::Key { index, key } => Ok(format!("{index}:{}", key.name)),
+        }
+    }
+
+    #[test]
+    fn gemini_clients_send_their_key_as_x_goog_api_key_or_in_the_query() {
+        let config = config();
+        let path = "/v1beta/models/m:generateContent";
+        let header = request(path, "", &[("x-goog-api-key", "sk-gemini")], b"{}");
+        assert_eq!(who(&config, &header, Dialect::Gemini), Ok("0:plain".into()));
+        let query = request(path, "alt=sse&key=sk-gemini", &[], b"{}");
+        assert_eq!(who(&config, &query, Dialect::Gemini), Ok("0:plain".into()));
+        for wrong in [
+            request(path, "", &[("x-goog-api-key", "sk-other")], b"{}"),
+            request(path, "key=sk-other", &[], b"{}"),
+            // A key that only signs has no key to present, not even an empty one.
+            request(path, "key=", &[], b"{}"),
+            request(path, "", &[], b"{}"),
+        ] {
+            assert_eq!(
+                who(&config, &wrong, Dialect::Gemini),
+                Err(AppError::InvalidApiKey)
+            );
+        }
+    }
+
+    /// The headers an AWS SDK sends for a Converse call signed with `secret`.
+    fn signed_headers(access_key_id: &str, secret: &str) -> Vec<(String, String)> {
+        let credentials = sigv4::Credentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret.into(),
+            session_token: None,
+        };
+        let content_type = [("content-type", "application/json")];
+        let signed = sigv4::Request {
+            method: "POST",
+            path: CONVERSE_PATH,
+            query: "",
+            headers: &content_type,
+            body: BODY,
+        };
+        let host = "127.0.0.1:8080";
+        let mut headers = vec![
+            ("host".to_string(), host.to_string()),
+            ("content-type".to_string(), "application/json".to_string()),
+        ];
+        headers.extend(sigv4::sign(
+            &credentials,
+            "us-east-1",
+            "bedrock",
+            host,
+            &signed,
+            SystemTime::now(),
+        ));
+        headers
+    }
+
+    fn converse_request(headers: &[(String, String)], body: &[u8]) -> Request {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        request(CONVERSE_PATH, "", &headers, body)
+    }
+
+    #[test]
+    fn converse_clients_are_known_by_their_signature() {
+        let config = config();
+        let signed = converse_request(&signed_headers("AKIDCLIENT", "client-secret"), BODY);
+        assert_eq!(
+            who(&config, &signed, Dialect::Converse),
+            Ok("1:signer".into())
+        );
+
+        let wrong_secret = converse_request(&signed_headers("AKIDCLIENT", "guessed"), BODY);
+        let Err(AppError::InvalidSignature {
+            status,
+            aws_type,
+            message,
+        }) = who(&config, &wrong_secret, Dialect::Converse)
+        else {
+            panic!("a wrong secret is refused");
+        };
+        assert_eq!((status, aws_type), (403, "InvalidSignatureException"));
+        assert!(message.starts_with("The request signature we calculated does not match"));
+
+        // The body is signed too: a changed body is a wrong signature.
+        let changed = converse_request(
+            &signed_headers("AKIDCLIENT", "client-secret"),
+            br#"{"messages":[]}"#,
+        );
+        assert!(matches!(
+            who(&config, &changed, Dialect::Converse),
+            Err(AppError::InvalidSignature { status: 403, .. })
+        ));
+
+        let unknown = converse_request(&signed_headers("AKIDOTHER", "client-secret"), BODY);
+        assert!(matches!(
+            who(&config, &unknown, Dialect::Converse),
+            Err(AppError::InvalidSignature {
+                status: 403,
+                aws_type: "UnrecognizedClientException",
+                ..
+            })
+        ));
+
+        // A plain key is no signature.
+        let bearer = request(
+            CONVERSE_PATH,
+            "",
+            &[("authorization", "Bearer sk-gemini")],
+            BODY,
+        );
+        assert!(matches!(
+            who(&config, &bearer, Dialect::Converse),
+            Err(AppError::InvalidSignature { .. })
+        ));
+    }
 }

@@ -465,3 +465,6 @@ impl Drop for UpstreamResponse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -280,8 +280,15 @@ fn error_body(dialect: Dialect, error: &AppError, message: &str) -> String {
 }
 
 /// The same as the last event of a stream whose 200 head already went out, in the
-/// client's framing.
-fn error_event(dialect: Dialect, framing: Framing, error: &AppError, message: &str) -> Vec<u8> {
+/// client's framing; `sent_any`: whether events went out before it (a JSON array opens
+/// with its first element, and may have none yet when a translated stream breaks early).
+fn error_event(
+    dialect: Dialect,
+    framing: Framing,
+    error: &AppError,
+    message: &str,
+    sent_any: bool,
+) -> Vec<u8> {
     let status = error.status();
     match dialect {
         Dialect::Chat => error.sse_event(message).into_bytes(),
@@ -301,7 +308,7 @@ fn error_event(dialect: Dialect, framing: Framing, error: &AppError, message: &s
             let mut out = Vec::new();
             gemini::array_element(
                 gemini::error_body(status, message).as_bytes(),
-                false,
+                !sent_any,
                 &mut out,
             );
             gemini::array_close(false, &mut out);
@@ -361,4 +368,50 @@ fn request_id_at(now: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_micros() as u64);
     format!("{micros:016x}{:016x}", fastrand::u64(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FailureSummary;
+
+    fn interrupted() -> AppError {
+        AppError::StreamInterrupted(FailureSummary {
+            model: "m".into(),
+            tried: vec!["a/m".into()],
+            last_error: "reset".into(),
+            last_was_timeout: false,
+        })
+    }
+
+    /// A JSON-array client's whole body parses whether or not elements came before the error.
+    #[test]
+    fn a_json_array_ends_as_valid_json_with_the_error_last() {
+        use simd_json::prelude::*;
+        let error = interrupted();
+        let element = br#"{"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}"#;
+        for sent_any in [false, true] {
+            let before: Vec<u8> = match sent_any {
+                true => [&b"["[..], element].concat(),
+                false => Vec::new(),
+            };
+            let event = error_event(
+                Dialect::Gemini,
+                Framing::JsonArray,
+                &error,
+                &error.message(),
+                sent_any,
+            );
+            let mut body = [before, event].concat();
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let parsed: simd_json::OwnedValue =
+                simd_json::from_slice(&mut body).unwrap_or_else(|e| panic!("{e}: {text}"));
+            let elements = parsed.as_array().expect("an array");
+            assert_eq!(elements.len(), 1 + usize::from(sent_any), "{text}");
+            let last = &elements[elements.len() - 1];
+            assert!(last["error"]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("Tried: [\"a/m\"]")));
+        }
+    }
 }

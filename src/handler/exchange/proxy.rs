@@ -363,7 +363,13 @@ impl<'g> Exchange<'g> {
         let mut clean = true;
         if let Some(error) = interrupted {
             let message = error.message();
-            let event = Bytes::from(error_event(self.dialect, framing, &error, &message));
+            let event = Bytes::from(error_event(
+                self.dialect,
+                framing,
+                &error,
+                &message,
+                sink.sent_any(),
+            ));
             clean = sink.forward(event).await.is_ok();
             self.record.error = Some(message);
         }

@@ -21,6 +21,8 @@ pub struct ClientSink<'c, W> {
     /// Whether to keep what was delivered, for a continuation.
     keep_delivered: bool,
     delivered: Vec<Bytes>,
+    /// Whether any event went out (a JSON array's `[` goes with its first element).
+    sent_any: bool,
 }
 
 impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
@@ -40,6 +42,7 @@ impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
             head: Some(head),
             keep_delivered,
             delivered: Vec::new(),
+            sent_any: false,
         }
     }
 
@@ -50,6 +53,11 @@ impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
     /// Whether what was delivered is kept, so a break can be continued.
     pub fn can_recover(&self) -> bool {
         self.keep_delivered
+    }
+
+    /// Whether any event reached the client (besides the head).
+    pub fn sent_any(&self) -> bool {
+        self.sent_any
     }
 
     /// Everything delivered so far (kept only when the stream can be continued).
@@ -71,6 +79,7 @@ impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
         if events.is_empty() {
             return Ok(());
         }
+        self.sent_any = true;
         if self.keep_delivered {
             self.delivered.push(events.clone());
         }

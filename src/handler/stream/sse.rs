@@ -239,14 +239,22 @@ pub fn in_band_error(dialect: Dialect, payload: &[u8]) -> Option<String> {
         Dialect::Gemini => payload.trim_ascii_start().starts_with(b"{\"error\""),
         Dialect::Converse => {
             let frame = eventstream::read_frame(payload).ok()?;
-            if frame.message_type != Some("exception") {
-                return None;
-            }
-            let message = error_message(frame.payload);
-            return Some(match frame.exception_type {
-                Some(kind) => format!("{kind}: {message}"),
-                None => message,
-            });
+            return match frame.message_type {
+                Some("exception") => {
+                    let message = error_message(frame.payload);
+                    Some(match frame.exception_type {
+                        Some(kind) => format!("{kind}: {message}"),
+                        None => message,
+                    })
+                }
+                // An unmodeled error: its code and message are headers, not a payload.
+                Some("error") => Some(format!(
+                    "{}: {}",
+                    frame.error_code.unwrap_or("error"),
+                    frame.error_message.unwrap_or("upstream error")
+                )),
+                _ => None,
+            };
         }
     };
     error.then(|| error_message(payload))
@@ -359,6 +367,9 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod dialect_tests;
 
 #[cfg(test)]
 mod fuzz {

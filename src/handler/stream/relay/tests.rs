@@ -94,12 +94,18 @@ impl MemoryClient {
 
     /// The chunked body's payloads joined (the size lines and CRLFs taken off).
     fn body(&self) -> String {
-        let text = String::from_utf8(self.received.clone()).unwrap();
-        let mut body = String::new();
-        let mut rest = text.as_str();
-        while let Some((size, after)) = rest.split_once("\r\n") {
+        String::from_utf8(self.body_bytes()).unwrap()
+    }
+
+    /// The same for a binary stream (AWS event-stream frames).
+    fn body_bytes(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        let mut rest = self.received.as_slice();
+        while let Some(line_end) = rest.windows(2).position(|pair| pair == b"\r\n") {
+            let size = std::str::from_utf8(&rest[..line_end]).unwrap();
             let size = usize::from_str_radix(size, 16).unwrap();
-            body.push_str(&after[..size]);
+            let after = &rest[line_end + 2..];
+            body.extend_from_slice(&after[..size]);
             rest = &after[size + 2..];
         }
         body
@@ -128,12 +134,24 @@ async fn relay_dialect(
     strip_usage: bool,
     client: &mut MemoryClient,
 ) -> (Result<(), StreamEnd>, RelayState, Vec<Bytes>) {
+    relay_framed(source, dialect, strip_usage, Framing::Sse, client).await
+}
+
+/// A relay of `dialect`'s stream, framed as that dialect's upstreams frame it, to a client
+/// that reads `client_framing`.
+async fn relay_framed(
+    source: ScriptedUpstream,
+    dialect: Dialect,
+    strip_usage: bool,
+    client_framing: Framing,
+    client: &mut MemoryClient,
+) -> (Result<(), StreamEnd>, RelayState, Vec<Bytes>) {
     let (sender, receiver) = record::channel();
     let mut sink = ClientSink::new(client, None, sender, 7, Bytes::new(), false);
-    let mut state = RelayState::new(dialect, strip_usage, Framing::Sse);
+    let mut state = RelayState::new(dialect, strip_usage, client_framing);
     let outcome = pump(
         source,
-        EventFramer::default(),
+        EventFramer::new(dialect.framing()),
         &mut state,
         &mut sink,
         Duration::from_millis(50),
@@ -302,4 +320,193 @@ async fn a_break_can_end_with_the_in_band_error_event() {
         "the body ends after the error event"
     );
     assert_eq!(receiver.try_iter().count(), 2, "both events reach the log");
+}
+
+/// An upstream body of binary chunks, then its end.
+fn upstream_bytes(chunks: Vec<Vec<u8>>) -> ScriptedUpstream {
+    let mut script: VecDeque<_> = chunks
+        .into_iter()
+        .map(|chunk| Ok(Some(Bytes::from(chunk))))
+        .collect();
+    script.push_back(Ok(None));
+    ScriptedUpstream(script)
+}
+
+fn converse_frame(headers: &[(&str, &str)], payload: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::eventstream::write_frame(&mut out, headers, payload.as_bytes());
+    out
+}
+
+fn converse_event(event_type: &str, payload: &str) -> Vec<u8> {
+    converse_frame(
+        &[
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload,
+    )
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn converse_frames_pass_through_whole_and_end_at_message_stop() {
+    let start = converse_event("messageStart", r#"{"role":"assistant"}"#);
+    let delta = converse_event(
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"text":"hello"}}"#,
+    );
+    let stop = converse_event("messageStop", r#"{"stopReason":"end_turn"}"#);
+    let metadata = converse_event(
+        "metadata",
+        r#"{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":4},"metrics":{"latencyMs":9}}"#,
+    );
+    let all = [start.clone(), delta.clone(), stop.clone(), metadata.clone()].concat();
+    // The delta arrives in two reads, cut inside its prelude; the rest in one.
+    let chunks = vec![
+        [start.clone(), delta[..5].to_vec()].concat(),
+        delta[5..].to_vec(),
+        [stop, metadata].concat(),
+    ];
+    let mut client = MemoryClient::default();
+    let (outcome, _, recorded) = relay_framed(
+        upstream_bytes(chunks),
+        Dialect::Converse,
+        false,
+        Framing::EventStream,
+        &mut client,
+    )
+    .await;
+    assert!(outcome.is_ok(), "messageStop ends the answer");
+    assert_eq!(client.body_bytes(), all, "untouched, nothing added");
+    assert_eq!(recorded[0], start, "only whole frames are released");
+    assert_eq!(recorded.concat(), all);
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn a_converse_exception_frame_cuts_the_block_and_becomes_the_failure() {
+    let delta = converse_event(
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"text":"hel"}}"#,
+    );
+    let exception = converse_frame(
+        &[
+            (":exception-type", "throttlingException"),
+            (":content-type", "application/json"),
+            (":message-type", "exception"),
+        ],
+        r#"{"message":"Too many requests"}"#,
+    );
+    let block = [delta.clone(), exception, delta.clone()].concat();
+    let mut client = MemoryClient::default();
+    let (outcome, _, recorded) = relay_framed(
+        upstream_bytes(vec![block]),
+        Dialect::Converse,
+        false,
+        Framing::EventStream,
+        &mut client,
+    )
+    .await;
+    let Err(StreamEnd::Broken(failure)) = outcome else {
+        panic!("an exception frame breaks the stream");
+    };
+    assert_eq!(
+        failure,
+        Failure::error_event("throttlingException: Too many requests")
+    );
+    assert_eq!(client.body_bytes(), delta, "the frames before it only");
+    assert_eq!(recorded.concat(), delta);
+}
+
+const GEMINI_HEL: &str =
+    r#"{"candidates":[{"content":{"parts":[{"text":"hel"}],"role":"model"},"index":0}]}"#;
+const GEMINI_LO: &str = r#"{"candidates":[{"content":{"parts":[{"text":"lo"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}"#;
+const GEMINI_ERROR: &str =
+    r#"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
+
+/// Gemini's SSE event (it ends its events with CRLFs).
+fn gemini_event(data: &str) -> &'static str {
+    format!("data: {data}\r\n\r\n").leak()
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn gemini_sse_becomes_a_json_array_for_a_client_that_asked_for_one() {
+    let hel = gemini_event(GEMINI_HEL);
+    let lo = gemini_event(GEMINI_LO);
+    let (lo_start, lo_end) = lo.split_at(20);
+    let mut client = MemoryClient::default();
+    let (outcome, _, recorded) = relay_framed(
+        upstream(&[hel, lo_start, lo_end], Some(Ok(None))),
+        Dialect::Gemini,
+        false,
+        Framing::JsonArray,
+        &mut client,
+    )
+    .await;
+    assert!(outcome.is_ok(), "finishReason ends the answer");
+    let expected = format!("[{GEMINI_HEL}\r\n,\r\n{GEMINI_LO}]");
+    assert_eq!(client.body(), expected);
+    assert_eq!(recorded.concat(), expected.as_bytes());
+    let mut whole = expected.into_bytes();
+    let parsed: simd_json::OwnedValue = simd_json::from_slice(&mut whole).unwrap();
+    use simd_json::prelude::*;
+    assert_eq!(parsed.as_array().map(Vec::len), Some(2), "a JSON array");
+
+    // An in-band error: the elements before it, and the gateway decides the rest.
+    let mut client = MemoryClient::default();
+    let block: &'static str = [hel, gemini_event(GEMINI_ERROR), hel].concat().leak();
+    let (outcome, _, _) = relay_framed(
+        upstream(&[block], Some(Ok(None))),
+        Dialect::Gemini,
+        false,
+        Framing::JsonArray,
+        &mut client,
+    )
+    .await;
+    let Err(StreamEnd::Broken(failure)) = outcome else {
+        panic!("an error object breaks the stream");
+    };
+    assert_eq!(failure, Failure::error_event("The model is overloaded."));
+    assert_eq!(client.body(), format!("[{GEMINI_HEL}"));
+}
+
+#[test]
+fn a_json_array_closes_once_and_empty_when_nothing_came() {
+    let mut state = RelayState::new(Dialect::Gemini, false, Framing::JsonArray);
+    assert_eq!(state.ending().as_deref(), Some(&b"[]"[..]));
+    assert_eq!(state.ending(), None, "closed once");
+    // An SSE client of the same stream gets it as it came, and no ending.
+    let mut state = RelayState::new(Dialect::Gemini, false, Framing::Sse);
+    let event = Bytes::from_static(gemini_event(GEMINI_LO).as_bytes());
+    assert_eq!(state.filter(event.clone()).ok(), Some(event));
+    assert!(state.finished());
+    assert_eq!(state.ending(), None);
+}
+
+const COHERE_DELTA: &str = "event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"hi\"}}}}\n\n";
+const COHERE_END: &str = "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\",\"usage\":{\"tokens\":{\"input_tokens\":3,\"output_tokens\":1}}}}\n\n";
+const COHERE_ERROR_END: &str = "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\",\"error\":\"internal failure\"}}\n\n";
+
+#[monoio::test(timer_enabled = true)]
+async fn cohere_streams_end_at_message_end_unless_it_carries_an_error() {
+    let mut client = MemoryClient::default();
+    let source = upstream(&[COHERE_DELTA, COHERE_END], Some(Ok(None)));
+    let (outcome, _, _) = relay_dialect(source, Dialect::Cohere, false, &mut client).await;
+    assert!(outcome.is_ok());
+    assert_eq!(
+        client.body(),
+        [COHERE_DELTA, COHERE_END].concat(),
+        "no [DONE] added"
+    );
+
+    let mut client = MemoryClient::default();
+    let block: &'static str = [COHERE_DELTA, COHERE_ERROR_END].concat().leak();
+    let source = upstream(&[block], Some(Ok(None)));
+    let (outcome, _, recorded) = relay_dialect(source, Dialect::Cohere, false, &mut client).await;
+    let Err(StreamEnd::Broken(failure)) = outcome else {
+        panic!("a message-end with an error breaks the stream");
+    };
+    assert_eq!(failure, Failure::error_event("internal failure"));
+    assert_eq!(client.body(), COHERE_DELTA);
+    assert_eq!(recorded.concat(), COHERE_DELTA.as_bytes());
 }
