@@ -121,6 +121,13 @@ impl Encoder {
         (!out.is_empty()).then_some(out)
     }
 
+    /// The client already received part of the stream (see `gemini::EventEncoder::array_opened`).
+    pub fn delivered_some(&mut self) {
+        if let Self::Gemini(encoder) = self {
+            encoder.array_opened();
+        }
+    }
+
     /// The usage event kept from a chat client that did not ask for it (still logged).
     pub fn take_withheld(&mut self) -> Option<Vec<u8>> {
         match self {

@@ -179,6 +179,12 @@ impl EventEncoder {
         }
     }
 
+    /// The client already has the array's opening (a continued stream whose delivered
+    /// elements replayed into nothing this encoder writes, e.g. a usage-only chunk).
+    pub fn array_opened(&mut self) {
+        self.elements = self.elements.max(1);
+    }
+
     pub fn encode(&mut self, piece: &Piece, out: &mut Vec<u8>) {
         if !matches!(piece, Piece::ToolCall { .. }) {
             self.close_call(out);

@@ -171,6 +171,9 @@ fn resume(prepared: &Prepared, delivered: &[Bytes], strip_usage: bool) -> (Encod
         encoder.encode(piece, &mut replayed);
     }
     encoder.take_withheld();
+    if delivered.iter().any(|block| !block.is_empty()) {
+        encoder.delivered_some();
+    }
     (encoder, text)
 }
 
