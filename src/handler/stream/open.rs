@@ -93,7 +93,7 @@ pub async fn open(
         });
         let has_data = match first_event {
             // An error in place of the answer: fail over as for an error status.
-            Some(Some(message)) if first.is_empty() => {
+            Some(Some(message)) => {
                 return Err(Failure::error_event(&message));
             }
             Some(_) => true,
