@@ -14,6 +14,7 @@ pub mod cohere;
 pub mod gemini;
 mod piece;
 pub mod responses;
+mod value;
 
 pub use piece::{Decoder, Encoder, Piece};
 

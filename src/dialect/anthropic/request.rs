@@ -6,37 +6,10 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::Untranslatable;
+use super::super::value::{insert, object, parse, refuse, refuse_chat_only, Result};
 
 /// The `max_tokens` Anthropic requires when a chat request sets none.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
-
-type Result<T> = std::result::Result<T, Untranslatable>;
-
-fn refuse<T>(message: impl Into<String>) -> Result<T> {
-    Err(Untranslatable(message.into()))
-}
-
-fn parse(body: &[u8]) -> Result<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec())
-        .map_err(|e| Untranslatable(format!("the body is not valid JSON: {e}")))
-}
-
-fn object(fields: Vec<(&str, OwnedValue)>) -> OwnedValue {
-    let mut value = OwnedValue::object();
-    if let Some(object) = value.as_object_mut() {
-        for (key, field) in fields {
-            object.insert(key.into(), field);
-        }
-    }
-    value
-}
-
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
 
 // === Anthropic Messages to chat ===
 
@@ -273,15 +246,7 @@ const CHAT_ONLY: &[&str] = &[
 /// A chat completions request as an Anthropic Messages request.
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
-    for key in CHAT_ONLY {
-        // `false`, `0` and `null` ask for nothing (some clients send every default).
-        if request
-            .get(*key)
-            .is_some_and(|v| !v.is_null() && v.as_bool() != Some(false) && v.as_f64() != Some(0.0))
-        {
-            return refuse(format!("'{key}' has no counterpart on Anthropic upstreams"));
-        }
-    }
+    refuse_chat_only(&request, CHAT_ONLY, "on Anthropic upstreams")?;
     if request.get_u64("n").is_some_and(|n| n > 1) {
         return refuse("'n' greater than 1 has no counterpart on Anthropic upstreams");
     }

@@ -4,6 +4,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::{insert, parse, refuse, Result};
+use crate::dialect::value::{self, refuse_chat_only};
 
 /// The thought signature Google documents for function calls the Gemini model did not make
 /// itself: Gemini 3 refuses a history whose function calls carry no signature.
@@ -25,14 +26,7 @@ const CHAT_ONLY: &[&str] = &[
 /// go in the URL).
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
-    for key in CHAT_ONLY {
-        if request
-            .get(*key)
-            .is_some_and(|v| !v.is_null() && v.as_bool() != Some(false))
-        {
-            return refuse(format!("'{key}' has no counterpart on Gemini upstreams"));
-        }
-    }
+    refuse_chat_only(&request, CHAT_ONLY, "on Gemini upstreams")?;
     let modalities = request.get("modalities").and_then(|m| m.as_array());
     if modalities.is_some_and(|m| m.iter().any(|m| m.as_str() != Some("text"))) {
         return refuse("'modalities' other than text have no counterpart on Gemini upstreams");
@@ -119,27 +113,9 @@ fn is_function_responses(content: &OwnedValue) -> bool {
     parts.is_some_and(|p| p.iter().all(|p| p.get("functionResponse").is_some()))
 }
 
-/// A chat message's content as text: a string, or its text parts joined.
+/// A chat message's content as text, where Gemini takes only text.
 fn chat_text(content: Option<&OwnedValue>, at: &str) -> Result<String> {
-    let Some(content) = content.filter(|c| !c.is_null()) else {
-        return Ok(String::new());
-    };
-    if let Some(text) = content.as_str() {
-        return Ok(text.to_string());
-    }
-    let mut text = String::new();
-    for (j, part) in content.as_array().into_iter().flatten().enumerate() {
-        match part.get_str("type") {
-            Some("text") => text.push_str(part.get_str("text").unwrap_or_default()),
-            other => {
-                return refuse(format!(
-                    "'{at}.content[{j}]' is a {} part where only text can go",
-                    other.unwrap_or("typeless")
-                ))
-            }
-        }
-    }
-    Ok(text)
+    value::chat_text(content, at, "part where only text can go")
 }
 
 /// A tool result as the JSON object Gemini's `functionResponse.response` must be: the
