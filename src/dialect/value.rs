@@ -3,7 +3,7 @@
 //! choice 0, error bodies). Each dialect's own field names stay in its module.
 
 use simd_json::prelude::*;
-use simd_json::OwnedValue;
+use simd_json::{json, OwnedValue};
 
 use super::Untranslatable;
 
@@ -17,6 +17,11 @@ pub(super) fn refuse<T>(message: impl Into<String>) -> Result<T> {
 pub(super) fn parse(body: &[u8]) -> Result<OwnedValue> {
     simd_json::to_owned_value(&mut body.to_vec())
         .map_err(|e| Untranslatable(format!("the body is not valid JSON: {e}")))
+}
+
+/// An answer or error body; `None` when it is not JSON (the caller passes it on unchanged).
+pub(super) fn parse_answer(body: &[u8]) -> Option<OwnedValue> {
+    simd_json::to_owned_value(&mut body.to_vec()).ok()
 }
 
 pub(super) fn object(fields: Vec<(&str, OwnedValue)>) -> OwnedValue {
@@ -104,4 +109,86 @@ fn joined_parts(
         }
     }
     Ok(text)
+}
+
+/// Choice 0 of a completion (`index` 0, or the first without one).
+pub(super) fn first_choice(completion: &OwnedValue) -> Option<&OwnedValue> {
+    let choices = completion.get("choices")?.as_array()?;
+    choices
+        .iter()
+        .find(|c| c.get_u64("index").unwrap_or(0) == 0)
+}
+
+/// The message of an OpenAI-shaped error body (`error.message`, or `error` as a string),
+/// or the body itself where it has none.
+pub(super) fn chat_error_message(body: &[u8]) -> String {
+    let value = parse_answer(body);
+    let error = value.as_ref().and_then(|v| v.get("error"));
+    error
+        .and_then(|e| e.get_str("message").or_else(|| e.as_str()))
+        .map_or_else(
+            || String::from_utf8_lossy(body).into_owned(),
+            str::to_string,
+        )
+}
+
+/// Seconds since the epoch: the `created` of an answer whose source names none.
+pub(super) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+// === chat answers ===
+
+/// The model's reasoning in a chat message (`reasoning_content`, or vLLM's `reasoning`),
+/// when it has any.
+pub(super) fn chat_reasoning(message: &OwnedValue) -> Option<&str> {
+    message
+        .get_str("reasoning_content")
+        .or_else(|| message.get_str("reasoning"))
+        .filter(|t| !t.is_empty())
+}
+
+/// The prompt and completion tokens of a chat `usage` (0 where absent).
+pub(super) fn chat_tokens(usage: Option<&OwnedValue>) -> (u64, u64) {
+    let tokens = |key| usage.and_then(|u| u.get_u64(key)).unwrap_or_default();
+    (tokens("prompt_tokens"), tokens("completion_tokens"))
+}
+
+/// A chat `usage` of `input` prompt and `output` completion tokens.
+pub(super) fn chat_usage(input: u64, output: u64) -> OwnedValue {
+    json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
+}
+
+/// An assistant message: its text, and its reasoning and tool calls where it has any.
+pub(super) fn chat_reply(text: String, reasoning: String, calls: Vec<OwnedValue>) -> OwnedValue {
+    let mut reply = json!({"role": "assistant", "content": text});
+    if !reasoning.is_empty() {
+        insert(&mut reply, "reasoning_content", OwnedValue::from(reasoning));
+    }
+    if !calls.is_empty() {
+        insert(&mut reply, "tool_calls", OwnedValue::from(calls));
+    }
+    reply
+}
+
+/// A `chat.completion` of one choice, created now.
+pub(super) fn chat_completion(
+    id: &str,
+    model: &str,
+    reply: OwnedValue,
+    finish_reason: &str,
+    usage: OwnedValue,
+) -> Vec<u8> {
+    json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": now(),
+        "model": model,
+        "choices": [{"index": 0, "message": reply, "finish_reason": finish_reason}],
+        "usage": usage,
+    })
+    .encode()
+    .into_bytes()
 }

@@ -5,11 +5,8 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
+use super::super::value::{chat_error_message, first_choice, insert, now, parse_answer as parse};
 use super::{finish_from_responses, finish_to_responses};
-
-fn parse(body: &[u8]) -> Option<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec()).ok()
-}
 
 /// One output item of a Response, its text whole.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,20 +127,6 @@ pub(super) fn item_id(prefix: &str, response_id: &str, index: usize) -> String {
     format!("{prefix}_{base}_{index}")
 }
 
-/// Choice 0 of a completion (`index` 0, or the first without one).
-fn first_choice(value: &OwnedValue) -> Option<&OwnedValue> {
-    let choices = value.get("choices")?.as_array()?;
-    choices
-        .iter()
-        .find(|c| c.get_u64("index").unwrap_or(0) == 0)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 // === Responses to chat ===
 
 /// A Response as a chat completion (`model` where the Response names none).
@@ -249,12 +232,6 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
     Some(completion.encode().into_bytes())
 }
 
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
-
 // === chat to Responses ===
 
 /// A chat completion as a Response: its reasoning, its text (and refusal) as one message,
@@ -353,13 +330,10 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
 fn error_fields(body: &[u8]) -> (String, Option<OwnedValue>) {
     let value = parse(body);
     let error = value.as_ref().and_then(|v| v.get("error"));
-    let message = error
-        .and_then(|e| e.get_str("message").or_else(|| e.as_str()))
-        .map_or_else(
-            || String::from_utf8_lossy(body).into_owned(),
-            str::to_string,
-        );
-    (message, error.filter(|e| e.is_object()).cloned())
+    (
+        chat_error_message(body),
+        error.filter(|e| e.is_object()).cloned(),
+    )
 }
 
 /// `{"error":{message,type,param,code}}` with what the body says and, where it says
