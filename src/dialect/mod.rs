@@ -148,4 +148,6 @@ pub fn finish_from_anthropic(reason: &str) -> &'static str {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
