@@ -111,6 +111,36 @@ fn joined_parts(
     Ok(text)
 }
 
+/// One of a chat message's `tool_calls`.
+pub(super) struct ChatToolCall<'v> {
+    pub(super) id: Option<&'v str>,
+    pub(super) name: &'v str,
+    /// JSON text, `{}` where the call has none.
+    pub(super) arguments: &'v str,
+}
+
+impl ChatToolCall<'_> {
+    /// The arguments as a value, `None` where they are not JSON (a call cut short).
+    pub(super) fn input(&self) -> Option<OwnedValue> {
+        simd_json::to_owned_value(&mut self.arguments.as_bytes().to_vec()).ok()
+    }
+}
+
+/// A chat message's tool calls, in order.
+pub(super) fn chat_tool_calls(message: &OwnedValue) -> impl Iterator<Item = ChatToolCall<'_>> {
+    let calls = message.get("tool_calls").and_then(|c| c.as_array());
+    calls.into_iter().flatten().map(|call| {
+        let function = call.get("function");
+        ChatToolCall {
+            id: call.get_str("id"),
+            name: function.and_then(|f| f.get_str("name")).unwrap_or_default(),
+            arguments: function
+                .and_then(|f| f.get_str("arguments"))
+                .unwrap_or("{}"),
+        }
+    })
+}
+
 /// Choice 0 of a completion (`index` 0, or the first without one).
 pub(super) fn first_choice(completion: &OwnedValue) -> Option<&OwnedValue> {
     let choices = completion.get("choices")?.as_array()?;

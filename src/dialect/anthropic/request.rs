@@ -6,7 +6,9 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::value::{insert, object, parse, refuse, refuse_chat_only, Result};
+use super::super::value::{
+    chat_tool_calls, insert, object, parse, refuse, refuse_chat_only, Result,
+};
 
 /// The `max_tokens` Anthropic requires when a chat request sets none.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -417,19 +419,12 @@ pub(super) fn tool_call_of(block: &OwnedValue) -> OwnedValue {
 
 /// A chat message's `tool_calls` as `tool_use` blocks (arguments parsed back into `input`).
 pub(super) fn push_tool_use_blocks(message: &OwnedValue, blocks: &mut Vec<OwnedValue>) {
-    let calls = message.get("tool_calls").and_then(|c| c.as_array());
-    for call in calls.into_iter().flatten() {
-        let function = call.get("function");
-        let arguments = function
-            .and_then(|f| f.get_str("arguments"))
-            .unwrap_or("{}");
-        let input = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-            .unwrap_or_else(|_| json!({}));
+    for call in chat_tool_calls(message) {
         blocks.push(json!({
             "type": "tool_use",
-            "id": call.get_str("id").unwrap_or_default(),
-            "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-            "input": input,
+            "id": call.id.unwrap_or_default(),
+            "name": call.name,
+            "input": call.input().unwrap_or_else(|| json!({})),
         }));
     }
 }

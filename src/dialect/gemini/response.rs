@@ -6,7 +6,8 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::super::value::{
-    chat_error_message, chat_reasoning, chat_reply, chat_usage, insert, now, parse_answer as parse,
+    chat_error_message, chat_reasoning, chat_reply, chat_tool_calls, chat_usage, insert, now,
+    parse_answer as parse,
 };
 use super::{call_id, error_body, error_status, finish_from_gemini, finish_to_gemini};
 
@@ -121,26 +122,14 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
         if let Some(text) = message.get_str("content").filter(|t| !t.is_empty()) {
             parts.push(json!({"text": text}));
         }
-        for call in message
-            .get("tool_calls")
-            .and_then(|c| c.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let function = call.get("function");
-            let arguments = function
-                .and_then(|f| f.get_str("arguments"))
-                .unwrap_or("{}");
-            let args = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-                .ok()
+        for call in chat_tool_calls(message) {
+            let args = call
+                .input()
                 .filter(|a| a.is_object())
                 .unwrap_or_else(|| json!({}));
-            let mut function_call = json!({
-                "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-                "args": args,
-            });
+            let mut function_call = json!({"name": call.name, "args": args});
             // Gemini clients send the id back with the call, so the history keeps chat's id.
-            if let Some(id) = call.get_str("id") {
+            if let Some(id) = call.id {
                 insert(&mut function_call, "id", OwnedValue::from(id));
             }
             parts.push(json!({"functionCall": function_call}));

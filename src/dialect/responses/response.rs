@@ -5,7 +5,9 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::value::{chat_error_message, first_choice, insert, now, parse_answer as parse};
+use super::super::value::{
+    chat_error_message, chat_tool_calls, first_choice, insert, now, parse_answer as parse,
+};
 use super::{finish_from_responses, finish_to_responses};
 
 /// One output item of a Response, its text whole.
@@ -278,24 +280,12 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
         }
         output.push(value);
     }
-    for call in message
-        .get("tool_calls")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let function = call.get("function");
+    for call in chat_tool_calls(message) {
         let item = Item::Call {
             id: item_id("fc", &id, output.len()),
-            call_id: call.get_str("id").unwrap_or_default().to_string(),
-            name: function
-                .and_then(|f| f.get_str("name"))
-                .unwrap_or_default()
-                .to_string(),
-            arguments: function
-                .and_then(|f| f.get_str("arguments"))
-                .unwrap_or("{}")
-                .to_string(),
+            call_id: call.id.unwrap_or_default().to_string(),
+            name: call.name.to_string(),
+            arguments: call.arguments.to_string(),
         };
         output.push(item.value("completed"));
     }

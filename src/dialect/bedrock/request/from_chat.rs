@@ -4,7 +4,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::{insert, parse, present, refuse, Result};
-use crate::dialect::value::{self, refuse_chat_only};
+use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only};
 
 /// Chat fields with no Converse counterpart that would change the answer (when set to
 /// anything but null, false or 0).
@@ -188,18 +188,11 @@ pub(in crate::dialect::bedrock) fn push_tool_use_blocks(
     message: &OwnedValue,
     blocks: &mut Vec<OwnedValue>,
 ) {
-    let calls = message.get("tool_calls").and_then(|c| c.as_array());
-    for call in calls.into_iter().flatten() {
-        let function = call.get("function");
-        let arguments = function
-            .and_then(|f| f.get_str("arguments"))
-            .unwrap_or("{}");
-        let input = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-            .unwrap_or_else(|_| json!({}));
+    for call in chat_tool_calls(message) {
         blocks.push(json!({"toolUse": {
-            "toolUseId": call.get_str("id").unwrap_or_default(),
-            "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-            "input": input,
+            "toolUseId": call.id.unwrap_or_default(),
+            "name": call.name,
+            "input": call.input().unwrap_or_else(|| json!({})),
         }}));
     }
 }

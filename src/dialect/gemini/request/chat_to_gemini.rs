@@ -4,7 +4,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::{insert, parse, refuse, Result};
-use crate::dialect::value::{self, refuse_chat_only};
+use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only};
 
 /// The thought signature Google documents for function calls the Gemini model did not make
 /// itself: Gemini 3 refuses a history whose function calls carry no signature.
@@ -219,22 +219,16 @@ fn model_content(
     if !text.is_empty() {
         parts.push(json!({"text": text}));
     }
-    let calls = message.get("tool_calls").and_then(|c| c.as_array());
-    for (k, call) in calls.into_iter().flatten().enumerate() {
-        let function = call.get("function");
-        let name = function.and_then(|f| f.get_str("name")).unwrap_or_default();
+    for (k, call) in chat_tool_calls(message).enumerate() {
         names.push((
-            call.get_str("id").unwrap_or_default().to_string(),
-            name.to_string(),
+            call.id.unwrap_or_default().to_string(),
+            call.name.to_string(),
         ));
-        let arguments = function
-            .and_then(|f| f.get_str("arguments"))
-            .unwrap_or("{}");
-        let args = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-            .ok()
+        let args = call
+            .input()
             .filter(|a| a.is_object())
             .unwrap_or_else(|| json!({}));
-        let mut part = json!({"functionCall": {"name": name, "args": args}});
+        let mut part = json!({"functionCall": {"name": call.name, "args": args}});
         // Gemini checks the signature on the first call of a turn only.
         if k == 0 {
             insert(

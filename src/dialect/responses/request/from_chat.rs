@@ -6,7 +6,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::{copy, insert, parse, refuse, Result, SHARED};
-use crate::dialect::value::{self, refuse_chat_only};
+use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only};
 
 /// Chat fields with no Responses counterpart that would change the answer.
 const CHAT_ONLY: &[&str] = &[
@@ -110,14 +110,12 @@ fn message_from_chat(message: &OwnedValue, at: &str, input: &mut Vec<OwnedValue>
             if !text.is_empty() {
                 input.push(json!({"role": "assistant", "content": text}));
             }
-            let calls = message.get("tool_calls").and_then(|c| c.as_array());
-            for call in calls.into_iter().flatten() {
-                let function = call.get("function");
+            for call in chat_tool_calls(message) {
                 input.push(json!({
                     "type": "function_call",
-                    "call_id": call.get_str("id").unwrap_or_default(),
-                    "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-                    "arguments": function.and_then(|f| f.get_str("arguments")).unwrap_or("{}"),
+                    "call_id": call.id.unwrap_or_default(),
+                    "name": call.name,
+                    "arguments": call.arguments,
                 }));
             }
         }
