@@ -65,6 +65,14 @@ pub(super) fn refuse_chat_only(request: &OwnedValue, fields: &[&str], target: &s
     }
 }
 
+/// Refuses `n` above 1 for a target that answers with one choice.
+pub(super) fn refuse_several_choices(request: &OwnedValue, target: &str) -> Result<()> {
+    match request.get_u64("n") {
+        Some(n) if n > 1 => refuse(format!("'n' greater than 1 has no counterpart {target}")),
+        _ => Ok(()),
+    }
+}
+
 /// A chat message's content as text: a string, or its text parts joined (absent or null:
 /// empty). Another part is refused; `why` follows its type in the message ("part where only
 /// text can go").

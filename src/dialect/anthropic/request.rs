@@ -7,7 +7,8 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::super::value::{
-    chat_tool_calls, insert, object, parse, refuse, refuse_chat_only, Result,
+    chat_tool_calls, insert, object, parse, refuse, refuse_chat_only, refuse_several_choices,
+    Result,
 };
 
 /// The `max_tokens` Anthropic requires when a chat request sets none.
@@ -249,9 +250,7 @@ const CHAT_ONLY: &[&str] = &[
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
     refuse_chat_only(&request, CHAT_ONLY, "on Anthropic upstreams")?;
-    if request.get_u64("n").is_some_and(|n| n > 1) {
-        return refuse("'n' greater than 1 has no counterpart on Anthropic upstreams");
-    }
+    refuse_several_choices(&request, "on Anthropic upstreams")?;
     if let Some(format) = request
         .get("response_format")
         .and_then(|f| f.get_str("type"))

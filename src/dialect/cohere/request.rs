@@ -5,7 +5,9 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::value::{chat_text, insert, parse, present, refuse, refuse_chat_only, Result};
+use super::super::value::{
+    chat_text, insert, parse, present, refuse, refuse_chat_only, refuse_several_choices, Result,
+};
 
 /// Sampling fields that mean the same on both sides, under Cohere's name and chat's.
 const SAMPLING: &[(&str, &str)] = &[
@@ -285,9 +287,7 @@ const CHAT_ONLY: &[&str] = &[
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
     refuse_chat_only(&request, CHAT_ONLY, "on Cohere upstreams")?;
-    if request.get_u64("n").is_some_and(|n| n > 1) {
-        return refuse("'n' greater than 1 has no counterpart on Cohere upstreams");
-    }
+    refuse_several_choices(&request, "on Cohere upstreams")?;
     if request.get_bool("parallel_tool_calls") == Some(false) {
         return refuse("'parallel_tool_calls' false has no counterpart on Cohere upstreams");
     }

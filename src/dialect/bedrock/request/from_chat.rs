@@ -4,7 +4,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::{insert, parse, present, refuse, Result};
-use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only};
+use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only, refuse_several_choices};
 
 /// Chat fields with no Converse counterpart that would change the answer (when set to
 /// anything but null, false or 0).
@@ -26,9 +26,7 @@ const CHAT_ONLY: &[&str] = &[
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
     refuse_chat_only(&request, CHAT_ONLY, "on Bedrock upstreams")?;
-    if request.get_u64("n").is_some_and(|n| n > 1) {
-        return refuse("'n' greater than 1 has no counterpart on Bedrock upstreams");
-    }
+    refuse_several_choices(&request, "on Bedrock upstreams")?;
     let mut system = Vec::new();
     let mut turns: Vec<(&str, Vec<OwnedValue>)> = Vec::new();
     let messages = request.get("messages").and_then(|m| m.as_array());

@@ -6,7 +6,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::{copy, insert, parse, refuse, Result, SHARED};
-use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only};
+use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only, refuse_several_choices};
 
 /// Chat fields with no Responses counterpart that would change the answer.
 const CHAT_ONLY: &[&str] = &[
@@ -29,9 +29,7 @@ const CHAT_ONLY: &[&str] = &[
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
     refuse_chat_only(&request, CHAT_ONLY, "in the Responses API")?;
-    if request.get_u64("n").is_some_and(|n| n > 1) {
-        return refuse("'n' greater than 1 has no counterpart in the Responses API");
-    }
+    refuse_several_choices(&request, "in the Responses API")?;
     let modalities = request.get("modalities").and_then(|m| m.as_array());
     if modalities
         .into_iter()
