@@ -7,7 +7,7 @@ use simd_json::prelude::*;
 
 use super::super::value::{
     chat_completion, chat_error_message, chat_reasoning, chat_reply, chat_tokens, chat_usage,
-    first_choice, parse_answer as parse,
+    first_choice, parse_answer,
 };
 use super::super::{finish_from_anthropic, finish_to_anthropic};
 use super::request::{push_tool_use_blocks, tool_call_of};
@@ -15,7 +15,7 @@ use super::stream::input_tokens;
 
 /// A chat completion as an Anthropic message.
 pub fn message_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
+    let completion = parse_answer(body)?;
     let choice = first_choice(&completion)?;
     let message = choice.get("message")?;
     let mut content = Vec::new();
@@ -44,7 +44,7 @@ pub fn message_from_chat(body: &[u8]) -> Option<Vec<u8>> {
 
 /// An Anthropic message as a chat completion.
 pub fn message_to_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let message = parse(body)?;
+    let message = parse_answer(body)?;
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut calls = Vec::new();
@@ -78,7 +78,7 @@ pub fn error_from_chat(status: u16, body: &[u8]) -> Vec<u8> {
 
 /// An Anthropic error body as OpenAI's.
 pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
+    let value = parse_answer(body);
     let error = value.as_ref().and_then(|v| v.get("error"));
     let message = error.and_then(|e| e.get_str("message")).map_or_else(
         || String::from_utf8_lossy(body).into_owned(),

@@ -6,7 +6,7 @@ use simd_json::prelude::*;
 
 use super::super::value::{
     chat_completion, chat_error_message, chat_reasoning, chat_reply, chat_tokens, chat_usage,
-    first_choice, parse_answer as parse,
+    first_choice, parse_answer,
 };
 use super::request::{push_tool_use_blocks, tool_call_of};
 use super::{answer_id, finish_from_bedrock, finish_to_bedrock};
@@ -29,7 +29,7 @@ where
 
 /// A Converse answer as a chat completion of `model` (the answer does not name it).
 pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
-    let answer = parse(body)?;
+    let answer = parse_answer(body)?;
     let blocks = answer
         .get("output")?
         .get("message")?
@@ -69,7 +69,7 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
 /// A chat completion as a Converse answer. Its `metrics.latencyMs` is 0: the completion
 /// does not say how long it took.
 pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
+    let completion = parse_answer(body)?;
     let choice = first_choice(&completion)?;
     let message = choice.get("message")?;
     let mut content = Vec::new();
@@ -97,7 +97,7 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
 
 /// A Converse error body (`{"message": ...}`, some AWS services add `__type`) as OpenAI's.
 pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
+    let value = parse_answer(body);
     let message = value
         .as_ref()
         .and_then(|v| v.get_str("message").or_else(|| v.get_str("Message")))

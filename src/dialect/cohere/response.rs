@@ -6,7 +6,7 @@ use simd_json::{json, OwnedValue};
 
 use super::super::value::{
     chat_completion, chat_error_message, chat_reasoning, chat_reply, chat_tokens, chat_usage,
-    first_choice, insert, parse_answer as parse,
+    first_choice, insert, parse_answer,
 };
 use super::{count, finish_from_cohere, finish_with_sequence};
 
@@ -26,7 +26,7 @@ fn usage_of(usage: Option<&OwnedValue>) -> (u64, u64) {
 
 /// A Cohere v2 Chat answer as a chat completion of `model` (Cohere's answer names none).
 pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
-    let answer = parse(body)?;
+    let answer = parse_answer(body)?;
     let message = answer.get("message")?;
     let mut text = String::new();
     let mut reasoning = String::new();
@@ -70,7 +70,7 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
 /// A chat completion (choice 0) as a Cohere v2 Chat answer. With tool calls, the text goes
 /// in `tool_plan`, as Cohere writes it; chat's reasoning becomes a thinking block.
 pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
+    let completion = parse_answer(body)?;
     let choice = first_choice(&completion)?;
     let message = choice.get("message")?;
     let text = message.get_str("content").unwrap_or_default();
@@ -112,7 +112,7 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
 /// A Cohere error body (`{"id","message"}`) as OpenAI's. Cohere's body names no error
 /// class, so the type is a generic one; the status still says which.
 pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
+    let value = parse_answer(body);
     let message = value
         .as_ref()
         .and_then(|v| v.get_str("message"))

@@ -7,7 +7,7 @@ use simd_json::{json, OwnedValue};
 
 use super::super::value::{
     chat_error_message, chat_reasoning, chat_reply, chat_tool_calls, chat_usage, insert, now,
-    parse_answer as parse,
+    parse_answer,
 };
 use super::{call_id, error_body, error_status, finish_from_gemini, finish_to_gemini};
 
@@ -27,7 +27,7 @@ fn usage_of(usage: Option<&OwnedValue>) -> (u64, u64, u64, u64) {
 /// A Gemini answer as a chat completion for `model` (Gemini's `modelVersion` when empty):
 /// every candidate a choice.
 pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
-    let answer = parse(body)?;
+    let answer = parse_answer(body)?;
     let response_id = answer.get_str("responseId").unwrap_or_default();
     let mut choices = Vec::new();
     let mut calls = 0;
@@ -111,7 +111,7 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
 
 /// A chat completion as a Gemini answer: every choice a candidate.
 pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
+    let completion = parse_answer(body)?;
     let mut candidates = Vec::new();
     for (position, choice) in completion.get("choices")?.as_array()?.iter().enumerate() {
         let message = choice.get("message")?;
@@ -194,7 +194,7 @@ fn error_of(value: &OwnedValue) -> Option<&OwnedValue> {
 
 /// A Gemini error body as OpenAI's: Google's status name becomes the code.
 pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
+    let value = parse_answer(body);
     let error = value.as_ref().and_then(error_of);
     let message = error.and_then(|e| e.get_str("message")).map_or_else(
         || String::from_utf8_lossy(body).into_owned(),

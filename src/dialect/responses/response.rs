@@ -6,7 +6,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::super::value::{
-    chat_error_message, chat_tool_calls, first_choice, insert, now, parse_answer as parse,
+    chat_error_message, chat_tool_calls, first_choice, insert, now, parse_answer,
 };
 use super::{finish_from_responses, finish_to_responses};
 
@@ -133,7 +133,7 @@ pub(super) fn item_id(prefix: &str, response_id: &str, index: usize) -> String {
 
 /// A Response as a chat completion (`model` where the Response names none).
 pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
-    let response = parse(body)?;
+    let response = parse_answer(body)?;
     let mut text = String::new();
     let mut refusal = String::new();
     let mut reasoning = Vec::new();
@@ -239,7 +239,7 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
 /// A chat completion as a Response: its reasoning, its text (and refusal) as one message,
 /// its tool calls as `function_call` items, in that order.
 pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
+    let completion = parse_answer(body)?;
     let choice = first_choice(&completion)?;
     let message = choice.get("message")?;
     let id = response_id(completion.get_str("id").unwrap_or_default());
@@ -318,7 +318,7 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
 /// The fields of an OpenAI-shaped error body (both sides use it), or the body as the
 /// message where it is not one.
 fn error_fields(body: &[u8]) -> (String, Option<OwnedValue>) {
-    let value = parse(body);
+    let value = parse_answer(body);
     let error = value.as_ref().and_then(|v| v.get("error"));
     (
         chat_error_message(body),
