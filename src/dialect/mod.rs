@@ -14,6 +14,7 @@ pub mod cohere;
 pub mod gemini;
 mod piece;
 pub mod responses;
+mod value;
 
 pub use piece::{Decoder, Encoder, Piece};
 
@@ -146,5 +147,7 @@ pub fn finish_from_anthropic(reason: &str) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;

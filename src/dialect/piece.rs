@@ -1,6 +1,9 @@
 //! The canonical stream event: what every dialect's stream says, one piece at a time, and
 //! the decoders and encoders that turn a dialect's SSE events into pieces and back.
 
+use simd_json::prelude::*;
+use simd_json::value::tape::Value;
+
 use super::{anthropic, bedrock, chat, cohere, gemini, responses, Dialect, Framing};
 
 /// One thing a stream said.
@@ -135,4 +138,19 @@ impl Encoder {
             _ => None,
         }
     }
+}
+
+/// Pushes `piece(text)` when there is text: an empty delta says nothing.
+pub(super) fn push_text(out: &mut Vec<Piece>, piece: fn(String) -> Piece, text: Option<&str>) {
+    if let Some(text) = text.filter(|t| !t.is_empty()) {
+        out.push(piece(text.to_string()));
+    }
+}
+
+/// The string at `key` of an event's object, empty where there is none.
+pub(super) fn text_of(holder: Option<&Value<'_, '_>>, key: &str) -> String {
+    holder
+        .and_then(|h| h.get_str(key))
+        .unwrap_or_default()
+        .to_string()
 }

@@ -1,11 +1,8 @@
 use simd_json::prelude::*;
 
 use super::anthropic::{request, response};
-use super::{Decoder, Dialect, Encoder, Piece};
-
-fn value(bytes: &[u8]) -> simd_json::OwnedValue {
-    simd_json::to_owned_value(&mut bytes.to_vec()).expect("valid JSON")
-}
+use super::test_support::{decode, encode, value};
+use super::{Dialect, Piece};
 
 #[test]
 fn anthropic_request_becomes_chat() {
@@ -132,21 +129,9 @@ fn errors_change_shape() {
 
 /// Runs SSE events through a decoder of one dialect and an encoder of another.
 fn translate(events: &str, from: Dialect, to: Dialect) -> (Vec<Piece>, String) {
-    let mut decoder = Decoder::new(from);
-    let mut encoder = Encoder::new(to, false, to.framing());
-    let mut pieces = Vec::new();
-    for event in events.split("\n\n").filter(|e| !e.trim().is_empty()) {
-        let data = event
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .collect::<String>();
-        decoder.decode(data.as_bytes(), &mut pieces);
-    }
-    let mut out = Vec::new();
-    for piece in &pieces {
-        encoder.encode(piece, &mut out);
-    }
-    (pieces, String::from_utf8(out).expect("UTF-8"))
+    let pieces = decode(from, events);
+    let out = encode(to, &pieces);
+    (pieces, out)
 }
 
 const ANTHROPIC_STREAM: &str = concat!(
@@ -236,4 +221,48 @@ fn chat_stream_becomes_anthropic_events_and_back() {
         "{anthropic}"
     );
     assert!(anthropic.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+}
+
+// === helpers the dialects share ===
+
+#[test]
+fn chat_only_fields_are_refused_when_they_ask_for_something() {
+    use super::value::refuse_chat_only;
+    let fields = &["seed", "logprobs", "logit_bias", "audio"];
+    let defaults = value(br#"{"seed":0,"logprobs":false,"logit_bias":{},"audio":null}"#);
+    // `{}` is not empty by this rule: an object always asks (it has no default).
+    let refused = refuse_chat_only(&defaults, fields, "on X upstreams").unwrap_err();
+    assert_eq!(refused.0, "'logit_bias' has no counterpart on X upstreams");
+    let defaults = value(br#"{"seed":0,"logprobs":false,"logit_bias":[],"audio":null}"#);
+    assert_eq!(
+        refuse_chat_only(&defaults, fields, "on X upstreams"),
+        Ok(())
+    );
+    let seeded = value(br#"{"seed":7}"#);
+    let refused = refuse_chat_only(&seeded, fields, "in the Y API").unwrap_err();
+    assert_eq!(refused.0, "'seed' has no counterpart in the Y API");
+}
+
+#[test]
+fn chat_text_joins_text_parts_and_names_the_part_it_cannot_take() {
+    use super::value::{chat_text, chat_text_or_refusal};
+    let parts = value(br#"[{"type":"text","text":"a"},{"type":"refusal","refusal":"no"}]"#);
+    assert_eq!(chat_text(None, "m", "part"), Ok(String::new()));
+    assert_eq!(
+        chat_text(Some(&value(b"null")), "m", "part"),
+        Ok(String::new())
+    );
+    assert_eq!(
+        chat_text(Some(&value(br#""hi""#)), "m", "part"),
+        Ok("hi".into())
+    );
+    assert_eq!(
+        chat_text_or_refusal(Some(&parts), "m", "part"),
+        Ok("ano".into())
+    );
+    let refused = chat_text(Some(&parts), "messages[2]", "part where only text can go");
+    assert_eq!(
+        refused.unwrap_err().0,
+        "'messages[2].content[1]' is a refusal part where only text can go"
+    );
 }

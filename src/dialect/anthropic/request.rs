@@ -6,37 +6,13 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::Untranslatable;
+use super::super::value::{
+    chat_tool_calls, insert, object, parse, refuse, refuse_chat_only, refuse_several_choices,
+    Result,
+};
 
 /// The `max_tokens` Anthropic requires when a chat request sets none.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
-
-type Result<T> = std::result::Result<T, Untranslatable>;
-
-fn refuse<T>(message: impl Into<String>) -> Result<T> {
-    Err(Untranslatable(message.into()))
-}
-
-fn parse(body: &[u8]) -> Result<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec())
-        .map_err(|e| Untranslatable(format!("the body is not valid JSON: {e}")))
-}
-
-fn object(fields: Vec<(&str, OwnedValue)>) -> OwnedValue {
-    let mut value = OwnedValue::object();
-    if let Some(object) = value.as_object_mut() {
-        for (key, field) in fields {
-            object.insert(key.into(), field);
-        }
-    }
-    value
-}
-
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
 
 // === Anthropic Messages to chat ===
 
@@ -273,18 +249,8 @@ const CHAT_ONLY: &[&str] = &[
 /// A chat completions request as an Anthropic Messages request.
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
-    for key in CHAT_ONLY {
-        // `false`, `0` and `null` ask for nothing (some clients send every default).
-        if request
-            .get(*key)
-            .is_some_and(|v| !v.is_null() && v.as_bool() != Some(false) && v.as_f64() != Some(0.0))
-        {
-            return refuse(format!("'{key}' has no counterpart on Anthropic upstreams"));
-        }
-    }
-    if request.get_u64("n").is_some_and(|n| n > 1) {
-        return refuse("'n' greater than 1 has no counterpart on Anthropic upstreams");
-    }
+    refuse_chat_only(&request, CHAT_ONLY, "on Anthropic upstreams")?;
+    refuse_several_choices(&request, "on Anthropic upstreams")?;
     if let Some(format) = request
         .get("response_format")
         .and_then(|f| f.get_str("type"))
@@ -452,19 +418,12 @@ pub(super) fn tool_call_of(block: &OwnedValue) -> OwnedValue {
 
 /// A chat message's `tool_calls` as `tool_use` blocks (arguments parsed back into `input`).
 pub(super) fn push_tool_use_blocks(message: &OwnedValue, blocks: &mut Vec<OwnedValue>) {
-    let calls = message.get("tool_calls").and_then(|c| c.as_array());
-    for call in calls.into_iter().flatten() {
-        let function = call.get("function");
-        let arguments = function
-            .and_then(|f| f.get_str("arguments"))
-            .unwrap_or("{}");
-        let input = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-            .unwrap_or_else(|_| json!({}));
+    for call in chat_tool_calls(message) {
         blocks.push(json!({
             "type": "tool_use",
-            "id": call.get_str("id").unwrap_or_default(),
-            "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-            "input": input,
+            "id": call.id.unwrap_or_default(),
+            "name": call.name,
+            "input": call.input().unwrap_or_else(|| json!({})),
         }));
     }
 }

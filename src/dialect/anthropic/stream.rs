@@ -5,6 +5,8 @@
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::super::piece::{push_text, text_of};
+use super::super::value::now;
 use super::super::{finish_from_anthropic, finish_to_anthropic, Piece};
 use crate::json::{self, push_json_string};
 
@@ -131,25 +133,6 @@ where
     .iter()
     .filter_map(|&key| usage.get_u64(key))
     .sum()
-}
-
-fn text_of(holder: Option<&Value<'_, '_>>, key: &str) -> String {
-    holder
-        .and_then(|h| h.get_str(key))
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn push_text(out: &mut Vec<Piece>, piece: fn(String) -> Piece, text: Option<&str>) {
-    if let Some(text) = text.filter(|t| !t.is_empty()) {
-        out.push(piece(text.to_string()));
-    }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,34 +9,12 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::Untranslatable;
+use super::super::value::{insert, parse, present, refuse, Result};
 
 mod from_chat;
 
 pub use from_chat::from_chat;
 pub(super) use from_chat::push_tool_use_blocks;
-
-type Result<T> = std::result::Result<T, Untranslatable>;
-
-fn refuse<T>(message: impl Into<String>) -> Result<T> {
-    Err(Untranslatable(message.into()))
-}
-
-fn parse(body: &[u8]) -> Result<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec())
-        .map_err(|e| Untranslatable(format!("the body is not valid JSON: {e}")))
-}
-
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
-
-/// A field that is there and not null.
-fn present<'v>(value: &'v OwnedValue, key: &str) -> Option<&'v OwnedValue> {
-    value.get(key).filter(|v| !v.is_null())
-}
 
 // === Converse to chat ===
 

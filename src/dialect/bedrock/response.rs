@@ -1,15 +1,15 @@
 //! Whole answers and error bodies between Bedrock Converse and chat completions. A body that
 //! does not parse as what it should be is passed on unchanged (see `anthropic::response`).
 
+use simd_json::json;
 use simd_json::prelude::*;
-use simd_json::{json, OwnedValue};
 
+use super::super::value::{
+    chat_completion, chat_error_message, chat_reasoning, chat_reply, chat_tokens, chat_usage,
+    first_choice, parse_answer,
+};
 use super::request::{push_tool_use_blocks, tool_call_of};
 use super::{answer_id, finish_from_bedrock, finish_to_bedrock};
-
-fn parse(body: &[u8]) -> Option<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec()).ok()
-}
 
 /// Input tokens as chat counts them: cache reads and writes are prompt tokens too.
 pub(super) fn input_tokens<V>(usage: &V) -> u64
@@ -29,7 +29,7 @@ where
 
 /// A Converse answer as a chat completion of `model` (the answer does not name it).
 pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
-    let answer = parse(body)?;
+    let answer = parse_answer(body)?;
     let blocks = answer
         .get("output")?
         .get("message")?
@@ -51,49 +51,29 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
             reasoning.push_str(thought);
         }
     }
-    let mut reply = json!({"role": "assistant", "content": text});
-    if let Some(fields) = reply.as_object_mut() {
-        if !reasoning.is_empty() {
-            fields.insert("reasoning_content".into(), OwnedValue::from(reasoning));
-        }
-        if !calls.is_empty() {
-            fields.insert("tool_calls".into(), OwnedValue::from(calls));
-        }
-    }
     let usage = answer.get("usage");
     let input = usage.map_or(0, input_tokens);
     let output = usage
         .and_then(|u| u.get_u64("outputTokens"))
         .unwrap_or_default();
     let reason = finish_from_bedrock(answer.get_str("stopReason").unwrap_or("end_turn"));
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let completion = json!({
-        "id": answer_id(),
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": reply, "finish_reason": reason}],
-        "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output},
-    });
-    Some(completion.encode().into_bytes())
+    Some(chat_completion(
+        &answer_id(),
+        model,
+        chat_reply(text, reasoning, calls),
+        reason,
+        chat_usage(input, output),
+    ))
 }
 
 /// A chat completion as a Converse answer. Its `metrics.latencyMs` is 0: the completion
 /// does not say how long it took.
 pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
-    let choices = completion.get("choices")?.as_array()?;
-    let choice = choices
-        .iter()
-        .find(|c| c.get_u64("index").unwrap_or(0) == 0)?;
+    let completion = parse_answer(body)?;
+    let choice = first_choice(&completion)?;
     let message = choice.get("message")?;
     let mut content = Vec::new();
-    let reasoning = message
-        .get_str("reasoning_content")
-        .or_else(|| message.get_str("reasoning"));
-    if let Some(thought) = reasoning.filter(|t| !t.is_empty()) {
+    if let Some(thought) = chat_reasoning(message) {
         content.push(json!({"reasoningContent": {"reasoningText": {"text": thought}}}));
     }
     if let Some(text) = message.get_str("content").filter(|t| !t.is_empty()) {
@@ -105,9 +85,7 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
     if reason == "end_turn" && choice.get_str("stop_reason").is_some() {
         reason = "stop_sequence";
     }
-    let usage = completion.get("usage");
-    let tokens = |key| usage.and_then(|u| u.get_u64(key)).unwrap_or_default();
-    let (input, output) = (tokens("prompt_tokens"), tokens("completion_tokens"));
+    let (input, output) = chat_tokens(completion.get("usage"));
     let answer = json!({
         "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": reason,
@@ -119,7 +97,7 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
 
 /// A Converse error body (`{"message": ...}`, some AWS services add `__type`) as OpenAI's.
 pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
+    let value = parse_answer(body);
     let message = value
         .as_ref()
         .and_then(|v| v.get_str("message").or_else(|| v.get_str("Message")))
@@ -139,13 +117,5 @@ pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
 
 /// An OpenAI-shaped error body as Converse's (its type goes in a header: `error_type`).
 pub fn error_from_chat(status: u16, body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
-    let error = value.as_ref().and_then(|v| v.get("error"));
-    let message = error
-        .and_then(|e| e.get_str("message").or_else(|| e.as_str()))
-        .map_or_else(
-            || String::from_utf8_lossy(body).into_owned(),
-            str::to_string,
-        );
-    super::error_body(status, &message).into_bytes()
+    super::error_body(status, &chat_error_message(body)).into_bytes()
 }

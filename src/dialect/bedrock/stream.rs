@@ -9,6 +9,7 @@ use std::time::Instant;
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::super::value::now;
 use super::super::Piece;
 use super::response::input_tokens;
 use super::{answer_id, exception_frame, finish_from_bedrock, finish_to_bedrock};
@@ -130,12 +131,6 @@ impl EventDecoder {
             _ => {}
         }
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,9 @@
 use simd_json::prelude::*;
-use simd_json::OwnedValue;
 
+use super::super::test_support::value;
 use super::super::{Decoder, Dialect, Encoder, Framing, Piece};
 use super::{error_body, error_event, error_type, request, response, EventDecoder, EventEncoder};
 use crate::eventstream::{frame_len, read_frame, write_frame};
-
-fn value(bytes: &[u8]) -> OwnedValue {
-    simd_json::to_owned_value(&mut bytes.to_vec()).expect("valid JSON")
-}
 
 /// A tool conversation as a Converse client sends it.
 const CONVERSE_REQUEST: &[u8] = br#"{

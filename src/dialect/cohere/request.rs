@@ -5,29 +5,9 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::Untranslatable;
-
-type Result<T> = std::result::Result<T, Untranslatable>;
-
-fn refuse<T>(message: impl Into<String>) -> Result<T> {
-    Err(Untranslatable(message.into()))
-}
-
-fn parse(body: &[u8]) -> Result<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec())
-        .map_err(|e| Untranslatable(format!("the body is not valid JSON: {e}")))
-}
-
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
-
-/// A field that is set: present and not null.
-fn set<'a>(request: &'a OwnedValue, key: &str) -> Option<&'a OwnedValue> {
-    request.get(key).filter(|v| !v.is_null())
-}
+use super::super::value::{
+    chat_text, insert, parse, present, refuse, refuse_chat_only, refuse_several_choices, Result,
+};
 
 /// Sampling fields that mean the same on both sides, under Cohere's name and chat's.
 const SAMPLING: &[(&str, &str)] = &[
@@ -45,7 +25,7 @@ const SAMPLING: &[(&str, &str)] = &[
 /// A Cohere v2 Chat request as a chat completions request under `model`, streamed or not.
 pub fn to_chat(body: &[u8], model: &str, stream: bool) -> Result<Vec<u8>> {
     let request = parse(body)?;
-    if set(&request, "documents").is_some() {
+    if present(&request, "documents").is_some() {
         return refuse(
             "'documents' (grounded generation with citations) has no counterpart in chat",
         );
@@ -63,8 +43,10 @@ pub fn to_chat(body: &[u8], model: &str, stream: bool) -> Result<Vec<u8>> {
             return refuse("'safety_mode' STRICT has no counterpart in chat");
         }
     }
-    if let Some(thinking) = set(&request, "thinking") {
-        if thinking.get_str("type") != Some("enabled") || set(thinking, "token_budget").is_some() {
+    if let Some(thinking) = present(&request, "thinking") {
+        if thinking.get_str("type") != Some("enabled")
+            || present(thinking, "token_budget").is_some()
+        {
             return refuse(
                 "'thinking' other than {\"type\":\"enabled\"} (the default) has no counterpart in chat",
             );
@@ -77,14 +59,14 @@ pub fn to_chat(body: &[u8], model: &str, stream: bool) -> Result<Vec<u8>> {
     }
     let mut chat = json!({"model": model, "messages": messages, "stream": stream});
     for (cohere, openai) in SAMPLING {
-        if let Some(value) = set(&request, cohere) {
+        if let Some(value) = present(&request, cohere) {
             insert(&mut chat, openai, value.clone());
         }
     }
-    if let Some(stop) = set(&request, "stop_sequences") {
+    if let Some(stop) = present(&request, "stop_sequences") {
         insert(&mut chat, "stop", stop.clone());
     }
-    if let Some(tools) = set(&request, "tools") {
+    if let Some(tools) = present(&request, "tools") {
         let strict = request.get_bool("strict_tools") == Some(true);
         let tools: Result<Vec<_>> = tools
             .as_array()
@@ -95,7 +77,7 @@ pub fn to_chat(body: &[u8], model: &str, stream: bool) -> Result<Vec<u8>> {
             .collect();
         insert(&mut chat, "tools", OwnedValue::from(tools?));
     }
-    if let Some(choice) = set(&request, "tool_choice") {
+    if let Some(choice) = present(&request, "tool_choice") {
         let choice = match choice.as_str() {
             Some("REQUIRED") => "required",
             Some("NONE") => "none",
@@ -103,7 +85,7 @@ pub fn to_chat(body: &[u8], model: &str, stream: bool) -> Result<Vec<u8>> {
         };
         insert(&mut chat, "tool_choice", OwnedValue::from(choice));
     }
-    if let Some(format) = set(&request, "response_format") {
+    if let Some(format) = present(&request, "response_format") {
         if let Some(format) = response_format_to_chat(format)? {
             insert(&mut chat, "response_format", format);
         }
@@ -128,27 +110,10 @@ fn message_to_chat(message: &OwnedValue, at: &str) -> Result<OwnedValue> {
     }
 }
 
-/// A string, or text blocks joined: what a system prompt holds.
+/// A string, or text blocks joined: what a system prompt holds. Cohere's blocks have chat's
+/// shape, so chat's reader reads both sides.
 fn text_of(content: Option<&OwnedValue>, at: &str) -> Result<String> {
-    let Some(content) = content else {
-        return Ok(String::new());
-    };
-    if let Some(text) = content.as_str() {
-        return Ok(text.to_string());
-    }
-    let mut text = String::new();
-    for (j, block) in content.as_array().into_iter().flatten().enumerate() {
-        match block.get_str("type") {
-            Some("text") => text.push_str(block.get_str("text").unwrap_or_default()),
-            other => {
-                return refuse(format!(
-                    "'{at}.content[{j}]' is a {} block where only text is allowed",
-                    other.unwrap_or("typeless")
-                ))
-            }
-        }
-    }
-    Ok(text)
+    chat_text(content, at, "block where only text is allowed")
 }
 
 /// User content between the sides: a string stays one; text and image blocks keep their shape,
@@ -290,7 +255,7 @@ fn tool_to_chat(tool: &OwnedValue, strict: bool, i: usize) -> Result<OwnedValue>
 fn response_format_to_chat(format: &OwnedValue) -> Result<Option<OwnedValue>> {
     match format.get_str("type") {
         Some("text") => Ok(None),
-        Some("json_object") => Ok(Some(match set(format, "json_schema") {
+        Some("json_object") => Ok(Some(match present(format, "json_schema") {
             // Not `strict`: OpenAI's strict mode refuses schemas Cohere takes (it wants
             // `additionalProperties: false` and every property required).
             Some(schema) => {
@@ -321,14 +286,8 @@ const CHAT_ONLY: &[&str] = &[
 /// the body: Cohere reads them there).
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
-    for key in CHAT_ONLY {
-        if set(&request, key).is_some_and(|v| v.as_bool() != Some(false)) {
-            return refuse(format!("'{key}' has no counterpart on Cohere upstreams"));
-        }
-    }
-    if request.get_u64("n").is_some_and(|n| n > 1) {
-        return refuse("'n' greater than 1 has no counterpart on Cohere upstreams");
-    }
+    refuse_chat_only(&request, CHAT_ONLY, "on Cohere upstreams")?;
+    refuse_several_choices(&request, "on Cohere upstreams")?;
     if request.get_bool("parallel_tool_calls") == Some(false) {
         return refuse("'parallel_tool_calls' false has no counterpart on Cohere upstreams");
     }
@@ -345,14 +304,14 @@ pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
         insert(&mut out, "stream", OwnedValue::from(stream));
     }
     for (cohere, openai) in SAMPLING {
-        if let Some(value) = set(&request, openai) {
+        if let Some(value) = present(&request, openai) {
             insert(&mut out, cohere, value.clone());
         }
     }
-    if let Some(max) = set(&request, "max_completion_tokens") {
+    if let Some(max) = present(&request, "max_completion_tokens") {
         insert(&mut out, "max_tokens", max.clone());
     }
-    match set(&request, "stop") {
+    match present(&request, "stop") {
         Some(stop) if stop.is_str() => insert(
             &mut out,
             "stop_sequences",
@@ -361,7 +320,7 @@ pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
         Some(stop) => insert(&mut out, "stop_sequences", stop.clone()),
         None => {}
     }
-    if let Some(format) = set(&request, "response_format") {
+    if let Some(format) = present(&request, "response_format") {
         if let Some(format) = response_format_from_chat(format)? {
             insert(&mut out, "response_format", format);
         }
@@ -373,11 +332,11 @@ pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     ) {
         insert(&mut out, "thinking", json!({"type": "disabled"}));
     }
-    let mut tools = match set(&request, "tools") {
+    let mut tools = match present(&request, "tools") {
         Some(tools) => tools_from_chat(tools, &mut out)?,
         None => Vec::new(),
     };
-    match set(&request, "tool_choice") {
+    match present(&request, "tool_choice") {
         None => {}
         Some(choice) => {
             match choice.as_str() {

@@ -4,17 +4,11 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
+use super::super::value::{
+    chat_completion, chat_error_message, chat_reasoning, chat_reply, chat_tokens, chat_usage,
+    first_choice, insert, parse_answer,
+};
 use super::{count, finish_from_cohere, finish_with_sequence};
-
-fn parse(body: &[u8]) -> Option<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec()).ok()
-}
-
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
 
 /// Input and output tokens of a Cohere `usage`: what the model read and wrote (`tokens`),
 /// or the billed counts where the answer has only those.
@@ -32,7 +26,7 @@ fn usage_of(usage: Option<&OwnedValue>) -> (u64, u64) {
 
 /// A Cohere v2 Chat answer as a chat completion of `model` (Cohere's answer names none).
 pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
-    let answer = parse(body)?;
+    let answer = parse_answer(body)?;
     let message = answer.get("message")?;
     let mut text = String::new();
     let mut reasoning = String::new();
@@ -52,20 +46,10 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
     if text.is_empty() {
         text.push_str(message.get_str("tool_plan").unwrap_or_default());
     }
-    let mut reply = json!({"role": "assistant", "content": text});
-    if !reasoning.is_empty() {
-        insert(&mut reply, "reasoning_content", OwnedValue::from(reasoning));
-    }
-    if let Some(calls) = message
-        .get("tool_calls")
-        .and_then(|c| c.as_array())
-        .filter(|c| !c.is_empty())
-    {
-        insert(&mut reply, "tool_calls", OwnedValue::from(calls.clone()));
-    }
-    let usage = answer.get("usage");
-    let (input, output) = usage_of(usage);
-    let mut usage = json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output});
+    let calls = message.get("tool_calls").and_then(|c| c.as_array());
+    let reply = chat_reply(text, reasoning, calls.cloned().unwrap_or_default());
+    let (input, output) = usage_of(answer.get("usage"));
+    let mut usage = chat_usage(input, output);
     if let Some(cached) = answer.get("usage").and_then(|u| count(u, "cached_tokens")) {
         insert(
             &mut usage,
@@ -74,28 +58,20 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
         );
     }
     let reason = finish_from_cohere(answer.get_str("finish_reason").unwrap_or("COMPLETE"));
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let completion = json!({
-        "id": answer.get_str("id").unwrap_or_default(),
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": reply, "finish_reason": reason}],
-        "usage": usage,
-    });
-    Some(completion.encode().into_bytes())
+    Some(chat_completion(
+        answer.get_str("id").unwrap_or_default(),
+        model,
+        reply,
+        reason,
+        usage,
+    ))
 }
 
 /// A chat completion (choice 0) as a Cohere v2 Chat answer. With tool calls, the text goes
 /// in `tool_plan`, as Cohere writes it; chat's reasoning becomes a thinking block.
 pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
-    let choices = completion.get("choices")?.as_array()?;
-    let choice = choices
-        .iter()
-        .find(|c| c.get_u64("index").unwrap_or(0) == 0)?;
+    let completion = parse_answer(body)?;
+    let choice = first_choice(&completion)?;
     let message = choice.get("message")?;
     let text = message.get_str("content").unwrap_or_default();
     let calls = message
@@ -103,11 +79,7 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
         .and_then(|c| c.as_array())
         .filter(|c| !c.is_empty());
     let mut content = Vec::new();
-    let reasoning = message
-        .get_str("reasoning_content")
-        .or_else(|| message.get_str("reasoning"))
-        .filter(|t| !t.is_empty());
-    if let Some(thinking) = reasoning {
+    if let Some(thinking) = chat_reasoning(message) {
         content.push(json!({"type": "thinking", "thinking": thinking}));
     }
     let mut reply = json!({"role": "assistant"});
@@ -123,9 +95,7 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
     if !content.is_empty() {
         insert(&mut reply, "content", OwnedValue::from(content));
     }
-    let usage = completion.get("usage");
-    let tokens = |key| usage.and_then(|u| u.get_u64(key)).unwrap_or_default();
-    let (input, output) = (tokens("prompt_tokens"), tokens("completion_tokens"));
+    let (input, output) = chat_tokens(completion.get("usage"));
     let reason = choice.get_str("finish_reason").unwrap_or("stop");
     let answer = json!({
         "id": completion.get_str("id").unwrap_or_default(),
@@ -142,7 +112,7 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
 /// A Cohere error body (`{"id","message"}`) as OpenAI's. Cohere's body names no error
 /// class, so the type is a generic one; the status still says which.
 pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
+    let value = parse_answer(body);
     let message = value
         .as_ref()
         .and_then(|v| v.get_str("message"))
@@ -157,13 +127,5 @@ pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
 
 /// An OpenAI-shaped error body as Cohere's.
 pub fn error_from_chat(status: u16, body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
-    let error = value.as_ref().and_then(|v| v.get("error"));
-    let message = error
-        .and_then(|e| e.get_str("message").or_else(|| e.as_str()))
-        .map_or_else(
-            || String::from_utf8_lossy(body).into_owned(),
-            str::to_string,
-        );
-    super::error_body(status, &message).into_bytes()
+    super::error_body(status, &chat_error_message(body)).into_bytes()
 }

@@ -6,6 +6,8 @@
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::super::piece::push_text;
+use super::super::value::now;
 use super::super::Piece;
 use super::{count, finish_from_cohere, finish_with_sequence};
 use crate::json::{self, push_json_string};
@@ -131,18 +133,6 @@ fn arguments(function: Option<&Value<'_, '_>>) -> String {
         .and_then(|f| f.get_str("arguments"))
         .unwrap_or_default()
         .to_string()
-}
-
-fn push_text(out: &mut Vec<Piece>, piece: fn(String) -> Piece, text: Option<&str>) {
-    if let Some(text) = text.filter(|t| !t.is_empty()) {
-        out.push(piece(text.to_string()));
-    }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

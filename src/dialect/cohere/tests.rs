@@ -1,15 +1,10 @@
 use simd_json::prelude::*;
 
-use super::super::chat::{ChunkDecoder, ChunkEncoder};
-use super::super::Piece;
+use super::super::test_support::{decode, encode, payloads, value};
+use super::super::{Dialect, Piece};
 use super::request::{from_chat, to_chat};
 use super::response::{answer_from_chat, answer_to_chat, error_from_chat, error_to_chat};
 use super::{error_body, error_event, finish_from_cohere, finish_to_cohere};
-use super::{EventDecoder, EventEncoder};
-
-fn value(bytes: &[u8]) -> simd_json::OwnedValue {
-    simd_json::to_owned_value(&mut bytes.to_vec()).expect("valid JSON")
-}
 
 // === requests ===
 
@@ -359,33 +354,6 @@ const COHERE_STREAM: &str = concat!(
     "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"TOOL_CALL\",\"usage\":{\"billed_units\":{\"input_tokens\":50,\"output_tokens\":26},\"tokens\":{\"input_tokens\":793,\"output_tokens\":61},\"cached_tokens\":176}}}\n\n",
 );
 
-/// The `data:` payloads of an SSE text, in order.
-fn payloads(events: &str) -> Vec<String> {
-    events
-        .split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| e.lines().filter_map(|l| l.strip_prefix("data: ")).collect())
-        .collect()
-}
-
-fn decode_cohere(events: &str) -> Vec<Piece> {
-    let mut decoder = EventDecoder::default();
-    let mut pieces = Vec::new();
-    for payload in payloads(events) {
-        decoder.decode(payload.as_bytes(), &mut pieces);
-    }
-    pieces
-}
-
-fn encode_cohere(pieces: &[Piece]) -> String {
-    let mut encoder = EventEncoder::default();
-    let mut out = Vec::new();
-    for piece in pieces {
-        encoder.encode(piece, &mut out);
-    }
-    String::from_utf8(out).expect("UTF-8")
-}
-
 fn tool_piece(index: usize, id: Option<&str>, arguments: &str) -> Piece {
     Piece::ToolCall {
         index,
@@ -397,7 +365,7 @@ fn tool_piece(index: usize, id: Option<&str>, arguments: &str) -> Piece {
 
 #[test]
 fn cohere_stream_decodes_into_pieces() {
-    let pieces = decode_cohere(COHERE_STREAM);
+    let pieces = decode(Dialect::Cohere, COHERE_STREAM);
     assert!(matches!(&pieces[0], Piece::Start { id, .. } if id == "9a1e"));
     assert_eq!(
         pieces[1..],
@@ -425,8 +393,8 @@ fn cohere_stream_decodes_into_pieces() {
 
 #[test]
 fn cohere_stream_re_encodes_as_cohere_writes_it() {
-    let pieces = decode_cohere(COHERE_STREAM);
-    let encoded = encode_cohere(&pieces);
+    let pieces = decode(Dialect::Cohere, COHERE_STREAM);
+    let encoded = encode(Dialect::Cohere, &pieces);
     let names: Vec<&str> = encoded
         .lines()
         .filter_map(|l| l.strip_prefix("event: "))
@@ -466,7 +434,7 @@ fn cohere_stream_re_encodes_as_cohere_writes_it() {
         r#"{"id":"9a1e","type":"message-start","delta":{"message":{"role":"assistant","content":[],"tool_plan":"","tool_calls":[],"citations":[]}}}"#
     );
     assert!(encoded.ends_with("data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"TOOL_CALL\",\"usage\":{\"billed_units\":{\"input_tokens\":793,\"output_tokens\":61},\"tokens\":{\"input_tokens\":793,\"output_tokens\":61}}}}\n\n"));
-    let again = decode_cohere(&encoded);
+    let again = decode(Dialect::Cohere, &encoded);
     assert_eq!(
         again[1..],
         pieces[1..],
@@ -476,12 +444,7 @@ fn cohere_stream_re_encodes_as_cohere_writes_it() {
 
 #[test]
 fn cohere_stream_becomes_chat_chunks_and_chat_becomes_cohere() {
-    let mut encoder = ChunkEncoder::new(false);
-    let mut chat = Vec::new();
-    for piece in decode_cohere(COHERE_STREAM) {
-        encoder.encode(&piece, &mut chat);
-    }
-    let chat = String::from_utf8(chat).expect("UTF-8");
+    let chat = encode(Dialect::Chat, &decode(Dialect::Cohere, COHERE_STREAM));
     assert!(
         chat.contains(r#""delta":{"reasoning_content":"Two cities."}"#),
         "{chat}"
@@ -497,12 +460,8 @@ fn cohere_stream_becomes_chat_chunks_and_chat_becomes_cohere() {
     );
 
     // Chat sends the finish before the usage, and its own end marker after both.
-    let mut decoder = ChunkDecoder::default();
-    let mut pieces = Vec::new();
-    for payload in payloads(&chat) {
-        decoder.decode(payload.as_bytes(), &mut pieces);
-    }
-    let cohere = encode_cohere(&pieces);
+    let pieces = decode(Dialect::Chat, &chat);
+    let cohere = encode(Dialect::Cohere, &pieces);
     let ends = cohere.matches("event: message-end").count();
     assert_eq!(ends, 1, "{cohere}");
     assert!(
@@ -510,8 +469,8 @@ fn cohere_stream_becomes_chat_chunks_and_chat_becomes_cohere() {
             .contains(r#""finish_reason":"TOOL_CALL","usage":{"billed_units":{"input_tokens":793"#),
         "{cohere}"
     );
-    let decoded = decode_cohere(&cohere);
-    assert_eq!(decoded[1..], decode_cohere(COHERE_STREAM)[1..]);
+    let decoded = decode(Dialect::Cohere, &cohere);
+    assert_eq!(decoded[1..], decode(Dialect::Cohere, COHERE_STREAM)[1..]);
 }
 
 #[test]
@@ -530,7 +489,7 @@ fn encoder_starts_itself_holds_the_finish_and_ends_once() {
         Piece::Done,
         Piece::Text("late".into()),
     ];
-    let cohere = encode_cohere(&pieces);
+    let cohere = encode(Dialect::Cohere, &pieces);
     assert!(
         cohere.starts_with("event: message-start\ndata: {\"id\":\"\","),
         "{cohere}"
@@ -548,14 +507,17 @@ fn encoder_starts_itself_holds_the_finish_and_ends_once() {
 fn in_band_errors_travel_in_message_end() {
     let event = String::from_utf8(error_event(502, "upstream \"died\"")).expect("UTF-8");
     assert!(event.starts_with("event: message-end\ndata: "), "{event}");
-    let pieces = decode_cohere(&event);
+    let pieces = decode(Dialect::Cohere, &event);
     assert_eq!(pieces, [Piece::Error("upstream \"died\"".into())]);
 
-    let cohere = encode_cohere(&[
-        Piece::Text("par".into()),
-        Piece::Error("cut".into()),
-        Piece::Done,
-    ]);
+    let cohere = encode(
+        Dialect::Cohere,
+        &[
+            Piece::Text("par".into()),
+            Piece::Error("cut".into()),
+            Piece::Done,
+        ],
+    );
     let data = payloads(&cohere);
     assert_eq!(
         data.len(),
@@ -567,7 +529,7 @@ fn in_band_errors_travel_in_message_end() {
     assert_eq!(end["delta"]["error"].as_str(), Some("cut"));
 
     // An upstream that says ERROR without a message ended abnormally, not in error.
-    let pieces = decode_cohere("data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\"}}\n\ndata: [DONE]\n\n");
+    let pieces = decode(Dialect::Cohere, "data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\"}}\n\ndata: [DONE]\n\n");
     assert_eq!(
         pieces,
         [

@@ -5,17 +5,11 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
+use super::super::value::{
+    chat_error_message, chat_reasoning, chat_reply, chat_tool_calls, chat_usage, insert, now,
+    parse_answer,
+};
 use super::{call_id, error_body, error_status, finish_from_gemini, finish_to_gemini};
-
-fn parse(body: &[u8]) -> Option<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec()).ok()
-}
-
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
 
 /// Gemini's `usageMetadata` as (prompt, completion, reasoning, cached) tokens the way chat
 /// counts them: tool-use prompts are prompt tokens, thoughts are completion tokens.
@@ -33,7 +27,7 @@ fn usage_of(usage: Option<&OwnedValue>) -> (u64, u64, u64, u64) {
 /// A Gemini answer as a chat completion for `model` (Gemini's `modelVersion` when empty):
 /// every candidate a choice.
 pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
-    let answer = parse(body)?;
+    let answer = parse_answer(body)?;
     let response_id = answer.get_str("responseId").unwrap_or_default();
     let mut choices = Vec::new();
     let mut calls = 0;
@@ -68,17 +62,7 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
         } else {
             reason
         };
-        let mut message = json!({"role": "assistant", "content": text});
-        if !reasoning.is_empty() {
-            insert(
-                &mut message,
-                "reasoning_content",
-                OwnedValue::from(reasoning),
-            );
-        }
-        if !tool_calls.is_empty() {
-            insert(&mut message, "tool_calls", OwnedValue::from(tool_calls));
-        }
+        let message = chat_reply(text, reasoning, tool_calls);
         let index = candidate.get_u64("index").unwrap_or(position as u64);
         choices.push(json!({"index": index, "message": message, "finish_reason": reason}));
     }
@@ -95,7 +79,7 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
         choices.push(json!({"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": reason}));
     }
     let (prompt, completion, reasoning, cached) = usage_of(answer.get("usageMetadata"));
-    let mut usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+    let mut usage = chat_usage(prompt, completion);
     if reasoning > 0 {
         insert(
             &mut usage,
@@ -125,48 +109,27 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
     Some(completion.encode().into_bytes())
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// A chat completion as a Gemini answer: every choice a candidate.
 pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
+    let completion = parse_answer(body)?;
     let mut candidates = Vec::new();
     for (position, choice) in completion.get("choices")?.as_array()?.iter().enumerate() {
         let message = choice.get("message")?;
         let mut parts = Vec::new();
-        let reasoning = message
-            .get_str("reasoning_content")
-            .or_else(|| message.get_str("reasoning"));
-        if let Some(thought) = reasoning.filter(|t| !t.is_empty()) {
+        if let Some(thought) = chat_reasoning(message) {
             parts.push(json!({"text": thought, "thought": true}));
         }
         if let Some(text) = message.get_str("content").filter(|t| !t.is_empty()) {
             parts.push(json!({"text": text}));
         }
-        for call in message
-            .get("tool_calls")
-            .and_then(|c| c.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let function = call.get("function");
-            let arguments = function
-                .and_then(|f| f.get_str("arguments"))
-                .unwrap_or("{}");
-            let args = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-                .ok()
+        for call in chat_tool_calls(message) {
+            let args = call
+                .input()
                 .filter(|a| a.is_object())
                 .unwrap_or_else(|| json!({}));
-            let mut function_call = json!({
-                "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-                "args": args,
-            });
+            let mut function_call = json!({"name": call.name, "args": args});
             // Gemini clients send the id back with the call, so the history keeps chat's id.
-            if let Some(id) = call.get_str("id") {
+            if let Some(id) = call.id {
                 insert(&mut function_call, "id", OwnedValue::from(id));
             }
             parts.push(json!({"functionCall": function_call}));
@@ -231,7 +194,7 @@ fn error_of(value: &OwnedValue) -> Option<&OwnedValue> {
 
 /// A Gemini error body as OpenAI's: Google's status name becomes the code.
 pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
+    let value = parse_answer(body);
     let error = value.as_ref().and_then(error_of);
     let message = error.and_then(|e| e.get_str("message")).map_or_else(
         || String::from_utf8_lossy(body).into_owned(),
@@ -256,13 +219,5 @@ pub fn error_to_chat(body: &[u8]) -> Vec<u8> {
 
 /// An OpenAI-shaped error body as Gemini's.
 pub fn error_from_chat(status: u16, body: &[u8]) -> Vec<u8> {
-    let value = parse(body);
-    let error = value.as_ref().and_then(|v| v.get("error"));
-    let message = error
-        .and_then(|e| e.get_str("message").or_else(|| e.as_str()))
-        .map_or_else(
-            || String::from_utf8_lossy(body).into_owned(),
-            str::to_string,
-        );
-    error_body(status, &message).into_bytes()
+    error_body(status, &chat_error_message(body)).into_bytes()
 }

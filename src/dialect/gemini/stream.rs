@@ -7,6 +7,7 @@
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::super::value::now;
 use super::super::Piece;
 use super::{call_id, error_body, finish_from_gemini, finish_to_gemini};
 use crate::json::{self, push_json_string};
@@ -123,12 +124,6 @@ impl EventDecoder {
             });
         }
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Appends one element of a JSON-array stream: `[` before the first, `\r\n,\r\n` between

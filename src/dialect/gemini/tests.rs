@@ -1,14 +1,9 @@
 use simd_json::prelude::*;
 use simd_json::OwnedValue;
 
-use super::super::chat::{ChunkDecoder, ChunkEncoder};
-use super::super::Piece;
+use super::super::test_support::{decode, encode, payloads, value};
+use super::super::{Dialect, Piece};
 use super::{request, response, EventDecoder, EventEncoder};
-
-fn value(bytes: &[u8]) -> OwnedValue {
-    simd_json::to_owned_value(&mut bytes.to_vec())
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
-}
 
 /// A request as the Python SDK sends it: camelCase at the top, snake_case inside the
 /// function declarations, Gemini's upper-case schema types.
@@ -438,24 +433,6 @@ const GEMINI_STREAM: &str = concat!(
     "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 11,\"candidatesTokenCount\": 7,\"thoughtsTokenCount\": 2,\"totalTokenCount\": 20},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"r1\"}\r\n\r\n",
 );
 
-/// The `data:` payloads of SSE events separated by blank lines (`\n\n` or `\r\n\r\n`).
-fn payloads(stream: &str) -> Vec<String> {
-    stream
-        .replace("\r\n", "\n")
-        .split("\n\n")
-        .filter_map(|event| event.strip_prefix("data: ").map(str::to_string))
-        .collect()
-}
-
-fn decode_gemini(stream: &str) -> Vec<Piece> {
-    let mut decoder = EventDecoder::default();
-    let mut pieces = Vec::new();
-    for payload in payloads(stream) {
-        decoder.decode(payload.as_bytes(), &mut pieces);
-    }
-    pieces
-}
-
 fn encode_gemini(pieces: &[Piece], array: bool) -> String {
     let mut encoder = EventEncoder::new(array);
     let mut out = Vec::new();
@@ -467,7 +444,7 @@ fn encode_gemini(pieces: &[Piece], array: bool) -> String {
 
 #[test]
 fn gemini_stream_decodes_into_pieces() {
-    let pieces = decode_gemini(GEMINI_STREAM);
+    let pieces = decode(Dialect::Gemini, GEMINI_STREAM);
     assert!(
         matches!(&pieces[0], Piece::Start { id, model, input_tokens: Some(11), .. }
         if id == "r1" && model == "gemini-2.5-flash")
@@ -493,12 +470,7 @@ fn gemini_stream_decodes_into_pieces() {
             },
         ]
     );
-    let mut encoder = ChunkEncoder::new(false);
-    let mut chat = Vec::new();
-    for piece in pieces.iter().chain([&Piece::Done]) {
-        encoder.encode(piece, &mut chat);
-    }
-    let chat = String::from_utf8(chat).expect("UTF-8");
+    let chat = encode(Dialect::Chat, pieces.iter().chain([&Piece::Done]));
     assert!(chat.contains(r#""finish_reason":"tool_calls""#), "{chat}");
     assert!(
         chat.contains(r#""usage":{"prompt_tokens":11,"completion_tokens":9,"total_tokens":20}"#),
@@ -508,10 +480,10 @@ fn gemini_stream_decodes_into_pieces() {
 
 #[test]
 fn gemini_stream_re_encodes_to_the_same_pieces() {
-    let original = decode_gemini(GEMINI_STREAM);
+    let original = decode(Dialect::Gemini, GEMINI_STREAM);
     let sse = encode_gemini(&original, false);
     assert!(sse.ends_with("}\r\n\r\n"));
-    let again = decode_gemini(&sse);
+    let again = decode(Dialect::Gemini, &sse);
     assert_eq!(again[1..], original[1..], "{sse}");
     assert!(matches!(&again[0], Piece::Start { id, .. } if id == "r1"));
     // The array form is one JSON array of the same events.
@@ -546,11 +518,7 @@ fn chat_stream_becomes_gemini_events() {
         "data: {\"id\":\"c\",\"model\":\"m\",\"created\":1,\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
         "data: [DONE]\n\n",
     );
-    let mut decoder = ChunkDecoder::default();
-    let mut pieces = Vec::new();
-    for payload in payloads(chat) {
-        decoder.decode(payload.as_bytes(), &mut pieces);
-    }
+    let pieces = decode(Dialect::Chat, chat);
     let gemini = encode_gemini(&pieces, false);
     let events: Vec<OwnedValue> = payloads(&gemini)
         .iter()
@@ -585,7 +553,7 @@ fn chat_stream_becomes_gemini_events() {
         Some(4)
     );
     // Decoded again, the finish says tool_calls, as the calls before it do.
-    let pieces = decode_gemini(&gemini);
+    let pieces = decode(Dialect::Gemini, &gemini);
     assert!(pieces.contains(&Piece::Finish {
         reason: "tool_calls".into(),
         stop_sequence: None

@@ -8,44 +8,21 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::super::Untranslatable;
+use super::super::value::{asks_something, insert, parse, present, refuse, Result};
 
 mod from_chat;
 
 pub use from_chat::from_chat;
 
-type Result<T> = std::result::Result<T, Untranslatable>;
-
-fn refuse<T>(message: impl Into<String>) -> Result<T> {
-    Err(Untranslatable(message.into()))
-}
-
-fn parse(body: &[u8]) -> Result<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec())
-        .map_err(|e| Untranslatable(format!("the body is not valid JSON: {e}")))
-}
-
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
-
 /// A field that is there and says something (not null, false, 0 or empty).
 fn set<'v>(request: &'v OwnedValue, key: &str) -> Option<&'v OwnedValue> {
-    request.get(key).filter(|v| {
-        !(v.is_null()
-            || v.as_bool() == Some(false)
-            || v.cast_f64() == Some(0.0)
-            || v.as_array().is_some_and(|a| a.is_empty())
-            || v.as_str().is_some_and(str::is_empty))
-    })
+    request.get(key).filter(|v| asks_something(v))
 }
 
 /// Copies the fields that mean the same on both sides.
 fn copy(from: &OwnedValue, to: &mut OwnedValue, keys: &[&str]) {
     for key in keys {
-        if let Some(value) = from.get(*key).filter(|v| !v.is_null()) {
+        if let Some(value) = present(from, key) {
             insert(to, key, value.clone());
         }
     }

@@ -5,11 +5,10 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
+use super::super::value::{
+    chat_error_message, chat_tool_calls, first_choice, insert, now, parse_answer,
+};
 use super::{finish_from_responses, finish_to_responses};
-
-fn parse(body: &[u8]) -> Option<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec()).ok()
-}
 
 /// One output item of a Response, its text whole.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,25 +129,11 @@ pub(super) fn item_id(prefix: &str, response_id: &str, index: usize) -> String {
     format!("{prefix}_{base}_{index}")
 }
 
-/// Choice 0 of a completion (`index` 0, or the first without one).
-fn first_choice(value: &OwnedValue) -> Option<&OwnedValue> {
-    let choices = value.get("choices")?.as_array()?;
-    choices
-        .iter()
-        .find(|c| c.get_u64("index").unwrap_or(0) == 0)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 // === Responses to chat ===
 
 /// A Response as a chat completion (`model` where the Response names none).
 pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
-    let response = parse(body)?;
+    let response = parse_answer(body)?;
     let mut text = String::new();
     let mut refusal = String::new();
     let mut reasoning = Vec::new();
@@ -249,18 +234,12 @@ pub fn answer_to_chat(body: &[u8], model: &str) -> Option<Vec<u8>> {
     Some(completion.encode().into_bytes())
 }
 
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
-
 // === chat to Responses ===
 
 /// A chat completion as a Response: its reasoning, its text (and refusal) as one message,
 /// its tool calls as `function_call` items, in that order.
 pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
-    let completion = parse(body)?;
+    let completion = parse_answer(body)?;
     let choice = first_choice(&completion)?;
     let message = choice.get("message")?;
     let id = response_id(completion.get_str("id").unwrap_or_default());
@@ -301,24 +280,12 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
         }
         output.push(value);
     }
-    for call in message
-        .get("tool_calls")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let function = call.get("function");
+    for call in chat_tool_calls(message) {
         let item = Item::Call {
             id: item_id("fc", &id, output.len()),
-            call_id: call.get_str("id").unwrap_or_default().to_string(),
-            name: function
-                .and_then(|f| f.get_str("name"))
-                .unwrap_or_default()
-                .to_string(),
-            arguments: function
-                .and_then(|f| f.get_str("arguments"))
-                .unwrap_or("{}")
-                .to_string(),
+            call_id: call.id.unwrap_or_default().to_string(),
+            name: call.name.to_string(),
+            arguments: call.arguments.to_string(),
         };
         output.push(item.value("completed"));
     }
@@ -351,15 +318,12 @@ pub fn answer_from_chat(body: &[u8]) -> Option<Vec<u8>> {
 /// The fields of an OpenAI-shaped error body (both sides use it), or the body as the
 /// message where it is not one.
 fn error_fields(body: &[u8]) -> (String, Option<OwnedValue>) {
-    let value = parse(body);
+    let value = parse_answer(body);
     let error = value.as_ref().and_then(|v| v.get("error"));
-    let message = error
-        .and_then(|e| e.get_str("message").or_else(|| e.as_str()))
-        .map_or_else(
-            || String::from_utf8_lossy(body).into_owned(),
-            str::to_string,
-        );
-    (message, error.filter(|e| e.is_object()).cloned())
+    (
+        chat_error_message(body),
+        error.filter(|e| e.is_object()).cloned(),
+    )
 }
 
 /// `{"error":{message,type,param,code}}` with what the body says and, where it says

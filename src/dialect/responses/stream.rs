@@ -8,6 +8,7 @@
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::super::piece::{push_text, text_of};
 use super::super::Piece;
 use super::response::{item_id, output_text, response_id, response_value, Item, Outline, Usage};
 use super::{finish_from_responses, finish_to_responses};
@@ -163,21 +164,11 @@ fn push_arguments(out: &mut Vec<Piece>, index: usize, arguments: &str) {
     });
 }
 
-fn text_of(holder: Option<&Value<'_, '_>>, key: &str) -> String {
-    text_or(holder, key, "")
-}
-
 fn text_or(holder: Option<&Value<'_, '_>>, key: &str, default: &str) -> String {
     holder
         .and_then(|h| h.get_str(key))
         .unwrap_or(default)
         .to_string()
-}
-
-fn push_text(out: &mut Vec<Piece>, piece: fn(String) -> Piece, text: Option<&str>) {
-    if let Some(text) = text.filter(|t| !t.is_empty()) {
-        out.push(piece(text.to_string()));
-    }
 }
 
 /// An output item being written, and the status its `.done` events gave it once they

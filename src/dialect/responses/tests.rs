@@ -1,13 +1,9 @@
 use simd_json::prelude::*;
 use simd_json::OwnedValue;
 
-use super::super::chat::{ChunkDecoder, ChunkEncoder};
-use super::super::Piece;
-use super::{error_body, error_event, request, response, EventDecoder, EventEncoder};
-
-fn value(bytes: &[u8]) -> OwnedValue {
-    simd_json::to_owned_value(&mut bytes.to_vec()).expect("valid JSON")
-}
+use super::super::test_support::{decode, encode, value};
+use super::super::{Dialect, Piece};
+use super::{error_body, error_event, request, response};
 
 fn array(value: &OwnedValue) -> &Vec<OwnedValue> {
     value.as_array().expect("an array")
@@ -320,37 +316,6 @@ const RESPONSES_STREAM: &str = concat!(
     "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":14,\"response\":{\"id\":\"resp_9\",\"object\":\"response\",\"created_at\":1700000000,\"status\":\"completed\",\"model\":\"gpt-5\",\"output\":[],\"usage\":{\"input_tokens\":11,\"output_tokens\":9,\"total_tokens\":20}}}\n\n",
 );
 
-/// The `data:` payloads of an SSE stream.
-fn payloads(events: &str) -> impl Iterator<Item = String> + '_ {
-    events
-        .split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|event| {
-            event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .collect::<String>()
-        })
-}
-
-fn decode(events: &str) -> Vec<Piece> {
-    let mut decoder = EventDecoder::default();
-    let mut pieces = Vec::new();
-    for data in payloads(events) {
-        decoder.decode(data.as_bytes(), &mut pieces);
-    }
-    pieces
-}
-
-fn encode(pieces: &[Piece]) -> String {
-    let mut encoder = EventEncoder::default();
-    let mut out = Vec::new();
-    for piece in pieces {
-        encoder.encode(piece, &mut out);
-    }
-    String::from_utf8(out).expect("UTF-8")
-}
-
 fn call(index: usize, id: Option<&str>, name: Option<&str>, arguments: &str) -> Piece {
     Piece::ToolCall {
         index,
@@ -362,7 +327,7 @@ fn call(index: usize, id: Option<&str>, name: Option<&str>, arguments: &str) -> 
 
 #[test]
 fn responses_stream_decodes_into_pieces() {
-    let pieces = decode(RESPONSES_STREAM);
+    let pieces = decode(Dialect::Responses, RESPONSES_STREAM);
     assert_eq!(
         pieces,
         [
@@ -391,12 +356,7 @@ fn responses_stream_decodes_into_pieces() {
             Piece::Done,
         ]
     );
-    let mut chat = ChunkEncoder::new(false);
-    let mut out = Vec::new();
-    for piece in &pieces {
-        chat.encode(piece, &mut out);
-    }
-    let chat = String::from_utf8(out).expect("UTF-8");
+    let chat = encode(Dialect::Chat, &pieces);
     assert!(chat.contains(r#""finish_reason":"tool_calls""#), "{chat}");
     assert!(chat.ends_with("data: [DONE]\n\n"));
 }
@@ -422,8 +382,8 @@ fn events(stream: &str) -> Vec<(String, OwnedValue)> {
 
 #[test]
 fn pieces_become_a_responses_stream_and_back() {
-    let pieces = decode(RESPONSES_STREAM);
-    let stream = encode(&pieces);
+    let pieces = decode(Dialect::Responses, RESPONSES_STREAM);
+    let stream = encode(Dialect::Responses, &pieces);
     let events = events(&stream);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -472,7 +432,11 @@ fn pieces_become_a_responses_stream_and_back() {
     assert_eq!(output[3]["name"].as_str(), Some("g"));
     assert_eq!(output[3]["arguments"].as_str(), Some("{}"));
 
-    assert_eq!(decode(&stream), pieces, "re-encoding loses nothing");
+    assert_eq!(
+        decode(Dialect::Responses, &stream),
+        pieces,
+        "re-encoding loses nothing"
+    );
 }
 
 #[test]
@@ -485,12 +449,8 @@ fn a_chat_stream_becomes_responses_events() {
         "data: {\"id\":\"chatcmpl-7\",\"model\":\"m\",\"created\":1,\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
         "data: [DONE]\n\n",
     );
-    let mut decoder = ChunkDecoder::default();
-    let mut pieces = Vec::new();
-    for data in payloads(chat) {
-        decoder.decode(data.as_bytes(), &mut pieces);
-    }
-    let stream = encode(&pieces);
+    let pieces = decode(Dialect::Chat, chat);
+    let stream = encode(Dialect::Responses, &pieces);
     let events = events(&stream);
     let last = &events.last().expect("events").1;
     assert_eq!(last.get_str("type"), Some("response.incomplete"));
@@ -517,20 +477,23 @@ fn a_chat_stream_becomes_responses_events() {
 #[test]
 fn the_encoder_takes_any_order() {
     // No start, usage before the finish, an in-band error, and a second end.
-    let stream = encode(&[
-        Piece::Text("a".into()),
-        Piece::Error("overloaded".into()),
-        Piece::Usage {
-            input: 1,
-            output: 2,
-        },
-        Piece::Finish {
-            reason: "stop".into(),
-            stop_sequence: None,
-        },
-        Piece::Done,
-        Piece::Done,
-    ]);
+    let stream = encode(
+        Dialect::Responses,
+        &[
+            Piece::Text("a".into()),
+            Piece::Error("overloaded".into()),
+            Piece::Usage {
+                input: 1,
+                output: 2,
+            },
+            Piece::Finish {
+                reason: "stop".into(),
+                stop_sequence: None,
+            },
+            Piece::Done,
+            Piece::Done,
+        ],
+    );
     let events = events(&stream);
     assert_eq!(events[0].0, "response.created");
     assert_eq!(events[0].1["response"]["id"].as_str(), Some("resp_gpt_api"));
@@ -552,7 +515,7 @@ fn the_encoder_takes_any_order() {
 
 #[test]
 fn an_in_band_error_or_failure_is_an_error_piece() {
-    let pieces = decode(concat!(
+    let pieces = decode(Dialect::Responses, concat!(
         "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"boom\",\"param\":null,\"sequence_number\":3}\n\n",
         "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":4,\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"failed\"}}}\n\n",
     ));
@@ -600,20 +563,23 @@ fn a_responses_answer_with_calls_becomes_chat() {
 
 #[test]
 fn items_closed_early_stay_completed_in_a_cut_response() {
-    let stream = encode(&[
-        Piece::Text("a".into()),
-        call(0, Some("c0"), Some("f"), "{"),
-        Piece::Text("b".into()),
-        call(0, None, None, "}"),
-        Piece::Usage {
-            input: 1,
-            output: 2,
-        },
-        Piece::Finish {
-            reason: "length".into(),
-            stop_sequence: None,
-        },
-    ]);
+    let stream = encode(
+        Dialect::Responses,
+        &[
+            Piece::Text("a".into()),
+            call(0, Some("c0"), Some("f"), "{"),
+            Piece::Text("b".into()),
+            call(0, None, None, "}"),
+            Piece::Usage {
+                input: 1,
+                output: 2,
+            },
+            Piece::Finish {
+                reason: "length".into(),
+                stop_sequence: None,
+            },
+        ],
+    );
     let events = events(&stream);
     let (name, last) = events.last().expect("events");
     assert_eq!(

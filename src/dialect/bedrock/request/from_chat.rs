@@ -4,6 +4,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::{insert, parse, present, refuse, Result};
+use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only, refuse_several_choices};
 
 /// Chat fields with no Converse counterpart that would change the answer (when set to
 /// anything but null, false or 0).
@@ -24,16 +25,8 @@ const CHAT_ONLY: &[&str] = &[
 /// A chat completions request as a Converse body (the model and streaming go in the URL).
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
-    for key in CHAT_ONLY {
-        let set = present(&request, key)
-            .is_some_and(|v| v.as_bool() != Some(false) && v.cast_f64() != Some(0.0));
-        if set {
-            return refuse(format!("'{key}' has no counterpart on Bedrock upstreams"));
-        }
-    }
-    if request.get_u64("n").is_some_and(|n| n > 1) {
-        return refuse("'n' greater than 1 has no counterpart on Bedrock upstreams");
-    }
+    refuse_chat_only(&request, CHAT_ONLY, "on Bedrock upstreams")?;
+    refuse_several_choices(&request, "on Bedrock upstreams")?;
     let mut system = Vec::new();
     let mut turns: Vec<(&str, Vec<OwnedValue>)> = Vec::new();
     let messages = request.get("messages").and_then(|m| m.as_array());
@@ -124,27 +117,9 @@ fn inference_config(request: &OwnedValue) -> OwnedValue {
     config
 }
 
-/// A chat message's content as text: a string, or its text parts joined.
+/// A chat message's content as text, where Converse takes only text.
 fn chat_text(content: Option<&OwnedValue>, at: &str) -> Result<String> {
-    let Some(content) = content.filter(|c| !c.is_null()) else {
-        return Ok(String::new());
-    };
-    if let Some(text) = content.as_str() {
-        return Ok(text.to_string());
-    }
-    let mut text = String::new();
-    for (j, part) in content.as_array().into_iter().flatten().enumerate() {
-        match part.get_str("type") {
-            Some("text") => text.push_str(part.get_str("text").unwrap_or_default()),
-            other => {
-                return refuse(format!(
-                    "'{at}.content[{j}]' is a {} part, which Bedrock takes in user turns only",
-                    other.unwrap_or("typeless")
-                ))
-            }
-        }
-    }
-    Ok(text)
+    value::chat_text(content, at, "part, which Bedrock takes in user turns only")
 }
 
 fn user_blocks(content: Option<&OwnedValue>, at: &str) -> Result<Vec<OwnedValue>> {
@@ -211,18 +186,11 @@ pub(in crate::dialect::bedrock) fn push_tool_use_blocks(
     message: &OwnedValue,
     blocks: &mut Vec<OwnedValue>,
 ) {
-    let calls = message.get("tool_calls").and_then(|c| c.as_array());
-    for call in calls.into_iter().flatten() {
-        let function = call.get("function");
-        let arguments = function
-            .and_then(|f| f.get_str("arguments"))
-            .unwrap_or("{}");
-        let input = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-            .unwrap_or_else(|_| json!({}));
+    for call in chat_tool_calls(message) {
         blocks.push(json!({"toolUse": {
-            "toolUseId": call.get_str("id").unwrap_or_default(),
-            "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-            "input": input,
+            "toolUseId": call.id.unwrap_or_default(),
+            "name": call.name,
+            "input": call.input().unwrap_or_else(|| json!({})),
         }}));
     }
 }

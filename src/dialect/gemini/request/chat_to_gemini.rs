@@ -4,6 +4,7 @@ use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
 use super::{insert, parse, refuse, Result};
+use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only};
 
 /// The thought signature Google documents for function calls the Gemini model did not make
 /// itself: Gemini 3 refuses a history whose function calls carry no signature.
@@ -25,14 +26,7 @@ const CHAT_ONLY: &[&str] = &[
 /// go in the URL).
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
-    for key in CHAT_ONLY {
-        if request
-            .get(*key)
-            .is_some_and(|v| !v.is_null() && v.as_bool() != Some(false))
-        {
-            return refuse(format!("'{key}' has no counterpart on Gemini upstreams"));
-        }
-    }
+    refuse_chat_only(&request, CHAT_ONLY, "on Gemini upstreams")?;
     let modalities = request.get("modalities").and_then(|m| m.as_array());
     if modalities.is_some_and(|m| m.iter().any(|m| m.as_str() != Some("text"))) {
         return refuse("'modalities' other than text have no counterpart on Gemini upstreams");
@@ -119,27 +113,9 @@ fn is_function_responses(content: &OwnedValue) -> bool {
     parts.is_some_and(|p| p.iter().all(|p| p.get("functionResponse").is_some()))
 }
 
-/// A chat message's content as text: a string, or its text parts joined.
+/// A chat message's content as text, where Gemini takes only text.
 fn chat_text(content: Option<&OwnedValue>, at: &str) -> Result<String> {
-    let Some(content) = content.filter(|c| !c.is_null()) else {
-        return Ok(String::new());
-    };
-    if let Some(text) = content.as_str() {
-        return Ok(text.to_string());
-    }
-    let mut text = String::new();
-    for (j, part) in content.as_array().into_iter().flatten().enumerate() {
-        match part.get_str("type") {
-            Some("text") => text.push_str(part.get_str("text").unwrap_or_default()),
-            other => {
-                return refuse(format!(
-                    "'{at}.content[{j}]' is a {} part where only text can go",
-                    other.unwrap_or("typeless")
-                ))
-            }
-        }
-    }
-    Ok(text)
+    value::chat_text(content, at, "part where only text can go")
 }
 
 /// A tool result as the JSON object Gemini's `functionResponse.response` must be: the
@@ -243,22 +219,16 @@ fn model_content(
     if !text.is_empty() {
         parts.push(json!({"text": text}));
     }
-    let calls = message.get("tool_calls").and_then(|c| c.as_array());
-    for (k, call) in calls.into_iter().flatten().enumerate() {
-        let function = call.get("function");
-        let name = function.and_then(|f| f.get_str("name")).unwrap_or_default();
+    for (k, call) in chat_tool_calls(message).enumerate() {
         names.push((
-            call.get_str("id").unwrap_or_default().to_string(),
-            name.to_string(),
+            call.id.unwrap_or_default().to_string(),
+            call.name.to_string(),
         ));
-        let arguments = function
-            .and_then(|f| f.get_str("arguments"))
-            .unwrap_or("{}");
-        let args = simd_json::to_owned_value(&mut arguments.as_bytes().to_vec())
-            .ok()
+        let args = call
+            .input()
             .filter(|a| a.is_object())
             .unwrap_or_else(|| json!({}));
-        let mut part = json!({"functionCall": {"name": name, "args": args}});
+        let mut part = json!({"functionCall": {"name": call.name, "args": args}});
         // Gemini checks the signature on the first call of a turn only.
         if k == 0 {
             insert(

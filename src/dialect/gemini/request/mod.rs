@@ -7,30 +7,13 @@
 use simd_json::prelude::*;
 use simd_json::OwnedValue;
 
-use super::super::Untranslatable;
+use super::super::value::{insert, parse, refuse, Result};
 
 mod chat_to_gemini;
 mod gemini_to_chat;
 
 pub use chat_to_gemini::from_chat;
 pub use gemini_to_chat::to_chat;
-
-type Result<T> = std::result::Result<T, Untranslatable>;
-
-fn refuse<T>(message: impl Into<String>) -> Result<T> {
-    Err(Untranslatable(message.into()))
-}
-
-fn parse(body: &[u8]) -> Result<OwnedValue> {
-    simd_json::to_owned_value(&mut body.to_vec())
-        .map_err(|e| Untranslatable(format!("the body is not valid JSON: {e}")))
-}
-
-fn insert(value: &mut OwnedValue, key: &str, field: OwnedValue) {
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.into(), field);
-    }
-}
 
 /// `inlineData` as `inline_data`.
 fn snake(name: &str) -> String {

@@ -5,7 +5,8 @@
 use simd_json::prelude::*;
 use simd_json::{json, OwnedValue};
 
-use super::{copy, insert, parse, refuse, set, Result, SHARED};
+use super::{copy, insert, parse, refuse, Result, SHARED};
+use crate::dialect::value::{self, chat_tool_calls, refuse_chat_only, refuse_several_choices};
 
 /// Chat fields with no Responses counterpart that would change the answer.
 const CHAT_ONLY: &[&str] = &[
@@ -27,14 +28,8 @@ const CHAT_ONLY: &[&str] = &[
 /// A chat completions request as a Responses request (model and stream stay in the body).
 pub fn from_chat(body: &[u8]) -> Result<Vec<u8>> {
     let request = parse(body)?;
-    for key in CHAT_ONLY {
-        if set(&request, key).is_some() {
-            return refuse(format!("'{key}' has no counterpart in the Responses API"));
-        }
-    }
-    if request.get_u64("n").is_some_and(|n| n > 1) {
-        return refuse("'n' greater than 1 has no counterpart in the Responses API");
-    }
+    refuse_chat_only(&request, CHAT_ONLY, "in the Responses API")?;
+    refuse_several_choices(&request, "in the Responses API")?;
     let modalities = request.get("modalities").and_then(|m| m.as_array());
     if modalities
         .into_iter()
@@ -113,14 +108,12 @@ fn message_from_chat(message: &OwnedValue, at: &str, input: &mut Vec<OwnedValue>
             if !text.is_empty() {
                 input.push(json!({"role": "assistant", "content": text}));
             }
-            let calls = message.get("tool_calls").and_then(|c| c.as_array());
-            for call in calls.into_iter().flatten() {
-                let function = call.get("function");
+            for call in chat_tool_calls(message) {
                 input.push(json!({
                     "type": "function_call",
-                    "call_id": call.get_str("id").unwrap_or_default(),
-                    "name": function.and_then(|f| f.get_str("name")).unwrap_or_default(),
-                    "arguments": function.and_then(|f| f.get_str("arguments")).unwrap_or("{}"),
+                    "call_id": call.id.unwrap_or_default(),
+                    "name": call.name,
+                    "arguments": call.arguments,
                 }));
             }
         }
@@ -138,28 +131,13 @@ fn message_from_chat(message: &OwnedValue, at: &str, input: &mut Vec<OwnedValue>
     Ok(())
 }
 
-/// A chat message's content as text: a string, or its text parts joined.
+/// A chat message's content (its refusals too) as text, where Responses takes only text.
 fn chat_text(content: Option<&OwnedValue>, at: &str) -> Result<String> {
-    let Some(content) = content else {
-        return Ok(String::new());
-    };
-    if let Some(text) = content.as_str() {
-        return Ok(text.to_string());
-    }
-    let mut text = String::new();
-    for (j, part) in content.as_array().into_iter().flatten().enumerate() {
-        match part.get_str("type") {
-            Some("text") => text.push_str(part.get_str("text").unwrap_or_default()),
-            Some("refusal") => text.push_str(part.get_str("refusal").unwrap_or_default()),
-            other => {
-                return refuse(format!(
-                    "'{at}.content[{j}]' is a {} part, which the Responses API cannot take here (only text)",
-                    other.unwrap_or("typeless")
-                ))
-            }
-        }
-    }
-    Ok(text)
+    value::chat_text_or_refusal(
+        content,
+        at,
+        "part, which the Responses API cannot take here (only text)",
+    )
 }
 
 fn part_from_chat(part: &OwnedValue, at: &str) -> Result<OwnedValue> {
