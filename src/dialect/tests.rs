@@ -229,15 +229,19 @@ fn chat_stream_becomes_anthropic_events_and_back() {
 fn chat_only_fields_are_refused_when_they_ask_for_something() {
     use super::value::refuse_chat_only;
     let fields = &["seed", "logprobs", "logit_bias", "audio"];
-    let defaults = value(br#"{"seed":0,"logprobs":false,"logit_bias":{},"audio":null}"#);
+    let defaults = value(br#"{"seed":null,"logprobs":false,"logit_bias":{},"audio":null}"#);
     // `{}` is not empty by this rule: an object always asks (it has no default).
     let refused = refuse_chat_only(&defaults, fields, "on X upstreams").unwrap_err();
     assert_eq!(refused.0, "'logit_bias' has no counterpart on X upstreams");
-    let defaults = value(br#"{"seed":0,"logprobs":false,"logit_bias":[],"audio":null}"#);
+    let defaults = value(br#"{"seed":null,"logprobs":false,"logit_bias":[],"audio":null}"#);
     assert_eq!(
         refuse_chat_only(&defaults, fields, "on X upstreams"),
         Ok(())
     );
+    // A seed of 0 is a seed: it asks for determinism like any other.
+    let zero = value(br#"{"seed":0}"#);
+    let refused = refuse_chat_only(&zero, fields, "on X upstreams").unwrap_err();
+    assert_eq!(refused.0, "'seed' has no counterpart on X upstreams");
     let seeded = value(br#"{"seed":7}"#);
     let refused = refuse_chat_only(&seeded, fields, "in the Y API").unwrap_err();
     assert_eq!(refused.0, "'seed' has no counterpart in the Y API");

@@ -56,9 +56,14 @@ pub(super) fn asks_something(value: &OwnedValue) -> bool {
 /// Refuses the first of `fields` (chat fields the target has no counterpart for) that asks
 /// for something; `target` ends the message ("on Bedrock upstreams").
 pub(super) fn refuse_chat_only(request: &OwnedValue, fields: &[&str], target: &str) -> Result<()> {
+    // A seed of 0 is a seed like any other; 0 of the rest is their default.
+    let asks = |key: &str, value: &OwnedValue| match key {
+        "seed" => !value.is_null(),
+        _ => asks_something(value),
+    };
     match fields
         .iter()
-        .find(|key| request.get(**key).is_some_and(asks_something))
+        .find(|key| request.get(**key).is_some_and(|value| asks(key, value)))
     {
         Some(key) => refuse(format!("'{key}' has no counterpart {target}")),
         None => Ok(()),
