@@ -275,7 +275,10 @@ class Report:
             return
         rows = int(total["rows"])
         access = int(total.get("access_lines") or 0)
-        answered = sum((r.get("load") or {}).get("answered", 0) for (f, t), r in self.runs.items() if t == "gateway")
+        # The fleet-mode gateway is a process of its own with its own database: its requests
+        # are not this log's.
+        answered = sum((r.get("load") or {}).get("answered", 0) for (f, t), r in self.runs.items()
+                       if t == "gateway" and not f.startswith("key-fleet"))
         spilled = int(total.get("spilled") or 0)
         finished = max(access, answered)
         yield ("log rows written / requests answered (access lines)", "—", "—",
