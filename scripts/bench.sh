@@ -531,7 +531,9 @@ fi
 # Samples the gateway's /metrics at $1 every 0.2 s into $2 (JSON: the largest log queue and
 # rows held only in memory seen, and the last sample) until killed.
 sample_log_figures() {
-    python3 - "$1" "$2" <<'PY'
+    # exec: run in the background, the sampler is this process, so stopping it stops Python
+    # (a child left behind would poll the port forever).
+    exec python3 - "$1" "$2" <<'PY'
 import json, os, sys, time, urllib.request
 url, out = f"http://{sys.argv[1]}/metrics", sys.argv[2]
 peak = {"queue": 0, "buffered": 0}
