@@ -71,8 +71,20 @@ async fn reply(
         Reply::MessageStream { shape } => {
             return stream_message(stream, shape, close, responses).await;
         }
+        Reply::GeminiStream { shape } => {
+            return stream_gemini(stream, shape, close, responses).await;
+        }
+        Reply::CohereStream { shape } => {
+            return stream_cohere(stream, shape, close, responses).await;
+        }
+        Reply::ConverseStream { shape } => {
+            return stream_converse(stream, shape, close, responses).await;
+        }
         Reply::Chat => responses.chat,
         Reply::Message => responses.message,
+        Reply::Gemini => responses.gemini,
+        Reply::Cohere => responses.cohere,
+        Reply::Converse => responses.converse,
         Reply::Embeddings => responses.embeddings,
         Reply::NotFound => responses.not_found,
         Reply::MethodNotAllowed => responses.method_not_allowed,
@@ -115,13 +127,67 @@ async fn stream_message(
     write(stream, responses.message_stop).await
 }
 
+/// Gemini has no framing events: the deltas, the last one carrying `finishReason` and the
+/// whole usage (so one write fewer than the N deltas plus an end event would take).
+async fn stream_gemini(
+    stream: &mut TcpStream,
+    shape: StreamShape,
+    close: bool,
+    responses: &'static Responses,
+) -> Result<(), ()> {
+    write(stream, responses.stream_head(close)).await?;
+    let before_last = StreamShape {
+        chunks: shape.chunks.saturating_sub(1),
+        ..shape
+    };
+    let start = write_deltas(stream, before_last, responses.gemini_delta).await?;
+    let interval = Duration::from_millis(shape.interval_ms);
+    if shape.chunks > 0 && !interval.is_zero() {
+        let index = u32::try_from(shape.chunks).unwrap_or(u32::MAX);
+        monoio::time::sleep_until(start + interval * index).await;
+    }
+    write(stream, responses.gemini_last(shape.chunks)).await
+}
+
+/// Cohere v2's event sequence around the same deltas: `message-start`, `content-start`, the
+/// text deltas as `content-delta`, `content-end`, `message-end` (finish reason, usage).
+async fn stream_cohere(
+    stream: &mut TcpStream,
+    shape: StreamShape,
+    close: bool,
+    responses: &'static Responses,
+) -> Result<(), ()> {
+    write(stream, responses.stream_head(close)).await?;
+    write(stream, responses.cohere_start).await?;
+    write(stream, responses.cohere_content_start).await?;
+    write_deltas(stream, shape, responses.cohere_delta).await?;
+    write(stream, responses.cohere_content_end).await?;
+    write(stream, responses.cohere_end(shape.chunks)).await
+}
+
+/// Bedrock's `converse-stream` in AWS event-stream frames: `messageStart`, the deltas as
+/// `contentBlockDelta`, `contentBlockStop`, `messageStop` (`end_turn`), `metadata` (usage).
+async fn stream_converse(
+    stream: &mut TcpStream,
+    shape: StreamShape,
+    close: bool,
+    responses: &'static Responses,
+) -> Result<(), ()> {
+    write(stream, responses.eventstream_head(close)).await?;
+    write(stream, responses.converse_start).await?;
+    write_deltas(stream, shape, responses.converse_delta).await?;
+    write(stream, responses.converse_block_stop).await?;
+    write(stream, responses.converse_stop).await?;
+    write(stream, responses.converse_metadata(shape.chunks)).await
+}
+
 /// The stream's deltas on a fixed schedule from the start, like a model's token rate: the time
-/// spent writing does not stretch the interval.
+/// spent writing does not stretch the interval. Returns the schedule's start.
 async fn write_deltas(
     stream: &mut TcpStream,
     shape: StreamShape,
     delta: &'static [u8],
-) -> Result<(), ()> {
+) -> Result<monoio::time::Instant, ()> {
     let interval = Duration::from_millis(shape.interval_ms);
     let start = monoio::time::Instant::now();
     for index in 1..=shape.chunks {
@@ -131,7 +197,7 @@ async fn write_deltas(
         }
         write(stream, delta).await?;
     }
-    Ok(())
+    Ok(start)
 }
 
 async fn write<T: monoio::buf::IoBuf + 'static>(

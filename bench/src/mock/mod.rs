@@ -1,6 +1,7 @@
-//! `bench-mock`: an OpenAI-compatible and Anthropic Messages upstream that answers from canned
-//! bytes, fast enough that it is never the bottleneck of a benchmark. One monoio runtime per
-//! thread, each with its own SO_REUSEPORT listener on the same port; keep-alive; no JSON parsing.
+//! `bench-mock`: an OpenAI-compatible, Anthropic Messages, Gemini, Cohere v2 and Bedrock Converse
+//! upstream that answers from canned bytes, fast enough that it is never the bottleneck of a
+//! benchmark. One monoio runtime per thread, each with its own SO_REUSEPORT listener on the same
+//! port; keep-alive; no JSON parsing.
 //!
 //! Run: `bench-mock --listen 127.0.0.1:9001 --threads 2 --stream-chunks 20 --stream-interval-ms 0`
 
@@ -20,7 +21,7 @@ use request::StreamShape;
 use responses::Responses;
 
 const USAGE: &str = "\
-bench-mock: fast OpenAI-compatible and Anthropic Messages mock upstream
+bench-mock: fast OpenAI-compatible, Anthropic, Gemini, Cohere and Bedrock mock upstream
 
   --listen ADDR             address to listen on; port 0 picks one (default 127.0.0.1:9001)
   --threads N               threads, each with its own listener (default: cores)
@@ -31,8 +32,14 @@ POST /v1/chat/completions answers a fixed chat.completion, or with \"stream\": t
 (deltas, finish, usage when stream_options.include_usage, [DONE]). POST /v1/messages answers like
 Anthropic: a fixed message, or streamed message_start, content_block_start, the same deltas as
 text_delta events, content_block_stop, message_delta (end_turn, usage), message_stop.
-POST /v1/embeddings answers a fixed embedding. A path prefix /s/<chunks>/<interval_ms> overrides
-the stream shape per request.
+POST /v1beta/models/{m}:generateContent answers like Gemini; :streamGenerateContent?alt=sse
+streams the deltas as SSE events, the last with finishReason STOP and usage. POST /v2/chat
+answers like Cohere v2, or with \"stream\": true message-start, content-start, the deltas as
+content-delta, content-end, message-end (COMPLETE, usage). POST /model/{id}/converse answers
+like Bedrock; /model/{id}/converse-stream sends AWS event-stream frames: messageStart, the
+deltas as contentBlockDelta, contentBlockStop, messageStop (end_turn), metadata (usage); no
+SigV4 check. POST /v1/embeddings answers a fixed embedding. A path prefix
+/s/<chunks>/<interval_ms> overrides the stream shape per request.
 Prints {\"event\":\"listening\",...} on stdout once every thread listens.";
 
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);

@@ -1,7 +1,9 @@
 //! Reads one HTTP/1.1 request from the connection buffer and decides what the mock answers.
 //!
 //! A stream's shape can be chosen per request with a path prefix, so that one mock serves every
-//! scenario through any proxy: `/s/<chunks>/<interval_ms>/v1/chat/completions` (or `/v1/messages`).
+//! scenario through any proxy: `/s/<chunks>/<interval_ms>/v1/chat/completions` (or any other
+//! surface's path: `/v1/messages`, `/v1beta/models/{m}:streamGenerateContent`, `/v2/chat`,
+//! `/model/{id}/converse-stream`).
 
 use memchr::memmem;
 
@@ -23,6 +25,21 @@ pub enum Reply {
     /// Anthropic Messages, whole or streamed.
     Message,
     MessageStream {
+        shape: StreamShape,
+    },
+    /// Gemini `generateContent`, or `streamGenerateContent?alt=sse`.
+    Gemini,
+    GeminiStream {
+        shape: StreamShape,
+    },
+    /// Cohere v2 chat, whole or streamed.
+    Cohere,
+    CohereStream {
+        shape: StreamShape,
+    },
+    /// Bedrock Converse, or `converse-stream` in AWS event-stream frames.
+    Converse,
+    ConverseStream {
         shape: StreamShape,
     },
     Embeddings,
@@ -93,24 +110,51 @@ pub fn parse(buffer: &[u8], default_shape: StreamShape) -> Parsed {
     })
 }
 
-fn route(method: &str, path: &str, body: &[u8], default_shape: StreamShape) -> Reply {
-    let Some((shape, path)) = split_shape(path, default_shape) else {
+fn route(method: &str, target: &str, body: &[u8], default_shape: StreamShape) -> Reply {
+    let Some((shape, target)) = split_shape(target, default_shape) else {
         return Reply::BadRequest;
     };
-    match (method, path) {
-        ("POST", "/v1/chat/completions") if json_flag(body, b"\"stream\"") => Reply::ChatStream {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let stream = json_flag(body, b"\"stream\"");
+    let reply = match path {
+        "/v1/chat/completions" if stream => Reply::ChatStream {
             shape,
             include_usage: json_flag(body, b"\"include_usage\""),
         },
-        ("POST", "/v1/chat/completions") => Reply::Chat,
-        ("POST", "/v1/messages") if json_flag(body, b"\"stream\"") => {
-            Reply::MessageStream { shape }
-        }
-        ("POST", "/v1/messages") => Reply::Message,
-        ("POST", "/v1/embeddings") => Reply::Embeddings,
-        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/embeddings") => Reply::MethodNotAllowed,
-        _ => Reply::NotFound,
+        "/v1/chat/completions" => Reply::Chat,
+        "/v1/messages" if stream => Reply::MessageStream { shape },
+        "/v1/messages" => Reply::Message,
+        "/v1/embeddings" => Reply::Embeddings,
+        "/v2/chat" if stream => Reply::CohereStream { shape },
+        "/v2/chat" => Reply::Cohere,
+        _ => match model_operation(path) {
+            Some("generateContent") => Reply::Gemini,
+            // Without `alt=sse` Gemini streams one JSON array, which this mock does not speak.
+            Some("streamGenerateContent") if query.split('&').any(|p| p == "alt=sse") => {
+                Reply::GeminiStream { shape }
+            }
+            Some("streamGenerateContent") => Reply::BadRequest,
+            Some("converse") => Reply::Converse,
+            Some("converse-stream") => Reply::ConverseStream { shape },
+            _ => return Reply::NotFound,
+        },
+    };
+    if method == "POST" {
+        reply
+    } else {
+        Reply::MethodNotAllowed
     }
+}
+
+/// The operation of a path that names its model: Gemini's `/v1beta/models/{model}:{operation}`
+/// or Bedrock's `/model/{model_id}/{operation}`. Any model is served.
+fn model_operation(path: &str) -> Option<&str> {
+    let (model, operation) = if let Some(rest) = path.strip_prefix("/v1beta/models/") {
+        rest.rsplit_once(':')?
+    } else {
+        path.strip_prefix("/model/")?.rsplit_once('/')?
+    };
+    (!model.is_empty() && !model.contains('/')).then_some(operation)
 }
 
 /// Strips an optional `/s/<chunks>/<interval_ms>` prefix; `None` when it is malformed.

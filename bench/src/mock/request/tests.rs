@@ -120,3 +120,67 @@ fn partial_and_pipelined() {
         Parsed::Invalid
     ));
 }
+
+#[test]
+fn gemini_routes() {
+    let body = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
+    let whole = "/v1beta/models/gemini-2.0-flash:generateContent";
+    assert_eq!(complete(&request(whole, body, "")).reply, Reply::Gemini);
+    let shape = StreamShape {
+        chunks: 4,
+        interval_ms: 0,
+    };
+    let streamed = "/s/4/0/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse";
+    assert_eq!(
+        complete(&request(streamed, body, "")).reply,
+        Reply::GeminiStream { shape }
+    );
+    // The JSON array stream (no `alt=sse`) is not spoken: refused, not answered as SSE.
+    let array = "/v1beta/models/m:streamGenerateContent";
+    assert_eq!(complete(&request(array, body, "")).reply, Reply::BadRequest);
+    for path in [
+        "/v1beta/models/:generateContent",
+        "/v1beta/models/m:countTokens",
+    ] {
+        assert_eq!(complete(&request(path, body, "")).reply, Reply::NotFound);
+    }
+    let get = format!("GET {whole} HTTP/1.1\r\n\r\n");
+    assert_eq!(complete(&get).reply, Reply::MethodNotAllowed);
+}
+
+#[test]
+fn cohere_and_converse_routes() {
+    let chat = r#"{"model":"command-r","messages":[]}"#;
+    assert_eq!(
+        complete(&request("/v2/chat", chat, "")).reply,
+        Reply::Cohere
+    );
+    let streamed = r#"{"model":"command-r","messages":[],"stream":true}"#;
+    assert_eq!(
+        complete(&request("/v2/chat", streamed, "")).reply,
+        Reply::CohereStream { shape: DEFAULT }
+    );
+    let model = "/model/anthropic.claude-3-haiku-20240307-v1%3A0";
+    assert_eq!(
+        complete(&request(&format!("{model}/converse"), "{}", "")).reply,
+        Reply::Converse
+    );
+    assert_eq!(
+        complete(&request(
+            &format!("/s/2/1{model}/converse-stream"),
+            "{}",
+            ""
+        ))
+        .reply,
+        Reply::ConverseStream {
+            shape: StreamShape {
+                chunks: 2,
+                interval_ms: 1
+            }
+        }
+    );
+    assert_eq!(
+        complete(&request("/model/converse-stream", "{}", "")).reply,
+        Reply::NotFound
+    );
+}
