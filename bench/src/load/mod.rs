@@ -20,9 +20,12 @@ const USAGE: &str = "\
 bench-load: closed-loop HTTP/1.1 load generator, one JSON line of results on stdout
 
   --target ADDR          server address (default 127.0.0.1:9001)
-  --api API              chat | messages: OpenAI chat completions or Anthropic Messages
-                         (body, key header, default path; default chat)
-  --path PATH            request path (default /v1/chat/completions, /v1/messages)
+  --api API              chat | messages | gemini | cohere: OpenAI chat completions, Anthropic
+                         Messages, Gemini or Cohere v2 (body, key header, default path;
+                         default chat)
+  --path PATH            request path (default /v1/chat/completions, /v1/messages,
+                         /v1beta/models/MODEL:streamGenerateContent?alt=sse (plain:
+                         :generateContent), /v2/chat)
   --model NAME           model in the request body (default gpt-4o-mini)
   --api-key KEY          bearer token sent (default sk-bench)
   --mode MODE            plain | stream | slow-streams (default plain)
@@ -32,7 +35,8 @@ bench-load: closed-loop HTTP/1.1 load generator, one JSON line of results on std
   --warmup-s S           seconds run first and not recorded (default 0)
   --requests N           stop after N requests in all (default: bounded by time only)
   --timeout-ms MS        per request or stream; slow-streams also ends by then (default 30000)
-  --expect-events N      data events of a complete stream, [DONE] or message_stop included
+  --expect-events N      data events of a complete stream, its end marker included: [DONE],
+                         message_stop, message-end, Gemini's event with finishReason
                          (default 0: no check)
   --gap-limit-ms MS      inter-event gaps above this are counted (default 200)
   --ramp-ms MS           slow-streams: time to connect before the streams start (default 1000)
@@ -41,7 +45,8 @@ bench-load: closed-loop HTTP/1.1 load generator, one JSON line of results on std
 plain reports requests/s and latency percentiles; stream reports streams/s, time to first data
 event (ttft), inter-event gaps and events per stream; slow-streams holds one stream on each
 connection, all at once, and counts lost events and gaps over the limit. A stream is complete
-when it ends with data: [DONE] (chat) or event: message_stop (Messages) and has no error event.
+when it ends with data: [DONE] (chat), event: message_stop (Messages), event: message-end
+(Cohere) or an event with a finishReason (Gemini), and has no error event.
 A flag given twice takes its last value. Times in µs.";
 
 pub fn main() {

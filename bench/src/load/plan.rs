@@ -46,6 +46,10 @@ pub enum Api {
     Chat,
     /// Anthropic Messages.
     Messages,
+    /// Google Gemini (`generateContent`; streams as `streamGenerateContent?alt=sse`).
+    Gemini,
+    /// Cohere v2 chat.
+    Cohere,
 }
 
 impl std::str::FromStr for Api {
@@ -54,6 +58,8 @@ impl std::str::FromStr for Api {
         match text {
             "chat" => Ok(Self::Chat),
             "messages" => Ok(Self::Messages),
+            "gemini" => Ok(Self::Gemini),
+            "cohere" => Ok(Self::Cohere),
             _ => Err(()),
         }
     }
@@ -64,13 +70,21 @@ impl Api {
         match self {
             Self::Chat => "chat",
             Self::Messages => "messages",
+            Self::Gemini => "gemini",
+            Self::Cohere => "cohere",
         }
     }
 
-    fn default_path(self) -> &'static str {
+    /// Gemini names the model and whether to stream in the path, the others in the body.
+    fn default_path(self, model: &str, stream: bool) -> String {
         match self {
-            Self::Chat => "/v1/chat/completions",
-            Self::Messages => "/v1/messages",
+            Self::Chat => "/v1/chat/completions".to_owned(),
+            Self::Messages => "/v1/messages".to_owned(),
+            Self::Gemini if stream => {
+                format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
+            }
+            Self::Gemini => format!("/v1beta/models/{model}:generateContent"),
+            Self::Cohere => "/v2/chat".to_owned(),
         }
     }
 }
@@ -116,9 +130,9 @@ impl Plan {
         let api: Api = args
             .take("api", Api::Chat.name().to_owned())?
             .parse()
-            .map_err(|()| "--api must be chat or messages")?;
-        let path = args.take("path", api.default_path().to_owned())?;
+            .map_err(|()| "--api must be chat, messages, gemini or cohere")?;
         let model = args.take("model", "gpt-4o-mini".to_owned())?;
+        let path = args.take("path", api.default_path(&model, mode != Mode::Plain))?;
         let api_key = args.take("api-key", "sk-bench".to_owned())?;
         let target = args.take("target", SocketAddr::from(([127, 0, 0, 1], 9001)))?;
         let duration = Duration::from_secs_f64(args.take("duration-s", 5.0)?);
@@ -205,6 +219,19 @@ fn build_request(
             ),
             format!("x-api-key: {api_key}\r\nanthropic-version: 2023-06-01"),
         ),
+        // The model and whether to stream are in the path.
+        Api::Gemini => (
+            format!(
+                r#"{{"systemInstruction":{{"parts":[{{"text":"{SYSTEM}"}}]}},"contents":[{{"role":"user","parts":[{{"text":"Say hello."}}]}}]}}"#
+            ),
+            format!("x-goog-api-key: {api_key}"),
+        ),
+        Api::Cohere => (
+            format!(
+                r#"{{"model":"{model}","messages":[{{"role":"system","content":"{SYSTEM}"}},{USER}],"stream":{stream}}}"#
+            ),
+            format!("authorization: Bearer {api_key}"),
+        ),
     };
     format!(
         "POST {path} HTTP/1.1\r\nhost: {target}\r\n{key_header}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -269,6 +296,35 @@ mod tests {
         assert!(head.contains("x-api-key: sk-bench\r\nanthropic-version: 2023-06-01"));
         assert!(head.contains(&format!("content-length: {}", body.len())));
         assert!(body.starts_with(r#"{"model":"m","max_tokens":1024,"system":"#));
+        assert!(body.ends_with(r#""stream":true}"#));
+    }
+
+    #[test]
+    fn gemini_request_names_model_and_stream_in_path() {
+        let streamed = plan(&["--mode", "stream", "--api", "gemini", "--model", "g"]);
+        let text = std::str::from_utf8(streamed.request).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("POST /v1beta/models/g:streamGenerateContent?alt=sse HTTP/1.1\r\n")
+        );
+        assert!(head.contains("\r\nx-goog-api-key: sk-bench\r\n"));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert!(body.starts_with(r#"{"systemInstruction":{"parts":[{"text":"#));
+        assert!(!body.contains("model") && !body.contains("stream"));
+        let plain = plan(&["--api", "gemini", "--model", "g", "--api-key", "k"]);
+        let text = std::str::from_utf8(plain.request).unwrap();
+        assert!(text.starts_with("POST /v1beta/models/g:generateContent HTTP/1.1\r\n"));
+        assert!(text.contains("\r\nx-goog-api-key: k\r\n"));
+    }
+
+    #[test]
+    fn cohere_request() {
+        let plan = plan(&["--mode", "stream", "--api", "cohere", "--model", "c"]);
+        let text = std::str::from_utf8(plan.request).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("POST /v2/chat HTTP/1.1\r\n"));
+        assert!(head.contains("\r\nauthorization: Bearer sk-bench\r\n"));
+        assert!(body.starts_with(r#"{"model":"c","messages":[{"role":"system","#));
         assert!(body.ends_with(r#""stream":true}"#));
     }
 }

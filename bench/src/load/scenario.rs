@@ -34,7 +34,7 @@ pub async fn run_thread(plan: &'static Plan, index: usize) -> Stats {
 async fn run_connection(plan: &'static Plan, slow_start: Instant, stats: Rc<RefCell<Stats>>) {
     let mut client = Client::new(plan.target);
     let mut outcome = StreamOutcome::default();
-    let mut scanner = EventScanner::default();
+    let mut scanner = EventScanner::new(plan.api);
     if plan.mode == Mode::SlowStreams {
         // Connect first, then start together, so that every stream is held at the same time.
         let connected = monoio::time::timeout(plan.timeout, client.connect()).await;
