@@ -219,6 +219,7 @@ EOF
 fi
 
 gateway_pid=
+new_kinds=
 if [[ ! -x $gateway_bin ]]; then
     log "no $gateway_bin: no GPT_API column"
 else
@@ -277,6 +278,51 @@ targets = [{ upstream = "mock-slow" }]
 name = "bench-anthropic"
 targets = [{ upstream = "mock-anthropic" }]
 EOF
+    # The kinds of issue 19, in a config of their own: a gateway built before them still gets
+    # its column (and the older translated runs), without these.
+    cat >"$work/gateway-kinds.toml" <<EOF
+
+[[upstream]]
+name = "mock-gemini"
+kind = "gemini"
+base_url = "http://$mock_addr/v1beta"
+api_key = "mock-key"
+
+[[upstream]]
+name = "mock-cohere"
+kind = "cohere"
+base_url = "http://$mock_addr/v2"
+api_key = "mock-key"
+
+[[upstream]]
+name = "mock-bedrock"
+kind = "bedrock"
+base_url = "http://$mock_addr"
+region = "us-east-1"
+aws_access_key_id_env = "BENCH_AWS_ACCESS_KEY_ID"
+aws_secret_access_key_env = "BENCH_AWS_SECRET_ACCESS_KEY"
+
+[[model]]
+name = "bench-gemini"
+targets = [{ upstream = "mock-gemini" }]
+
+[[model]]
+name = "bench-cohere"
+targets = [{ upstream = "mock-cohere" }]
+
+[[model]]
+name = "bench-bedrock"
+targets = [{ upstream = "mock-bedrock" }]
+EOF
+    # The mock checks no signature; the gateway signs every Bedrock request with these.
+    export BENCH_AWS_ACCESS_KEY_ID=AKIDBENCHMOCK BENCH_AWS_SECRET_ACCESS_KEY=bench-mock-secret
+    cat "$work/gateway.toml" "$work/gateway-kinds.toml" >"$work/gateway-all.toml"
+    if "$gateway_bin" check --config "$work/gateway-all.toml" >"$work/gateway-check.log" 2>&1; then
+        mv "$work/gateway-all.toml" "$work/gateway.toml"
+        new_kinds=1
+    else
+        log "the gateway refuses kind = gemini, cohere or bedrock: no translated runs for them"
+    fi
     if ! "$gateway_bin" check --config "$work/gateway.toml" >"$work/gateway-check.log" 2>&1; then
         cat "$work/gateway-check.log" >&2
         log "gateway rejected its config: no GPT_API column"
@@ -475,14 +521,25 @@ done
 # Translated streams: the same c=64 stream step through the gateway with the client and the
 # target in different dialects (decoded and re-encoded on the worker), beside the pass-through
 # streams of each dialect, one after the other so that they share the machine's state.
+# API:MODEL:EVENTS: chat streams translated for a chat client gain the role chunk the gateway
+# opens them with (23); Gemini's carry no framing events (20: its last delta has the
+# finishReason), Cohere's four (24).
 if [[ -n $gateway_pid ]]; then
-    log "translated streams, c=64: chat and Messages clients on openai- and anthropic-kind targets"
-    for variant in chat:bench:22 chat:bench-anthropic:23 messages:bench:25 messages:bench-anthropic:25; do
+    variants=(chat:bench:22 chat:bench-anthropic:23 messages:bench:25 messages:bench-anthropic:25)
+    what="chat and Messages clients on openai- and anthropic-kind targets"
+    if [[ -n $new_kinds ]]; then
+        variants+=(chat:bench-gemini:23 chat:bench-cohere:23 chat:bench-bedrock:23
+            gemini:bench-gemini:20 cohere:bench-cohere:24)
+        what+=", chat clients on gemini, cohere and bedrock, Gemini and Cohere clients on their own"
+    fi
+    log "translated streams, c=64: $what"
+    for variant in "${variants[@]}"; do
         IFS=: read -r api model events <<<"$variant"
         out=$(measure "dialect-$api-$model" gateway 0 --mode stream --api "$api" --model "$model" \
             --concurrency 64 --duration-s "$seconds" --warmup-s "$warmup" --expect-events "$events" \
             --timeout-ms 5000)
-        [[ $(json_get "$out" incomplete) == 0 ]] || log "dialect-$api-$model: incomplete streams: $out"
+        [[ $(json_get "$out" incomplete)/$(json_get "$out" non_200)/$(json_get "$out" lost_events) == 0/0/0 ]] \
+            || log "dialect-$api-$model: streams refused, incomplete or short: $out"
     done
     python3 bench/report.py --translation "$results" >>"$results"
 fi
