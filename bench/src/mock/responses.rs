@@ -9,8 +9,8 @@ const PREFIX: &str = r#""id":"chatcmpl-bench01","created":1700000000,"model":"gp
 /// The same for Anthropic's message objects.
 const MESSAGE_PREFIX: &str =
     r#""id":"msg_bench01","type":"message","role":"assistant","model":"claude-sonnet-4-5""#;
-/// Gemini's model version, as every Gemini body names it.
-const GEMINI_MODEL: &str = r#""modelVersion":"gemini-2.0-flash""#;
+/// Gemini's model version and response id, as every Gemini body names them.
+const GEMINI_TAIL: &str = r#""modelVersion":"gemini-2.0-flash","responseId":"gemini-bench01""#;
 /// One streamed piece of text, in every dialect.
 const DELTA_TEXT: &str = " hello";
 /// The whole answer's text, in every dialect.
@@ -91,7 +91,7 @@ impl Responses {
         let stream_head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n";
         let eventstream_head = "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\ntransfer-encoding: chunked\r\n";
         let gemini = format!(
-            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{ANSWER_TEXT}"}}]}},"finishReason":"STOP","index":0}}],"usageMetadata":{{"promptTokenCount":12,"candidatesTokenCount":9,"totalTokenCount":21}},{GEMINI_MODEL}}}"#
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{ANSWER_TEXT}"}}]}},"finishReason":"STOP","index":0}}],"usageMetadata":{{"promptTokenCount":12,"candidatesTokenCount":9,"totalTokenCount":21}},{GEMINI_TAIL}}}"#
         );
         let cohere = format!(
             r#"{{"id":"cohere-bench01","finish_reason":"COMPLETE","message":{{"role":"assistant","content":[{{"type":"text","text":"{ANSWER_TEXT}"}}]}},"usage":{{"billed_units":{{"input_tokens":12,"output_tokens":9}},"tokens":{{"input_tokens":12,"output_tokens":9}}}}}}"#
@@ -251,7 +251,7 @@ impl Responses {
 /// last event, else empty) and the usage so far, as Google repeats it on every event.
 fn gemini_event(text: &str, finish: &str, usage: &str) -> String {
     format!(
-        r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{text}"}}]}}{finish},"index":0}}],"usageMetadata":{usage},{GEMINI_MODEL}}}"#
+        r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{text}"}}]}}{finish},"index":0}}],"usageMetadata":{usage},{GEMINI_TAIL}}}"#
     )
 }
 
@@ -435,6 +435,7 @@ mod tests {
         let answer = body_of(responses.gemini);
         assert_eq!(answer["candidates"][0]["finishReason"], "STOP");
         assert_eq!(answer["usageMetadata"]["totalTokenCount"], 21);
+        assert_eq!(answer["responseId"], "gemini-bench01");
     }
 
     #[test]
