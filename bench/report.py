@@ -62,25 +62,40 @@ class Report:
         return run[ticks] * self.tick_us / answered
 
     def translation(self):
-        """The translated-stream step: per run, CPU per stream (process and worker threads) and
-        its ratio to the pass-through chat stream's; `None` where a run is missing."""
+        """The translated-stream step: per client → target pair, CPU per stream (process and
+        worker threads) over its rounds, and its ratio to the pass-through chat stream's, also
+        round by round; `None` where no run is there."""
         figures = {}
         for key, figure, _, _ in DIALECT_RUNS:
+            # Round N is `figure-N`; results written before rounds have the one `figure`.
+            rounds = [self.runs[(f, "gateway")] for f in [figure] + [f"{figure}-{r}" for r in range(1, 10)]
+                      if (f, "gateway") in self.runs]
+            loads = [run.get("load") or {} for run in rounds]
             # A run the gateway answered with no stream (refused) has no CPU per stream.
-            if not self.value(figure, "gateway", "ok"):
+            if not loads or not all(load.get("ok") for load in loads):
                 continue
+            answered = [load["answered"] for load in loads]
             figures[key] = {
-                "streams_per_s": self.value(figure, "gateway", "streams_per_s"),
-                "cpu_us": rounded(self.cpu_per_answer(figure, "gateway")),
-                "worker_cpu_us": rounded(self.cpu_per_answer(figure, "gateway", "worker_ticks")),
-                "lost_events": self.value(figure, "gateway", "lost_events"),
-                "incomplete": self.value(figure, "gateway", "incomplete"),
+                "rounds": len(rounds),
+                "streams_per_s": rounded(sum(load.get("streams_per_s", 0) for load in loads) / len(loads)),
+                "cpu_us": rounded(self.per_answer(rounds, answered, "cpu_ticks")),
+                "worker_cpu_us": rounded(self.per_answer(rounds, answered, "worker_ticks")),
+                "round_cpu_us": [rounded(self.per_answer([r], [a], "cpu_ticks")) for r, a in zip(rounds, answered)],
+                "lost_events": sum(load.get("lost_events", 0) for load in loads),
+                "incomplete": sum(load.get("incomplete", 0) for load in loads),
             }
         reference = figures.get(DIALECT_RUNS[0][0]) or {}
         for values in figures.values():
             for field in ("cpu_us", "worker_cpu_us"):
                 values[field.replace("cpu_us", "ratio")] = quotient(values[field], reference.get(field))
+            values["round_ratios"] = [quotient(value, base) for value, base
+                                      in zip(values["round_cpu_us"], reference.get("round_cpu_us", []))]
         return figures or None
+
+    def per_answer(self, runs, answered, ticks):
+        if not sum(answered) or not all(ticks in run for run in runs):
+            return None
+        return sum(run[ticks] for run in runs) * self.tick_us / sum(answered)
 
     def kib(self, figure, target, field="kb"):
         run = self.runs.get((figure, target))
@@ -119,16 +134,19 @@ class Report:
         figures = self.translation()
         if figures is None:
             return []
+        rounds = max(values["rounds"] for values in figures.values())
         lines = [
             "",
-            "Translated streams through GPT_API, c=64, 20 deltas 0 ms apart, one run after the other: "
-            "a client of one dialect on a target of another kind has every event decoded and encoded again "
-            "on the worker; a client on a target of its own kind gets the upstream's bytes. CPU per stream "
-            "as above; workers = the gateway's worker threads alone (its logging threads left out). "
-            "Ratio = against the pass-through chat stream of the same run.",
+            "Translated streams through GPT_API, c=64, 20 deltas 0 ms apart, one run after the other "
+            f"({rounds} round{'s' if rounds > 1 else ''} of {fmt(float(self.meta.get('seconds') or 0) / max(rounds, 1), digits=1)} s "
+            "each, every pair once a round): a client of one dialect on a target of another kind has every "
+            "event decoded and encoded again on the worker; a client on a target of its own kind gets the "
+            "upstream's bytes. CPU per stream as above, over the rounds; workers = the gateway's worker threads "
+            "alone (its logging threads left out). Ratio = against the pass-through chat stream of the same "
+            "run; per round in parentheses (how much the machine moved).",
             "",
             "| client → target | on the worker | streams/s | CPU per stream (µs) | workers (µs) "
-            "| ratio | ratio, workers | events lost / incomplete |",
+            "| ratio (per round) | ratio, workers | events lost / incomplete |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for key, _, route, work in DIALECT_RUNS:
@@ -137,7 +155,7 @@ class Report:
                 continue
             lines.append(row_text((
                 route, work, fmt(values["streams_per_s"]), fmt(values["cpu_us"], digits=1),
-                fmt(values["worker_cpu_us"], digits=1), times(values["ratio"]), times(values["worker_ratio"]),
+                fmt(values["worker_cpu_us"], digits=1), ratio_with_rounds(values), times(values["worker_ratio"]),
                 f"{values['lost_events']} / {values['incomplete']}",
             )))
         return lines
@@ -356,6 +374,15 @@ def quotient(value, base):
 
 def times(value):
     return "" if value is None else f"{value:.2f}×"
+
+
+def ratio_with_rounds(values):
+    """`1.21× (1.18, 1.24)`: the ratio over all rounds, then round by round when there are several."""
+    text = times(values["ratio"])
+    rounds = values["round_ratios"]
+    if len(rounds) > 1 and text:
+        text += " (" + ", ".join("—" if r is None else f"{r:.2f}" for r in rounds) + ")"
+    return text
 
 
 def ratio(gateway, nginx):

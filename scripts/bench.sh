@@ -520,7 +520,9 @@ done
 
 # Translated streams: the same c=64 stream step through the gateway with the client and the
 # target in different dialects (decoded and re-encoded on the worker), beside the pass-through
-# streams of each dialect, one after the other so that they share the machine's state.
+# streams of each dialect, one after the other so that they share the machine's state; twice,
+# each run half as long, so that a drift in the machine's load (builds beside us) does not land
+# on one dialect only.
 # API:MODEL:EVENTS: chat streams translated for a chat client gain the role chunk the gateway
 # opens them with (23); Gemini's carry no framing events (20: its last delta has the
 # finishReason), Cohere's four (24).
@@ -532,14 +534,18 @@ if [[ -n $gateway_pid ]]; then
             gemini:bench-gemini:20 cohere:bench-cohere:24)
         what+=", chat clients on gemini, cohere and bedrock, Gemini and Cohere clients on their own"
     fi
-    log "translated streams, c=64: $what"
-    for variant in "${variants[@]}"; do
-        IFS=: read -r api model events <<<"$variant"
-        out=$(measure "dialect-$api-$model" gateway 0 --mode stream --api "$api" --model "$model" \
-            --concurrency 64 --duration-s "$seconds" --warmup-s "$warmup" --expect-events "$events" \
-            --timeout-ms 5000)
-        [[ $(json_get "$out" incomplete)/$(json_get "$out" non_200)/$(json_get "$out" lost_events) == 0/0/0 ]] \
-            || log "dialect-$api-$model: streams refused, incomplete or short: $out"
+    log "translated streams, c=64, two rounds: $what"
+    half=$(python3 -c "print($seconds / 2)")
+    for round in 1 2; do
+        for variant in "${variants[@]}"; do
+            IFS=: read -r api model events <<<"$variant"
+            figure=dialect-$api-$model-$round
+            out=$(measure "$figure" gateway 0 --mode stream --api "$api" --model "$model" \
+                --concurrency 64 --duration-s "$half" --warmup-s "$warmup" \
+                --expect-events "$events" --timeout-ms 5000)
+            [[ $(json_get "$out" incomplete)/$(json_get "$out" non_200)/$(json_get "$out" lost_events) == 0/0/0 ]] \
+                || log "$figure: streams refused, incomplete or short: $out"
+        done
     done
     python3 bench/report.py --translation "$results" >>"$results"
 fi
