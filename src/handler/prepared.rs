@@ -32,15 +32,13 @@ pub struct Prepared {
     pub dialect: Dialect,
     /// The body translated into each other dialect a target speaks, made on first need
     /// (indexed by `Dialect as usize`).
-    translated: [Option<RequestBody>; DIALECTS],
+    translated: [Option<RequestBody>; Dialect::COUNT],
     /// The upstreams that can serve this request, by id; `None`: all of them.
     pub only_upstreams: Option<Vec<bool>>,
     /// How the client reads a stream: its dialect's framing, or a JSON array for a Gemini
     /// client that did not ask for `alt=sse`.
     pub client_framing: Framing,
 }
-
-const DIALECTS: usize = 6;
 
 /// What one attempt sends, and where.
 pub struct UpstreamCall {
@@ -49,7 +47,7 @@ pub struct UpstreamCall {
 }
 
 /// The dialect an upstream kind answers chat-family requests in.
-pub fn upstream_dialect(kind: &UpstreamKind) -> Dialect {
+fn upstream_dialect(kind: &UpstreamKind) -> Dialect {
     match kind {
         UpstreamKind::OpenAi | UpstreamKind::Azure { .. } => Dialect::Chat,
         UpstreamKind::Anthropic { .. } => Dialect::Anthropic,
