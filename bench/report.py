@@ -74,13 +74,15 @@ class Report:
             # A run the gateway answered with no stream (refused) has no CPU per stream.
             if not loads or not all(load.get("ok") for load in loads):
                 continue
-            answered = [load["answered"] for load in loads]
             figures[key] = {
                 "rounds": len(rounds),
-                "streams_per_s": rounded(sum(load.get("streams_per_s", 0) for load in loads) / len(loads)),
-                "cpu_us": rounded(self.per_answer(rounds, answered, "cpu_ticks")),
-                "worker_cpu_us": rounded(self.per_answer(rounds, answered, "worker_ticks")),
-                "round_cpu_us": [rounded(self.per_answer([r], [a], "cpu_ticks")) for r, a in zip(rounds, answered)],
+                "streams_per_s": rounded(mean([load.get("streams_per_s") for load in loads])),
+                # The mean of the rounds, each weighing the same for every pair: summed over the
+                # rounds instead, a round the machine slowed would weigh less for the pairs it
+                # slowed, and a ratio could fall outside its rounds' ratios.
+                "cpu_us": rounded(mean([self.per_answer(run, "cpu_ticks") for run in rounds])),
+                "worker_cpu_us": rounded(mean([self.per_answer(run, "worker_ticks") for run in rounds])),
+                "round_cpu_us": [rounded(self.per_answer(run, "cpu_ticks")) for run in rounds],
                 "lost_events": sum(load.get("lost_events", 0) for load in loads),
                 "incomplete": sum(load.get("incomplete", 0) for load in loads),
             }
@@ -92,10 +94,11 @@ class Report:
                                       in zip(values["round_cpu_us"], reference.get("round_cpu_us", []))]
         return figures or None
 
-    def per_answer(self, runs, answered, ticks):
-        if not sum(answered) or not all(ticks in run for run in runs):
+    def per_answer(self, run, ticks):
+        answered = (run.get("load") or {}).get("answered")
+        if not answered or ticks not in run:
             return None
-        return sum(run[ticks] for run in runs) * self.tick_us / sum(answered)
+        return run[ticks] * self.tick_us / answered
 
     def kib(self, figure, target, field="kb"):
         run = self.runs.get((figure, target))
@@ -141,7 +144,7 @@ class Report:
             f"({rounds} round{'s' if rounds > 1 else ''} of {fmt(float(self.meta.get('seconds') or 0) / max(rounds, 1), digits=1)} s "
             "each, every pair once a round): a client of one dialect on a target of another kind has every "
             "event decoded and encoded again on the worker; a client on a target of its own kind gets the "
-            "upstream's bytes. CPU per stream as above, over the rounds; workers = the gateway's worker threads "
+            "upstream's bytes. CPU per stream as above, the mean of the rounds; workers = the gateway's worker threads "
             "alone (its logging threads left out). Ratio = against the pass-through chat stream of the same "
             "run; per round in parentheses (how much the machine moved).",
             "",
@@ -360,6 +363,10 @@ def fmt(value, digits=0, signed=False):
     if digits == 0 and abs(value) >= 1000:
         return f"{sign}{value:,.0f}"
     return f"{sign}{value:.{digits}f}"
+
+
+def mean(values):
+    return None if not values or None in values else sum(values) / len(values)
 
 
 def rounded(value):
