@@ -179,10 +179,12 @@ threads=$(nproc)
 
 if [[ $mode == quick ]]; then
     seconds=2 warmup=0.5 sweep="1 64" slow_steps="1000" memory_seconds=4 soak_seconds=0
-    crash_seconds=3 mixed_seconds=2 idle_connections=1000
+    crash_seconds=3 wrk_seconds=2 mixed_seconds=2 idle_connections=1000 postgres_seconds=2
 else
     seconds=5 warmup=1 sweep="1 8 64 256 512" slow_steps="1000 2000 3000 4000 6000" memory_seconds=6 soak_seconds=180
-    crash_seconds=8 mixed_seconds=5 idle_connections=5000
+    # The wrk, mixed and PostgreSQL steps shorter than the others' 5 s: the full run stays
+    # under 10 minutes with them (the PostgreSQL step also waits for the writer to drain).
+    crash_seconds=8 wrk_seconds=3 mixed_seconds=4 idle_connections=5000 postgres_seconds=3
 fi
 crash_seconds=${BENCH_CRASH_SECONDS:-$crash_seconds}
 slow_path=/s/64/20/v1/chat/completions
@@ -511,9 +513,9 @@ end
 LUA
 }
 
-# run_wrk REQUEST_FILE URL: wrk -t1 -c64 for the run's seconds; prints the script's JSON line.
+# run_wrk REQUEST_FILE URL: wrk -t1 -c64 for $wrk_seconds; prints the script's JSON line.
 run_wrk() {
-    BENCH_WRK_REQUEST=$1 "$wrk_bin" -t1 -c64 -d"${seconds}s" --timeout 5s -s "$work/wrk.lua" "$2" \
+    BENCH_WRK_REQUEST=$1 "$wrk_bin" -t1 -c64 -d"${wrk_seconds}s" --timeout 5s -s "$work/wrk.lua" "$2" \
         >"$work/wrk.out"
     grep '^{' "$work/wrk.out"
 }
@@ -526,7 +528,7 @@ wrk_measure() {
     # shellcheck disable=SC2046  # target_args is a word list
     set -- $(target_args "$target" 0) --mode "$mode"
     "$load_bin" "$@" --print-request true >"$request"
-    echo "$figure/$target: wrk -t1 -c64 -d${seconds}s --timeout 5s -s wrk.lua http://${addr[$target]}/ (wrk.lua sends the request of bench-load $*)" >>"$commands"
+    echo "$figure/$target: wrk -t1 -c64 -d${wrk_seconds}s --timeout 5s -s wrk.lua http://${addr[$target]}/ (wrk.lua sends the request of bench-load $*)" >>"$commands"
     run_measured "$figure" "$target" run_wrk "$request" "http://${addr[$target]}/"
 }
 
@@ -642,7 +644,11 @@ postgres_log() {
     dir=$work/pg
     mkdir -p "$dir"
     if ((EUID == 0)); then
-        # PostgreSQL refuses to run as root.
+        # PostgreSQL refuses to run as root: as its own user (the package creates it).
+        if ! id postgres >/dev/null 2>&1 || ! command -v runuser >/dev/null; then
+            log "root, and no postgres user (or no runuser) to run PostgreSQL as: no PostgreSQL column"
+            return
+        fi
         chmod 711 "$work"
         chown postgres:postgres "$dir"
         as_postgres=(runuser -u postgres --)
@@ -664,7 +670,7 @@ postgres_log() {
     pid=$!
     started_pids+=("$pid")
     if addr=$(wait_listening "$dir/gateway.log" "$pid"); then
-        args="--target $addr --model bench --concurrency 64 --duration-s $seconds --timeout-ms 5000"
+        args="--target $addr --model bench --concurrency 64 --duration-s $postgres_seconds --timeout-ms 5000"
         echo "postgres/gateway ([database] url = \"$url\"): bench-load $args" >>"$commands"
         # shellcheck disable=SC2207  # three numbers
         split_before=($(thread_ticks "$pid"))
@@ -677,7 +683,7 @@ postgres_log() {
         answered=$(json_get "$out" answered)
         for ((i = 0; i < 300; i++)); do
             rows=$(psql_count "$bindir" "$url")
-            ((rows >= ${answered:-0})) && break
+            ((${rows:--1} >= ${answered:-0})) && break
             sleep 0.1
         done
         elapsed_ms=$((($(date +%s%N) - start) / 1000000))
@@ -980,7 +986,7 @@ if [[ -n $gateway_pid ]]; then
 fi
 
 if [[ -n $gateway_pid ]]; then
-    log "the log writer on PostgreSQL: c=64 for ${seconds}s through a gateway logging to a local PostgreSQL"
+    log "the log writer on PostgreSQL: c=64 for ${postgres_seconds}s through a gateway logging to a local PostgreSQL"
     postgres_log
 fi
 
