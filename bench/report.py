@@ -236,8 +236,9 @@ class Report:
         yield self.split_row("mixed: CPU per request or stream, by thread (µs)", "mixed")
         yield self.mixed_row("mixed: RSS, max (MiB)", lambda load: fmt(mib(load.get("rss_max_kb")), digits=1),
                              lambda load: load.get("rss_max_kb"))
-        yield self.mixed_row("mixed: log queue depth, max (sampled every 0.2 s)",
-                             lambda load: fmt(load.get("queue_max")), None)
+        yield self.mixed_row("mixed: log queue depth, max (sampled every 0.2 s); rows spilled (writer behind)",
+                             lambda load: "—" if load.get("queue_max") is None
+                             else f"{fmt(load['queue_max'])}; {fmt(load.get('spilled'))}", None)
 
     def mixed_row(self, name, text, value):
         loads = {t: self.load("mixed", t) for t in ("nginx", "gateway")}
@@ -276,9 +277,11 @@ class Report:
         sampled = next((r for r in self.records if r.get("figure") == "queue_run"), None)
         if sampled is None:
             return
-        peak = json.loads(sampled.get("figures") or "{}").get("peak") or {}
+        figures = json.loads(sampled.get("figures") or "{}")
+        peak = figures.get("peak") or {}
+        step = f" (queue's, during: {figures['queue_step']})" if figures.get("queue_step") else ""
         yield ("log queue depth / rows only in memory, max over the run (sampled every 0.2 s)", "—", "—",
-               f"{fmt(peak.get('queue'))} / {fmt(peak.get('buffered'))}", "")
+               f"{fmt(peak.get('queue'))} / {fmt(peak.get('buffered'))}{step}", "")
 
     def postgres_rows(self):
         """A second gateway logging to a local PostgreSQL, c=64 non-streaming, waited on until

@@ -24,7 +24,11 @@ results=$work/results.jsonl
 commands=$work/commands.txt
 started_pids=()
 
-log() { echo "bench: [${SECONDS}s] $*" >&2; }
+# Logs a line, which also names the step under way for the log-queue sampler (see below).
+log() {
+    echo "bench: [${SECONDS}s] $*" >&2
+    echo "$*" >"$work/step"
+}
 
 # Stops a process we started: TERM, then KILL after $2 seconds (default 5).
 stop_process() {
@@ -135,14 +139,16 @@ PY
 }
 
 # Samples the gateway's /metrics at $1 every 0.2 s into $2 (JSON: the largest log queue and
-# rows held only in memory seen, and the last sample) until killed.
+# rows held only in memory seen, the step the largest queue was seen in, the first and the last
+# sample) until killed.
 sample_log_figures() {
     # exec: run in the background, the sampler is this process, so stopping it stops Python
     # (a child left behind would poll the port forever).
-    exec python3 - "$1" "$2" <<'PY'
+    exec python3 - "$1" "$2" "$work/step" <<'PY'
 import json, os, sys, time, urllib.request
-url, out = f"http://{sys.argv[1]}/metrics", sys.argv[2]
+url, out, step_file = f"http://{sys.argv[1]}/metrics", sys.argv[2], sys.argv[3]
 peak = {"queue": 0, "buffered": 0}
+queue_step = first = None
 while True:
     try:
         text = urllib.request.urlopen(url, timeout=1).read().decode()
@@ -152,9 +158,16 @@ while True:
     figures = dict(line.split() for line in text.splitlines() if line.startswith("gpt_api_log_"))
     last = {"queue": int(figures["gpt_api_log_queue_depth"]), "buffered": int(figures["gpt_api_log_rows_buffered"]),
             "spilled": int(figures["gpt_api_log_rows_spilled"])}
+    first = first or last
+    if last["queue"] > peak["queue"]:
+        try:
+            with open(step_file) as f:
+                queue_step = f.read().strip()
+        except OSError:
+            pass
     peak = {k: max(peak[k], last[k]) for k in peak}
     with open(out + ".tmp", "w") as f:
-        json.dump({"peak": peak, "last": last}, f)
+        json.dump({"peak": peak, "queue_step": queue_step, "first": first, "last": last}, f)
     os.replace(out + ".tmp", out)
     time.sleep(0.2)
 PY
@@ -574,8 +587,11 @@ def read(name):
     except (OSError, ValueError):
         return {}
 plain, stream, figures = read("plain.json"), read("stream.json"), read("figures.json")
+spilled = None
+if figures.get("first") and figures.get("last"):
+    spilled = figures["last"]["spilled"] - figures["first"]["spilled"]
 merged = {"mode": "mixed", "plain": plain, "stream": stream, "rss_max_kb": rss_max,
-          "queue_max": (figures.get("peak") or {}).get("queue")}
+          "queue_max": (figures.get("peak") or {}).get("queue"), "spilled": spilled}
 for field in ("answered", "ok", "non_200", "errors", "lost_events", "incomplete"):
     merged[field] = plain.get(field, 0) + stream.get(field, 0)
 merged["rps"] = plain.get("rps", 0) + stream.get("streams_per_s", 0)
