@@ -610,6 +610,7 @@ idle_memory() {
     echo "idle/$target: bench-load $args" >>"$commands"
     # shellcheck disable=SC2046  # memory_pids is a word list
     before=$(rss_kb $(memory_pids "$target"))
+    : >"$work/idle-$target.err"
     # shellcheck disable=SC2086  # args is a word list
     "$load_bin" $args >"$work/idle-$target.json" 2>"$work/idle-$target.err" &
     load_pid=$!
