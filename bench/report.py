@@ -172,12 +172,16 @@ class Report:
             yield self.absolute(f"throughput, c={concurrency} (req/s)", f"plain-c{concurrency}", "rps")
         yield self.absolute("latency p50 / p99, c=64 (µs)", "plain-c64", "p50_us", "p99_us")
         yield self.cpu_row("CPU per request, c=64 (µs)", "plain-c64")
+        yield self.split_row("CPU per request, c=64, by thread (µs)", "plain-c64")
         yield from self.limit_rows()
         yield from self.latency_rows("stream-c1", "TTFT", "c=1", "ttft_")
         yield from self.latency_rows("stream-c1", "inter-event gap", "c=1", "gap_")
         yield self.absolute("streams/s, c=64 (20 chunks, 0 ms)", "stream-c64", "streams_per_s")
         yield self.absolute("TTFT p50 / p99, c=64 (µs)", "stream-c64", "ttft_p50_us", "ttft_p99_us")
         yield self.cpu_row("CPU per stream, c=64 (µs)", "stream-c64")
+        yield self.split_row("CPU per stream, c=64, by thread (µs)", "stream-c64")
+        yield from self.wrk_rows()
+        yield from self.mixed_rows()
         yield self.per_target("events lost / streams incomplete (all stream runs)", self.stream_losses)
         yield self.per_target("slow streams held (64 deltas × 20 ms, none lost, no gap > 200 ms)", self.slow_held)
         yield self.per_target("slow streams: gap p50 / p99 / max at the largest step held (µs)", self.slow_gaps)
@@ -186,9 +190,116 @@ class Report:
         yield self.memory_row("RSS after load (MiB)", lambda t: self.kib("rss_after", t))
         if ("rss_soak", "gateway") in self.runs:
             yield self.per_target("RSS over the soak, first → last (max) (MiB)", self.soak)
+        yield from self.idle_rows()
         yield from self.log_rows()
+        yield from self.queue_rows()
+        yield from self.postgres_rows()
         yield from self.crash_rows()
         yield self.per_target("errors / non-200 (all runs)", self.error_counts)
+
+    def split_row(self, name, figure):
+        """The gateway's CPU per answer by thread role: workers, logging thread, database threads
+        (`gpt-api-log-db` and sqlx's), and the rest of the process (main, fleet, ended threads)."""
+        run = self.runs.get((figure, "gateway")) or {}
+        if "log_ticks" not in run:
+            return (name, "—", "—", "—", "")
+        parts = {role: self.cpu_per_answer(figure, "gateway", f"{role}_ticks") for role in ("worker", "log", "db")}
+        total = self.cpu_per_answer(figure, "gateway")
+        if total is None or None in parts.values():
+            return (name, "—", "—", "—", "")
+        # Threads and process are read one after the other: "other" may come out a tick below 0.
+        other = max(total - sum(parts.values()), 0.0)
+        text = (f"{total:.1f} = workers {parts['worker']:.1f} + log {parts['log']:.1f} "
+                f"+ db {parts['db']:.1f} + other {other:.1f}")
+        return (name, "—", "—", text, "")
+
+    def wrk_rows(self):
+        """The c=64 steps again with wrk (-t1 -c64, the same request) as the load generator."""
+        if not any(f.startswith("wrk-") for f, _ in self.runs):
+            return
+        yield self.absolute("wrk: throughput, c=64 (req/s)", "wrk-plain", "rps")
+        yield self.absolute("wrk: latency p50 / p99, c=64 (µs)", "wrk-plain", "p50_us", "p99_us")
+        yield self.cpu_row("wrk: CPU per request, c=64 (µs)", "wrk-plain")
+        yield self.split_row("wrk: CPU per request, c=64, by thread (µs)", "wrk-plain")
+        yield self.absolute("wrk: streams/s, c=64 (20 chunks, 0 ms)", "wrk-stream", "streams_per_s")
+        yield self.cpu_row("wrk: CPU per stream, c=64 (µs)", "wrk-stream")
+        yield self.split_row("wrk: CPU per stream, c=64, by thread (µs)", "wrk-stream")
+
+    def mixed_rows(self):
+        """c=64 with half of the connections streaming, nginx against the gateway."""
+        if not any(f == "mixed" for f, _ in self.runs):
+            return
+        yield self.mixed_row("mixed, c=32 + 32 streams: requests/s + streams/s",
+                             lambda load: f"{fmt(load['plain'].get('rps'))} + {fmt(load['stream'].get('streams_per_s'))}",
+                             lambda load: load["rps"])
+        yield self.cpu_row("mixed: CPU per request or stream (µs)", "mixed")
+        yield self.split_row("mixed: CPU per request or stream, by thread (µs)", "mixed")
+        yield self.mixed_row("mixed: RSS, max (MiB)", lambda load: fmt(mib(load.get("rss_max_kb")), digits=1),
+                             lambda load: load.get("rss_max_kb"))
+        yield self.mixed_row("mixed: log queue depth, max (sampled every 0.2 s); rows spilled (writer behind)",
+                             lambda load: "—" if load.get("queue_max") is None
+                             else f"{fmt(load['queue_max'])}; {fmt(load.get('spilled'))}", None)
+
+    def mixed_row(self, name, text, value):
+        loads = {t: self.load("mixed", t) for t in ("nginx", "gateway")}
+        cells = {t: text(load) if load.get("plain") is not None else "—" for t, load in loads.items()}
+        if value is None or "—" in cells.values():
+            return (name, "—", cells["nginx"], cells["gateway"], "")
+        return (name, "—", cells["nginx"], cells["gateway"], ratio(value(loads["gateway"]), value(loads["nginx"])))
+
+    def idle_rows(self):
+        """Keep-alive connections that made one request each, then held open and idle."""
+        runs = {t: self.runs.get(("idle", t)) for t in ("nginx", "gateway")}
+        if not any(runs.values()):
+            return
+        count = next(int(run["connections"]) for run in runs.values() if run)
+
+        def added(run):
+            if not run or run.get("kb_held") is None:
+                return None
+            return int(run["kb_held"]) - int(run["kb_before"])
+
+        def cell(run):
+            kib = added(run)
+            if kib is None:
+                return "—"
+            held = (run.get("load") or {}).get("held")
+            return (f"{mib(int(run['kb_before'])):.1f} → {mib(int(run['kb_held'])):.1f} "
+                    f"(+{mib(kib):.1f}; {held} held)")
+
+        yield (f"RSS before → with {count:,} idle keep-alive connections (added) (MiB)", "—",
+               cell(runs["nginx"]), cell(runs["gateway"]), ratio(added(runs["gateway"]), added(runs["nginx"])))
+        per_connection = [None if added(run) is None else added(run) / count for run in runs.values()]
+        yield ("RSS added per idle connection (KiB)", "—", *[fmt(v, digits=1) for v in per_connection],
+               "")
+
+    def queue_rows(self):
+        sampled = next((r for r in self.records if r.get("figure") == "queue_run"), None)
+        if sampled is None:
+            return
+        figures = json.loads(sampled.get("figures") or "{}")
+        peak = figures.get("peak") or {}
+        step = f" (queue's, during: {figures['queue_step']})" if figures.get("queue_step") else ""
+        yield ("log queue depth / rows only in memory, max over the run (sampled every 0.2 s)", "—", "—",
+               f"{fmt(peak.get('queue'))} / {fmt(peak.get('buffered'))}{step}", "")
+
+    def postgres_rows(self):
+        """A second gateway logging to a local PostgreSQL, c=64 non-streaming, waited on until
+        every answered request has its row."""
+        run = next((r for r in self.records if r.get("figure") == "postgres"), None)
+        if run is None:
+            return
+        rows, seconds = int(run["rows"]), int(run["elapsed_ms"]) / 1000
+        answered = (run.get("load") or {}).get("answered")
+        if rows <= 0 or seconds <= 0:
+            yield ("PostgreSQL log: no rows written", "—", "—", f"{rows} / {answered}", "")
+            return
+        per_row = {k: int(run[k]) * self.tick_us / rows for k in ("log_ticks", "db_ticks", "postgres_ticks")}
+        yield ("PostgreSQL log, c=64: rows / answered; rows/s (load start → last row)", "—", "—",
+               f"{rows:,} / {answered:,}; {fmt(rows / seconds)} ({seconds:.1f} s)", "")
+        yield ("PostgreSQL log: CPU per row, log + db threads (PostgreSQL's own) (µs)", "—", "—",
+               f"{per_row['log_ticks'] + per_row['db_ticks']:.1f} = {per_row['log_ticks']:.1f} + "
+               f"{per_row['db_ticks']:.1f} ({per_row['postgres_ticks']:.1f})", "")
 
     def limit_rows(self):
         """CPU per request through GPT_API with an unlimited key against a key with every limit
@@ -305,10 +416,10 @@ class Report:
             return
         rows = int(total["rows"])
         access = int(total.get("access_lines") or 0)
-        # The fleet-mode gateway is a process of its own with its own database: its requests
-        # are not this log's.
+        # The fleet-mode and PostgreSQL gateways are processes of their own with their own
+        # databases: their requests are not this log's.
         answered = sum((r.get("load") or {}).get("answered", 0) for (f, t), r in self.runs.items()
-                       if t == "gateway" and not f.startswith("key-fleet"))
+                       if t == "gateway" and not f.startswith("key-fleet") and f != "postgres")
         spilled = int(total.get("spilled") or 0)
         finished = max(access, answered)
         yield ("log rows written / requests answered (access lines)", "—", "—",

@@ -3,7 +3,7 @@
 # (the "dumb proxy" reference), all in one run on 127.0.0.1, and writes the table to
 # bench/results/<date>-<quick|full>.md (see bench/README.md for what each figure means).
 #
-# Usage: scripts/bench.sh [--quick]     quick: about 1-2 minutes; full: under 10 minutes
+# Usage: scripts/bench.sh [--quick]     quick: about 2-3 minutes; full: under 10 minutes
 # Env:   BENCH_NO_BUILD=1  use the binaries already in target/release
 #        BENCH_KEEP=1      keep the temp dir (configs, logs, raw JSON results)
 #        BENCH_GATEWAY_BIN=PATH  the gateway binary to measure (default target/release/gpt-api)
@@ -24,7 +24,11 @@ results=$work/results.jsonl
 commands=$work/commands.txt
 started_pids=()
 
-log() { echo "bench: $*" >&2; }
+# Logs a line, which also names the step under way for the log-queue sampler (see below).
+log() {
+    echo "bench: [${SECONDS}s] $*" >&2
+    echo "$*" >"$work/step"
+}
 
 # Stops a process we started: TERM, then KILL after $2 seconds (default 5).
 stop_process() {
@@ -87,16 +91,25 @@ cpu_ticks() {
     echo "$total"
 }
 
-# utime+stime (clock ticks) of the gateway's worker threads only: where requests are relayed
-# and streams translated, without the logging threads.
-worker_ticks() {
-    local total=0 task ticks
+# utime+stime (clock ticks) of the gateway's threads by role, as "WORKERS LOG DB": the worker
+# threads (gpt-api-worker*: requests relayed, streams translated), the logging thread
+# (gpt-api-log: access lines, rows, stream summaries) and the database threads (gpt-api-log-db,
+# whose Tokio runtime runs sqlx, and the thread sqlx starts per SQLite connection,
+# sqlx-sqlite-worker*; names cut to 15 bytes). The rest of the process's ticks (main thread,
+# fleet thread, threads that ended) is its cpu_ticks minus these.
+thread_ticks() {
+    local workers=0 log=0 db=0 task comm stat fields
     for task in /proc/"$1"/task/*; do
-        [[ $(cat "$task/comm" 2>/dev/null) == gpt-api-worker* ]] || continue
-        ticks=$(cut -d')' -f2- "$task/stat" 2>/dev/null | awk '{print $12 + $13}') || ticks=0
-        total=$((total + ${ticks:-0}))
+        { read -r comm <"$task/comm" && read -r stat <"$task/stat"; } 2>/dev/null || continue
+        # shellcheck disable=SC2206  # the fields after "(comm) " are space-separated numbers
+        fields=(${stat##*) })
+        case $comm in
+            gpt-api-worker*) workers=$((workers + fields[11] + fields[12])) ;;
+            gpt-api-log) log=$((log + fields[11] + fields[12])) ;;
+            gpt-api-log-db | sqlx-sqlite-*) db=$((db + fields[11] + fields[12])) ;;
+        esac
     done
-    echo "$total"
+    echo "$workers $log $db"
 }
 
 rss_kb() {
@@ -125,6 +138,41 @@ print(sqlite3.connect(sys.argv[1], timeout=5).execute("select count(*) from requ
 PY
 }
 
+# Samples the gateway's /metrics at $1 every 0.2 s into $2 (JSON: the largest log queue and
+# rows held only in memory seen, the step the largest queue was seen in, the first and the last
+# sample) until killed.
+sample_log_figures() {
+    # exec: run in the background, the sampler is this process, so stopping it stops Python
+    # (a child left behind would poll the port forever).
+    exec python3 - "$1" "$2" "$work/step" <<'PY'
+import json, os, sys, time, urllib.request
+url, out, step_file = f"http://{sys.argv[1]}/metrics", sys.argv[2], sys.argv[3]
+peak = {"queue": 0, "buffered": 0}
+queue_step = first = None
+while True:
+    try:
+        text = urllib.request.urlopen(url, timeout=1).read().decode()
+    except OSError:
+        time.sleep(0.2)
+        continue
+    figures = dict(line.split() for line in text.splitlines() if line.startswith("gpt_api_log_"))
+    last = {"queue": int(figures["gpt_api_log_queue_depth"]), "buffered": int(figures["gpt_api_log_rows_buffered"]),
+            "spilled": int(figures["gpt_api_log_rows_spilled"])}
+    first = first or last
+    if last["queue"] > peak["queue"]:
+        try:
+            with open(step_file) as f:
+                queue_step = f.read().strip()
+        except OSError:
+            pass
+    peak = {k: max(peak[k], last[k]) for k in peak}
+    with open(out + ".tmp", "w") as f:
+        json.dump({"peak": peak, "queue_step": queue_step, "first": first, "last": last}, f)
+    os.replace(out + ".tmp", out)
+    time.sleep(0.2)
+PY
+}
+
 # --- build and start --------------------------------------------------------------------------
 
 if [[ -z ${BENCH_NO_BUILD:-} ]]; then
@@ -144,10 +192,12 @@ threads=$(nproc)
 
 if [[ $mode == quick ]]; then
     seconds=2 warmup=0.5 sweep="1 64" slow_steps="1000" memory_seconds=4 soak_seconds=0
-    crash_seconds=3
+    crash_seconds=3 wrk_seconds=2 mixed_seconds=2 idle_connections=1000 postgres_seconds=2
 else
     seconds=5 warmup=1 sweep="1 8 64 256 512" slow_steps="1000 2000 3000 4000 6000" memory_seconds=6 soak_seconds=180
-    crash_seconds=8
+    # The wrk, mixed and PostgreSQL steps shorter than the others' 5 s: the full run stays
+    # under 10 minutes with them (the PostgreSQL step also waits for the writer to drain).
+    crash_seconds=8 wrk_seconds=3 mixed_seconds=4 idle_connections=5000 postgres_seconds=3
 fi
 crash_seconds=${BENCH_CRASH_SECONDS:-$crash_seconds}
 slow_path=/s/64/20/v1/chat/completions
@@ -217,6 +267,15 @@ EOF
         log "nginx did not start: no nginx column"
     fi
 fi
+
+# wrk, the second load generator (Debian's package), installed the same way.
+wrk_bin=$(command -v wrk || true)
+if [[ -z $wrk_bin ]] && command -v apt-get >/dev/null; then
+    log "installing wrk: apt-get install -y wrk"
+    { apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }; } >>"$work/apt.log" 2>&1 || true
+    wrk_bin=$(command -v wrk || true)
+fi
+[[ -n $wrk_bin ]] || log "wrk is not installed and could not be installed: no wrk rows (apt-get install wrk)"
 
 gateway_pid=
 new_kinds=
@@ -361,26 +420,39 @@ target_args() {
     esac
 }
 
-# measure FIGURE TARGET SLOW BENCH_LOAD_ARGS...: one bench-load run, with the target's CPU time
-# (the gateway's also split out for its worker threads). Later flags override target_args'.
+# run_measured FIGURE TARGET COMMAND...: runs COMMAND (in this shell: a function may start
+# processes), which prints one JSON object of results, with the target's CPU time over it (the
+# gateway's also split by thread role, see thread_ticks) into the results; echoes the JSON.
+run_measured() {
+    local figure=$1 target=$2 before after out pids split_before=(0 0 0) split_after=(0 0 0)
+    shift 2
+    pids=$(proxy_pids "$target")
+    # shellcheck disable=SC2086  # pids is a word list
+    before=$(cpu_ticks $pids)
+    # shellcheck disable=SC2207  # three numbers
+    [[ $target == gateway ]] && split_before=($(thread_ticks "$gateway_pid"))
+    "$@" >"$work/run.json" 2>>"$work/load.err" || true
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks $pids)
+    # shellcheck disable=SC2207
+    [[ $target == gateway ]] && split_after=($(thread_ticks "$gateway_pid"))
+    out=$(cat "$work/run.json")
+    [[ $out == \{* ]] || out=null
+    printf '{"figure":"%s","target":"%s","cpu_ticks":%s,"worker_ticks":%s,"log_ticks":%s,"db_ticks":%s,"load":%s}\n' \
+        "$figure" "$target" "$((after - before))" "$((split_after[0] - split_before[0]))" \
+        "$((split_after[1] - split_before[1]))" "$((split_after[2] - split_before[2]))" "$out" >>"$results"
+    echo "$out"
+}
+
+# measure FIGURE TARGET SLOW BENCH_LOAD_ARGS...: one bench-load run, measured. Later flags
+# override target_args'.
 measure() {
-    local figure=$1 target=$2 slow=$3 before after out pids workers_before=0 workers_after=0
+    local figure=$1 target=$2 slow=$3
     shift 3
     # shellcheck disable=SC2046  # target_args is a word list
     set -- $(target_args "$target" "$slow") "$@"
     echo "$figure/$target: bench-load $*" >>"$commands"
-    pids=$(proxy_pids "$target")
-    # shellcheck disable=SC2086  # pids is a word list
-    before=$(cpu_ticks $pids)
-    [[ $target == gateway ]] && workers_before=$(worker_ticks "$gateway_pid")
-    out=$("$load_bin" "$@" 2>>"$work/load.err") || true
-    # shellcheck disable=SC2086
-    after=$(cpu_ticks $pids)
-    [[ $target == gateway ]] && workers_after=$(worker_ticks "$gateway_pid")
-    [[ $out == \{* ]] || out=null
-    printf '{"figure":"%s","target":"%s","cpu_ticks":%s,"worker_ticks":%s,"load":%s}\n' \
-        "$figure" "$target" "$((after - before))" "$((workers_after - workers_before))" "$out" >>"$results"
-    echo "$out"
+    run_measured "$figure" "$target" "$load_bin" "$@"
 }
 
 # measure_memory TARGET SECONDS EVERY FIGURE: c=32 for SECONDS, sampling the RSS every EVERY s.
@@ -410,6 +482,249 @@ memory_pids() {
         nginx) echo "$nginx_pid $(children_of "$nginx_pid")" ;;
         gateway) echo "$gateway_pid" ;;
     esac
+}
+
+# --- wrk: the second load generator ---------------------------------------------------------
+
+# The request bench-load sends (method, path, headers, body, as `bench-load --print-request`
+# writes it to $BENCH_WRK_REQUEST), sent by wrk on each of its connections; wrk sets Host and
+# Content-Length. At the end, one JSON line of results in bench-load's field names.
+write_wrk_script() {
+    cat >"$work/wrk.lua" <<'LUA'
+local file = assert(io.open(os.getenv("BENCH_WRK_REQUEST"), "rb"))
+local request = file:read("*a")
+file:close()
+local head, body = request:match("^(.-)\r\n\r\n(.*)$")
+local first = true
+for line in head:gmatch("[^\r\n]+") do
+    if first then
+        wrk.method, wrk.path = line:match("^(%S+) (%S+)")
+        first = false
+    else
+        local name, value = line:match("^([^:]+):%s*(.*)$")
+        local lower = name:lower()
+        if lower ~= "host" and lower ~= "content-length" then
+            wrk.headers[name] = value
+        end
+    end
+end
+wrk.body = body
+local stream = body:find('"stream":true', 1, true) ~= nil
+
+done = function(summary, latency, requests)
+    local errors = summary.errors
+    local seconds = summary.duration / 1e6
+    local ok = summary.requests - errors.status
+    io.write(string.format(
+        '{"tool":"wrk","mode":"%s","concurrency":%d,"seconds":%.3f,"answered":%d,"ok":%d,' ..
+        '"non_200":%d,"errors":%d,"%s":%.1f,"p50_us":%d,"p99_us":%d,"max_us":%d,"first_error":null}\n',
+        stream and "stream" or "plain", 64, seconds, summary.requests, ok, errors.status,
+        errors.connect + errors.read + errors.write + errors.timeout,
+        stream and "streams_per_s" or "rps", ok / seconds,
+        latency:percentile(50), latency:percentile(99), latency.max))
+end
+LUA
+}
+
+# run_wrk REQUEST_FILE URL: wrk -t1 -c64 for $wrk_seconds; prints the script's JSON line.
+run_wrk() {
+    BENCH_WRK_REQUEST=$1 "$wrk_bin" -t1 -c64 -d"${wrk_seconds}s" --timeout 5s -s "$work/wrk.lua" "$2" \
+        >"$work/wrk.out"
+    grep '^{' "$work/wrk.out"
+}
+
+# wrk_measure FIGURE TARGET MODE: the request of `bench-load --mode MODE` to TARGET, sent by wrk,
+# measured like measure does.
+wrk_measure() {
+    local figure=$1 target=$2 mode=$3 request
+    request=$work/$figure-$target.http
+    # shellcheck disable=SC2046  # target_args is a word list
+    set -- $(target_args "$target" 0) --mode "$mode"
+    "$load_bin" "$@" --print-request true >"$request"
+    echo "$figure/$target: wrk -t1 -c64 -d${wrk_seconds}s --timeout 5s -s wrk.lua http://${addr[$target]}/ (wrk.lua sends the request of bench-load $*)" >>"$commands"
+    run_measured "$figure" "$target" run_wrk "$request" "http://${addr[$target]}/"
+}
+
+# --- mixed streams and requests ---------------------------------------------------------------
+
+# mixed_load TARGET: c=64 for the run, half of it streams (two bench-loads of 32 connections at
+# once), sampling the RSS every 0.2 s and the gateway's log queue (sample_log_figures); prints
+# the two runs' figures merged, with the largest RSS and queue seen.
+mixed_load() {
+    local target=$1 args plain_pid stream_pid sampler_pid='' rss_max=0 kb
+    local dir=$work/mixed-$target
+    mkdir -p "$dir"
+    args="$(target_args "$target" 0) --concurrency 32 --duration-s $mixed_seconds --warmup-s $warmup --timeout-ms 5000"
+    echo "mixed/$target (plain): bench-load $args" >>"$commands"
+    echo "mixed/$target (stream, at the same time): bench-load $args --mode stream --expect-events 22" >>"$commands"
+    # shellcheck disable=SC2086  # args is a word list
+    "$load_bin" $args >"$dir/plain.json" 2>>"$work/load.err" &
+    plain_pid=$!
+    # shellcheck disable=SC2086
+    "$load_bin" $args --mode stream --expect-events 22 >"$dir/stream.json" 2>>"$work/load.err" &
+    stream_pid=$!
+    started_pids+=("$plain_pid" "$stream_pid")
+    if [[ $target == gateway ]]; then
+        sample_log_figures "${addr[gateway]}" "$dir/figures.json" &
+        sampler_pid=$!
+        started_pids+=("$sampler_pid")
+    fi
+    while kill -0 "$plain_pid" 2>/dev/null || kill -0 "$stream_pid" 2>/dev/null; do
+        # shellcheck disable=SC2046  # memory_pids is a word list
+        kb=$(rss_kb $(memory_pids "$target"))
+        ((kb > rss_max)) && rss_max=$kb
+        sleep 0.2
+    done
+    wait "$plain_pid" "$stream_pid" || true
+    [[ -n $sampler_pid ]] && stop_process "$sampler_pid" 1
+    python3 - "$dir" "$rss_max" <<'PY'
+import json, sys
+folder, rss_max = sys.argv[1], int(sys.argv[2])
+def read(name):
+    try:
+        with open(f"{folder}/{name}") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+plain, stream, figures = read("plain.json"), read("stream.json"), read("figures.json")
+spilled = None
+if figures.get("first") and figures.get("last"):
+    spilled = figures["last"]["spilled"] - figures["first"]["spilled"]
+merged = {"mode": "mixed", "plain": plain, "stream": stream, "rss_max_kb": rss_max,
+          "queue_max": (figures.get("peak") or {}).get("queue"), "spilled": spilled}
+for field in ("answered", "ok", "non_200", "errors", "lost_events", "incomplete"):
+    merged[field] = plain.get(field, 0) + stream.get(field, 0)
+merged["rps"] = plain.get("rps", 0) + stream.get("streams_per_s", 0)
+merged["first_error"] = plain.get("first_error") or stream.get("first_error")
+print(json.dumps(merged))
+PY
+}
+
+# --- idle connections -------------------------------------------------------------------------
+
+# idle_memory TARGET: the target's RSS, then $idle_connections keep-alive connections that each
+# make one request and stay open, idle (bench-load --mode idle), and its RSS while they are held.
+idle_memory() {
+    local target=$1 args load_pid before held='' i out
+    args="$(target_args "$target" 0) --mode idle --concurrency $idle_connections --hold-s 1 --timeout-ms 15000"
+    echo "idle/$target: bench-load $args" >>"$commands"
+    # shellcheck disable=SC2046  # memory_pids is a word list
+    before=$(rss_kb $(memory_pids "$target"))
+    : >"$work/idle-$target.err"
+    # shellcheck disable=SC2086  # args is a word list
+    "$load_bin" $args >"$work/idle-$target.json" 2>"$work/idle-$target.err" &
+    load_pid=$!
+    started_pids+=("$load_pid")
+    for ((i = 0; i < 300; i++)); do
+        grep -q '"event":"held"' "$work/idle-$target.err" && break
+        kill -0 "$load_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q '"event":"held"' "$work/idle-$target.err"; then
+        # Settled: the last answers' buffers are freed, what stays is what an idle one holds.
+        sleep 0.5
+        # shellcheck disable=SC2046
+        held=$(rss_kb $(memory_pids "$target"))
+    fi
+    wait "$load_pid" || true
+    cat "$work/idle-$target.err" >>"$work/load.err"
+    out=$(cat "$work/idle-$target.json")
+    [[ $out == \{* ]] || out=null
+    printf '{"figure":"idle","target":"%s","connections":%s,"kb_before":%s,"kb_held":%s,"load":%s}\n' \
+        "$target" "$idle_connections" "$before" "${held:-null}" "$out" >>"$results"
+}
+
+# --- the log writer on PostgreSQL -------------------------------------------------------------
+
+# The directory with PostgreSQL's initdb and pg_ctl, found as GPT_API_TESTS/pg_server.py and
+# scripts/test.sh do (Debian keeps them in /usr/lib/postgresql/<N>/bin, the newest last here).
+postgres_bindir() {
+    local dir found=''
+    for dir in /usr/local/bin "$(pg_config --bindir 2>/dev/null)" /usr/lib/postgresql/*/bin; do
+        [[ -n $dir && -x $dir/initdb && -x $dir/pg_ctl ]] && { found=$dir; break; }
+    done
+    [[ -n $found ]] && echo "$found"
+}
+
+# A throwaway PostgreSQL (trust auth, synchronous_commit off: like the SQLite log's WAL with
+# synchronous=NORMAL, a commit waits for no fsync) and a second gateway logging into it, under
+# c=64 non-streaming for the run; then waits until every answered request has its row. Records
+# the rows, the time from the load's start to the last row, and the CPU of the gateway's logging
+# and database threads and of PostgreSQL's processes over that time.
+postgres_log() {
+    local bindir dir port as_postgres=() pg_pid pid addr args start rows=0 answered out i
+    local split_before split_after pg_before pg_after elapsed_ms
+    bindir=$(postgres_bindir) || {
+        log "no PostgreSQL binaries (initdb, pg_ctl): no PostgreSQL column (apt-get install postgresql)"
+        return
+    }
+    dir=$work/pg
+    mkdir -p "$dir"
+    if ((EUID == 0)); then
+        # PostgreSQL refuses to run as root: as its own user (the package creates it).
+        if ! id postgres >/dev/null 2>&1 || ! command -v runuser >/dev/null; then
+            log "root, and no postgres user (or no runuser) to run PostgreSQL as: no PostgreSQL column"
+            return
+        fi
+        chmod 711 "$work"
+        chown postgres:postgres "$dir"
+        as_postgres=(runuser -u postgres --)
+    fi
+    port=$(free_port)
+    if ! "${as_postgres[@]}" "$bindir/initdb" -A trust -U postgres --no-sync -D "$dir/data" >"$dir/initdb.log" 2>&1 \
+        || ! "${as_postgres[@]}" "$bindir/pg_ctl" start -w -l "$dir/server.log" -D "$dir/data" \
+            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c synchronous_commit=off" >"$dir/pg_ctl.log" 2>&1; then
+        tail -n 5 "$dir/initdb.log" "$dir/pg_ctl.log" "$dir/server.log" >&2 2>/dev/null || true
+        log "PostgreSQL did not start: no PostgreSQL column"
+        return
+    fi
+    pg_pid=$(head -n1 "$dir/data/postmaster.pid")
+    started_pids+=("$pg_pid")
+    local url="postgres://postgres@127.0.0.1:$port/postgres"
+    sed -e "s#sqlite://$work/gpt_api.db#$url#" -e "s#$work/gpt_api.spill.jsonl#$dir/spill.jsonl#" \
+        "$work/gateway.toml" >"$dir/gateway.toml"
+    "$gateway_bin" --config "$dir/gateway.toml" >"$dir/gateway.log" 2>"$dir/gateway.err" &
+    pid=$!
+    started_pids+=("$pid")
+    if addr=$(wait_listening "$dir/gateway.log" "$pid"); then
+        args="--target $addr --model bench --concurrency 64 --duration-s $postgres_seconds --timeout-ms 5000"
+        echo "postgres/gateway ([database] url = \"$url\"): bench-load $args" >>"$commands"
+        # shellcheck disable=SC2207  # three numbers
+        split_before=($(thread_ticks "$pid"))
+        # shellcheck disable=SC2046  # the postmaster and its children
+        pg_before=$(cpu_ticks "$pg_pid" $(children_of "$pg_pid"))
+        start=$(date +%s%N)
+        # shellcheck disable=SC2086  # args is a word list
+        out=$("$load_bin" $args 2>>"$work/load.err") || true
+        [[ $out == \{* ]] || out=null
+        answered=$(json_get "$out" answered)
+        for ((i = 0; i < 300; i++)); do
+            rows=$(psql_count "$bindir" "$url")
+            ((${rows:--1} >= ${answered:-0})) && break
+            sleep 0.1
+        done
+        elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+        # shellcheck disable=SC2207
+        split_after=($(thread_ticks "$pid"))
+        # shellcheck disable=SC2046
+        pg_after=$(cpu_ticks "$pg_pid" $(children_of "$pg_pid"))
+        printf '{"figure":"postgres","target":"gateway","rows":%s,"elapsed_ms":%s,"log_ticks":%s,"db_ticks":%s,"postgres_ticks":%s,"server":"%s","load":%s}\n' \
+            "$rows" "$elapsed_ms" "$((split_after[1] - split_before[1]))" "$((split_after[2] - split_before[2]))" \
+            "$((pg_after - pg_before))" "$("$bindir/postgres" --version 2>/dev/null || echo postgres)" "$out" >>"$results"
+    else
+        tail -n 5 "$dir/gateway.log" "$dir/gateway.err" >&2 || true
+        log "the gateway on PostgreSQL did not start: no PostgreSQL column"
+    fi
+    stop_process "$pid" 20
+    "${as_postgres[@]}" "$bindir/pg_ctl" stop -m fast -w -D "$dir/data" >>"$dir/pg_ctl.log" 2>&1 || true
+}
+
+# Rows in request_logs of the PostgreSQL database at $2 (psql next to $1's binaries or on PATH);
+# -1 when it cannot be read.
+psql_count() {
+    local psql=$1/psql
+    [[ -x $psql ]] || psql=psql
+    "$psql" -X -q -t -A -d "$2" -c "select count(*) from request_logs" 2>/dev/null || echo -1
 }
 
 # --- limits in fleet mode ---------------------------------------------------------------------
@@ -456,6 +771,7 @@ record figure meta date "$(date -u +%Y-%m-%dT%H:%MZ)" mode "$mode" nproc "$(npro
     cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
     kernel "$(uname -sr)" rustc "$(rustc --version 2>/dev/null || echo unknown)" \
     nginx "$({ [[ -n $nginx_bin ]] && "$nginx_bin" -v 2>&1; } || echo none)" \
+    wrk "$({ [[ -n $wrk_bin ]] && { "$wrk_bin" -v 2>&1 || true; } | head -n1; } || echo none)" \
     commit "$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
     clk_tck "$(getconf CLK_TCK)" seconds "$seconds" warmup "$warmup" workers "$workers" \
     mock_driver "$(sed -n 's/.*"driver":"\([^"]*\)".*/\1/p' "$work/mock.log" | head -n1)" \
@@ -466,6 +782,14 @@ for target in nginx gateway; do
     # shellcheck disable=SC2046
     record figure rss_idle target "$target" kb "$(rss_kb $(memory_pids "$target"))"
 done
+
+# The log queue's depth over the whole run, sampled from the gateway's /metrics until it stops.
+run_sampler_pid=
+if [[ -n $gateway_pid ]]; then
+    sample_log_figures "${addr[gateway]}" "$work/queue-run.json" &
+    run_sampler_pid=$!
+    started_pids+=("$run_sampler_pid")
+fi
 
 for target in "${targets[@]}"; do
     out=$(measure sanity "$target" 0 --requests 1 --duration-s 5 --timeout-ms 5000)
@@ -516,6 +840,22 @@ for concurrency in 1 64; do
         measure "stream-c$concurrency" "$target" 0 --mode stream --concurrency "$concurrency" \
             --duration-s "$seconds" --warmup-s "$warmup" --expect-events 22 --timeout-ms 5000 >/dev/null
     done
+done
+
+if [[ -n $wrk_bin ]]; then
+    write_wrk_script
+    for wrk_mode in plain stream; do
+        log "wrk -t1 -c64, $wrk_mode"
+        for target in "${targets[@]}"; do
+            wrk_measure "wrk-$wrk_mode" "$target" "$wrk_mode" >/dev/null
+        done
+    done
+fi
+
+for target in nginx gateway; do
+    [[ -n ${addr[$target]:-} ]] || continue
+    log "mixed: c=64 through $target, half of it streams"
+    run_measured mixed "$target" mixed_load "$target" >/dev/null
 done
 
 # Translated streams: the same c=64 stream step through the gateway with the client and the
@@ -581,6 +921,17 @@ for target in nginx gateway; do
     record figure rss_after target "$target" kb "$(rss_kb $(memory_pids "$target"))"
 done
 
+for target in nginx gateway; do
+    [[ -n ${addr[$target]:-} ]] || continue
+    log "idle connections: $idle_connections held open to $target"
+    idle_memory "$target"
+done
+
+if [[ -n $run_sampler_pid ]]; then
+    stop_process "$run_sampler_pid" 1
+    record figure queue_run figures "$(cat "$work/queue-run.json" 2>/dev/null || echo '{}')"
+fi
+
 if [[ -n $gateway_pid ]]; then
     log "stopping the gateway (SIGTERM drains its log)"
     stop_process "$gateway_pid" 20
@@ -590,32 +941,6 @@ if [[ -n $gateway_pid ]]; then
 fi
 
 # --- kill -9 under load -----------------------------------------------------------------------
-
-# Samples the gateway's /metrics at $1 every 0.2 s into $2 (JSON: the largest log queue and
-# rows held only in memory seen, and the last sample) until killed.
-sample_log_figures() {
-    # exec: run in the background, the sampler is this process, so stopping it stops Python
-    # (a child left behind would poll the port forever).
-    exec python3 - "$1" "$2" <<'PY'
-import json, os, sys, time, urllib.request
-url, out = f"http://{sys.argv[1]}/metrics", sys.argv[2]
-peak = {"queue": 0, "buffered": 0}
-while True:
-    try:
-        text = urllib.request.urlopen(url, timeout=1).read().decode()
-    except OSError:
-        time.sleep(0.2)
-        continue
-    figures = dict(line.split() for line in text.splitlines() if line.startswith("gpt_api_log_"))
-    last = {"queue": int(figures["gpt_api_log_queue_depth"]), "buffered": int(figures["gpt_api_log_rows_buffered"]),
-            "spilled": int(figures["gpt_api_log_rows_spilled"])}
-    peak = {k: max(peak[k], last[k]) for k in peak}
-    with open(out + ".tmp", "w") as f:
-        json.dump({"peak": peak, "last": last}, f)
-    os.replace(out + ".tmp", out)
-    time.sleep(0.2)
-PY
-}
 
 # A second gateway (its own SQLite log and spill file, same settings) under c=64, half of it
 # streams, killed with SIGKILL after $crash_seconds s while the load runs; then started again
@@ -675,6 +1000,11 @@ crash_under_load() {
 if [[ -n $gateway_pid ]]; then
     log "kill -9 under load: c=64 (half streams) for ${crash_seconds}s, then restart to replay the spill"
     crash_under_load
+fi
+
+if [[ -n $gateway_pid ]]; then
+    log "the log writer on PostgreSQL: c=64 for ${postgres_seconds}s through a gateway logging to a local PostgreSQL"
+    postgres_log
 fi
 
 # --- report -----------------------------------------------------------------------------------

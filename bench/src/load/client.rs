@@ -62,6 +62,10 @@ impl Client {
         Ok(self.stream.as_mut().expect("connected just above"))
     }
 
+    pub fn is_connected(&self) -> bool {
+        self.stream.is_some()
+    }
+
     /// Drops the connection; the next `send` opens a new one.
     pub fn disconnect(&mut self) {
         self.stream = None;

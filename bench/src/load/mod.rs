@@ -11,6 +11,8 @@ mod scenario;
 mod sse;
 mod stats;
 
+use std::io::Write;
+
 use crate::args::parse_or_exit;
 use crate::runtime::run_on_threads;
 use plan::Plan;
@@ -28,7 +30,7 @@ bench-load: closed-loop HTTP/1.1 load generator, one JSON line of results on std
                          :generateContent), /v2/chat)
   --model NAME           model in the request body (default gpt-4o-mini)
   --api-key KEY          bearer token sent (default sk-bench)
-  --mode MODE            plain | stream | slow-streams (default plain)
+  --mode MODE            plain | stream | slow-streams | idle (default plain)
   --concurrency N        connections, each with one request in flight (default 1)
   --threads N            threads the connections are spread over (default: cores, at most N)
   --duration-s S         measured seconds, after the warm-up (default 5)
@@ -41,16 +43,27 @@ bench-load: closed-loop HTTP/1.1 load generator, one JSON line of results on std
   --gap-limit-ms MS      inter-event gaps above this are counted (default 200)
   --ramp-ms MS           slow-streams: time to connect before the streams start (default 1000)
   --stagger-ms MS        slow-streams: starts spread evenly over this window (default 20)
+  --print-request true   print the request (head and body) the flags make, and exit
+  --hold-s S             idle: seconds the connections stay open once all are answered
+                         (default 5)
 
 plain reports requests/s and latency percentiles; stream reports streams/s, time to first data
 event (ttft), inter-event gaps and events per stream; slow-streams holds one stream on each
-connection, all at once, and counts lost events and gaps over the limit. A stream is complete
+connection, all at once, and counts lost events and gaps over the limit; idle sends one
+non-streaming request on each connection, then holds them all open and idle (stderr gets
+{\"event\":\"held\"} once every one is answered) and reports how many it held. A stream is complete
 when it ends with data: [DONE] (chat), event: message_stop (Messages), event: message-end
 (Cohere) or an event with a finishReason (Gemini), and has no error event.
 A flag given twice takes its last value. Times in µs.";
 
 pub fn main() {
     let plan: &'static Plan = Box::leak(Box::new(parse_or_exit(USAGE, Plan::from_args)));
+    if plan.print_request {
+        std::io::stdout()
+            .write_all(plan.request)
+            .expect("cannot write to stdout");
+        return;
+    }
     let results = run_on_threads("load", plan.threads, |index, driver| async move {
         (scenario::run_thread(plan, index).await, driver)
     });

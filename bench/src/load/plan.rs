@@ -1,7 +1,7 @@
 //! What a load run does: flags parsed into a `Plan` shared (read-only, leaked) by every thread.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::args::Args;
@@ -15,6 +15,8 @@ pub enum Mode {
     Stream,
     /// One stream per connection, all started together and held to the end.
     SlowStreams,
+    /// One non-streaming request per connection, then every connection held open, idle.
+    Idle,
 }
 
 impl std::str::FromStr for Mode {
@@ -24,6 +26,7 @@ impl std::str::FromStr for Mode {
             "plain" => Ok(Self::Plain),
             "stream" => Ok(Self::Stream),
             "slow-streams" => Ok(Self::SlowStreams),
+            "idle" => Ok(Self::Idle),
             _ => Err(()),
         }
     }
@@ -35,7 +38,18 @@ impl Mode {
             Self::Plain => "plain",
             Self::Stream => "stream",
             Self::SlowStreams => "slow-streams",
+            Self::Idle => "idle",
         }
+    }
+
+    /// Whether its requests ask for a stream.
+    pub fn streams(self) -> bool {
+        matches!(self, Self::Stream | Self::SlowStreams)
+    }
+
+    /// Whether each connection makes one request only (and is not a closed loop).
+    pub fn once_per_connection(self) -> bool {
+        matches!(self, Self::SlowStreams | Self::Idle)
     }
 }
 
@@ -112,6 +126,12 @@ pub struct Plan {
     pub deadline: Instant,
     /// Requests left to start when the run is bounded by count.
     budget: Option<AtomicU64>,
+    /// Print the request and exit instead of running (for another load generator to send).
+    pub print_request: bool,
+    /// `Idle`: how long the connections stay open, idle, once every one has had its answer.
+    pub hold: Duration,
+    /// `Idle`: threads whose connections have all had their answer (or failed).
+    settled_threads: AtomicUsize,
 }
 
 impl Plan {
@@ -119,7 +139,7 @@ impl Plan {
         let mode: Mode = args
             .take("mode", Mode::Plain.name().to_owned())?
             .parse()
-            .map_err(|()| "--mode must be plain, stream or slow-streams")?;
+            .map_err(|()| "--mode must be plain, stream, slow-streams or idle")?;
         let concurrency: usize = args.take("concurrency", 1)?;
         if concurrency == 0 {
             return Err("--concurrency must be at least 1".into());
@@ -132,14 +152,14 @@ impl Plan {
             .parse()
             .map_err(|()| "--api must be chat, messages, gemini or cohere")?;
         let model = args.take("model", "gpt-4o-mini".to_owned())?;
-        let path = args.take("path", api.default_path(&model, mode != Mode::Plain))?;
+        let path = args.take("path", api.default_path(&model, mode.streams()))?;
         let api_key = args.take("api-key", "sk-bench".to_owned())?;
         let target = args.take("target", SocketAddr::from(([127, 0, 0, 1], 9001)))?;
         let duration = Duration::from_secs_f64(args.take("duration-s", 5.0)?);
         let warmup = Duration::from_secs_f64(args.take("warmup-s", 0.0)?);
         let ramp = Duration::from_millis(args.take("ramp-ms", 1000)?);
         let requests: u64 = args.take("requests", 0)?;
-        let request = build_request(api, &target, &path, &model, &api_key, mode != Mode::Plain);
+        let request = build_request(api, &target, &path, &model, &api_key, mode.streams());
         let now = Instant::now();
         let start_at = if mode == Mode::SlowStreams {
             now + ramp
@@ -162,10 +182,13 @@ impl Plan {
             stagger: Duration::from_millis(args.take("stagger-ms", 20)?),
             measure_from: start_at + warmup,
             deadline: match mode {
-                Mode::SlowStreams => start_at + timeout,
+                Mode::SlowStreams | Mode::Idle => start_at + timeout,
                 _ => start_at + warmup + duration,
             },
             budget: (requests > 0).then(|| AtomicU64::new(requests)),
+            print_request: args.take("print-request", false)?,
+            hold: Duration::from_secs_f64(args.take("hold-s", 5.0)?),
+            settled_threads: AtomicUsize::new(0),
         })
     }
 
@@ -182,6 +205,17 @@ impl Plan {
                 left.checked_sub(1)
             })
             .is_ok()
+    }
+
+    /// `Idle`: notes that this thread's connections have all had their answer; true for the
+    /// last thread to do so.
+    pub fn settle_thread(&self) -> bool {
+        self.settled_threads.fetch_add(1, Ordering::AcqRel) + 1 == self.threads
+    }
+
+    /// `Idle`: whether every thread's connections have had their answer.
+    pub fn all_settled(&self) -> bool {
+        self.settled_threads.load(Ordering::Acquire) == self.threads
     }
 
     /// Connections of thread `index`: the concurrency spread evenly over the threads.
@@ -285,6 +319,17 @@ mod tests {
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("content-length: {}", body.len())));
         assert!(body.starts_with(r#"{"model":"m""#) && body.ends_with(r#""stream":true}"#));
+    }
+
+    #[test]
+    fn idle_sends_one_plain_request_and_settles_per_thread() {
+        let plan = plan(&["--mode", "idle", "--concurrency", "3", "--threads", "2"]);
+        assert!(plan.mode.once_per_connection() && !plan.mode.streams());
+        let text = std::str::from_utf8(plan.request).unwrap();
+        assert!(text.ends_with(r#""stream":false}"#));
+        assert_eq!(plan.hold, Duration::from_secs(5));
+        assert!(!plan.settle_thread() && !plan.all_settled());
+        assert!(plan.settle_thread() && plan.all_settled());
     }
 
     #[test]

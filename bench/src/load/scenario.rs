@@ -13,6 +13,9 @@ use super::stats::{Stats, StreamOutcome};
 /// Pause after a failed request, so that a dead target does not turn the loop into a spin.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
+/// `Idle`: how often a thread whose connections are settled looks whether the others' are.
+const SETTLE_POLL: Duration = Duration::from_millis(10);
+
 /// Runs this thread's share of connections to the end and returns their merged statistics.
 pub async fn run_thread(plan: &'static Plan, index: usize) -> Stats {
     let stats = Rc::new(RefCell::new(Stats::new()));
@@ -22,16 +25,44 @@ pub async fn run_thread(plan: &'static Plan, index: usize) -> Stats {
             monoio::spawn(run_connection(plan, start, Rc::clone(&stats)))
         })
         .collect();
+    let mut clients = Vec::with_capacity(connections.len());
     for connection in connections {
-        connection.await;
+        clients.push(connection.await);
     }
+    if plan.mode == Mode::Idle {
+        hold_idle(plan, &clients, &stats).await;
+    }
+    drop(clients);
     Rc::into_inner(stats)
         .expect("every connection has finished")
         .into_inner()
 }
 
-/// `slow_start` matters to `SlowStreams` only.
-async fn run_connection(plan: &'static Plan, slow_start: Instant, stats: Rc<RefCell<Stats>>) {
+/// `Idle`: keeps this thread's connections open (they are, while `clients` lives) until every
+/// thread's have had their answer, then for `plan.hold`. The last thread to settle tells the
+/// caller on stderr, `{"event":"held"}`, so that it measures the server while they are held.
+async fn hold_idle(plan: &Plan, clients: &[Client], stats: &RefCell<Stats>) {
+    let held = clients
+        .iter()
+        .filter(|client| client.is_connected())
+        .count();
+    stats.borrow_mut().count_held(held as u64);
+    if plan.settle_thread() {
+        eprintln!(r#"{{"event":"held","threads":{}}}"#, plan.threads);
+    }
+    while !plan.all_settled() {
+        monoio::time::sleep(SETTLE_POLL).await;
+    }
+    monoio::time::sleep(plan.hold).await;
+}
+
+/// `slow_start` matters to `SlowStreams` only. Returns the client, still connected unless the
+/// last exchange failed or the server closed.
+async fn run_connection(
+    plan: &'static Plan,
+    slow_start: Instant,
+    stats: Rc<RefCell<Stats>>,
+) -> Client {
     let mut client = Client::new(plan.target);
     let mut outcome = StreamOutcome::default();
     let mut scanner = EventScanner::new(plan.api);
@@ -42,7 +73,7 @@ async fn run_connection(plan: &'static Plan, slow_start: Instant, stats: Rc<RefC
             stats
                 .borrow_mut()
                 .record_error(|| "connect failed".to_owned());
-            return;
+            return client;
         }
         monoio::time::sleep(slow_start.saturating_duration_since(Instant::now())).await;
     }
@@ -57,7 +88,7 @@ async fn run_connection(plan: &'static Plan, slow_start: Instant, stats: Rc<RefC
                 stats.count_answer();
                 if measured {
                     stats.record_response(status, sent.elapsed());
-                    if status == 200 && plan.mode != Mode::Plain {
+                    if status == 200 && plan.mode.streams() {
                         stats.record_stream(&outcome, plan);
                     }
                 }
@@ -72,10 +103,11 @@ async fn run_connection(plan: &'static Plan, slow_start: Instant, stats: Rc<RefC
                 stats.borrow_mut().record_error(|| "timed out".to_owned());
             }
         }
-        if plan.mode == Mode::SlowStreams {
+        if plan.mode.once_per_connection() {
             break;
         }
     }
+    client
 }
 
 /// One request and its whole response; stream events land in `outcome`. Returns the status.
@@ -88,7 +120,7 @@ async fn exchange(
 ) -> io::Result<u16> {
     client.send(plan.request).await?;
     let head = client.read_head().await?;
-    if plan.mode == Mode::Plain || head.status != 200 {
+    if !plan.mode.streams() || head.status != 200 {
         client.read_body(&head, |_, _| {}).await?;
         return Ok(head.status);
     }

@@ -39,6 +39,8 @@ pub struct Stats {
     gaps_over_limit: u64,
     /// Streams complete, with nothing lost and no gap over the limit.
     clean_streams: u64,
+    /// `Idle`: connections still open once answered, held idle.
+    held: u64,
 }
 
 impl Stats {
@@ -61,6 +63,7 @@ impl Stats {
             incomplete: 0,
             gaps_over_limit: 0,
             clean_streams: 0,
+            held: 0,
         }
     }
 
@@ -78,6 +81,10 @@ impl Stats {
         self.latency.saturating_record(micros(latency));
         let now = Instant::now();
         self.last_completion = Some(self.last_completion.map_or(now, |last| last.max(now)));
+    }
+
+    pub fn count_held(&mut self, connections: u64) {
+        self.held += connections;
     }
 
     pub fn record_error(&mut self, describe: impl FnOnce() -> String) {
@@ -133,6 +140,7 @@ impl Stats {
         self.incomplete += other.incomplete;
         self.gaps_over_limit += other.gaps_over_limit;
         self.clean_streams += other.clean_streams;
+        self.held += other.held;
     }
 
     /// The run's results as one JSON object.
@@ -160,10 +168,13 @@ impl Stats {
         json.number("non_200", self.non_200);
         json.number("errors", self.errors);
         match plan.mode {
-            Mode::Plain => {
+            Mode::Plain | Mode::Idle => {
                 json.number("rps", format_args!("{rate:.1}"));
                 percentiles(&mut json, "", &self.latency);
                 json.number("mean_us", format_args!("{:.1}", self.latency.mean()));
+                if plan.mode == Mode::Idle {
+                    json.number("held", self.held);
+                }
             }
             Mode::Stream | Mode::SlowStreams => {
                 json.number("streams_per_s", format_args!("{rate:.1}"));
