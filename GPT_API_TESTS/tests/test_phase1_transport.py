@@ -109,3 +109,55 @@ def test_stream_db_row_has_accumulated_text(gateway, mocks):
     assert row["stream"] and row["status"] == 200 and row["response_content"] == text
     assert row["finish_reason"] == "stop" and row["completion_tokens"] == len(text.split())
     assert row["ttft_ms"] is not None and row["ttft_ms"] >= 0
+
+
+def _answer(s, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = s.recv(65536)
+        assert chunk, f"connection closed before {marker!r}: {data!r}"
+        data += chunk
+    return data
+
+
+def _open_connections(client) -> int:
+    text = client.get("/metrics").text
+    line = next(l for l in text.splitlines() if l.startswith("gpt_api_open_connections "))
+    return int(float(line.split()[1]))
+
+
+def test_idle_keep_alive_connection_serves_again(gateway, mocks):
+    # Past a second without a request a connection gives up its read buffer and its task
+    # (it is parked until the client speaks): the next request on it, whole or in pieces, is
+    # answered as on a busy one, and the connection count stays true.
+    a = mocks("a")
+    gw = gateway([upstream(a)], [model()])
+    host, port = gw.listening["addr"].rsplit(":", 1)
+
+    def request(text: str) -> tuple[bytes, bytes]:
+        body = b'{"model": "m", "messages": [{"role": "user", "content": "%s"}]}' % text.encode()
+        head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+        return head, body
+
+    metrics = http(gw)  # its own kept-alive connection is counted too
+    before = _open_connections(metrics)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        for round, text in enumerate(["idle one", "idle two", "idle three"]):
+            head, body = request(text)
+            if round < 2:
+                s.sendall(head + body)
+            else:
+                s.sendall(head)  # the head wakes the parked connection, the body follows
+                time.sleep(0.3)
+                s.sendall(body)
+            data = _answer(s, expected(text).encode())
+            assert data.startswith(b"HTTP/1.1 200"), data
+            time.sleep(1.5)  # past the buffered wait: parked
+            assert _open_connections(metrics) == before + 1
+    deadline = time.monotonic() + 5
+    while _open_connections(metrics) != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _open_connections(metrics) == before
+    metrics.close()
+    assert a.count() == 3

@@ -48,7 +48,11 @@ pub async fn run_worker(context: Rc<WorkerContext>, listener: std::net::TcpListe
             monoio::spawn(refuse_overloaded(stream));
             continue;
         }
-        monoio::spawn(serve_contained(context.clone(), stream));
+        metrics.open_connections.fetch_add(1, Ordering::Relaxed);
+        monoio::spawn(serve_contained(
+            context.clone(),
+            ClientConnection::new(stream),
+        ));
     }
     drop(listener);
     // Idle keep-alive connections are simply dropped with the runtime; requests in progress
@@ -59,22 +63,41 @@ pub async fn run_worker(context: Rc<WorkerContext>, listener: std::net::TcpListe
     }
 }
 
-/// Serves one connection; a panic ends only this connection.
-async fn serve_contained(context: Rc<WorkerContext>, stream: TcpStream) {
-    let metrics = &context.metrics;
-    metrics.open_connections.fetch_add(1, Ordering::Relaxed);
-    if CatchUnwind(Box::pin(connection::serve(&context, stream)))
-        .await
-        .is_err()
-    {
-        log::error(
-            "connection_panicked",
-            &[("worker", Value::Int(context.index as u64))],
-        );
-        // The request in progress when it panicked is not coming back.
-        context.request_ended();
+/// Serves one connection; a panic ends only this connection. One that goes idle is parked
+/// in a task of its own (`park_idle`) and this one ends, with its memory.
+async fn serve_contained(context: Rc<WorkerContext>, connection: ClientConnection) {
+    match CatchUnwind(Box::pin(connection::serve(&context, connection))).await {
+        Ok(Some(idle)) => {
+            monoio::spawn(park_idle(context, idle));
+            return;
+        }
+        Ok(None) => {}
+        Err(()) => {
+            log::error(
+                "connection_panicked",
+                &[("worker", Value::Int(context.index as u64))],
+            );
+            // The request in progress when it panicked is not coming back.
+            context.request_ended();
+        }
     }
-    metrics.open_connections.fetch_sub(1, Ordering::Relaxed);
+    context
+        .metrics
+        .open_connections
+        .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// An idle keep-alive connection: a small task that waits, holding no buffer, until the
+/// client sends its next request (then served anew) or closes, or the keep-alive ends.
+async fn park_idle(context: Rc<WorkerContext>, connection: ClientConnection) {
+    if connection.wait_readable().await && !context.is_shutting_down() {
+        monoio::spawn(serve_contained(context, connection));
+        return;
+    }
+    context
+        .metrics
+        .open_connections
+        .fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Past the connection limit: a short 503 instead of unbounded memory.

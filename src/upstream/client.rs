@@ -148,7 +148,9 @@ impl UpstreamClient {
         loop {
             let mut connection = match self.take_idle(request.upstream) {
                 Some(connection) => connection,
-                None => self.connect(request.upstream).await?,
+                // Boxed: connecting (DNS, TLS) is the rare case, and its state (~3 KiB)
+                // would otherwise be part of every request's future.
+                None => Box::pin(self.connect(request.upstream)).await?,
             };
             let slices = IoSlices::new([head.clone(), request.body.clone(), Bytes::new()]);
             match exchange(&mut connection, slices, deadline, request.head_within).await {
@@ -174,21 +176,35 @@ impl UpstreamClient {
 
     fn encode_head(&self, request: &UpstreamRequest<'_>) -> Bytes {
         let upstream = self.config.upstream(request.upstream);
+        // Pieces pushed as they are: core::fmt cost more than the rest of the head.
         let mut head = String::with_capacity(256);
-        let _ = write!(
-            head,
-            "POST {}{} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {}\r\naccept: {}\r\n",
-            upstream.url.base_path,
+        let mut length = itoa::Buffer::new();
+        for piece in [
+            "POST ",
+            &upstream.url.base_path,
             request.path,
-            upstream.url.host_header(),
-            request.body.len(),
+            " HTTP/1.1\r\nhost: ",
+        ] {
+            head.push_str(piece);
+        }
+        upstream.url.push_host_header(&mut head);
+        for piece in [
+            "\r\ncontent-type: application/json\r\ncontent-length: ",
+            length.format(request.body.len()),
+            "\r\nx-request-id: ",
             request.request_id,
+            "\r\naccept: ",
             accept(&upstream.kind, request.stream),
-        );
+            "\r\n",
+        ] {
+            head.push_str(piece);
+        }
         let key = upstream.api_key.as_ref().map(|key| key.expose());
         match (&upstream.kind, key) {
             (UpstreamKind::OpenAi | UpstreamKind::Cohere, Some(key)) => {
-                let _ = write!(head, "authorization: Bearer {key}\r\n");
+                for piece in ["authorization: Bearer ", key, "\r\n"] {
+                    head.push_str(piece);
+                }
             }
             (UpstreamKind::Azure { .. }, Some(key)) => {
                 let _ = write!(head, "api-key: {key}\r\n");
