@@ -145,14 +145,18 @@ pub fn skip_ws(raw: &[u8], mut at: usize) -> usize {
 /// `at` is on the opening quote; returns the index just past the closing quote.
 pub fn skip_string(raw: &[u8], mut at: usize) -> usize {
     at += 1;
-    while let Some(&byte) = raw.get(at) {
-        match byte {
-            b'\\' => at += 2,
-            b'"' => return at + 1,
-            _ => at += 1,
+    // Strings are most of a body (message texts): jump between quotes and backslashes.
+    while let Some(found) = raw
+        .get(at..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        at += found;
+        if raw[at] == b'"' {
+            return at + 1;
         }
+        at += 2;
     }
-    at
+    raw.len().max(at)
 }
 
 /// `at` is on a value's first byte (of JSON that parsed); returns the index just past it.

@@ -237,11 +237,17 @@ pub struct UpstreamUrl {
 impl UpstreamUrl {
     /// The `Host` header value: the port only when it is not the scheme's default.
     pub fn host_header(&self) -> String {
-        let default_port = if self.tls { 443 } else { 80 };
-        if self.port == default_port {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, self.port)
+        let mut header = String::new();
+        self.push_host_header(&mut header);
+        header
+    }
+
+    /// `host_header` written onto `out` (per request, without an allocation of its own).
+    pub fn push_host_header(&self, out: &mut String) {
+        out.push_str(&self.host);
+        if self.port != if self.tls { 443 } else { 80 } {
+            out.push(':');
+            out.push_str(itoa::Buffer::new().format(self.port));
         }
     }
 }

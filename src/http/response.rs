@@ -3,7 +3,6 @@
 //! which would hold SSE events back. Writes go to any `AsyncWriteRent` (a client socket, or
 //! a buffer in tests).
 
-use std::fmt::Write as _;
 use std::io;
 
 use bytes::Bytes;
@@ -27,20 +26,31 @@ pub struct ResponseHead<'a> {
 impl ResponseHead<'_> {
     /// `body_len: None` means a chunked body follows.
     pub fn encode(&self, body_len: Option<usize>) -> Bytes {
+        // Pieces pushed as they are: core::fmt cost more than the rest of the head.
         let mut head = String::with_capacity(256);
         let reason = http::StatusCode::from_u16(self.status)
             .ok()
             .and_then(|status| status.canonical_reason())
             .unwrap_or("Unknown");
-        let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason);
-        let _ = write!(
-            head,
-            "content-type: {}\r\nx-request-id: {}\r\n",
-            self.content_type, self.request_id
-        );
+        let mut number = itoa::Buffer::new();
+        for piece in [
+            "HTTP/1.1 ",
+            number.format(self.status),
+            " ",
+            reason,
+            "\r\ncontent-type: ",
+            self.content_type,
+            "\r\nx-request-id: ",
+            self.request_id,
+            "\r\n",
+        ] {
+            head.push_str(piece);
+        }
         match body_len {
             Some(len) => {
-                let _ = write!(head, "content-length: {len}\r\n");
+                head.push_str("content-length: ");
+                head.push_str(number.format(len));
+                head.push_str("\r\n");
             }
             None => head.push_str("transfer-encoding: chunked\r\ncache-control: no-cache\r\n"),
         }
@@ -48,7 +58,9 @@ impl ResponseHead<'_> {
             head.push_str("connection: close\r\n");
         }
         for (name, value) in self.extra {
-            let _ = write!(head, "{name}: {value}\r\n");
+            for piece in [name, ": ", value, "\r\n"] {
+                head.push_str(piece);
+            }
         }
         head.push_str("\r\n");
         Bytes::from(head)

@@ -168,6 +168,9 @@ pub fn rate_headers(
     ledger: &KeyLedger,
     now: SystemTime,
 ) -> Vec<(&'static str, String)> {
+    if key.limits.rpm.is_none() && key.limits.tpm.is_none() {
+        return Vec::new();
+    }
     let (window, left) = minute_window(now);
     let mut headers = Vec::new();
     let reset = reset_text(left);

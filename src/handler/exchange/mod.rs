@@ -29,7 +29,9 @@ pub struct Exchange<'g> {
     context: &'g WorkerContext,
     /// The config generation this request is served by, to its end.
     generation: &'g Generation,
-    record: RequestRecord,
+    /// Boxed from the start: the exchange moves through several futures by value, and the
+    /// record goes to the logging thread in this box.
+    record: Box<RequestRecord>,
     received_at: Instant,
     keep_alive: bool,
     model_index: Option<usize>,
@@ -60,7 +62,7 @@ impl<'g> Exchange<'g> {
         Self {
             context,
             generation,
-            record: RequestRecord {
+            record: Box::new(RequestRecord {
                 id: request_id_at(now),
                 created_at: now,
                 client_key: None,
@@ -82,7 +84,7 @@ impl<'g> Exchange<'g> {
                 usage_estimated: false,
                 price: None,
                 admission: None,
-            },
+            }),
             received_at,
             keep_alive,
             model_index: None,
@@ -213,14 +215,13 @@ impl<'g> Exchange<'g> {
     /// Stamps the outcome and hands the record to the logging thread.
     fn finish(mut self, status: u16) {
         self.stamp(status);
-        let record = Box::new(self.record);
-        self.context.records.send(RecordEvent::Request(record));
+        self.context.records.send(RecordEvent::Request(self.record));
     }
 
     /// The same for a stream whose chunks went to the logging thread under `stream`.
     fn finish_stream(mut self, stream: StreamId) {
         self.stamp(200);
-        let record = Box::new(self.record);
+        let record = self.record;
         self.context
             .records
             .send(RecordEvent::StreamEnd { stream, record });
@@ -367,13 +368,37 @@ fn request_id_at(now: SystemTime) -> String {
     let micros = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_micros() as u64);
-    format!("{micros:016x}{:016x}", fastrand::u64(..))
+    let mut id = String::with_capacity(32);
+    push_hex16(&mut id, micros);
+    push_hex16(&mut id, fastrand::u64(..));
+    id
+}
+
+/// `value` as 16 lower-case hex digits (what `{:016x}` writes, without core::fmt).
+fn push_hex16(out: &mut String, value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        out.push(DIGITS[(value >> (shift * 4)) as usize & 0xf] as char);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::FailureSummary;
+
+    #[test]
+    fn request_ids_are_the_time_and_a_random_number_in_fixed_width_hex() {
+        for value in [0, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let mut text = String::new();
+            push_hex16(&mut text, value);
+            assert_eq!(text, format!("{value:016x}"));
+        }
+        let at = UNIX_EPOCH + Duration::from_micros(0x1234_5678);
+        let id = request_id_at(at);
+        assert_eq!(id.len(), 32);
+        assert!(id.starts_with("0000000012345678"), "{id}");
+    }
 
     fn interrupted() -> AppError {
         AppError::StreamInterrupted(FailureSummary {
