@@ -12,7 +12,7 @@ use monoio::io::AsyncWriteRent;
 
 use super::hang_up::client_hung_up;
 use super::sink::ClientSink;
-use super::sse::{self, EventFramer};
+use super::sse::{self, EventFramer, Said};
 use crate::dialect::{gemini, Dialect, Framing};
 use crate::dispatch::{classify_body_error, Failure};
 use crate::upstream::{BodyError, UpstreamResponse};
@@ -96,19 +96,20 @@ impl EventFilter for RelayState {
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
         let mut cut = None;
         let mut usage_event = None;
-        let chat = self.dialect == Dialect::Chat;
         sse::each_payload(self.framing, &events, |start, len, payload| {
-            if let Some(message) = sse::in_band_error(self.dialect, payload) {
-                self.failure = Some(Failure::error_event(&message));
-                cut = Some(start);
-                return ControlFlow::Break(());
-            }
-            self.finished |= sse::ends_answer(self.dialect, payload);
-            if chat {
-                self.done |= sse::is_done(payload);
-                if self.strip_usage && sse::is_usage_only(payload) {
-                    usage_event = Some(start..start + len);
+            match sse::read_event(self.dialect, payload) {
+                Said::Error(message) => {
+                    self.failure = Some(Failure::error_event(&message));
+                    cut = Some(start);
+                    return ControlFlow::Break(());
                 }
+                Said::Done => {
+                    self.done = true;
+                    self.finished = true;
+                }
+                Said::Finished => self.finished = true,
+                Said::UsageOnly if self.strip_usage => usage_event = Some(start..start + len),
+                Said::UsageOnly | Said::More => {}
             }
             ControlFlow::Continue(())
         });
