@@ -6,13 +6,15 @@
 use std::fmt::Write as _;
 use std::io;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::iovec::IoSlices;
 
 static CHUNK_END: Bytes = Bytes::from_static(b"\r\n");
-static LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+static LAST_CHUNK: Bytes = Bytes::from_static(b"0\r\n\r\n");
+/// A chunk's CRLF, then the last chunk.
+static CHUNK_END_LAST: Bytes = Bytes::from_static(b"\r\n0\r\n\r\n");
 
 /// The headers the gateway sets on a response it writes.
 pub struct ResponseHead<'a> {
@@ -65,22 +67,34 @@ pub async fn write_full(
     stream.write_vectored_all(slices).await.0.map(drop)
 }
 
-/// One chunk of a chunked body in one `writev`: size line, data and CRLF. The first chunk
-/// of a response carries the encoded response `head` in front, so that the head and the
-/// first event leave together.
+/// One chunk of a chunked body in one `writev`: size line, data and CRLF, and with `last`
+/// the body's end (`0\r\n\r\n`) after them, so that the last events and the end leave
+/// together. The first chunk of a response carries the encoded response `head` in front,
+/// so that the head and the first event leave together.
 pub async fn write_chunk(
     stream: &mut impl AsyncWriteRent,
     head: Option<Bytes>,
     data: Bytes,
+    last: bool,
 ) -> io::Result<()> {
-    let (prefix, end) = match (head, data.is_empty()) {
-        (None, true) => return Ok(()),
-        (Some(head), true) => (head, Bytes::new()),
-        (head, false) => {
-            let mut prefix = head.map(Vec::from).unwrap_or_default();
-            prefix.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-            (Bytes::from(prefix), CHUNK_END.clone())
-        }
+    let (prefix, end) = match (head, data.is_empty(), last) {
+        (None, true, false) => return Ok(()),
+        (head, true, _) => (
+            head.unwrap_or_default(),
+            if last {
+                LAST_CHUNK.clone()
+            } else {
+                Bytes::new()
+            },
+        ),
+        (head, false, _) => (
+            size_line(head, data.len()),
+            if last {
+                CHUNK_END_LAST.clone()
+            } else {
+                CHUNK_END.clone()
+            },
+        ),
     };
     stream
         .write_vectored_all(IoSlices::new([prefix, data, end]))
@@ -89,8 +103,24 @@ pub async fn write_chunk(
         .map(drop)
 }
 
+/// A chunk's size line for `len` bytes of data, after `head` when there is one (written
+/// into the head's spare capacity when nothing else holds it: no copy).
+fn size_line(head: Option<Bytes>, len: usize) -> Bytes {
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    let mut line = match head.map(Bytes::try_into_mut) {
+        Some(Ok(head)) => head,
+        Some(Err(shared)) => BytesMut::from(&shared[..]),
+        None => BytesMut::with_capacity(digits + 2),
+    };
+    for shift in (0..digits).rev() {
+        line.put_u8(b"0123456789abcdef"[(len >> (shift * 4)) & 0xf]);
+    }
+    line.extend_from_slice(b"\r\n");
+    line.freeze()
+}
+
 pub async fn write_last_chunk(stream: &mut impl AsyncWriteRent) -> io::Result<()> {
-    stream.write_all(LAST_CHUNK).await.0.map(drop)
+    write_chunk(stream, None, Bytes::new(), true).await
 }
 
 #[cfg(test)]
@@ -120,5 +150,26 @@ mod tests {
         assert!(text.contains("transfer-encoding: chunked\r\n"));
         assert!(text.contains("connection: close\r\n"));
         assert!(!text.contains("content-length"));
+    }
+
+    #[test]
+    fn size_lines_in_hex_after_what_goes_before() {
+        let head = Bytes::from_static(b"HEAD\r\n\r\n");
+        assert_eq!(&size_line(Some(head), 5)[..], b"HEAD\r\n\r\n5\r\n");
+        let head = ResponseHead {
+            status: 200,
+            content_type: "text/event-stream",
+            request_id: "abc",
+            keep_alive: true,
+            extra: &[],
+        }
+        .encode(None);
+        let with_line = size_line(Some(head.clone()), 0x1f);
+        assert_eq!(with_line[..head.len()], head[..], "a shared head is copied");
+        assert_eq!(&with_line[head.len()..], b"1f\r\n");
+        for len in [0, 1, 15, 16, 255, 256, 4095, 4096, 65_536, 1_000_000] {
+            let line = size_line(None, len);
+            assert_eq!(std::str::from_utf8(&line).unwrap(), format!("{len:x}\r\n"));
+        }
     }
 }

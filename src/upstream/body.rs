@@ -49,6 +49,10 @@ impl BodyFraming {
                     if !connection.buffer.is_empty() {
                         let take = connection.buffer.len().min(*remaining);
                         *remaining -= take;
+                        if *remaining == 0 {
+                            // The end is known now, before the next call.
+                            *self = Self::Empty;
+                        }
                         return Ok(Some(connection.buffer.split_to(take).freeze()));
                     }
                 }

@@ -421,6 +421,11 @@ impl UpstreamResponse {
         self.framing.next_chunk(connection).await
     }
 
+    /// Whether the body's end was read already: `next_chunk` has nothing more to give.
+    pub fn body_ended(&self) -> bool {
+        self.connection.is_none() || self.framing.is_done()
+    }
+
     /// The whole body, up to `deadline`.
     pub async fn read_to_end(&mut self, deadline: Instant) -> Result<Bytes, BodyError> {
         let read = async {

@@ -29,11 +29,17 @@ pub enum StreamEnd {
 /// Where a relay's bytes come from: an upstream response body, read as it arrives.
 pub trait ChunkSource {
     fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, BodyError>>;
+    /// Whether the body's end was read already (the next chunk is `None`, at once).
+    fn ended(&self) -> bool;
 }
 
 impl ChunkSource for UpstreamResponse {
     fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, BodyError>> {
         UpstreamResponse::next_chunk(self)
+    }
+
+    fn ended(&self) -> bool {
+        self.body_ended()
     }
 }
 
@@ -174,7 +180,9 @@ impl ArrayOut {
     }
 }
 
-/// Forwards the rest of an upstream stream. `Ok` once it ended complete.
+/// Forwards the rest of an upstream stream. `Ok` once it ended complete; then the client's
+/// body is ended too, with the last events when the upstream's end came with them (the
+/// usual case: an upstream writes its last event and its end together).
 pub async fn pump<W: AsyncWriteRent>(
     mut source: impl ChunkSource,
     mut framer: EventFramer,
@@ -190,33 +198,57 @@ pub async fn pump<W: AsyncWriteRent>(
         };
         let bytes = match next {
             Ok(Ok(Some(bytes))) => bytes,
-            Ok(Ok(None)) => return end_of_upstream(&framer, filter, sink).await,
+            Ok(Ok(None)) => return end_of_upstream(&framer, filter, sink, Bytes::new()).await,
             Ok(Err(error)) => return Err(StreamEnd::Broken(classify_body_error(&error))),
             Err(_) => return Err(StreamEnd::Broken(Failure::idle_timeout())),
         };
-        if let Some(events) = framer.push(bytes) {
-            sink.forward(filter.filter(events)?).await?;
-            if let Some(failure) = filter.take_failure() {
-                return Err(StreamEnd::Broken(failure));
-            }
+        let Some(events) = framer.push(bytes) else {
+            continue;
+        };
+        let events = filter.filter(events)?;
+        if deliver(&source, &framer, filter, sink, events).await? {
+            return Ok(());
         }
     }
 }
 
-/// The upstream ended its body: complete after the stream said it finished (with what the
-/// filter still owes the client, e.g. a missing `[DONE]`), broken otherwise.
+/// Writes a block of events that went through `filter`, and ends the stream after them
+/// when that is all: with the body's end in the same write when the upstream's end was
+/// read already (`Ok(true)`: complete), or with the upstream's in-band error (`Err`).
+/// `Ok(false)`: the stream goes on.
+pub async fn deliver<W: AsyncWriteRent>(
+    source: &impl ChunkSource,
+    framer: &EventFramer,
+    filter: &mut impl EventFilter,
+    sink: &mut ClientSink<'_, W>,
+    events: Bytes,
+) -> Result<bool, StreamEnd> {
+    if let Some(failure) = filter.take_failure() {
+        sink.forward(events).await?;
+        return Err(StreamEnd::Broken(failure));
+    }
+    if source.ended() {
+        end_of_upstream(framer, filter, sink, events).await?;
+        return Ok(true);
+    }
+    sink.forward(events).await?;
+    Ok(false)
+}
+
+/// The upstream ended its body after `events`: complete after the stream said it finished
+/// (with what the filter still owes the client, e.g. a missing `[DONE]`, and the body's
+/// end), broken otherwise.
 async fn end_of_upstream<W: AsyncWriteRent>(
     framer: &EventFramer,
     filter: &mut impl EventFilter,
     sink: &mut ClientSink<'_, W>,
+    events: Bytes,
 ) -> Result<(), StreamEnd> {
     if !filter.finished() || framer.has_partial_event() {
+        sink.forward(events).await?;
         return Err(StreamEnd::Broken(Failure::closed_before_finish()));
     }
-    if let Some(ending) = filter.ending() {
-        sink.forward(ending).await?;
-    }
-    Ok(())
+    sink.finish(events, filter.ending()).await
 }
 
 #[cfg(test)]
