@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::HeaderMap;
 use monoio_codec::{Decoded, Decoder};
-use monoio_http::h1::codec::decoder::{ChunkedBodyDecoder, ResponseHeadDecoder};
+use monoio_http::h1::codec::decoder::ResponseHeadDecoder;
 
-use super::body::{BodyError, BodyFraming};
+use super::body::{BodyError, BodyFraming, ChunkedDecoder};
 use super::connection::{ConnectError, UpstreamConnection};
 use super::resolve::Resolver;
 use crate::config::{AwsCredentials, Config, Upstream, UpstreamId, UpstreamKind};
@@ -362,7 +362,7 @@ async fn read_head(connection: &mut UpstreamConnection) -> Result<Head, SendErro
                     .get(http::header::TRANSFER_ENCODING)
                     .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"chunked"))
                 {
-                    BodyFraming::Chunked(ChunkedBodyDecoder::default())
+                    BodyFraming::Chunked(ChunkedDecoder::default())
                 } else if let Some(length) = headers.get(http::header::CONTENT_LENGTH) {
                     let length = std::str::from_utf8(length.as_bytes())
                         .ok()
