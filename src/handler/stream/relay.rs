@@ -5,10 +5,12 @@
 
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use monoio::io::AsyncWriteRent;
+use monoio::time::Instant;
 
 use super::hang_up::client_hung_up;
 use super::sink::ClientSink;
@@ -191,16 +193,39 @@ pub async fn pump<W: AsyncWriteRent>(
     idle_timeout: Duration,
 ) -> Result<(), StreamEnd> {
     let mut hung_up = std::pin::pin!(client_hung_up(sink.client_fd));
+    // One idle timer for the whole stream, moved on only when it fires while the wait it
+    // bounds began later: a timer per read cost a timer-wheel insert and removal per read.
+    let mut idle = std::pin::pin!(monoio::time::sleep(idle_timeout));
     loop {
-        let next = monoio::select! {
-            next = monoio::time::timeout(idle_timeout, source.next_chunk()) => next,
-            _ = &mut hung_up => return Err(StreamEnd::ClientGone),
+        let waiting_since = Instant::now();
+        let next = {
+            let mut read = std::pin::pin!(source.next_chunk());
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(next) = read.as_mut().poll(cx) {
+                    return Poll::Ready(Waited::Read(next));
+                }
+                if hung_up.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Waited::HungUp);
+                }
+                while idle.as_mut().poll(cx).is_ready() {
+                    let deadline = waiting_since + idle_timeout;
+                    if deadline <= Instant::now() {
+                        return Poll::Ready(Waited::Idle);
+                    }
+                    idle.as_mut().reset(deadline);
+                }
+                Poll::Pending
+            })
+            .await
         };
         let bytes = match next {
-            Ok(Ok(Some(bytes))) => bytes,
-            Ok(Ok(None)) => return end_of_upstream(&framer, filter, sink, Bytes::new()).await,
-            Ok(Err(error)) => return Err(StreamEnd::Broken(classify_body_error(&error))),
-            Err(_) => return Err(StreamEnd::Broken(Failure::idle_timeout())),
+            Waited::Read(Ok(Some(bytes))) => bytes,
+            Waited::Read(Ok(None)) => {
+                return end_of_upstream(&framer, filter, sink, Bytes::new()).await
+            }
+            Waited::Read(Err(error)) => return Err(StreamEnd::Broken(classify_body_error(&error))),
+            Waited::HungUp => return Err(StreamEnd::ClientGone),
+            Waited::Idle => return Err(StreamEnd::Broken(Failure::idle_timeout())),
         };
         let Some(events) = framer.push(bytes) else {
             continue;
@@ -233,6 +258,14 @@ pub async fn deliver<W: AsyncWriteRent>(
     }
     sink.forward(events).await?;
     Ok(false)
+}
+
+/// What ended a wait for the upstream's next bytes.
+enum Waited {
+    Read(Result<Option<Bytes>, BodyError>),
+    HungUp,
+    /// Silence past the idle timeout.
+    Idle,
 }
 
 /// The upstream ended its body after `events`: complete after the stream said it finished
