@@ -3,7 +3,6 @@
 //! which would hold SSE events back. Writes go to any `AsyncWriteRent` (a client socket, or
 //! a buffer in tests).
 
-use std::fmt::Write as _;
 use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -27,34 +26,67 @@ pub struct ResponseHead<'a> {
 }
 
 impl ResponseHead<'_> {
-    /// `body_len: None` means a chunked body follows.
+    /// `body_len: None` means a chunked body follows. Written piece by piece (no
+    /// formatting machinery: every response pays for this).
     pub fn encode(&self, body_len: Option<usize>) -> Bytes {
-        let mut head = String::with_capacity(256);
+        let extra: usize = self
+            .extra
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 4)
+            .sum();
+        let mut head =
+            BytesMut::with_capacity(192 + self.content_type.len() + self.request_id.len() + extra);
         let reason = http::StatusCode::from_u16(self.status)
             .ok()
             .and_then(|status| status.canonical_reason())
             .unwrap_or("Unknown");
-        let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason);
-        let _ = write!(
-            head,
-            "content-type: {}\r\nx-request-id: {}\r\n",
-            self.content_type, self.request_id
-        );
+        head.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(&mut head, usize::from(self.status));
+        head.put_u8(b' ');
+        head.extend_from_slice(reason.as_bytes());
+        head.extend_from_slice(b"\r\ncontent-type: ");
+        head.extend_from_slice(self.content_type.as_bytes());
+        head.extend_from_slice(b"\r\nx-request-id: ");
+        head.extend_from_slice(self.request_id.as_bytes());
+        head.extend_from_slice(b"\r\n");
         match body_len {
             Some(len) => {
-                let _ = write!(head, "content-length: {len}\r\n");
+                head.extend_from_slice(b"content-length: ");
+                push_decimal(&mut head, len);
+                head.extend_from_slice(b"\r\n");
             }
-            None => head.push_str("transfer-encoding: chunked\r\ncache-control: no-cache\r\n"),
+            None => {
+                head.extend_from_slice(b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n")
+            }
         }
         if !self.keep_alive {
-            head.push_str("connection: close\r\n");
+            head.extend_from_slice(b"connection: close\r\n");
         }
         for (name, value) in self.extra {
-            let _ = write!(head, "{name}: {value}\r\n");
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
         }
-        head.push_str("\r\n");
-        Bytes::from(head)
+        head.extend_from_slice(b"\r\n");
+        head.freeze()
     }
+}
+
+/// `n` in decimal.
+fn push_decimal(out: &mut BytesMut, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Head and whole body in one vectored write.
@@ -150,6 +182,15 @@ mod tests {
         assert!(text.contains("transfer-encoding: chunked\r\n"));
         assert!(text.contains("connection: close\r\n"));
         assert!(!text.contains("content-length"));
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 99, 100, 65_535, usize::MAX] {
+            let mut out = BytesMut::new();
+            push_decimal(&mut out, n);
+            assert_eq!(&out[..], n.to_string().as_bytes());
+        }
     }
 
     #[test]
