@@ -5,13 +5,15 @@
 
 use std::io;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::iovec::IoSlices;
 
 static CHUNK_END: Bytes = Bytes::from_static(b"\r\n");
-static LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+static LAST_CHUNK: Bytes = Bytes::from_static(b"0\r\n\r\n");
+/// A chunk's CRLF, then the last chunk.
+static CHUNK_END_LAST: Bytes = Bytes::from_static(b"\r\n0\r\n\r\n");
 
 /// The headers the gateway sets on a response it writes.
 pub struct ResponseHead<'a> {
@@ -24,46 +26,50 @@ pub struct ResponseHead<'a> {
 }
 
 impl ResponseHead<'_> {
-    /// `body_len: None` means a chunked body follows.
+    /// `body_len: None` means a chunked body follows. Written piece by piece (no
+    /// formatting machinery: every response pays for this).
     pub fn encode(&self, body_len: Option<usize>) -> Bytes {
-        // Pieces pushed as they are: core::fmt cost more than the rest of the head.
-        let mut head = String::with_capacity(256);
+        let extra: usize = self
+            .extra
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 4)
+            .sum();
+        let mut head =
+            BytesMut::with_capacity(192 + self.content_type.len() + self.request_id.len() + extra);
         let reason = http::StatusCode::from_u16(self.status)
             .ok()
             .and_then(|status| status.canonical_reason())
             .unwrap_or("Unknown");
-        let mut number = itoa::Buffer::new();
-        for piece in [
-            "HTTP/1.1 ",
-            number.format(self.status),
-            " ",
-            reason,
-            "\r\ncontent-type: ",
-            self.content_type,
-            "\r\nx-request-id: ",
-            self.request_id,
-            "\r\n",
-        ] {
-            head.push_str(piece);
-        }
+        head.extend_from_slice(b"HTTP/1.1 ");
+        head.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
+        head.put_u8(b' ');
+        head.extend_from_slice(reason.as_bytes());
+        head.extend_from_slice(b"\r\ncontent-type: ");
+        head.extend_from_slice(self.content_type.as_bytes());
+        head.extend_from_slice(b"\r\nx-request-id: ");
+        head.extend_from_slice(self.request_id.as_bytes());
+        head.extend_from_slice(b"\r\n");
         match body_len {
             Some(len) => {
-                head.push_str("content-length: ");
-                head.push_str(number.format(len));
-                head.push_str("\r\n");
+                head.extend_from_slice(b"content-length: ");
+                head.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+                head.extend_from_slice(b"\r\n");
             }
-            None => head.push_str("transfer-encoding: chunked\r\ncache-control: no-cache\r\n"),
+            None => {
+                head.extend_from_slice(b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n")
+            }
         }
         if !self.keep_alive {
-            head.push_str("connection: close\r\n");
+            head.extend_from_slice(b"connection: close\r\n");
         }
         for (name, value) in self.extra {
-            for piece in [name, ": ", value, "\r\n"] {
-                head.push_str(piece);
-            }
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
         }
-        head.push_str("\r\n");
-        Bytes::from(head)
+        head.extend_from_slice(b"\r\n");
+        head.freeze()
     }
 }
 
@@ -77,22 +83,34 @@ pub async fn write_full(
     stream.write_vectored_all(slices).await.0.map(drop)
 }
 
-/// One chunk of a chunked body in one `writev`: size line, data and CRLF. The first chunk
-/// of a response carries the encoded response `head` in front, so that the head and the
-/// first event leave together.
+/// One chunk of a chunked body in one `writev`: size line, data and CRLF, and with `last`
+/// the body's end (`0\r\n\r\n`) after them, so that the last events and the end leave
+/// together. The first chunk of a response carries the encoded response `head` in front,
+/// so that the head and the first event leave together.
 pub async fn write_chunk(
     stream: &mut impl AsyncWriteRent,
     head: Option<Bytes>,
     data: Bytes,
+    last: bool,
 ) -> io::Result<()> {
-    let (prefix, end) = match (head, data.is_empty()) {
-        (None, true) => return Ok(()),
-        (Some(head), true) => (head, Bytes::new()),
-        (head, false) => {
-            let mut prefix = head.map(Vec::from).unwrap_or_default();
-            prefix.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-            (Bytes::from(prefix), CHUNK_END.clone())
-        }
+    let (prefix, end) = match (head, data.is_empty(), last) {
+        (None, true, false) => return Ok(()),
+        (head, true, _) => (
+            head.unwrap_or_default(),
+            if last {
+                LAST_CHUNK.clone()
+            } else {
+                Bytes::new()
+            },
+        ),
+        (head, false, _) => (
+            size_line(head, data.len()),
+            if last {
+                CHUNK_END_LAST.clone()
+            } else {
+                CHUNK_END.clone()
+            },
+        ),
     };
     stream
         .write_vectored_all(IoSlices::new([prefix, data, end]))
@@ -101,8 +119,24 @@ pub async fn write_chunk(
         .map(drop)
 }
 
+/// A chunk's size line for `len` bytes of data, after `head` when there is one (written
+/// into the head's spare capacity when nothing else holds it: no copy).
+fn size_line(head: Option<Bytes>, len: usize) -> Bytes {
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    let mut line = match head.map(Bytes::try_into_mut) {
+        Some(Ok(head)) => head,
+        Some(Err(shared)) => BytesMut::from(&shared[..]),
+        None => BytesMut::with_capacity(digits + 2),
+    };
+    for shift in (0..digits).rev() {
+        line.put_u8(b"0123456789abcdef"[(len >> (shift * 4)) & 0xf]);
+    }
+    line.extend_from_slice(b"\r\n");
+    line.freeze()
+}
+
 pub async fn write_last_chunk(stream: &mut impl AsyncWriteRent) -> io::Result<()> {
-    stream.write_all(LAST_CHUNK).await.0.map(drop)
+    write_chunk(stream, None, Bytes::new(), true).await
 }
 
 #[cfg(test)]
@@ -132,5 +166,26 @@ mod tests {
         assert!(text.contains("transfer-encoding: chunked\r\n"));
         assert!(text.contains("connection: close\r\n"));
         assert!(!text.contains("content-length"));
+    }
+
+    #[test]
+    fn size_lines_in_hex_after_what_goes_before() {
+        let head = Bytes::from_static(b"HEAD\r\n\r\n");
+        assert_eq!(&size_line(Some(head), 5)[..], b"HEAD\r\n\r\n5\r\n");
+        let head = ResponseHead {
+            status: 200,
+            content_type: "text/event-stream",
+            request_id: "abc",
+            keep_alive: true,
+            extra: &[],
+        }
+        .encode(None);
+        let with_line = size_line(Some(head.clone()), 0x1f);
+        assert_eq!(with_line[..head.len()], head[..], "a shared head is copied");
+        assert_eq!(&with_line[head.len()..], b"1f\r\n");
+        for len in [0, 1, 15, 16, 255, 256, 4095, 4096, 65_536, 1_000_000] {
+            let line = size_line(None, len);
+            assert_eq!(std::str::from_utf8(&line).unwrap(), format!("{len:x}\r\n"));
+        }
     }
 }

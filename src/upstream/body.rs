@@ -1,16 +1,14 @@
 //! Pulling an upstream response body chunk by chunk as it arrives: fixed length, chunked,
 //! or (common from Python SSE servers) delimited by the connection's close.
 
-use bytes::{Bytes, BytesMut};
-use monoio_codec::{Decoded, Decoder};
-use monoio_http::h1::codec::decoder::ChunkedBodyDecoder;
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::connection::UpstreamConnection;
 
 pub enum BodyFraming {
     Empty,
     Length(usize),
-    Chunked(ChunkedBodyDecoder),
+    Chunked(ChunkedDecoder),
     UntilClose,
 }
 
@@ -49,6 +47,10 @@ impl BodyFraming {
                     if !connection.buffer.is_empty() {
                         let take = connection.buffer.len().min(*remaining);
                         *remaining -= take;
+                        if *remaining == 0 {
+                            // The end is known now, before the next call.
+                            *self = Self::Empty;
+                        }
                         return Ok(Some(connection.buffer.split_to(take).freeze()));
                     }
                 }
@@ -89,49 +91,97 @@ impl BodyFraming {
     }
 }
 
-/// The data of every whole chunk in `buffer` (zero-copy when there is one), and whether the
-/// last chunk was among them.
+/// Where a chunked body's decoding stands between reads: the size of the chunk whose data
+/// comes next, once its size line was read.
+#[derive(Default)]
+pub struct ChunkedDecoder {
+    size: Option<usize>,
+}
+
+/// The data of every whole chunk in `buffer`, copied out as one piece, and whether the last
+/// chunk was among them. Copied, not sliced: the connection's read buffer stays its own (a
+/// slice kept by the log would make the next read allocate a fresh buffer), and the log
+/// holds only the bytes it was given. A chunk is given only once whole, CRLF included.
 fn decode_buffered(
-    decoder: &mut ChunkedBodyDecoder,
+    decoder: &mut ChunkedDecoder,
     buffer: &mut BytesMut,
 ) -> Result<(Option<Bytes>, bool), BodyError> {
-    let mut first: Option<Bytes> = None;
-    let mut joined = BytesMut::new();
+    let mut gathered: Option<BytesMut> = None;
+    let mut at = 0;
     let ended = loop {
-        match decoder.decode(buffer) {
-            Ok(Decoded::Some(Some(chunk))) => match &first {
-                None => first = Some(chunk),
-                Some(first) => {
-                    if joined.is_empty() {
-                        joined.reserve(first.len() + chunk.len() + buffer.len());
-                        joined.extend_from_slice(first);
-                    }
-                    joined.extend_from_slice(&chunk);
+        let size = match decoder.size.take() {
+            Some(size) => size,
+            None => match size_line(&buffer[at..])? {
+                Some((size, line)) => {
+                    at += line;
+                    size
                 }
+                None => break false,
             },
-            Ok(Decoded::Some(None)) => break true,
-            Ok(_) => break false,
-            Err(_) => return Err(BodyError::Malformed),
+        };
+        let Some(after) = buffer.get(at + size..at + size + 2) else {
+            decoder.size = Some(size);
+            break false;
+        };
+        if after != b"\r\n" {
+            return Err(BodyError::Malformed);
         }
+        if size == 0 {
+            at += 2;
+            break true;
+        }
+        let data = &buffer[at..at + size];
+        match &mut gathered {
+            Some(gathered) => gathered.extend_from_slice(data),
+            None => {
+                // Room for the rest of what was read: usually more chunks follow in it.
+                let mut first = BytesMut::with_capacity(buffer.len() - at);
+                first.extend_from_slice(data);
+                gathered = Some(first);
+            }
+        }
+        at += size + 2;
     };
-    let gathered = if joined.is_empty() {
-        first
-    } else {
-        Some(joined.freeze())
-    };
-    Ok((gathered, ended))
+    buffer.advance(at);
+    Ok((gathered.map(BytesMut::freeze), ended))
+}
+
+/// A chunk's size line at the start of `bytes`: the size and the line's length, `None` when
+/// the line is not all there yet. Extensions are not accepted (no upstream sends them).
+fn size_line(bytes: &[u8]) -> Result<Option<(usize, usize)>, BodyError> {
+    let mut size: usize = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            b'A'..=b'F' => byte - b'A' + 10,
+            b'\r' if i > 0 => {
+                return match bytes.get(i + 1) {
+                    None => Ok(None),
+                    Some(b'\n') => Ok(Some((size, i + 2))),
+                    Some(_) => Err(BodyError::Malformed),
+                };
+            }
+            _ => return Err(BodyError::Malformed),
+        };
+        // Sixteen hex digits would overflow what any body could hold.
+        if i >= 15 {
+            return Err(BodyError::Malformed);
+        }
+        size = size * 16 + usize::from(digit);
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
-    use monoio_http::h1::codec::decoder::ChunkedBodyDecoder;
 
-    use super::decode_buffered;
+    use super::{decode_buffered, BodyError, ChunkedDecoder};
 
     #[test]
     fn chunks_read_together_come_out_as_one_piece() {
-        let mut decoder = ChunkedBodyDecoder::default();
+        let mut decoder = ChunkedDecoder::default();
         let mut buffer = BytesMut::from(&b"6\r\ndata: \r\n3\r\nabc\r\n4\r\nde"[..]);
         let (gathered, ended) = decode_buffered(&mut decoder, &mut buffer).unwrap();
         assert_eq!(gathered.as_deref(), Some(&b"data: abc"[..]));
@@ -154,7 +204,7 @@ mod tests {
         }
         wire.extend_from_slice(b"0\r\n\r\n");
         for step in 1..wire.len() {
-            let mut decoder = ChunkedBodyDecoder::default();
+            let mut decoder = ChunkedDecoder::default();
             let mut buffer = BytesMut::new();
             let mut got = Vec::new();
             let mut done = false;
@@ -168,5 +218,28 @@ mod tests {
             assert!(done, "step {step}");
             assert_eq!(got, expected, "step {step}");
         }
+    }
+
+    #[test]
+    fn malformed_chunks_are_refused() {
+        for wire in [
+            &b"zz\r\n"[..],
+            b"\r\n",
+            b"5\r\nhello!!",
+            b"5;ext=1\r\nhello\r\n",
+            b"5\r-hello\r\n",
+            b"10000000000000000\r\n",
+        ] {
+            let mut buffer = BytesMut::from(wire);
+            let decoded = decode_buffered(&mut ChunkedDecoder::default(), &mut buffer);
+            assert!(
+                matches!(decoded, Err(BodyError::Malformed)),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+        let mut buffer = BytesMut::from(&b"fffffffffffffff\r\nab"[..]);
+        let decoded = decode_buffered(&mut ChunkedDecoder::default(), &mut buffer);
+        assert!(matches!(decoded, Ok((None, false))), "a big chunk waits");
     }
 }

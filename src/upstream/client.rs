@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::HeaderMap;
 use monoio_codec::{Decoded, Decoder};
-use monoio_http::h1::codec::decoder::{ChunkedBodyDecoder, ResponseHeadDecoder};
+use monoio_http::h1::codec::decoder::ResponseHeadDecoder;
 
-use super::body::{BodyError, BodyFraming};
+use super::body::{BodyError, BodyFraming, ChunkedDecoder};
 use super::connection::{ConnectError, UpstreamConnection};
 use super::resolve::Resolver;
 use crate::config::{AwsCredentials, Config, Upstream, UpstreamId, UpstreamKind};
@@ -378,7 +378,7 @@ async fn read_head(connection: &mut UpstreamConnection) -> Result<Head, SendErro
                     .get(http::header::TRANSFER_ENCODING)
                     .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"chunked"))
                 {
-                    BodyFraming::Chunked(ChunkedBodyDecoder::default())
+                    BodyFraming::Chunked(ChunkedDecoder::default())
                 } else if let Some(length) = headers.get(http::header::CONTENT_LENGTH) {
                     let length = std::str::from_utf8(length.as_bytes())
                         .ok()
@@ -435,6 +435,11 @@ impl UpstreamResponse {
             return Ok(None);
         };
         self.framing.next_chunk(connection).await
+    }
+
+    /// Whether the body's end was read already: `next_chunk` has nothing more to give.
+    pub fn body_ended(&self) -> bool {
+        self.connection.is_none() || self.framing.is_done()
     }
 
     /// The whole body, up to `deadline`.

@@ -309,8 +309,8 @@ impl<'g> Exchange<'g> {
         )
     }
 
-    /// Writes the first events (with the response head), notes the time to first token,
-    /// then relays the rest.
+    /// Writes the first events (with the response head, and the body's end when the whole
+    /// stream came at once), notes the time to first token, then relays the rest.
     async fn relay_first(
         &mut self,
         sink: &mut ClientSink<'_, TcpStream>,
@@ -324,15 +324,14 @@ impl<'g> Exchange<'g> {
             first,
         } = opened;
         let written = match relay.filter(first) {
-            Ok(events) => sink.forward(events).await,
+            Ok(events) => stream::deliver(&response, &framer, relay, sink, events).await,
             Err(end) => Err(end),
         };
         let ttft = self.received_at.elapsed();
         self.record.ttft_ms = Some(ttft.as_secs_f64() * 1000.0);
         self.context.metrics.ttft.observe(ttft);
-        written?;
-        if let Some(failure) = relay.take_failure() {
-            return Err(StreamEnd::Broken(failure));
+        if written? {
+            return Ok(());
         }
         let idle_timeout = target.model.routing.stream_idle_timeout;
         stream::pump(response, framer, relay, sink, idle_timeout).await

@@ -14,7 +14,7 @@ mod translate;
 
 pub use open::{open, OpenStream, Opened};
 pub use recovery::continue_stream;
-pub use relay::{pump, EventFilter, RelayState, StreamEnd};
+pub use relay::{deliver, pump, EventFilter, RelayState, StreamEnd};
 pub use sink::ClientSink;
 pub use sse::first_data;
 pub use translate::Translator;

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 
 use bytes::Bytes;
 
-use super::sse::{self, EventFramer};
+use super::sse::{self, EventFramer, Said};
 use crate::dialect::{Dialect, Framing};
 use crate::dispatch::{classify_body_error, classify_send_error, AttemptTarget, Failure};
 use crate::handler::forward::{read_whole, Delivered};
@@ -88,12 +88,12 @@ pub async fn open(
         };
         let mut first_event = None;
         sse::each_payload(framing, &events, |_, _, payload| {
-            first_event = Some(sse::in_band_error(dialect, payload));
+            first_event = Some(sse::read_event(dialect, payload));
             ControlFlow::Break(())
         });
         let has_data = match first_event {
             // An error in place of the answer: fail over as for an error status.
-            Some(Some(message)) => {
+            Some(Said::Error(message)) => {
                 return Err(Failure::error_event(&message));
             }
             Some(_) => true,

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use monoio::io::AsyncWriteRent;
 
 use super::open::{open, OpenStream, Opened};
-use super::relay::{pump, EventFilter, StreamEnd};
+use super::relay::{deliver, pump, EventFilter, StreamEnd};
 use super::sink::ClientSink;
 use super::translate::decode_events;
 use crate::config::{Continuation, ModelId};
@@ -118,14 +118,9 @@ pub async fn continue_stream<W: AsyncWriteRent>(
             failure: None,
         };
         let outcome = match reframer.filter(first) {
-            Ok(first) => match sink.forward(first).await {
-                Ok(()) if reframer.failure.is_some() => Err(StreamEnd::Broken(
-                    reframer
-                        .failure
-                        .take()
-                        .unwrap_or_else(Failure::cannot_continue),
-                )),
-                Ok(()) => {
+            Ok(first) => match deliver(&response, &framer, &mut reframer, sink, first).await {
+                Ok(true) => Ok(()),
+                Ok(false) => {
                     let idle_timeout = target.model.routing.stream_idle_timeout;
                     pump(response, framer, &mut reframer, sink, idle_timeout).await
                 }

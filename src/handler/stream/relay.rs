@@ -5,14 +5,16 @@
 
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use monoio::io::AsyncWriteRent;
+use monoio::time::Instant;
 
 use super::hang_up::client_hung_up;
 use super::sink::ClientSink;
-use super::sse::{self, EventFramer};
+use super::sse::{self, EventFramer, Said};
 use crate::dialect::{gemini, Dialect, Framing};
 use crate::dispatch::{classify_body_error, Failure};
 use crate::upstream::{BodyError, UpstreamResponse};
@@ -29,11 +31,17 @@ pub enum StreamEnd {
 /// Where a relay's bytes come from: an upstream response body, read as it arrives.
 pub trait ChunkSource {
     fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, BodyError>>;
+    /// Whether the body's end was read already (the next chunk is `None`, at once).
+    fn ended(&self) -> bool;
 }
 
 impl ChunkSource for UpstreamResponse {
     fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, BodyError>> {
         UpstreamResponse::next_chunk(self)
+    }
+
+    fn ended(&self) -> bool {
+        self.body_ended()
     }
 }
 
@@ -96,19 +104,20 @@ impl EventFilter for RelayState {
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
         let mut cut = None;
         let mut usage_event = None;
-        let chat = self.dialect == Dialect::Chat;
         sse::each_payload(self.framing, &events, |start, len, payload| {
-            if let Some(message) = sse::in_band_error(self.dialect, payload) {
-                self.failure = Some(Failure::error_event(&message));
-                cut = Some(start);
-                return ControlFlow::Break(());
-            }
-            self.finished |= sse::ends_answer(self.dialect, payload);
-            if chat {
-                self.done |= sse::is_done(payload);
-                if self.strip_usage && sse::is_usage_only(payload) {
-                    usage_event = Some(start..start + len);
+            match sse::read_event(self.dialect, payload) {
+                Said::Error(message) => {
+                    self.failure = Some(Failure::error_event(&message));
+                    cut = Some(start);
+                    return ControlFlow::Break(());
                 }
+                Said::Done => {
+                    self.done = true;
+                    self.finished = true;
+                }
+                Said::Finished => self.finished = true,
+                Said::UsageOnly if self.strip_usage => usage_event = Some(start..start + len),
+                Said::UsageOnly | Said::More => {}
             }
             ControlFlow::Continue(())
         });
@@ -173,7 +182,9 @@ impl ArrayOut {
     }
 }
 
-/// Forwards the rest of an upstream stream. `Ok` once it ended complete.
+/// Forwards the rest of an upstream stream. `Ok` once it ended complete; then the client's
+/// body is ended too, with the last events when the upstream's end came with them (the
+/// usual case: an upstream writes its last event and its end together).
 pub async fn pump<W: AsyncWriteRent>(
     mut source: impl ChunkSource,
     mut framer: EventFramer,
@@ -182,40 +193,95 @@ pub async fn pump<W: AsyncWriteRent>(
     idle_timeout: Duration,
 ) -> Result<(), StreamEnd> {
     let mut hung_up = std::pin::pin!(client_hung_up(sink.client_fd));
+    // One idle timer for the whole stream, moved on only when it fires while the wait it
+    // bounds began later: a timer per read cost a timer-wheel insert and removal per read.
+    let mut idle = std::pin::pin!(monoio::time::sleep(idle_timeout));
     loop {
-        let next = monoio::select! {
-            next = monoio::time::timeout(idle_timeout, source.next_chunk()) => next,
-            _ = &mut hung_up => return Err(StreamEnd::ClientGone),
+        let waiting_since = Instant::now();
+        let next = {
+            let mut read = std::pin::pin!(source.next_chunk());
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(next) = read.as_mut().poll(cx) {
+                    return Poll::Ready(Waited::Read(next));
+                }
+                if hung_up.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Waited::HungUp);
+                }
+                while idle.as_mut().poll(cx).is_ready() {
+                    let deadline = waiting_since + idle_timeout;
+                    if deadline <= Instant::now() {
+                        return Poll::Ready(Waited::Idle);
+                    }
+                    idle.as_mut().reset(deadline);
+                }
+                Poll::Pending
+            })
+            .await
         };
         let bytes = match next {
-            Ok(Ok(Some(bytes))) => bytes,
-            Ok(Ok(None)) => return end_of_upstream(&framer, filter, sink).await,
-            Ok(Err(error)) => return Err(StreamEnd::Broken(classify_body_error(&error))),
-            Err(_) => return Err(StreamEnd::Broken(Failure::idle_timeout())),
-        };
-        if let Some(events) = framer.push(bytes) {
-            sink.forward(filter.filter(events)?).await?;
-            if let Some(failure) = filter.take_failure() {
-                return Err(StreamEnd::Broken(failure));
+            Waited::Read(Ok(Some(bytes))) => bytes,
+            Waited::Read(Ok(None)) => {
+                return end_of_upstream(&framer, filter, sink, Bytes::new()).await
             }
+            Waited::Read(Err(error)) => return Err(StreamEnd::Broken(classify_body_error(&error))),
+            Waited::HungUp => return Err(StreamEnd::ClientGone),
+            Waited::Idle => return Err(StreamEnd::Broken(Failure::idle_timeout())),
+        };
+        let Some(events) = framer.push(bytes) else {
+            continue;
+        };
+        let events = filter.filter(events)?;
+        if deliver(&source, &framer, filter, sink, events).await? {
+            return Ok(());
         }
     }
 }
 
-/// The upstream ended its body: complete after the stream said it finished (with what the
-/// filter still owes the client, e.g. a missing `[DONE]`), broken otherwise.
+/// Writes a block of events that went through `filter`, and ends the stream after them
+/// when that is all: with the body's end in the same write when the upstream's end was
+/// read already (`Ok(true)`: complete), or with the upstream's in-band error (`Err`).
+/// `Ok(false)`: the stream goes on.
+pub async fn deliver<W: AsyncWriteRent>(
+    source: &impl ChunkSource,
+    framer: &EventFramer,
+    filter: &mut impl EventFilter,
+    sink: &mut ClientSink<'_, W>,
+    events: Bytes,
+) -> Result<bool, StreamEnd> {
+    if let Some(failure) = filter.take_failure() {
+        sink.forward(events).await?;
+        return Err(StreamEnd::Broken(failure));
+    }
+    if source.ended() {
+        end_of_upstream(framer, filter, sink, events).await?;
+        return Ok(true);
+    }
+    sink.forward(events).await?;
+    Ok(false)
+}
+
+/// What ended a wait for the upstream's next bytes.
+enum Waited {
+    Read(Result<Option<Bytes>, BodyError>),
+    HungUp,
+    /// Silence past the idle timeout.
+    Idle,
+}
+
+/// The upstream ended its body after `events`: complete after the stream said it finished
+/// (with what the filter still owes the client, e.g. a missing `[DONE]`, and the body's
+/// end), broken otherwise.
 async fn end_of_upstream<W: AsyncWriteRent>(
     framer: &EventFramer,
     filter: &mut impl EventFilter,
     sink: &mut ClientSink<'_, W>,
+    events: Bytes,
 ) -> Result<(), StreamEnd> {
     if !filter.finished() || framer.has_partial_event() {
+        sink.forward(events).await?;
         return Err(StreamEnd::Broken(Failure::closed_before_finish()));
     }
-    if let Some(ending) = filter.ending() {
-        sink.forward(ending).await?;
-    }
-    Ok(())
+    sink.finish(events, filter.ending()).await
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct ClientSink<'c, W> {
     delivered: Vec<Bytes>,
     /// Whether any event went out (a JSON array's `[` goes with its first element).
     sent_any: bool,
+    /// Whether the body's end went out (with the last events).
+    closed: bool,
 }
 
 impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
@@ -43,6 +45,7 @@ impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
             keep_delivered,
             delivered: Vec::new(),
             sent_any: false,
+            closed: false,
         }
     }
 
@@ -73,9 +76,27 @@ impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
     }
 
     pub async fn forward(&mut self, events: Bytes) -> Result<(), StreamEnd> {
-        response::write_chunk(self.client, self.head.take(), events.clone())
+        self.write(events, false).await
+    }
+
+    /// Writes the last events, `ending` after them (what the filter still owes, if
+    /// anything), and the body's end, in one write: the stream is complete.
+    pub async fn finish(&mut self, events: Bytes, ending: Option<Bytes>) -> Result<(), StreamEnd> {
+        let Some(ending) = ending else {
+            return self.write(events, true).await;
+        };
+        // Rare (an upstream that left out its end marker): one copy to keep one write.
+        let mut all = Vec::with_capacity(events.len() + ending.len());
+        all.extend_from_slice(&events);
+        all.extend_from_slice(&ending);
+        self.write(Bytes::from(all), true).await
+    }
+
+    async fn write(&mut self, events: Bytes, last: bool) -> Result<(), StreamEnd> {
+        response::write_chunk(self.client, self.head.take(), events.clone(), last)
             .await
             .map_err(|_| StreamEnd::ClientGone)?;
+        self.closed = last;
         if events.is_empty() {
             return Ok(());
         }
@@ -87,8 +108,8 @@ impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
         Ok(())
     }
 
-    /// Ends the chunked body; whether it was written.
+    /// Ends the chunked body (unless `finish` did); whether it was written.
     pub async fn close(&mut self) -> bool {
-        response::write_last_chunk(self.client).await.is_ok()
+        self.closed || response::write_last_chunk(self.client).await.is_ok()
     }
 }

@@ -4,6 +4,7 @@
 //! by searching bytes.
 
 use bytes::{Bytes, BytesMut};
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -79,9 +80,8 @@ pub fn each_payload(
     match framing {
         Framing::Sse => {
             for event in events(block) {
-                let start = event.as_ptr() as usize - block.as_ptr() as usize;
-                if let Some(payload) = data(event) {
-                    if each(start, event.len(), &payload).is_break() {
+                if let Some(payload) = event.data {
+                    if each(event.start, event.len, &payload).is_break() {
                         return;
                     }
                 }
@@ -131,45 +131,71 @@ fn is_blank_line_end(bytes: &[u8], newline: usize) -> bool {
     }
 }
 
-/// The events in a block of whole events.
-pub fn events(block: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut start = 0;
-    memchr::memchr_iter(b'\n', block).filter_map(move |i| {
-        if !is_blank_line_end(block, i) {
-            return None;
-        }
-        let event = &block[start..=i];
-        start = i + 1;
+/// One SSE event of a block: where it lies, and the payload of its `data:` lines (joined by
+/// `\n` when there are several), if it has any.
+#[derive(Debug, PartialEq)]
+pub struct SseEvent<'b> {
+    pub start: usize,
+    pub len: usize,
+    pub data: Option<Cow<'b, [u8]>>,
+}
+
+/// The whole events of a block, each read in one pass over its bytes: the usual event, a
+/// single `data:` line and the blank line, costs one `memchr` and a look at the next bytes.
+/// Bytes after the last blank line (an unfinished event) are not given.
+pub fn events(block: &[u8]) -> impl Iterator<Item = SseEvent<'_>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let event = next_event(block, at)?;
+        at = event.start + event.len;
         Some(event)
     })
 }
 
-/// The payload of the event's `data:` lines (joined by `\n` when there are several).
-pub fn data(event: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
-    let mut lines = event
-        .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .filter_map(|line| line.strip_prefix(b"data:"))
-        .map(|payload| payload.strip_prefix(b" ").unwrap_or(payload));
-    let first = lines.next()?;
-    match lines.next() {
-        None => Some(std::borrow::Cow::Borrowed(first)),
-        Some(second) => {
-            let mut joined = [first, second].join(&b'\n');
-            lines.for_each(|line| {
-                joined.push(b'\n');
-                joined.extend_from_slice(line);
-            });
-            Some(std::borrow::Cow::Owned(joined))
+fn next_event(block: &[u8], start: usize) -> Option<SseEvent<'_>> {
+    let mut data: Option<Cow<'_, [u8]>> = None;
+    let mut line_start = start;
+    loop {
+        let mut newline = line_start + memchr::memchr(b'\n', &block[line_start..])?;
+        if !is_blank_line_end(block, newline) {
+            let line = &block[line_start..newline];
+            if let Some(payload) = data_field(line.strip_suffix(b"\r").unwrap_or(line)) {
+                match &mut data {
+                    None => data = Some(Cow::Borrowed(payload)),
+                    Some(joined) => {
+                        let joined = joined.to_mut();
+                        joined.push(b'\n');
+                        joined.extend_from_slice(payload);
+                    }
+                }
+            }
+            // The usual end of an event: the blank line right after its last line.
+            match &block[newline + 1..] {
+                [b'\n', ..] => newline += 1,
+                [b'\r', b'\n', ..] => newline += 2,
+                _ => {
+                    line_start = newline + 1;
+                    continue;
+                }
+            }
         }
+        return Some(SseEvent {
+            start,
+            len: newline + 1 - start,
+            data,
+        });
     }
+}
+
+/// The value of a `data:` line (one space after the colon is not part of it).
+fn data_field(line: &[u8]) -> Option<&[u8]> {
+    let value = line.strip_prefix(b"data:")?;
+    Some(value.strip_prefix(b" ").unwrap_or(value))
 }
 
 /// The data of the first event in a block that has some.
 pub fn first_data(block: &[u8]) -> Option<Vec<u8>> {
-    events(block)
-        .find_map(data)
-        .map(std::borrow::Cow::into_owned)
+    events(block).find_map(|event| event.data.map(Cow::into_owned))
 }
 
 pub fn is_done(payload: &[u8]) -> bool {
@@ -182,27 +208,40 @@ static FINISH_REASON: LazyLock<Finder<'static>> =
 static CHOICES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"choices\""));
 static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 
-/// `"finish_reason"` followed by a string (not `null`).
-pub fn has_finish_reason(payload: &[u8]) -> bool {
-    field_value_starts(payload, &FINISH_REASON, |value| {
-        value.first() == Some(&b'"')
-    })
+/// A chat chunk: `[DONE]`, a finish reason (a string, not `null`), or the usage-only chunk.
+/// Only a choice has a `finish_reason` key, so a chunk with one is not the usage-only chunk:
+/// the usual chunk costs one search.
+fn chat_said(payload: &[u8]) -> Said {
+    if is_done(payload) {
+        return Said::Done;
+    }
+    let mut keys = FINISH_REASON.find_iter(payload).peekable();
+    if keys.peek().is_none() {
+        return match is_usage_only(payload) {
+            true => Said::UsageOnly,
+            false => Said::More,
+        };
+    }
+    let finished = keys.any(|at| {
+        field_value(payload, at + FINISH_REASON.needle().len())
+            .is_some_and(|value| value.first() == Some(&b'"'))
+    });
+    match finished {
+        true => Said::Finished,
+        false => Said::More,
+    }
 }
 
 static TYPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"type\""));
 
-/// Whether a `"type"` field of the event is one of `types` (each given with its quotes, e.g.
-/// `"message_stop"`). Escaped quotes inside strings cannot match, so a text that mentions a
-/// type is not taken for it.
-pub fn has_type(payload: &[u8], types: &[&[u8]]) -> bool {
-    field_value_starts(payload, &TYPE, |value| {
-        types.iter().any(|t| value.starts_with(t))
+/// Which of `types` (each given with its quotes, e.g. `"message_stop"`) the first `"type"`
+/// field that is one of them names. Escaped quotes inside strings cannot match, so a text
+/// that mentions a type is not taken for it.
+fn first_type(payload: &[u8], types: &[&[u8]]) -> Option<usize> {
+    TYPE.find_iter(payload).find_map(|at| {
+        let value = field_value(payload, at + TYPE.needle().len())?;
+        types.iter().position(|t| value.starts_with(t))
     })
-}
-
-/// An Anthropic or Responses `error` event.
-pub fn is_error_event(payload: &[u8]) -> bool {
-    has_type(payload, &[b"\"error\""])
 }
 
 static ERROR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
@@ -223,62 +262,89 @@ fn cohere_error_message(payload: &[u8]) -> String {
 static FINISH_REASON_GEMINI: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"finishReason\""));
 
-/// The message of an upstream's in-band error event in `dialect` (`payload` as
-/// `each_payload` gives it), if the event is one.
-pub fn in_band_error(dialect: Dialect, payload: &[u8]) -> Option<String> {
-    let error = match dialect {
-        Dialect::Chat => false,
-        Dialect::Anthropic | Dialect::Responses => is_error_event(payload),
-        // Cohere's stream has no error event: its `message-end` carries `delta.error`.
-        Dialect::Cohere => {
-            let failed = has_type(payload, &[b"\"message-end\""])
-                && field_value_starts(payload, &ERROR, |value| value.first() == Some(&b'"'));
-            return failed.then(|| cohere_error_message(payload));
-        }
-        // Gemini's stream carries its error object as an event of its own.
-        Dialect::Gemini => payload.trim_ascii_start().starts_with(b"{\"error\""),
-        Dialect::Converse => {
-            let frame = eventstream::read_frame(payload).ok()?;
-            return match frame.message_type {
-                Some("exception") => {
-                    let message = error_message(frame.payload);
-                    Some(match frame.exception_type {
-                        Some(kind) => format!("{kind}: {message}"),
-                        None => message,
-                    })
-                }
-                // An unmodeled error: its code and message are headers, not a payload.
-                Some("error") => Some(format!(
-                    "{}: {}",
-                    frame.error_code.unwrap_or("error"),
-                    frame.error_message.unwrap_or("upstream error")
-                )),
-                _ => None,
-            };
-        }
-    };
-    error.then(|| error_message(payload))
+/// What an event tells the relay, read from its bytes.
+#[derive(Debug, PartialEq)]
+pub enum Said {
+    /// The upstream's in-band error, in place of the rest of the answer: its message.
+    Error(String),
+    /// The answer is complete (what may follow is usage and the end).
+    Finished,
+    /// Chat's `[DONE]`: complete, its end marker included.
+    Done,
+    /// Chat's usage-only chunk (`"choices": []` with a usage object).
+    UsageOnly,
+    /// Anything else: content, usage, metadata.
+    More,
 }
 
-/// Whether the event says the answer is complete (what may follow is usage and the end).
-pub fn ends_answer(dialect: Dialect, payload: &[u8]) -> bool {
-    match dialect {
-        Dialect::Chat => is_done(payload) || has_finish_reason(payload),
-        Dialect::Anthropic => has_type(payload, &[b"\"message_stop\""]),
-        Dialect::Responses => has_type(
+/// What the event with `payload` (as `each_payload` gives it) says in `dialect`: byte
+/// tests on the payload, one search each; an error's message is parsed (failures only).
+pub fn read_event(dialect: Dialect, payload: &[u8]) -> Said {
+    let finished = match dialect {
+        Dialect::Chat => return chat_said(payload),
+        Dialect::Anthropic => match first_type(payload, &[b"\"message_stop\"", b"\"error\""]) {
+            Some(0) => true,
+            Some(_) => return Said::Error(error_message(payload)),
+            None => false,
+        },
+        Dialect::Responses => match first_type(
             payload,
             &[
                 b"\"response.completed\"",
                 b"\"response.incomplete\"",
                 b"\"response.failed\"",
+                b"\"error\"",
             ],
-        ),
-        Dialect::Cohere => has_type(payload, &[b"\"message-end\""]),
+        ) {
+            Some(3) => return Said::Error(error_message(payload)),
+            found => found.is_some(),
+        },
+        // Cohere's stream has no error event: its `message-end` carries `delta.error`.
+        Dialect::Cohere => {
+            if first_type(payload, &[b"\"message-end\""]).is_none() {
+                return Said::More;
+            }
+            if field_value_starts(payload, &ERROR, |value| value.first() == Some(&b'"')) {
+                return Said::Error(cohere_error_message(payload));
+            }
+            true
+        }
+        // Gemini's stream carries its error object as an event of its own.
+        Dialect::Gemini if payload.trim_ascii_start().starts_with(b"{\"error\"") => {
+            return Said::Error(error_message(payload));
+        }
         Dialect::Gemini => field_value_starts(payload, &FINISH_REASON_GEMINI, |value| {
             value.first() == Some(&b'"')
         }),
-        Dialect::Converse => eventstream::read_frame(payload)
-            .is_ok_and(|frame| frame.event_type == Some("messageStop")),
+        Dialect::Converse => return converse_said(payload),
+    };
+    match finished {
+        true => Said::Finished,
+        false => Said::More,
+    }
+}
+
+/// What an event-stream frame says (the frame is read, and its CRC checked, once).
+fn converse_said(frame: &[u8]) -> Said {
+    let Ok(frame) = eventstream::read_frame(frame) else {
+        return Said::More;
+    };
+    match frame.message_type {
+        Some("exception") => {
+            let message = error_message(frame.payload);
+            Said::Error(match frame.exception_type {
+                Some(kind) => format!("{kind}: {message}"),
+                None => message,
+            })
+        }
+        // An unmodeled error: its code and message are headers, not a payload.
+        Some("error") => Said::Error(format!(
+            "{}: {}",
+            frame.error_code.unwrap_or("error"),
+            frame.error_message.unwrap_or("upstream error")
+        )),
+        _ if frame.event_type == Some("messageStop") => Said::Finished,
+        _ => Said::More,
     }
 }
 
@@ -297,7 +363,7 @@ pub fn error_message(payload: &[u8]) -> String {
 }
 
 /// The usage-only chunk: `"choices": []` with a usage object.
-pub fn is_usage_only(payload: &[u8]) -> bool {
+fn is_usage_only(payload: &[u8]) -> bool {
     USAGE.find(payload).is_some()
         && field_value_starts(payload, &CHOICES, |value| {
             value.first() == Some(&b'[') && value[1..].trim_ascii_start().first() == Some(&b']')
@@ -305,15 +371,26 @@ pub fn is_usage_only(payload: &[u8]) -> bool {
 }
 
 fn field_value_starts(payload: &[u8], key: &Finder<'_>, check: impl Fn(&[u8]) -> bool) -> bool {
-    key.find_iter(payload).any(|at| {
-        let rest = payload[at + key.needle().len()..].trim_ascii_start();
-        rest.first() == Some(&b':') && check(rest[1..].trim_ascii_start())
-    })
+    key.find_iter(payload)
+        .any(|at| field_value(payload, at + key.needle().len()).is_some_and(&check))
+}
+
+/// What follows a key that ends at `after`: its value and the rest, when a `:` comes next.
+fn field_value(payload: &[u8], after: usize) -> Option<&[u8]> {
+    let rest = payload[after..].trim_ascii_start();
+    Some(rest.strip_prefix(b":")?.trim_ascii_start())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `(start, len, data)` of every event of a block.
+    fn read_all(block: &[u8]) -> Vec<(usize, usize, Option<Vec<u8>>)> {
+        events(block)
+            .map(|event| (event.start, event.len, event.data.map(Cow::into_owned)))
+            .collect()
+    }
 
     #[test]
     fn framer_releases_whole_events_only() {
@@ -331,40 +408,94 @@ mod tests {
             Some(&b"data: {\"b\":2}\n\n"[..])
         );
         assert!(!framer.has_partial_event());
-        let crlf = Bytes::from_static(b": keep-alive\r\n\r\ndata: [DONE]\r\n\r\n");
-        assert_eq!(framer.push(crlf.clone()), Some(crlf.clone()));
-        let found: Vec<_> = events(&crlf).collect();
+        // CRLF line ends, a comment, and the blank line split from its event.
+        let crlf = Bytes::from_static(b": keep-alive\r\n\r\ndata: [DONE]\r\n");
         assert_eq!(
-            found,
-            vec![&b": keep-alive\r\n\r\n"[..], &b"data: [DONE]\r\n\r\n"[..]]
+            framer.push(crlf).as_deref(),
+            Some(&b": keep-alive\r\n\r\n"[..])
         );
-        assert_eq!(data(found[0]), None);
-        assert!(is_done(&data(found[1]).unwrap()));
+        let done = framer.push(Bytes::from_static(b"\r\n")).unwrap();
+        assert_eq!(&done[..], b"data: [DONE]\r\n\r\n");
+        assert_eq!(
+            read_all(&done),
+            [(0, 16, Some(b"[DONE]".to_vec()))],
+            "one event, its CR not part of the data"
+        );
+    }
+
+    #[test]
+    fn events_are_read_in_one_pass_whatever_their_shape() {
+        let block = b"data: {\"a\":1}\n\n\
+            : a comment\n\n\
+            event: delta\r\ndata:x\r\nid: 7\r\ndata:  y\r\n\r\n\
+            data: first\ndata: second\n\n\
+            retry: 10\n\n\
+            data: [DONE]\n\n\
+            data: unfinished\n";
+        assert_eq!(
+            read_all(block),
+            [
+                (0, 15, Some(b"{\"a\":1}".to_vec())),
+                (15, 13, None),
+                (28, 41, Some(b"x\n y".to_vec())),
+                (69, 26, Some(b"first\nsecond".to_vec())),
+                (95, 11, None),
+                (106, 14, Some(b"[DONE]".to_vec())),
+            ],
+            "comments and fields without data have none; data lines are joined by LF; \
+             one space after the colon goes; an unfinished event is not given"
+        );
+        let data = |block: &'static [u8]| events(block).next().and_then(|event| event.data);
+        assert!(matches!(data(b"data: a\n\n"), Some(Cow::Borrowed(b"a"))));
+        assert_eq!(
+            data(b"data\n\n"),
+            None,
+            "a field without a colon is no data line"
+        );
+        assert_eq!(data(b"data:\n\n").as_deref(), Some(&b""[..]));
+        assert_eq!(data(b"\ndata: a\n\n").as_deref(), Some(&b"a"[..]));
+        assert_eq!(first_data(b": ping\n\ndata: {}\n\n"), Some(b"{}".to_vec()));
     }
 
     #[test]
     fn facts_read_from_bytes() {
-        assert!(has_finish_reason(
-            br#"{"choices":[{"finish_reason": "stop"}]}"#
-        ));
-        assert!(!has_finish_reason(
-            br#"{"choices":[{"finish_reason":null}]}"#
-        ));
-        assert!(is_usage_only(
-            br#"{"choices": [ ],"usage":{"total_tokens":3}}"#
-        ));
-        assert!(!is_usage_only(
-            br#"{"choices":[{"delta":{}}],"usage":null}"#
-        ));
-        assert_eq!(data(b"data: a\ndata: b\n\n").as_deref(), Some(&b"a\nb"[..]));
-        assert!(has_type(
-            br#"{"type": "message_stop"}"#,
-            &[b"\"message_stop\""]
-        ));
-        assert!(!has_type(
-            br#"{"type":"content_block_delta","delta":{"text":"\"type\":\"message_stop\""}}"#,
-            &[b"\"message_stop\""]
-        ));
+        let chat = |payload: &[u8]| read_event(Dialect::Chat, payload);
+        assert_eq!(
+            chat(br#"{"choices":[{"finish_reason": "stop"}]}"#),
+            Said::Finished
+        );
+        assert_eq!(chat(br#"{"choices":[{"finish_reason":null}]}"#), Said::More);
+        assert_eq!(
+            chat(br#"{"choices":[{"index":0,"finish_reason":null},{"index":1,"finish_reason":"length"}]}"#),
+            Said::Finished,
+            "any choice's finish reason"
+        );
+        assert_eq!(
+            chat(br#"{"choices": [ ],"usage":{"total_tokens":3}}"#),
+            Said::UsageOnly
+        );
+        assert_eq!(
+            chat(br#"{"choices":[{"delta":{}}],"usage":null}"#),
+            Said::More
+        );
+        assert_eq!(
+            chat(br#"{"choices":[{"delta":{"content":"\"choices\": [], \"usage\""}}]}"#),
+            Said::More,
+            "a text that quotes the keys"
+        );
+        assert!(is_usage_only(br#"{"choices":[],"usage":{}}"#));
+        assert!(!is_usage_only(br#"{"choices":[]}"#), "no usage");
+        assert_eq!(
+            first_type(br#"{"type": "message_stop"}"#, &[b"\"message_stop\""]),
+            Some(0)
+        );
+        assert_eq!(
+            first_type(
+                br#"{"type":"content_block_delta","delta":{"text":"\"type\":\"message_stop\""}}"#,
+                &[b"\"message_stop\""]
+            ),
+            None
+        );
     }
 }
 
@@ -375,8 +506,40 @@ mod dialect_tests;
 mod fuzz {
     use super::*;
 
+    /// The events of a block read the plain way, line by line (the reference for `events`):
+    /// an event ends at a blank line; its data lines are joined by LF.
+    fn reference(block: &[u8]) -> Vec<(usize, usize, Option<Vec<u8>>)> {
+        let mut found = Vec::new();
+        let (mut start, mut line_start) = (0, 0);
+        let mut data: Option<Vec<u8>> = None;
+        for (i, &byte) in block.iter().enumerate() {
+            if byte != b'\n' {
+                continue;
+            }
+            if is_blank_line_end(block, i) {
+                found.push((start, i + 1 - start, data.take()));
+                start = i + 1;
+            } else {
+                let line = &block[line_start..i];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if let Some(value) = line.strip_prefix(b"data:") {
+                    let value = value.strip_prefix(b" ").unwrap_or(value);
+                    match &mut data {
+                        None => data = Some(value.to_vec()),
+                        Some(joined) => {
+                            joined.push(b'\n');
+                            joined.extend_from_slice(value);
+                        }
+                    }
+                }
+            }
+            line_start = i + 1;
+        }
+        found
+    }
+
     /// Random bytes cut at random places: the framer never panics, loses nothing and
-    /// releases only whole events.
+    /// releases only whole events, which read as the reference reads them.
     #[test]
     fn random_splits_lose_nothing() {
         let mut rng = fastrand::Rng::with_seed(11);
@@ -395,14 +558,17 @@ mod fuzz {
                         last_boundary(&events) == Some(events.len()),
                         "only whole events are released"
                     );
-                    for event in events_of(&events) {
-                        let _ = data(event).map(|payload| {
-                            (
-                                is_done(&payload),
-                                has_finish_reason(&payload),
-                                is_usage_only(&payload),
-                            )
-                        });
+                    let read: Vec<_> = super::events(&events)
+                        .map(|event| (event.start, event.len, event.data.map(Cow::into_owned)))
+                        .collect();
+                    assert_eq!(
+                        read,
+                        reference(&events),
+                        "{:?}",
+                        String::from_utf8_lossy(&events)
+                    );
+                    for (_, _, data) in read {
+                        let _ = data.map(|payload| read_event(Dialect::Chat, &payload));
                     }
                     released.extend_from_slice(&events);
                 }
@@ -411,9 +577,5 @@ mod fuzz {
             released.extend_from_slice(&framer.pending);
             assert_eq!(released, input);
         }
-    }
-
-    fn events_of(block: &[u8]) -> Vec<&[u8]> {
-        events(block).collect()
     }
 }

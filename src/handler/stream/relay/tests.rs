@@ -29,6 +29,10 @@ impl ChunkSource for ScriptedUpstream {
             None => std::future::pending().await,
         }
     }
+
+    fn ended(&self) -> bool {
+        matches!(self.0.front(), Some(Ok(None)))
+    }
 }
 
 fn upstream(
@@ -48,12 +52,15 @@ fn upstream(
 struct MemoryClient {
     received: Vec<u8>,
     gone: bool,
+    /// Write calls made (each a `writev` or `write`: one ring operation on a socket).
+    writes: usize,
 }
 
 impl AsyncWriteRent for MemoryClient {
     fn write<T: IoBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
         // SAFETY: an `IoBuf` promises `bytes_init` readable bytes at `read_ptr`.
         let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        self.writes += 1;
         let result = self.take(bytes);
         std::future::ready((result, buf))
     }
@@ -64,6 +71,7 @@ impl AsyncWriteRent for MemoryClient {
         let iovecs = unsafe {
             std::slice::from_raw_parts(buf_vec.read_iovec_ptr(), buf_vec.read_iovec_len())
         };
+        self.writes += 1;
         let mut written = Ok(0);
         for iovec in iovecs {
             // SAFETY: see above.
@@ -179,6 +187,84 @@ async fn whole_events_are_forwarded_untouched_across_split_reads() {
     assert_eq!(client.body(), expected);
     assert_eq!(recorded.concat(), expected.as_bytes());
     assert!(recorded.iter().all(|chunk| chunk.ends_with(b"\n\n")));
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn the_body_ends_in_the_write_of_the_last_events_when_the_upstream_end_came_with_them() {
+    // `[DONE]` and the upstream's end in the same read: one write for both.
+    let mut client = MemoryClient::default();
+    let chunks = [HELLO, FINISH, DONE];
+    let (outcome, _, recorded) = relay(upstream(&chunks, Some(Ok(None))), false, &mut client).await;
+    assert!(outcome.is_ok());
+    assert_eq!(
+        client.writes, 3,
+        "one write per read, the body's end in the last"
+    );
+    let last_write = format!("{:x}\r\n{DONE}\r\n0\r\n\r\n", DONE.len());
+    assert!(client.received.ends_with(last_write.as_bytes()));
+    assert_eq!(client.body(), [HELLO, FINISH, DONE].concat());
+    assert_eq!(recorded.concat(), [HELLO, FINISH, DONE].concat().as_bytes());
+
+    // The end read on its own: the body's end goes alone (nothing is held back for it).
+    let mut client = MemoryClient::default();
+    let source = ScriptedUpstream(
+        [
+            Ok(Some(Bytes::from_static(HELLO.as_bytes()))),
+            Ok(Some(Bytes::from_static(DONE.as_bytes()))),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let (sender, _receiver) = record::channel();
+    let mut sink = ClientSink::new(&mut client, None, sender, 7, Bytes::new(), false);
+    let mut state = RelayState::new(Dialect::Chat, false, Framing::Sse);
+    let relayed = pump(
+        source,
+        EventFramer::default(),
+        &mut state,
+        &mut sink,
+        Duration::from_millis(20),
+    )
+    .await;
+    assert!(
+        matches!(relayed, Err(StreamEnd::Broken(_))),
+        "still open upstream: silence breaks it"
+    );
+    assert!(
+        !client.received.ends_with(b"0\r\n\r\n"),
+        "no end before the upstream's"
+    );
+
+    // A missing `[DONE]` goes in the same write as the finish and the end.
+    let mut client = MemoryClient::default();
+    let (outcome, _, _) = relay(
+        upstream(&[HELLO, FINISH], Some(Ok(None))),
+        false,
+        &mut client,
+    )
+    .await;
+    assert!(outcome.is_ok());
+    assert_eq!(client.writes, 2);
+    assert_eq!(client.body(), [HELLO, FINISH, DONE].concat());
+    assert!(client.received.ends_with(b"\r\n0\r\n\r\n"));
+}
+
+#[monoio::test(timer_enabled = true)]
+async fn the_end_of_a_body_that_ended_apart_still_closes_the_client_body() {
+    // The upstream's end in a read of its own, after `[DONE]`: the end is written then.
+    let mut client = MemoryClient::default();
+    let mut script: VecDeque<_> = [HELLO, DONE]
+        .iter()
+        .map(|chunk| Ok(Some(Bytes::from_static(chunk.as_bytes()))))
+        .collect();
+    script.push_back(Ok(None));
+    // `ended` looks one step ahead: hide the end behind a chunk that holds nothing whole.
+    script.insert(2, Ok(Some(Bytes::new())));
+    let (outcome, _, _) = relay(ScriptedUpstream(script), false, &mut client).await;
+    assert!(outcome.is_ok());
+    assert_eq!(client.writes, 3, "the events, then the end alone");
+    assert!(client.received.ends_with(b"\r\n0\r\n\r\n"));
+    assert_eq!(client.body(), [HELLO, DONE].concat());
 }
 
 #[monoio::test(timer_enabled = true)]

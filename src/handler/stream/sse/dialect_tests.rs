@@ -142,105 +142,118 @@ fn each_payload_reads_json_array_elements_whatever_their_strings_hold() {
     assert!(payloads(Framing::JsonArray, b"[]").is_empty());
 }
 
+/// `read_event` as a short word, for the tables below.
+fn said(dialect: Dialect, payload: &[u8]) -> Said {
+    read_event(dialect, payload)
+}
+
+fn error(message: &str) -> Said {
+    Said::Error(message.into())
+}
+
 #[test]
 fn chat_anthropic_and_responses_errors_and_ends() {
     let finish = br#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#;
-    assert!(ends_answer(Dialect::Chat, finish));
-    assert!(ends_answer(Dialect::Chat, b"[DONE]"));
-    assert!(!ends_answer(
-        Dialect::Chat,
-        br#"{"choices":[{"delta":{"content":"hi"},"finish_reason":null}]}"#
-    ));
+    assert_eq!(said(Dialect::Chat, finish), Said::Finished);
+    assert_eq!(said(Dialect::Chat, b"[DONE]"), Said::Done);
+    assert_eq!(said(Dialect::Chat, b" [DONE]\r"), Said::Done);
     assert_eq!(
-        in_band_error(Dialect::Chat, br#"{"error":{"message":"x"}}"#),
-        None,
+        said(
+            Dialect::Chat,
+            br#"{"choices":[{"delta":{"content":"hi"},"finish_reason":null}]}"#
+        ),
+        Said::More
+    );
+    assert_eq!(
+        said(Dialect::Chat, br#"{"error":{"message":"x"}}"#),
+        Said::More,
         "chat has no in-band error event"
     );
 
     let overloaded =
         br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    assert_eq!(said(Dialect::Anthropic, overloaded), error("Overloaded"));
     assert_eq!(
-        in_band_error(Dialect::Anthropic, overloaded).as_deref(),
-        Some("Overloaded")
+        said(Dialect::Anthropic, br#"{"type": "message_stop"}"#),
+        Said::Finished
     );
-    assert!(ends_answer(
-        Dialect::Anthropic,
-        br#"{"type":"message_stop"}"#
-    ));
-    assert!(!ends_answer(
-        Dialect::Anthropic,
-        br#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#
-    ));
+    assert_eq!(
+        said(
+            Dialect::Anthropic,
+            br#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#
+        ),
+        Said::More
+    );
+    let quoted = br#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"\"type\":\"message_stop\" \"type\": \"error\""}}"#;
+    assert_eq!(
+        said(Dialect::Anthropic, quoted),
+        Said::More,
+        "a text that quotes a type is not that type"
+    );
 
     let failed = br#"{"type":"error","code":"server_error","message":"boom"}"#;
-    assert_eq!(
-        in_band_error(Dialect::Responses, failed).as_deref(),
-        Some("boom")
-    );
+    assert_eq!(said(Dialect::Responses, failed), error("boom"));
     for end in [
         "response.completed",
         "response.incomplete",
         "response.failed",
     ] {
         let event = format!("{{\"type\":\"{end}\",\"response\":{{}}}}");
-        assert!(ends_answer(Dialect::Responses, event.as_bytes()), "{end}");
-        assert_eq!(in_band_error(Dialect::Responses, event.as_bytes()), None);
+        assert_eq!(
+            said(Dialect::Responses, event.as_bytes()),
+            Said::Finished,
+            "{end}"
+        );
     }
-    assert!(!ends_answer(
-        Dialect::Responses,
-        br#"{"type":"response.output_text.delta","delta":"hi"}"#
-    ));
+    assert_eq!(
+        said(
+            Dialect::Responses,
+            br#"{"type":"response.output_text.delta","delta":"hi"}"#
+        ),
+        Said::More
+    );
 }
 
 #[test]
 fn gemini_errors_and_ends() {
-    let error =
+    let overloaded =
         br#"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
     assert_eq!(
-        in_band_error(Dialect::Gemini, error).as_deref(),
-        Some("The model is overloaded.")
+        said(Dialect::Gemini, overloaded),
+        error("The model is overloaded.")
     );
     let text = br#"{"candidates":[{"content":{"parts":[{"text":"{\"error\": 1, \"finishReason\": \"STOP\"}"}],"role":"model"},"index":0}]}"#;
     assert_eq!(
-        in_band_error(Dialect::Gemini, text),
-        None,
-        "a text that mentions an error"
+        said(Dialect::Gemini, text),
+        Said::More,
+        "a text that mentions an error or a finish"
     );
-    assert!(!ends_answer(Dialect::Gemini, text), "nor a finish");
     let last = br#"{"candidates":[{"content":{"parts":[{"text":"."}],"role":"model"},"finishReason": "STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2}}"#;
-    assert!(ends_answer(Dialect::Gemini, last));
-    assert_eq!(in_band_error(Dialect::Gemini, last), None);
+    assert_eq!(said(Dialect::Gemini, last), Said::Finished);
 }
 
 #[test]
 fn cohere_errors_come_on_message_end() {
     let end = br#"{"type":"message-end","delta":{"finish_reason":"COMPLETE","usage":{"tokens":{"input_tokens":3,"output_tokens":2}}}}"#;
-    assert!(ends_answer(Dialect::Cohere, end));
-    assert_eq!(in_band_error(Dialect::Cohere, end), None);
+    assert_eq!(said(Dialect::Cohere, end), Said::Finished);
     let null_error = br#"{"type":"message-end","delta":{"finish_reason":"COMPLETE","error":null}}"#;
-    assert_eq!(in_band_error(Dialect::Cohere, null_error), None);
+    assert_eq!(said(Dialect::Cohere, null_error), Said::Finished);
     let failed =
         br#"{"type":"message-end","delta":{"finish_reason":"ERROR","error":"internal failure"}}"#;
-    assert!(ends_answer(Dialect::Cohere, failed));
-    assert_eq!(
-        in_band_error(Dialect::Cohere, failed).as_deref(),
-        Some("internal failure")
-    );
+    assert_eq!(said(Dialect::Cohere, failed), error("internal failure"));
     let delta = br#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"\"error\": \"x\""}}}}"#;
-    assert_eq!(in_band_error(Dialect::Cohere, delta), None);
-    assert!(!ends_answer(Dialect::Cohere, delta));
+    assert_eq!(said(Dialect::Cohere, delta), Said::More);
 }
 
 #[test]
 fn converse_errors_are_exception_frames_and_messagestop_ends() {
     let exception = converse_exception("throttlingException", "Too many requests");
     assert_eq!(
-        in_band_error(Dialect::Converse, &exception).as_deref(),
-        Some("throttlingException: Too many requests")
+        said(Dialect::Converse, &exception),
+        error("throttlingException: Too many requests")
     );
-    assert!(!ends_answer(Dialect::Converse, &exception));
     // An unmodeled error carries its code and message as headers.
-    let error = frame(
+    let unmodeled = frame(
         &[
             (":message-type", "error"),
             (":error-code", "InternalFailure"),
@@ -249,22 +262,19 @@ fn converse_errors_are_exception_frames_and_messagestop_ends() {
         "",
     );
     assert_eq!(
-        in_band_error(Dialect::Converse, &error).as_deref(),
-        Some("InternalFailure: try again")
+        said(Dialect::Converse, &unmodeled),
+        error("InternalFailure: try again")
     );
     let stop = converse_event("messageStop", "{\"stopReason\":\"end_turn\"}");
-    assert!(ends_answer(Dialect::Converse, &stop));
-    assert_eq!(in_band_error(Dialect::Converse, &stop), None);
+    assert_eq!(said(Dialect::Converse, &stop), Said::Finished);
     let delta = converse_event(
         "contentBlockDelta",
         "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"messageStop exception\"}}",
     );
-    assert!(!ends_answer(Dialect::Converse, &delta));
-    assert_eq!(in_band_error(Dialect::Converse, &delta), None);
+    assert_eq!(said(Dialect::Converse, &delta), Said::More);
     // Bytes that are not a frame say nothing.
     let mut corrupt = stop.clone();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 1;
-    assert!(!ends_answer(Dialect::Converse, &corrupt));
-    assert_eq!(in_band_error(Dialect::Converse, &corrupt), None);
+    assert_eq!(said(Dialect::Converse, &corrupt), Said::More);
 }
