@@ -64,7 +64,7 @@ pub(super) struct Loop {
     pub(super) replayed: u64,
     /// Access lines of the events taken, written to stdout together.
     access_lines: String,
-    /// When the last event was taken: the loop polls while events keep coming.
+    /// When the last turn's events were taken: the loop polls while events keep coming.
     last_event_at: Instant,
     /// Freed memory went back once the events stopped (see `gpt_api_common::alloc`).
     collected_since_last_event: bool,
@@ -134,7 +134,10 @@ impl Loop {
         select! {
             recv(control) -> deadline => self.take_deadline(deadline.ok()),
             recv(events) -> event => match event {
-                Ok(event) => self.accept(event),
+                Ok(event) => {
+                    self.event_arrived();
+                    self.accept(event);
+                }
                 Err(_) => self.events_open = false,
             },
             recv(results) -> result => self.call_returned(result.ok()),
@@ -152,9 +155,14 @@ impl Loop {
     }
 
     fn take_queued(&mut self, limit: usize) {
-        for _ in 0..limit {
+        for taken in 0..limit {
             match self.writer.events.try_recv() {
-                Ok(event) => self.accept(event),
+                Ok(event) => {
+                    if taken == 0 {
+                        self.event_arrived();
+                    }
+                    self.accept(event);
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     self.events_open = false;
@@ -213,9 +221,14 @@ impl Loop {
         wake
     }
 
-    fn accept(&mut self, event: RecordEvent) {
+    /// Events are coming: the loop polls, and the rows of this turn's events count as taken
+    /// now (one clock read per turn, not per event).
+    fn event_arrived(&mut self) {
         self.last_event_at = Instant::now();
         self.collected_since_last_event = false;
+    }
+
+    fn accept(&mut self, event: RecordEvent) {
         let (mut record, summary) = match event {
             RecordEvent::Request(record) => {
                 let summary = body_summary(&record);
@@ -235,9 +248,11 @@ impl Loop {
         };
         let row_admission = record.admission.take();
         let row_total = summary.total();
-        self.access_lines.push_str(&log::access_line(&record));
-        self.access_lines.push('\n');
-        let store_content = self.writer.settings.store_content;
+        let settings = &self.writer.settings;
+        if settings.access_log {
+            log::push_access_line(&mut self.access_lines, &record);
+        }
+        let store_content = settings.store_content;
         let row = LogRow::new(*record, summary, store_content);
         if let Some(admission) = &row_admission {
             // The key's tokens and spend, from the real usage (the row's cost).
