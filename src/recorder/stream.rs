@@ -84,7 +84,15 @@ impl StreamAccumulator {
         match &mut self.framing {
             Framing::NoByte => {}
             Framing::Sse(splitter) => {
-                splitter.push(bytes);
+                // Chat events the scan reads are taken in place; the rest goes the long way.
+                let mut rest = bytes;
+                while let Some((data, length)) = splitter.leading_event(rest) {
+                    if !events.scan(data) {
+                        break;
+                    }
+                    rest = &rest[length..];
+                }
+                splitter.push(rest);
                 while let Some(data) = splitter.next_event() {
                     if data.trim_ascii().is_empty() || data == b"[DONE]" || events.scan(data) {
                         continue;

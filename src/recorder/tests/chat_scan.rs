@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::support::record;
+use super::support::{accumulate, accumulate_in_chunks, record};
 use crate::chat_scan::{scan, Message};
 use crate::dialect::Dialect;
 use crate::response::{read_body, summarize_body};
@@ -114,6 +114,29 @@ fn recorded_chat_streams_read_the_same_both_ways() {
         let events = events_of(stream);
         let events: Vec<&str> = events.iter().map(String::as_str).collect();
         assert_eq!(assert_stream_agrees(&events), scanned);
+    }
+}
+
+#[test]
+fn recorded_chat_streams_read_the_same_whole_in_pieces_and_event_by_event() {
+    for stream in [CHAT_TEXT, CHAT_TOOL_CALLS] {
+        let events = events_of(stream);
+        let mut parsed = ChatStream::default();
+        for event in &events {
+            let mut copy = event.clone().into_bytes();
+            json::read(&mut copy, |event| parsed.apply(&event)).expect("JSON");
+        }
+        let parsed = parsed.finish();
+        for size in [1, 7, 64, stream.len()] {
+            assert_eq!(
+                accumulate_in_chunks(stream, size),
+                parsed,
+                "{size}-byte pieces"
+            );
+        }
+        let one_per_chunk: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        let chunks: Vec<&str> = one_per_chunk.iter().map(String::as_str).collect();
+        assert_eq!(accumulate(&chunks), parsed, "an event per chunk");
     }
 }
 
