@@ -114,17 +114,22 @@ impl<'a> ChoiceFields<'a> {
 
 /// The document's fields, or `None` when simd-json must read it (see the module notes).
 pub(super) fn scan(document: &[u8], message: Message) -> Option<ChatFields<'_>> {
-    let unusual = document.iter().fold(false, |unusual, &byte| {
-        unusual | (byte < 0x20) | (byte == b'\\')
-    });
-    if unusual {
+    // One pass the compiler vectorizes: a backslash or control byte, and any byte past ASCII.
+    let (mut unusual, mut all) = (0_u8, 0_u8);
+    for &byte in document {
+        unusual |= u8::from(byte < 0x20) | u8::from(byte == b'\\');
+        all |= byte;
+    }
+    if unusual != 0 || (all >= 0x80 && std::str::from_utf8(document).is_err()) {
         return None;
     }
-    let text = std::str::from_utf8(document).ok()?;
-    let mut scanner = Scanner { text, at: 0 };
+    let mut scanner = Scanner {
+        bytes: document,
+        at: 0,
+    };
     let fields = scanner.chat(message)?;
     scanner.spaces();
-    (scanner.at == text.len()).then_some(fields)
+    (scanner.at == document.len()).then_some(fields)
 }
 
 /// Keys of one object already read, so that a repeated one sends the document to simd-json.
@@ -139,10 +144,10 @@ impl Seen {
     }
 }
 
-/// A position in a document without backslashes or control bytes (so `' '` is the only
-/// whitespace there can be between tokens).
+/// A position in a document of valid UTF-8 without backslashes or control bytes (so `' '` is
+/// the only whitespace there can be between tokens).
 struct Scanner<'a> {
-    text: &'a str,
+    bytes: &'a [u8],
     at: usize,
 }
 
@@ -153,22 +158,22 @@ impl<'a> Scanner<'a> {
         let mut fields = ChatFields::default();
         let mut seen = Seen::default();
         self.object(|scanner, key| match key {
-            "usage" => {
+            b"usage" => {
                 seen.first(1)?;
                 fields.usage = scanner.usage()?;
                 Some(())
             }
-            "choices" => {
+            b"choices" => {
                 seen.first(2)?;
                 scanner.choices(message, &mut fields)
             }
             // In-band errors are rare: simd-json reads them.
-            "error" => {
+            b"error" => {
                 seen.first(4)?;
                 scanner.null().then_some(())
             }
             // Keys that make `Dialect::of_event` name another dialect.
-            "type" | "candidates" | "usageMetadata" | "promptFeedback" => None,
+            b"type" | b"candidates" | b"usageMetadata" | b"promptFeedback" => None,
             _ => scanner.skip(1),
         })?;
         Some(fields)
@@ -198,18 +203,18 @@ impl<'a> Scanner<'a> {
         let mut index = None;
         let mut choice = ChoiceFields::default();
         let mut seen = Seen::default();
-        let message_key = message.key();
+        let message_key = message.key().as_bytes();
         self.object(|scanner, key| {
             match key {
-                "index" => {
+                b"index" => {
                     seen.first(1)?;
                     index = scanner.count_or_null()?.map(|index| index as u64);
                 }
-                "finish_reason" => {
+                b"finish_reason" => {
                     seen.first(2)?;
                     choice.finish_reason = scanner.text_or_null()?;
                 }
-                "text" => {
+                b"text" => {
                     seen.first(4)?;
                     choice.text = scanner.text_or_null()?;
                 }
@@ -233,20 +238,20 @@ impl<'a> Scanner<'a> {
         let mut seen = Seen::default();
         self.object(|scanner, key| {
             match key {
-                "content" => {
+                b"content" => {
                     seen.first(1)?;
                     choice.content = scanner.text_or_null()?;
                 }
-                "reasoning_content" => {
+                b"reasoning_content" => {
                     seen.first(2)?;
                     reasoning_content = scanner.text_or_null()?;
                 }
-                "reasoning" => {
+                b"reasoning" => {
                     seen.first(4)?;
                     reasoning = scanner.text_or_null()?;
                 }
                 // None, or an empty list: anything else is merged by simd-json's reader.
-                "tool_calls" => {
+                b"tool_calls" => {
                     seen.first(8)?;
                     if !scanner.null() {
                         scanner.array(|_, _| None)?;
@@ -269,19 +274,19 @@ impl<'a> Scanner<'a> {
         let mut seen = Seen::default();
         self.object(|scanner, key| {
             let (bit, slot) = match key {
-                "prompt_tokens" => (1, &mut usage.prompt_tokens),
-                "completion_tokens" => (2, &mut usage.completion_tokens),
-                "total_tokens" => (4, &mut usage.total_tokens),
-                "input_tokens" => (8, &mut usage.input_tokens),
-                "output_tokens" => (16, &mut usage.output_tokens),
-                "cache_creation_input_tokens" => (32, &mut usage.cache_creation_input_tokens),
-                "cache_read_input_tokens" => (64, &mut usage.cache_read_input_tokens),
-                "prompt_tokens_details" => {
+                b"prompt_tokens" => (1, &mut usage.prompt_tokens),
+                b"completion_tokens" => (2, &mut usage.completion_tokens),
+                b"total_tokens" => (4, &mut usage.total_tokens),
+                b"input_tokens" => (8, &mut usage.input_tokens),
+                b"output_tokens" => (16, &mut usage.output_tokens),
+                b"cache_creation_input_tokens" => (32, &mut usage.cache_creation_input_tokens),
+                b"cache_read_input_tokens" => (64, &mut usage.cache_read_input_tokens),
+                b"prompt_tokens_details" => {
                     seen.first(128)?;
                     usage.prompt_cached_tokens = scanner.cached_tokens()?;
                     return Some(());
                 }
-                "input_tokens_details" => {
+                b"input_tokens_details" => {
                     seen.first(256)?;
                     usage.input_cached_tokens = scanner.cached_tokens()?;
                     return Some(());
@@ -303,7 +308,7 @@ impl<'a> Scanner<'a> {
         let mut cached = None;
         let mut seen = Seen::default();
         self.object(|scanner, key| {
-            if key != "cached_tokens" {
+            if key != b"cached_tokens" {
                 return scanner.skip(3);
             }
             seen.first(1)?;
@@ -317,12 +322,8 @@ impl<'a> Scanner<'a> {
 // === impl Scanner: JSON ===
 
 impl<'a> Scanner<'a> {
-    fn bytes(&self) -> &'a [u8] {
-        self.text.as_bytes()
-    }
-
     fn spaces(&mut self) {
-        while self.bytes().get(self.at) == Some(&b' ') {
+        while self.bytes.get(self.at) == Some(&b' ') {
             self.at += 1;
         }
     }
@@ -330,15 +331,15 @@ impl<'a> Scanner<'a> {
     /// Takes `byte` (after spaces) if it is next.
     fn take(&mut self, byte: u8) -> bool {
         self.spaces();
-        let next = self.bytes().get(self.at) == Some(&byte);
+        let next = self.bytes.get(self.at) == Some(&byte);
         self.at += usize::from(next);
         next
     }
 
     /// Takes `word` (after spaces) if it is next; what follows is checked by the caller.
-    fn take_word(&mut self, word: &str) -> bool {
+    fn take_word(&mut self, word: &[u8]) -> bool {
         self.spaces();
-        let next = self.text[self.at..].starts_with(word);
+        let next = self.bytes[self.at..].starts_with(word);
         if next {
             self.at += word.len();
         }
@@ -346,25 +347,26 @@ impl<'a> Scanner<'a> {
     }
 
     fn null(&mut self) -> bool {
-        self.take_word("null")
+        self.take_word(b"null")
     }
 
-    /// A string: its text is its bytes, as there is no backslash.
-    fn string(&mut self) -> Option<&'a str> {
+    /// A string's bytes, which are its text, as there is no backslash.
+    fn string(&mut self) -> Option<&'a [u8]> {
         if !self.take(b'"') {
             return None;
         }
         let start = self.at;
-        let length = memchr::memchr(b'"', &self.bytes()[start..])?;
+        let length = memchr::memchr(b'"', &self.bytes[start..])?;
         self.at = start + length + 1;
-        Some(&self.text[start..start + length])
+        Some(&self.bytes[start..start + length])
     }
 
     fn text_or_null(&mut self) -> Option<Option<&'a str>> {
         if self.null() {
             return Some(None);
         }
-        self.string().map(Some)
+        // Always valid: `scan` checked the whole document.
+        std::str::from_utf8(self.string()?).ok().map(Some)
     }
 
     /// `null`, or a whole number of up to 18 digits without a sign (which simd-json reads as
@@ -376,24 +378,27 @@ impl<'a> Scanner<'a> {
         self.spaces();
         let start = self.at;
         let digits = self.digits(start);
-        let number = &self.text[start..start + digits];
-        if digits == 0 || digits > 18 || (digits > 1 && number.starts_with('0')) {
+        let number = &self.bytes[start..start + digits];
+        if digits == 0 || digits > 18 || (digits > 1 && number[0] == b'0') {
             return None;
         }
         self.at += digits;
-        if matches!(self.bytes().get(self.at), Some(b'.' | b'e' | b'E')) {
+        if matches!(self.bytes.get(self.at), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        number.parse().ok().map(Some)
+        let value = number
+            .iter()
+            .fold(0, |value, digit| value * 10 + i64::from(digit - b'0'));
+        Some(Some(value))
     }
 
     fn digits(&self, from: usize) -> usize {
-        let rest = &self.bytes()[from..];
+        let rest = &self.bytes[from..];
         rest.iter().take_while(|byte| byte.is_ascii_digit()).count()
     }
 
     /// `{"key": value, ...}`, each value read by `value`, which is given the key.
-    fn object(&mut self, mut value: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut value: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         if !self.take(b'{') {
             return None;
         }
@@ -436,12 +441,12 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.spaces();
-        match self.bytes().get(self.at)? {
+        match self.bytes.get(self.at)? {
             b'"' => self.string().map(drop),
             b'{' => self.object(|scanner, _| scanner.skip(depth + 1)),
             b'[' => self.array(|scanner, _| scanner.skip(depth + 1)),
-            b't' => self.take_word("true").then_some(()),
-            b'f' => self.take_word("false").then_some(()),
+            b't' => self.take_word(b"true").then_some(()),
+            b'f' => self.take_word(b"false").then_some(()),
             b'n' => self.null().then_some(()),
             _ => self.number(),
         }
@@ -450,7 +455,7 @@ impl<'a> Scanner<'a> {
     /// A JSON number with at most 18 digits before and after the point and an exponent of
     /// at most two digits, well inside what simd-json reads; longer ones are left to it.
     fn number(&mut self) -> Option<()> {
-        let bytes = self.bytes();
+        let bytes = self.bytes;
         let mut at = self.at + usize::from(bytes.get(self.at) == Some(&b'-'));
         let whole = self.digits(at);
         if whole == 0 || whole > 18 || (whole > 1 && bytes[at] == b'0') {
