@@ -112,8 +112,40 @@ impl<'a> ChoiceFields<'a> {
     }
 }
 
+/// A stream's events repeat their opening members (`id`, `created`, `model`, `object`...) byte
+/// for byte: the bytes before the first member the scan reads, kept from the last event it
+/// read, are not scanned again in an event that starts with them (checked JSON once, they are
+/// the same JSON again).
+#[derive(Debug, Default)]
+pub(super) struct KnownPrefix(Vec<u8>);
+
+impl KnownPrefix {
+    /// Where the scan of `document` may start: after this prefix, if it opens the document.
+    fn resume_in(&self, document: &[u8]) -> usize {
+        let known = &self.0;
+        let repeated = !known.is_empty() && document.len() > known.len();
+        if repeated && document.starts_with(known) {
+            known.len()
+        } else {
+            0
+        }
+    }
+
+    fn remember(&mut self, prefix: &[u8]) {
+        if self.0 != prefix {
+            self.0.clear();
+            self.0.extend_from_slice(prefix);
+        }
+    }
+}
+
 /// The document's fields, or `None` when simd-json must read it (see the module notes).
-pub(super) fn scan(document: &[u8], message: Message) -> Option<ChatFields<'_>> {
+/// `known`: a stream's prefix of its events (see `KnownPrefix`).
+pub(super) fn scan<'d>(
+    document: &'d [u8],
+    message: Message,
+    known: Option<&mut KnownPrefix>,
+) -> Option<ChatFields<'d>> {
     // One pass the compiler vectorizes: a backslash or control byte, and any byte past ASCII.
     let (mut unusual, mut all) = (0_u8, 0_u8);
     for &byte in document {
@@ -126,10 +158,18 @@ pub(super) fn scan(document: &[u8], message: Message) -> Option<ChatFields<'_>> 
     let mut scanner = Scanner {
         bytes: document,
         at: 0,
+        key_start: 0,
     };
-    let fields = scanner.chat(message)?;
+    let resume_at = known.as_ref().map_or(0, |known| known.resume_in(document));
+    let (fields, prefix_end) = scanner.chat(message, resume_at)?;
     scanner.spaces();
-    (scanner.at == document.len()).then_some(fields)
+    if scanner.at != document.len() {
+        return None;
+    }
+    if let (Some(known), Some(end)) = (known, prefix_end) {
+        known.remember(&document[..end]);
+    }
+    Some(fields)
 }
 
 /// Keys of one object already read, so that a repeated one sends the document to simd-json.
@@ -149,15 +189,49 @@ impl Seen {
 struct Scanner<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Where the key of the object member being read starts.
+    key_start: usize,
 }
 
 // === impl Scanner: chat ===
 
 impl<'a> Scanner<'a> {
-    fn chat(&mut self, message: Message) -> Option<ChatFields<'a>> {
+    /// The fields, and where the first member the scan reads starts (what may be skipped in
+    /// the stream's next event). With `resume_at`, the members from there on (what comes
+    /// before is a known prefix).
+    fn chat(
+        &mut self,
+        message: Message,
+        resume_at: usize,
+    ) -> Option<(ChatFields<'a>, Option<usize>)> {
         let mut fields = ChatFields::default();
         let mut seen = Seen::default();
-        self.object(|scanner, key| match key {
+        let mut prefix_end = None;
+        let mut member = |scanner: &mut Self, key: &'a [u8]| {
+            let read = matches!(key, b"usage" | b"choices" | b"error");
+            if read && prefix_end.is_none() {
+                prefix_end = Some(scanner.key_start);
+            }
+            scanner.chat_member(message, key, &mut seen, &mut fields)
+        };
+        if resume_at > 0 {
+            self.at = resume_at;
+            self.members(&mut member)?;
+        } else {
+            self.object(&mut member)?;
+        }
+        Some((fields, prefix_end))
+    }
+
+    fn chat_member(
+        &mut self,
+        message: Message,
+        key: &'a [u8],
+        seen: &mut Seen,
+        fields: &mut ChatFields<'a>,
+    ) -> Option<()> {
+        let scanner = self;
+        match key {
             b"usage" => {
                 seen.first(1)?;
                 fields.usage = scanner.usage()?;
@@ -165,7 +239,7 @@ impl<'a> Scanner<'a> {
             }
             b"choices" => {
                 seen.first(2)?;
-                scanner.choices(message, &mut fields)
+                scanner.choices(message, fields)
             }
             // In-band errors are rare: simd-json reads them.
             b"error" => {
@@ -175,8 +249,7 @@ impl<'a> Scanner<'a> {
             // Keys that make `Dialect::of_event` name another dialect.
             b"type" | b"candidates" | b"usageMetadata" | b"promptFeedback" => None,
             _ => scanner.skip(1),
-        })?;
-        Some(fields)
+        }
     }
 
     fn choices(&mut self, message: Message, fields: &mut ChatFields<'a>) -> Option<()> {
@@ -398,14 +471,21 @@ impl<'a> Scanner<'a> {
     }
 
     /// `{"key": value, ...}`, each value read by `value`, which is given the key.
-    fn object(&mut self, mut value: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+    fn object(&mut self, value: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         if !self.take(b'{') {
             return None;
         }
         if self.take(b'}') {
             return Some(());
         }
+        self.members(value)
+    }
+
+    /// An object's members from its first key on (its `{` taken), and its `}`.
+    fn members(&mut self, mut value: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         loop {
+            self.spaces();
+            self.key_start = self.at;
             let key = self.string()?;
             if !self.take(b':') {
                 return None;

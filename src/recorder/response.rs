@@ -21,7 +21,7 @@ pub(super) fn summarize_body(endpoint: &str, status: u16, body: &[u8]) -> Respon
     }
     let dialect = Dialect::of_endpoint(endpoint);
     if dialect == Dialect::Chat {
-        if let Some(fields) = chat_scan::scan(body, Message::Whole) {
+        if let Some(fields) = chat_scan::scan(body, Message::Whole, None) {
             fields.answer_into(&mut summary);
             return summary;
         }

@@ -11,7 +11,7 @@ use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
 use super::anthropic::MessagesStream;
-use super::chat_scan::{self, ChatFields, ChoiceFields, Message};
+use super::chat_scan::{self, ChoiceFields, KnownPrefix, Message};
 use super::cohere::CohereStream;
 use super::converse::ConverseStream;
 use super::dialect::Dialect;
@@ -62,6 +62,7 @@ enum DialectStream {
 pub(super) struct ChatStream {
     summary: ResponseSummary,
     tool_calls: ToolCalls,
+    known: KnownPrefix,
 }
 
 impl StreamAccumulator {
@@ -145,20 +146,19 @@ impl DialectStream {
     /// A chat stream's event (or a stream's first), read by the scan if it can
     /// (`chat_scan`); false when simd-json must parse it.
     fn scan(&mut self, data: &[u8]) -> bool {
-        if !matches!(self, Self::NoEvent | Self::Chat(_)) {
-            return false;
+        match self {
+            Self::Chat(chat) => chat.scan(data),
+            // The scan reads no event that `Dialect::of_event` would give another dialect.
+            Self::NoEvent => {
+                let mut chat = ChatStream::default();
+                let scanned = chat.scan(data);
+                if scanned {
+                    *self = Self::Chat(chat);
+                }
+                scanned
+            }
+            _ => false,
         }
-        let Some(fields) = chat_scan::scan(data, Message::Delta) else {
-            return false;
-        };
-        // The scan reads no event that `Dialect::of_event` would give another dialect.
-        if let Self::NoEvent = self {
-            *self = Self::Chat(ChatStream::default());
-        }
-        if let Self::Chat(chat) = self {
-            chat.add(&fields);
-        }
-        true
     }
 
     /// The stream's next JSON event (Converse's frames are applied by `FrameReader`).
@@ -203,9 +203,14 @@ impl ChatStream {
         }
     }
 
-    /// An event the scan read.
-    pub(super) fn add(&mut self, fields: &ChatFields<'_>) {
+    /// An event read by the scan; false (nothing read) when simd-json must parse it.
+    pub(super) fn scan(&mut self, data: &[u8]) -> bool {
+        let scanned = chat_scan::scan(data, Message::Delta, Some(&mut self.known));
+        let Some(fields) = scanned else {
+            return false;
+        };
         fields.add_to(&mut self.summary);
+        true
     }
 
     fn apply_choice(&mut self, choice: &Value<'_, '_>) {

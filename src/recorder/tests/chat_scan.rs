@@ -91,10 +91,16 @@ const PARSED: &[&str] = &[
 #[test]
 fn the_scan_reads_common_events_and_leaves_the_rest() {
     for event in SCANNED {
-        assert!(scan(event.as_bytes(), Message::Delta).is_some(), "{event}");
+        assert!(
+            scan(event.as_bytes(), Message::Delta, None).is_some(),
+            "{event}"
+        );
     }
     for event in PARSED {
-        assert!(scan(event.as_bytes(), Message::Delta).is_none(), "{event}");
+        assert!(
+            scan(event.as_bytes(), Message::Delta, None).is_none(),
+            "{event}"
+        );
     }
 }
 
@@ -106,6 +112,10 @@ fn every_synthetic_event_reads_the_same_both_ways() {
     }
     assert_stream_agrees(SCANNED);
     assert_stream_agrees(PARSED);
+    // The next event starts with the last one's opening members: the scan reads on after them.
+    let mut chat = ChatStream::default();
+    assert!(chat.scan(MOCK_DELTA.as_bytes()) && chat.scan(MOCK_DELTA.as_bytes()));
+    assert!(chat.scan(MOCK_USAGE.as_bytes()) && chat.scan(MOCK_FINISH.as_bytes()));
 }
 
 #[test]
@@ -146,16 +156,22 @@ fn every_cut_and_changed_byte_reads_the_same_both_ways() {
     let mut events: Vec<String> = SCANNED.iter().map(|event| (*event).to_owned()).collect();
     events.extend(events_of(CHAT_TEXT).into_iter().take(3));
     for event in &events {
+        // Each alone, and after the unchanged event (whose opening members the scan then
+        // knows and does not read again).
+        let original = event.as_bytes();
         for end in 0..event.len() {
-            assert_event_agrees(&event.as_bytes()[..end]);
+            assert_event_agrees(&original[..end]);
+            assert_stream_agrees(&[original, &original[..end]]);
         }
         for at in 0..event.len() {
             for &byte in CHANGES {
                 let mut changed = event.clone().into_bytes();
                 changed[at] = byte;
                 assert_event_agrees(&changed);
+                assert_stream_agrees(&[original, changed.as_slice()]);
                 changed.insert(at, byte);
                 assert_event_agrees(&changed);
+                assert_stream_agrees(&[original, changed.as_slice()]);
             }
         }
     }
@@ -183,9 +199,9 @@ fn bodies_read_the_same_both_ways() {
             assert_body_agrees(&body.as_bytes()[..end]);
         }
     }
-    assert!(scan(bodies[0].as_bytes(), Message::Whole).is_some());
-    assert!(scan(bodies[1].as_bytes(), Message::Whole).is_some());
-    assert!(scan(bodies[7].as_bytes(), Message::Whole).is_some());
+    assert!(scan(bodies[0].as_bytes(), Message::Whole, None).is_some());
+    assert!(scan(bodies[1].as_bytes(), Message::Whole, None).is_some());
+    assert!(scan(bodies[7].as_bytes(), Message::Whole, None).is_some());
 }
 
 #[test]
@@ -194,7 +210,10 @@ fn other_dialects_events_are_never_taken_for_chat() {
         let events = events_of(stream);
         assert!(!events.is_empty());
         for event in events {
-            assert!(scan(event.as_bytes(), Message::Delta).is_none(), "{event}");
+            assert!(
+                scan(event.as_bytes(), Message::Delta, None).is_none(),
+                "{event}"
+            );
         }
     }
 }
@@ -213,11 +232,10 @@ fn events_of(stream: &str) -> Vec<String> {
 }
 
 fn assert_event_agrees(event: &[u8]) {
-    let Some(fields) = scan(event, Message::Delta) else {
-        return;
-    };
     let mut scanned = ChatStream::default();
-    scanned.add(&fields);
+    if !scanned.scan(event) {
+        return;
+    }
     let mut parsed = ChatStream::default();
     let mut copy = event.to_vec();
     let dialect = json::read(&mut copy, |event| {
@@ -231,21 +249,22 @@ fn assert_event_agrees(event: &[u8]) {
 
 /// Reads the events as the logging thread does (the scan, else simd-json) and with simd-json
 /// only, checks each read gives the same row, and returns how many the scan read.
-fn assert_stream_agrees(events: &[&str]) -> usize {
+fn assert_stream_agrees<E: AsRef<[u8]>>(events: &[E]) -> usize {
     let mut mixed = ChatStream::default();
     let mut parsed = ChatStream::default();
     let mut malformed = (false, false);
     let mut scanned = 0;
     for event in events {
-        let mut copy = event.as_bytes().to_vec();
+        let event = event.as_ref();
+        let mut copy = event.to_vec();
         let read = json::read(&mut copy, |event| parsed.apply(&event));
         malformed.1 |= read.is_err();
-        if let Some(fields) = scan(event.as_bytes(), Message::Delta) {
-            assert!(read.is_ok(), "scanned what simd-json refuses: {event}");
-            mixed.add(&fields);
+        if mixed.scan(event) {
+            let text = String::from_utf8_lossy(event);
+            assert!(read.is_ok(), "scanned what simd-json refuses: {text}");
             scanned += 1;
         } else {
-            let mut copy = event.as_bytes().to_vec();
+            let mut copy = event.to_vec();
             malformed.0 |= json::read(&mut copy, |event| mixed.apply(&event)).is_err();
         }
     }
@@ -253,7 +272,11 @@ fn assert_stream_agrees(events: &[&str]) -> usize {
     let (mut mixed, mut parsed) = (mixed.finish(), parsed.finish());
     mixed.malformed = malformed.0;
     parsed.malformed = malformed.1;
-    assert_rows_agree(mixed, parsed, &events.join("\n"));
+    let texts: Vec<_> = events
+        .iter()
+        .map(|e| String::from_utf8_lossy(e.as_ref()))
+        .collect();
+    assert_rows_agree(mixed, parsed, &texts.join("\n"));
     scanned
 }
 
