@@ -84,20 +84,22 @@ pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord)
     out.push_str("}\n");
 }
 
-/// `{"ts":…,"level":…,"event":…` (the line's fields and `}` follow).
+/// `{"ts":…,"level":…,"event":…` (the line's fields and `}` follow). Levels, events and
+/// field names are the code's own identifiers (`[a-z_]`): written as they are, unescaped.
 fn push_start(out: &mut String, level: &str, event: &str) {
     out.push_str("{\"ts\":\"");
     push_timestamp(out, SystemTime::now());
-    out.push_str("\",\"level\":");
-    push_json_string(out, level);
-    out.push_str(",\"event\":");
-    push_json_string(out, event);
+    out.push_str("\",\"level\":\"");
+    out.push_str(level);
+    out.push_str("\",\"event\":\"");
+    out.push_str(event);
+    out.push('"');
 }
 
 fn push_field(out: &mut String, name: &str, value: &Value<'_>) {
-    out.push(',');
-    push_json_string(out, name);
-    out.push(':');
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":");
     match value {
         Value::Str(text) => push_json_string(out, text),
         Value::Num(n) => push_thousandths(out, *n),

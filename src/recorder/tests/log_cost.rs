@@ -1,7 +1,8 @@
 //! The logging side's work per request and per stream, end to end: `GPT_API_LOG_COST_N`
 //! records (default 2,000) of the kind `GPT_API_LOG_COST` names (`requests`: non-streaming
 //! chat answers; `streams`: 20-delta chat streams as bench-mock sends them, with usage)
-//! through the logging thread into a temporary SQLite file, `store_content` on. A harness
+//! through the logging thread into a temporary SQLite file, `store_content` on (and the
+//! access log, unless `GPT_API_LOG_COST_ACCESS_LOG=false`). A harness
 //! for `valgrind --tool=callgrind --separate-threads=yes`, whose instruction counts per thread
 //! (run once with 0 records and once with N; the difference over N) are the per-record cost
 //! of the logging thread, the database thread and SQLite's. Not a test.
@@ -30,6 +31,7 @@ fn log_cost() {
     settings.memory_records = 100_000;
     // Long enough that no row waits its way into the spill file, even under valgrind.
     settings.flush_interval = Duration::from_secs(30);
+    settings.access_log = std::env::var("GPT_API_LOG_COST_ACCESS_LOG").as_deref() != Ok("false");
     let (sender, recorder) = start(settings).expect("start");
     let delta = Bytes::from(format!(
         "data: {{{PREFIX},\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" hello\"}},\"finish_reason\":null}}]}}\n\n"
