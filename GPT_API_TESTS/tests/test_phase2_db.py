@@ -110,6 +110,27 @@ def test_every_request_has_one_matching_row(gateway, mocks, db):
     assert not problems, "\n".join(problems)
 
 
+def test_access_log_off_writes_rows_and_no_access_lines(gateway, mocks, tmp_path, request):
+    """`server.access_log = false`: every request still has its row; stdout has no access line."""
+    db = log_database("sqlite", tmp_path, request)
+    gw, _, _ = two_target_gateway(gateway, mocks, db, server={"access_log": False})
+    client = Client(gw, KEY)
+    ok = dict(model="m", client_key="team-a", upstream="a", upstream_model="m", tried=["a/m"], error=None)
+    chat = {"model": "m", "messages": msgs("quiet")}
+    client.post("/v1/chat/completions", chat, **ok, finish_reason="stop",
+                response_content=expected("quiet"))
+    client.stream("/v1/chat/completions", {**chat, "stream": True}, **ok)
+    none = dict(upstream=None, upstream_model=None, tried=[], prompt_tokens=None, response_content=None)
+    client.post("/v1/chat/completions", {**chat, "model": "nope"}, model="nope", client_key="team-a", **none)
+
+    wait_until(lambda: db.count() >= len(client.seen), timeout=10)
+    problems = check_rows(db.rows(), client.seen)
+    assert not problems, "\n".join(problems)
+    assert gw.stop() == 0
+    gw.wait_line(lambda line: line.get("event") == "log_drained")  # stdout read to its end
+    assert gw.access_lines() == [], gw.access_lines()
+
+
 def _load(gw, stop: threading.Event, answered: list, workers: int = 4):
     """Steady non-streaming load; `answered` collects the x-request-id of every response."""
     def run():

@@ -10,6 +10,8 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Keep request bodies and assistant text (tokens and tool calls are always kept).
     pub store_content: bool,
+    /// Write an `access` line per request on stdout (`server.access_log`).
+    pub access_log: bool,
     /// Rows per write; a smaller batch is written once `flush_interval` has passed.
     pub batch_size: usize,
     pub flush_interval: Duration,

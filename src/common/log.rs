@@ -1,10 +1,10 @@
 //! Operational log lines: one JSON object per line on stdout. Used at start-up, shutdown and
 //! from the logging thread (access lines); never per request on a worker.
 
-use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use crate::json::{json_string_array, push_json_string};
+use crate::json::{push_decimal, push_json_string};
+use crate::time::push_utc;
 
 /// A field value in a log line.
 pub enum Value<'a> {
@@ -17,24 +17,9 @@ pub enum Value<'a> {
 /// `{"ts":…,"level":…,"event":…,fields…}`: the time first, so lines sort and read by it.
 pub fn line(level: &str, event: &str, fields: &[(&str, Value<'_>)]) -> String {
     let mut out = String::with_capacity(160);
-    out.push_str("{\"ts\":\"");
-    push_timestamp(&mut out, SystemTime::now());
-    out.push_str("\",\"level\":");
-    push_json_string(&mut out, level);
-    out.push_str(",\"event\":");
-    push_json_string(&mut out, event);
+    push_start(&mut out, level, event);
     for (name, value) in fields {
-        out.push(',');
-        push_json_string(&mut out, name);
-        out.push(':');
-        match value {
-            Value::Str(text) => push_json_string(&mut out, text),
-            Value::Num(n) => push_thousandths(&mut out, *n),
-            Value::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        }
+        push_field(&mut out, name, value);
     }
     out.push('}');
     out
@@ -52,23 +37,23 @@ pub fn error(event: &str, fields: &[(&str, Value<'_>)]) {
     println!("{}", line("error", event, fields));
 }
 
-/// The access line of a finished request (made by the logging thread, off the hot path).
-pub fn access_line(record: &crate::record::RequestRecord) -> String {
-    let mut out = line(
-        "info",
-        "access",
-        &[
-            ("request_id", Value::Str(&record.id)),
-            ("method", Value::Str(&record.method)),
-            ("path", Value::Str(&record.endpoint)),
-            ("status", Value::Int(u64::from(record.status))),
-            ("stream", Value::Bool(record.stream)),
-            ("attempts", Value::Int(record.tried.len() as u64)),
-            ("latency_ms", Value::Num(record.latency_ms)),
-            ("cancelled", Value::Bool(record.cancelled)),
-        ],
-    );
-    out.pop();
+/// Appends the access line of a finished request, with its newline, to `out` (the logging
+/// thread's buffer of a turn's lines: no string of its own).
+pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord) {
+    push_start(out, "info", "access");
+    let fields = [
+        ("request_id", Value::Str(&record.id)),
+        ("method", Value::Str(&record.method)),
+        ("path", Value::Str(&record.endpoint)),
+        ("status", Value::Int(u64::from(record.status))),
+        ("stream", Value::Bool(record.stream)),
+        ("attempts", Value::Int(record.tried.len() as u64)),
+        ("latency_ms", Value::Num(record.latency_ms)),
+        ("cancelled", Value::Bool(record.cancelled)),
+    ];
+    for (name, value) in &fields {
+        push_field(out, name, value);
+    }
     let optional = [
         ("model", &record.model),
         ("upstream", &record.upstream),
@@ -81,18 +66,46 @@ pub fn access_line(record: &crate::record::RequestRecord) -> String {
         out.push_str(name);
         out.push_str("\":");
         match value {
-            Some(text) => push_json_string(&mut out, text),
+            Some(text) => push_json_string(out, text),
             None => out.push_str("null"),
         }
     }
-    out.push_str(",\"tried\":");
-    out.push_str(&json_string_array(&record.tried, ","));
-    if let Some(ttft) = record.ttft_ms {
-        out.push_str(",\"ttft_ms\":");
-        push_thousandths(&mut out, ttft);
+    out.push_str(",\"tried\":[");
+    for (index, target) in record.tried.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        push_json_string(out, target);
     }
-    out.push('}');
-    out
+    out.push(']');
+    if let Some(ttft) = record.ttft_ms {
+        push_field(out, "ttft_ms", &Value::Num(ttft));
+    }
+    out.push_str("}\n");
+}
+
+/// `{"ts":…,"level":…,"event":…` (the line's fields and `}` follow). Levels, events and
+/// field names are the code's own identifiers (`[a-z_]`): written as they are, unescaped.
+fn push_start(out: &mut String, level: &str, event: &str) {
+    out.push_str("{\"ts\":\"");
+    push_timestamp(out, SystemTime::now());
+    out.push_str("\",\"level\":\"");
+    out.push_str(level);
+    out.push_str("\",\"event\":\"");
+    out.push_str(event);
+    out.push('"');
+}
+
+fn push_field(out: &mut String, name: &str, value: &Value<'_>) {
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":");
+    match value {
+        Value::Str(text) => push_json_string(out, text),
+        Value::Num(n) => push_thousandths(out, *n),
+        Value::Int(n) => push_decimal(out, *n, 1),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+    }
 }
 
 /// `value` with three decimals (milliseconds to the microsecond), through integers: float
@@ -100,25 +113,18 @@ pub fn access_line(record: &crate::record::RequestRecord) -> String {
 /// saturates, so even a NaN comes out as a JSON number.)
 fn push_thousandths(out: &mut String, value: f64) {
     let thousandths = (value * 1000.0).round() as i64;
-    let sign = if thousandths < 0 { "-" } else { "" };
+    if thousandths < 0 {
+        out.push('-');
+    }
     let magnitude = thousandths.unsigned_abs();
-    let _ = write!(out, "{sign}{}.{:03}", magnitude / 1000, magnitude % 1000);
+    push_decimal(out, magnitude / 1000, 1);
+    out.push('.');
+    push_decimal(out, magnitude % 1000, 3);
 }
 
-/// RFC 3339 in UTC with milliseconds (`2026-12-02T03:04:05.678Z`), through integers.
+/// RFC 3339 in UTC with milliseconds (`2026-12-02T03:04:05.678Z`).
 fn push_timestamp(out: &mut String, at: SystemTime) {
-    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    let (year, month, day) = crate::time::civil_from_days((seconds / 86_400) as i64);
-    let second_of_day = seconds % 86_400;
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60,
-        since_epoch.subsec_millis()
-    );
+    push_utc(out, at, 3);
 }
 
 #[cfg(test)]

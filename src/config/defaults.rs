@@ -15,6 +15,8 @@ pub const MAX_HEADERS: usize = 100;
 pub const MAX_CONNECTIONS: usize = 10_000;
 /// A port another process already listens on is refused unless sharing is asked for.
 pub const SHARE_PORT: bool = false;
+/// One `access` line per request on stdout (the logging thread writes it).
+pub const ACCESS_LOG: bool = true;
 
 pub const DATABASE_URL: &str = "sqlite://gpt_api.db";
 pub const STORE_CONTENT: bool = true;

@@ -45,6 +45,7 @@ pub struct ServerSection {
     pub max_headers: usize,
     pub max_connections: usize,
     pub share_port: bool,
+    pub access_log: bool,
 }
 
 impl Default for ServerSection {
@@ -61,6 +62,7 @@ impl Default for ServerSection {
             max_headers: defaults::MAX_HEADERS,
             max_connections: defaults::MAX_CONNECTIONS,
             share_port: defaults::SHARE_PORT,
+            access_log: defaults::ACCESS_LOG,
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn restart_only_changes(running: &Config, reloaded: &Config) -> Vec<&'static
             "server.shutdown_grace_ms",
             a.shutdown_grace != b.shutdown_grace,
         ),
+        ("server.access_log", c.access_log != d.access_log),
         ("database.url", c.url != d.url),
         ("database.store_content", c.store_content != d.store_content),
         ("database.batch_size", c.batch_size != d.batch_size),

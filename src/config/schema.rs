@@ -45,6 +45,7 @@ const SERVER: &[Field] = &[
     Field("max_headers", U64),
     Field("max_connections", U64),
     Field("share_port", Kind::Bool),
+    Field("access_log", Kind::Bool),
 ];
 
 const DATABASE: &[Field] = &[

@@ -156,6 +156,7 @@ fn database_settings(file: &ConfigFile, problems: &mut Problems) -> DatabaseSett
     DatabaseSettings {
         url: d.url.clone(),
         store_content: d.store_content,
+        access_log: file.server.access_log,
         batch_size: d.batch_size.max(1),
         flush_interval: positive_ms(d.flush_interval_ms, "database.flush_interval_ms", problems),
         memory_records: d.memory_records,

@@ -17,6 +17,7 @@ mod admin;
 mod anthropic;
 mod buffer;
 mod calls;
+mod chat_scan;
 mod cohere;
 mod console;
 mod converse;

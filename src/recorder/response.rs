@@ -5,6 +5,7 @@
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::chat_scan::{self, ChoiceFields, Message};
 use super::dialect::Dialect;
 use super::row::ResponseSummary;
 use super::{anthropic, cohere, converse, gemini, responses};
@@ -12,12 +13,20 @@ use gpt_api_common::json;
 
 /// A body that is not JSON gives an empty summary; it is flagged malformed only when the
 /// status was 2xx, since a success is meant to be JSON while an error page may be anything.
+/// A chat body is scanned (`chat_scan`) unless it needs simd-json.
 pub(super) fn summarize_body(endpoint: &str, status: u16, body: &[u8]) -> ResponseSummary {
     let mut summary = ResponseSummary::default();
     if body.is_empty() {
         return summary;
     }
-    let read = match Dialect::of_endpoint(endpoint) {
+    let dialect = Dialect::of_endpoint(endpoint);
+    if dialect == Dialect::Chat {
+        if let Some(fields) = chat_scan::scan(body, Message::Whole, None) {
+            fields.answer_into(&mut summary);
+            return summary;
+        }
+    }
+    let read = match dialect {
         Dialect::Chat => read_body,
         Dialect::Messages => anthropic::read_body,
         Dialect::Responses => responses::read_body,
@@ -32,23 +41,17 @@ pub(super) fn summarize_body(endpoint: &str, status: u16, body: &[u8]) -> Respon
     summary
 }
 
-fn read_body(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
+pub(super) fn read_body(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
     read_usage(value, summary);
     summary.error = error_message(value);
     let Some(choice) = value.get("choices").and_then(|choices| choices.get_idx(0)) else {
         return;
     };
-    summary.finish_reason = choice.get_str("finish_reason").map(str::to_owned);
-    if let Some(text) = choice.get_str("text") {
-        summary.content = Some(text.to_owned());
-    }
-    let Some(message) = choice.get("message") else {
+    let message = choice.get("message");
+    ChoiceFields::from_tape(&choice, message.as_ref()).answer_into(summary);
+    let Some(message) = message else {
         return;
     };
-    if let Some(content) = message.get_str("content") {
-        summary.content = Some(content.to_owned());
-    }
-    summary.reasoning = reasoning_text(&message).map(str::to_owned);
     summary.tool_calls = message
         .get("tool_calls")
         .filter(|calls| calls.as_array().is_some_and(|calls| !calls.is_empty()))
@@ -63,24 +66,67 @@ pub(super) fn read_usage(value: &Value<'_, '_>, summary: &mut ResponseSummary) {
         return;
     };
     let tokens = |key: &str| usage.get_i64(key);
-    let cached = || {
-        ["cache_creation_input_tokens", "cache_read_input_tokens"]
+    let cached = |details: &str| usage.get(details)?.get_i64("cached_tokens");
+    let fields = UsageFields {
+        prompt_tokens: tokens("prompt_tokens"),
+        completion_tokens: tokens("completion_tokens"),
+        total_tokens: tokens("total_tokens"),
+        input_tokens: tokens("input_tokens"),
+        output_tokens: tokens("output_tokens"),
+        cache_creation_input_tokens: tokens("cache_creation_input_tokens"),
+        cache_read_input_tokens: tokens("cache_read_input_tokens"),
+        prompt_cached_tokens: cached("prompt_tokens_details"),
+        input_cached_tokens: cached("input_tokens_details"),
+    };
+    fields.record(summary);
+}
+
+/// The counts a `usage` object may give, each a whole number, read by simd-json
+/// (`read_usage`) or by the chat scan.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct UsageFields {
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_creation_input_tokens: Option<i64>,
+    pub cache_read_input_tokens: Option<i64>,
+    /// `prompt_tokens_details.cached_tokens` (chat).
+    pub prompt_cached_tokens: Option<i64>,
+    /// `input_tokens_details.cached_tokens` (Responses API).
+    pub input_cached_tokens: Option<i64>,
+}
+
+impl UsageFields {
+    /// In the row's terms: OpenAI's `prompt_tokens`/`completion_tokens`, else
+    /// `input_tokens`/`output_tokens` (Responses API, Anthropic; Anthropic's cache reads and
+    /// writes are prompt tokens it counts apart).
+    pub(super) fn record(&self, summary: &mut ResponseSummary) {
+        let cached = || {
+            [
+                self.cache_creation_input_tokens,
+                self.cache_read_input_tokens,
+            ]
             .into_iter()
-            .filter_map(tokens)
+            .flatten()
             .sum::<i64>()
-    };
-    // Cached prompt tokens, priced apart: chat's and Responses' details, Anthropic's cache reads.
-    let cached_tokens = ["prompt_tokens_details", "input_tokens_details"]
-        .into_iter()
-        .find_map(|details| usage.get(details)?.get_i64("cached_tokens"))
-        .or_else(|| tokens("cache_read_input_tokens"));
-    let counts = Usage {
-        prompt: tokens("prompt_tokens").or_else(|| Some(tokens("input_tokens")? + cached())),
-        completion: tokens("completion_tokens").or_else(|| tokens("output_tokens")),
-        total: tokens("total_tokens"),
-        cached: cached_tokens,
-    };
-    counts.record(summary);
+        };
+        let counts = Usage {
+            prompt: self
+                .prompt_tokens
+                .or_else(|| Some(self.input_tokens? + cached())),
+            completion: self.completion_tokens.or(self.output_tokens),
+            total: self.total_tokens,
+            // Cached prompt tokens, priced apart: chat's and Responses' details, Anthropic's
+            // cache reads.
+            cached: self
+                .prompt_cached_tokens
+                .or(self.input_cached_tokens)
+                .or(self.cache_read_input_tokens),
+        };
+        counts.record(summary);
+    }
 }
 
 /// Token counts as one usage report gives them, in the row's terms.

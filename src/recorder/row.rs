@@ -2,14 +2,14 @@
 //! thread read from the response, and the form the spill file stores (one JSON line each).
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use gpt_api_common::json::push_json_string;
 use gpt_api_common::limits::Price;
 use gpt_api_common::record::{AttemptRecord, RequestRecord};
-use gpt_api_common::time::civil_from_days;
+use gpt_api_common::time::push_utc;
 
 /// What the logging thread learnt from a response body or a stream's events, the same
 /// columns whichever dialect the client was answered in.
@@ -212,15 +212,7 @@ fn attempts_json(attempts: &[AttemptRecord]) -> String {
 /// `SystemTime` as UTC ISO-8601 with microseconds; both backends parse it, and as
 /// SQLite text it sorts in time order.
 pub(super) fn format_utc(time: SystemTime) -> String {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
-    let second_of_day = seconds % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60,
-        since_epoch.subsec_micros()
-    )
+    let mut text = String::with_capacity(27);
+    push_utc(&mut text, time, 6);
+    text
 }

@@ -20,6 +20,22 @@ impl SseSplitter {
         self.pending.extend_from_slice(bytes);
     }
 
+    /// The data of the single-line event that opens `bytes` (`data: …\n\n`, as chat upstreams
+    /// write them) and that event's length, read in place, when nothing is pending: taking it
+    /// so leaves the splitter as pushing it and taking it with `next_event` would.
+    pub(super) fn leading_event<'b>(&self, bytes: &'b [u8]) -> Option<(&'b [u8], usize)> {
+        if !self.pending.is_empty() || (self.has_data && !self.dispatched) {
+            return None;
+        }
+        let line_end = memchr::memchr(b'\n', bytes)?;
+        let line = bytes[..line_end].strip_prefix(b"data:")?;
+        if bytes.get(line_end + 1) != Some(&b'\n') || line.ends_with(b"\r") {
+            return None;
+        }
+        let data = line.strip_prefix(b" ").unwrap_or(line);
+        Some((data, line_end + 2))
+    }
+
     /// The data of the next complete event (mutable, so simd-json can parse it in place),
     /// or `None` until more bytes arrive. Events without data (comments only) are skipped.
     pub(super) fn next_event(&mut self) -> Option<&mut [u8]> {

@@ -4,19 +4,21 @@
 //! and here the OpenAI chat/completions one: choice 0's text
 //! and reasoning, its tool calls merged by index, finish reason, usage. Rows keep choice 0
 //! only (as for non-streaming bodies); with `n > 1` the other choices' text is not logged,
-//! their tokens are in `usage`.
+//! their tokens are in `usage`. Chat events are scanned (`chat_scan`); those the scan leaves,
+//! and every other dialect's, are parsed with simd-json.
 
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
 use super::anthropic::MessagesStream;
+use super::chat_scan::{self, ChoiceFields, KnownPrefix, Message};
 use super::cohere::CohereStream;
 use super::converse::ConverseStream;
 use super::dialect::Dialect;
 use super::event_stream::FrameReader;
 use super::gemini::GeminiStream;
 use super::json_array::ArraySplitter;
-use super::response::{append, error_message, read_usage, reasoning_text};
+use super::response::{error_message, read_usage};
 use super::responses::ResponsesStream;
 use super::row::ResponseSummary;
 use super::sse::SseSplitter;
@@ -57,9 +59,10 @@ enum DialectStream {
 }
 
 #[derive(Debug, Default)]
-struct ChatStream {
+pub(super) struct ChatStream {
     summary: ResponseSummary,
     tool_calls: ToolCalls,
+    known: KnownPrefix,
 }
 
 impl StreamAccumulator {
@@ -82,9 +85,17 @@ impl StreamAccumulator {
         match &mut self.framing {
             Framing::NoByte => {}
             Framing::Sse(splitter) => {
-                splitter.push(bytes);
+                // Chat events the scan reads are taken in place; the rest goes the long way.
+                let mut rest = bytes;
+                while let Some((data, length)) = splitter.leading_event(rest) {
+                    if !events.scan(data) {
+                        break;
+                    }
+                    rest = &rest[length..];
+                }
+                splitter.push(rest);
                 while let Some(data) = splitter.next_event() {
-                    if data.trim_ascii().is_empty() || data == b"[DONE]" {
+                    if data.trim_ascii().is_empty() || data == b"[DONE]" || events.scan(data) {
                         continue;
                     }
                     if json::read(data, |event| events.apply(&event)).is_err() {
@@ -132,6 +143,24 @@ impl StreamAccumulator {
 }
 
 impl DialectStream {
+    /// A chat stream's event (or a stream's first), read by the scan if it can
+    /// (`chat_scan`); false when simd-json must parse it.
+    fn scan(&mut self, data: &[u8]) -> bool {
+        match self {
+            Self::Chat(chat) => chat.scan(data),
+            // The scan reads no event that `Dialect::of_event` would give another dialect.
+            Self::NoEvent => {
+                let mut chat = ChatStream::default();
+                let scanned = chat.scan(data);
+                if scanned {
+                    *self = Self::Chat(chat);
+                }
+                scanned
+            }
+            _ => false,
+        }
+    }
+
     /// The stream's next JSON event (Converse's frames are applied by `FrameReader`).
     fn apply(&mut self, event: &Value<'_, '_>) {
         if let Self::NoEvent = self {
@@ -159,7 +188,7 @@ impl DialectStream {
 // === impl ChatStream ===
 
 impl ChatStream {
-    fn apply(&mut self, event: &Value<'_, '_>) {
+    pub(super) fn apply(&mut self, event: &Value<'_, '_>) {
         read_usage(event, &mut self.summary);
         if self.summary.error.is_none() {
             self.summary.error = error_message(event);
@@ -174,22 +203,22 @@ impl ChatStream {
         }
     }
 
+    /// An event read by the scan; false (nothing read) when simd-json must parse it.
+    pub(super) fn scan(&mut self, data: &[u8]) -> bool {
+        let scanned = chat_scan::scan(data, Message::Delta, Some(&mut self.known));
+        let Some(fields) = scanned else {
+            return false;
+        };
+        fields.add_to(&mut self.summary);
+        true
+    }
+
     fn apply_choice(&mut self, choice: &Value<'_, '_>) {
-        if let Some(reason) = choice.get_str("finish_reason") {
-            self.summary.finish_reason = Some(reason.to_owned());
-        }
-        if let Some(text) = choice.get_str("text") {
-            append(&mut self.summary.content, text);
-        }
-        let Some(delta) = choice.get("delta") else {
+        let delta = choice.get("delta");
+        ChoiceFields::from_tape(choice, delta.as_ref()).add_to(&mut self.summary);
+        let Some(delta) = delta else {
             return;
         };
-        if let Some(text) = delta.get_str("content") {
-            append(&mut self.summary.content, text);
-        }
-        if let Some(text) = reasoning_text(&delta) {
-            append(&mut self.summary.reasoning, text);
-        }
         let Some(pieces) = delta.get("tool_calls").and_then(|p| p.as_array()) else {
             return;
         };
@@ -215,7 +244,7 @@ impl ChatStream {
         }
     }
 
-    fn finish(self) -> ResponseSummary {
+    pub(super) fn finish(self) -> ResponseSummary {
         let mut summary = self.summary;
         summary.tool_calls = self.tool_calls.into_json();
         summary

@@ -5,6 +5,7 @@
 //! the shutdown deadline and the database thread's results, all in one `select!`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -59,12 +60,12 @@ pub(super) struct Loop {
     pub(super) buffer: RowBuffer,
     pub(super) events_open: bool,
     pub(super) deadline: Option<Instant>,
-    streams: HashMap<StreamId, StreamAccumulator>,
+    streams: HashMap<StreamId, StreamAccumulator, BuildHasherDefault<StreamIdHasher>>,
     /// Rows replayed since the spill file was last empty.
     pub(super) replayed: u64,
     /// Access lines of the events taken, written to stdout together.
     access_lines: String,
-    /// When the last event was taken: the loop polls while events keep coming.
+    /// When the last turn's events were taken: the loop polls while events keep coming.
     last_event_at: Instant,
     /// Freed memory went back once the events stopped (see `gpt_api_common::alloc`).
     collected_since_last_event: bool,
@@ -85,7 +86,7 @@ impl Writer {
             writer: self,
             events_open: true,
             deadline: None,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             replayed: 0,
             access_lines: String::new(),
             last_event_at: Instant::now(),
@@ -134,7 +135,10 @@ impl Loop {
         select! {
             recv(control) -> deadline => self.take_deadline(deadline.ok()),
             recv(events) -> event => match event {
-                Ok(event) => self.accept(event),
+                Ok(event) => {
+                    self.event_arrived();
+                    self.accept(event);
+                }
                 Err(_) => self.events_open = false,
             },
             recv(results) -> result => self.call_returned(result.ok()),
@@ -152,9 +156,14 @@ impl Loop {
     }
 
     fn take_queued(&mut self, limit: usize) {
-        for _ in 0..limit {
+        for taken in 0..limit {
             match self.writer.events.try_recv() {
-                Ok(event) => self.accept(event),
+                Ok(event) => {
+                    if taken == 0 {
+                        self.event_arrived();
+                    }
+                    self.accept(event);
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     self.events_open = false;
@@ -213,9 +222,14 @@ impl Loop {
         wake
     }
 
-    fn accept(&mut self, event: RecordEvent) {
+    /// Events are coming: the loop polls, and the rows of this turn's events count as taken
+    /// now (one clock read per turn, not per event).
+    fn event_arrived(&mut self) {
         self.last_event_at = Instant::now();
         self.collected_since_last_event = false;
+    }
+
+    fn accept(&mut self, event: RecordEvent) {
         let (mut record, summary) = match event {
             RecordEvent::Request(record) => {
                 let summary = body_summary(&record);
@@ -235,9 +249,11 @@ impl Loop {
         };
         let row_admission = record.admission.take();
         let row_total = summary.total();
-        self.access_lines.push_str(&log::access_line(&record));
-        self.access_lines.push('\n');
-        let store_content = self.writer.settings.store_content;
+        let settings = &self.writer.settings;
+        if settings.access_log {
+            log::push_access_line(&mut self.access_lines, &record);
+        }
+        let store_content = settings.store_content;
         let row = LogRow::new(*record, summary, store_content);
         if let Some(admission) = &row_admission {
             // The key's tokens and spend, from the real usage (the row's cost).
@@ -330,6 +346,29 @@ impl Loop {
                 ("spilled", Value::Int(spilled)),
             ],
         );
+    }
+}
+
+/// Stream ids are the process's own (a worker's index in the top bits, its counter below),
+/// not a client's: a multiplication spreads them over the table, where SipHash (the default,
+/// against chosen keys) cost more than the lookup it serves, once per chunk.
+#[derive(Default)]
+struct StreamIdHasher(u64);
+
+impl Hasher for StreamIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        let spread = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = spread ^ (spread >> 32);
     }
 }
 

@@ -4,12 +4,14 @@
 
 mod admin;
 mod anthropic;
+mod chat_scan;
 mod cohere;
 mod console;
 mod console_bench;
 mod converse;
 mod dialect_rows;
 mod gemini;
+mod log_cost;
 mod pg_server;
 mod postgres;
 mod recorder;

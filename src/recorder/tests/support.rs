@@ -82,6 +82,7 @@ pub(super) fn settings(url: String, dir: &TempDir) -> DatabaseSettings {
     DatabaseSettings {
         url,
         store_content: true,
+        access_log: true,
         batch_size: 64,
         flush_interval: Duration::from_millis(20),
         memory_records: 1000,

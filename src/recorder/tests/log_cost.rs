@@ -1,0 +1,104 @@
+//! The logging side's work per request and per stream, end to end: `GPT_API_LOG_COST_N`
+//! records (default 2,000) of the kind `GPT_API_LOG_COST` names (`requests`: non-streaming
+//! chat answers; `streams`: 20-delta chat streams as bench-mock sends them, with usage)
+//! through the logging thread into a temporary SQLite file, `store_content` on (and the
+//! access log, unless `GPT_API_LOG_COST_ACCESS_LOG=false`). A harness
+//! for `valgrind --tool=callgrind --separate-threads=yes`, whose instruction counts per thread
+//! (run once with 0 records and once with N; the difference over N) are the per-record cost
+//! of the logging thread, the database thread and SQLite's. Not a test.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+
+use super::support::{settings, TempDir};
+use crate::start;
+use gpt_api_common::record::{RecordEvent, RequestRecord};
+
+const PREFIX: &str = r#""id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini""#;
+
+#[test]
+#[ignore = "a measurement: run it under callgrind (see the module notes)"]
+fn log_cost() {
+    let count: u64 = std::env::var("GPT_API_LOG_COST_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000);
+    let streams = std::env::var("GPT_API_LOG_COST").is_ok_and(|kind| kind == "streams");
+    let dir = TempDir::new("log-cost");
+    let mut settings = settings(dir.sqlite_url(), &dir);
+    settings.batch_size = 256;
+    settings.memory_records = 100_000;
+    // Long enough that no row waits its way into the spill file, even under valgrind.
+    settings.flush_interval = Duration::from_secs(30);
+    settings.access_log = std::env::var("GPT_API_LOG_COST_ACCESS_LOG").as_deref() != Ok("false");
+    let (sender, recorder) = start(settings).expect("start");
+    let delta = Bytes::from(format!(
+        "data: {{{PREFIX},\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" hello\"}},\"finish_reason\":null}}]}}\n\n"
+    ));
+    let finish = Bytes::from(format!(
+        "data: {{{PREFIX},\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\n"
+    ));
+    let usage = Bytes::from(format!(
+        "data: {{{PREFIX},\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{{\"prompt_tokens\":12,\"completion_tokens\":20,\"total_tokens\":32}}}}\n\ndata: [DONE]\n\n"
+    ));
+    for n in 0..count {
+        let mut record = request(n);
+        if streams {
+            for _ in 0..20 {
+                let bytes = delta.clone();
+                sender.send(RecordEvent::StreamChunk { stream: n, bytes });
+            }
+            let bytes = finish.clone();
+            sender.send(RecordEvent::StreamChunk { stream: n, bytes });
+            let bytes = usage.clone();
+            sender.send(RecordEvent::StreamChunk { stream: n, bytes });
+            record.stream = true;
+            record.ttft_ms = Some(1.25);
+            record.response_body = None;
+            let record = Box::new(record);
+            sender.send(RecordEvent::StreamEnd { stream: n, record });
+        } else {
+            sender.send(RecordEvent::Request(Box::new(record)));
+        }
+    }
+    let stats = recorder.stats();
+    let started = Instant::now();
+    while stats.written() < count && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    recorder.shutdown(Instant::now() + Duration::from_secs(10));
+    assert_eq!(stats.written(), count);
+}
+
+/// A chat request as the gateway records it (a bench-load body and bench-mock's answer).
+fn request(n: u64) -> RequestRecord {
+    let answer = format!(
+        r#"{{{PREFIX},"object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant","content":"Hello! How can I help you today?"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}}}"#
+    );
+    RequestRecord {
+        id: format!("{:016x}{n:016x}", 0x0006_2a00_0000_0000_u64 + n),
+        created_at: SystemTime::now(),
+        method: "POST".into(),
+        client_key: Some("bench".to_owned()),
+        endpoint: "/v1/chat/completions".to_owned(),
+        model: Some("gpt-4o-mini".to_owned()),
+        upstream: Some("mock".to_owned()),
+        upstream_model: Some("gpt-4o-mini".to_owned()),
+        stream: false,
+        status: 200,
+        tried: vec!["mock/gpt-4o-mini".to_owned()],
+        attempts: Vec::new(),
+        error: None,
+        latency_ms: 0.412,
+        ttft_ms: None,
+        request_body: Some(Bytes::from_static(
+            br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32}"#,
+        )),
+        response_body: Some(Bytes::from(answer)),
+        cancelled: false,
+        usage_estimated: false,
+        price: None,
+        admission: None,
+    }
+}
