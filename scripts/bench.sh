@@ -606,7 +606,7 @@ PY
 # make one request and stay open, idle (bench-load --mode idle), and its RSS while they are held.
 idle_memory() {
     local target=$1 args load_pid before held='' i out
-    args="$(target_args "$target" 0) --mode idle --concurrency $idle_connections --hold-s 1 --timeout-ms 15000"
+    args="$(target_args "$target" 0) --mode idle --concurrency $idle_connections --hold-s 3 --timeout-ms 15000"
     echo "idle/$target: bench-load $args" >>"$commands"
     # shellcheck disable=SC2046  # memory_pids is a word list
     before=$(rss_kb $(memory_pids "$target"))
@@ -621,8 +621,10 @@ idle_memory() {
         sleep 0.1
     done
     if grep -q '"event":"held"' "$work/idle-$target.err"; then
-        # Settled: the last answers' buffers are freed, what stays is what an idle one holds.
-        sleep 0.5
+        # Idle for 2 s: the last answers' buffers are freed and the gateway has parked the
+        # connections (a read stays posted for 1 s after an answer); what stays is what an
+        # idle connection holds.
+        sleep 2
         # shellcheck disable=SC2046
         held=$(rss_kb $(memory_pids "$target"))
     fi
