@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::json::{push_decimal, push_json_string};
+use crate::json::{push_decimal, push_json_string, push_thousandths};
 use crate::time::push_utc;
 
 /// A field value in a log line.
@@ -108,20 +108,6 @@ fn push_field(out: &mut String, name: &str, value: &Value<'_>) {
     }
 }
 
-/// `value` with three decimals (milliseconds to the microsecond), through integers: float
-/// formatting with a precision was the largest part of building an access line. (The cast
-/// saturates, so even a NaN comes out as a JSON number.)
-fn push_thousandths(out: &mut String, value: f64) {
-    let thousandths = (value * 1000.0).round() as i64;
-    if thousandths < 0 {
-        out.push('-');
-    }
-    let magnitude = thousandths.unsigned_abs();
-    push_decimal(out, magnitude / 1000, 1);
-    out.push('.');
-    push_decimal(out, magnitude % 1000, 3);
-}
-
 /// RFC 3339 in UTC with milliseconds (`2026-12-02T03:04:05.678Z`).
 fn push_timestamp(out: &mut String, at: SystemTime) {
     push_utc(out, at, 3);
@@ -164,23 +150,5 @@ mod tests {
             rest[..24].ends_with('Z') && rest.as_bytes()[10] == b'T',
             "{line}"
         );
-    }
-
-    #[test]
-    fn thousandths_read_like_three_decimals() {
-        for (value, text) in [
-            (0.0, "0.000"),
-            (1.5, "1.500"),
-            (12.3456, "12.346"),
-            (0.0004, "0.000"),
-            (-2.25, "-2.250"),
-            (-0.0004, "0.000"),
-            (123456.0009, "123456.001"),
-            (f64::NAN, "0.000"),
-        ] {
-            let mut out = String::new();
-            super::push_thousandths(&mut out, value);
-            assert_eq!(out, text, "{value}");
-        }
     }
 }

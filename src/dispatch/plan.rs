@@ -27,7 +27,13 @@ pub struct AttemptTarget<'a> {
 impl AttemptTarget<'_> {
     /// `upstream/upstream-model`, as the Tried list shows it.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.upstream.name, self.target.upstream_model)
+        // Concatenated, not formatted: one per attempt of every request.
+        let (upstream, model) = (&self.upstream.name, &self.target.upstream_model);
+        let mut label = String::with_capacity(upstream.len() + 1 + model.len());
+        label.push_str(upstream);
+        label.push('/');
+        label.push_str(model);
+        label
     }
 }
 

@@ -5,7 +5,6 @@
 //! when its body ended cleanly (dropping a response mid-body closes the connection).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,7 +67,8 @@ pub struct UpstreamClient {
     config: Arc<Config>,
     tls: Vec<Option<Arc<rustls::ClientConfig>>>,
     resolver: Rc<Resolver>,
-    idle: RefCell<HashMap<UpstreamId, Vec<UpstreamConnection>>>,
+    /// Idle connections per upstream, indexed by `UpstreamId` (no hashing per request).
+    idle: RefCell<Vec<Vec<UpstreamConnection>>>,
     /// Resends after the keep-alive race (`gpt_api_upstream_stale_resends_total`); shared
     /// with the worker's metrics so that it outlives a config reload.
     stale_resends: Arc<AtomicU64>,
@@ -123,18 +123,19 @@ impl UpstreamClient {
         tls: Vec<Option<Arc<rustls::ClientConfig>>>,
         stale_resends: Arc<AtomicU64>,
     ) -> Rc<Self> {
+        let idle = RefCell::new(config.upstreams.iter().map(|_| Vec::new()).collect());
         Rc::new(Self {
             config,
             tls,
             resolver: Rc::default(),
-            idle: RefCell::default(),
+            idle,
             stale_resends,
         })
     }
 
     /// Idle pooled connections, for metrics.
     pub fn idle_connections(&self) -> usize {
-        self.idle.borrow().values().map(Vec::len).sum()
+        self.idle.borrow().iter().map(Vec::len).sum()
     }
 
     /// Sends the request and waits for the response head until `deadline` (or sooner, by
@@ -240,7 +241,7 @@ impl UpstreamClient {
 
     fn take_idle(&self, upstream: UpstreamId) -> Option<UpstreamConnection> {
         let mut idle = self.idle.borrow_mut();
-        let connections = idle.get_mut(&upstream)?;
+        let connections = idle.get_mut(upstream.0)?;
         while let Some(mut connection) = connections.pop() {
             if connection.idle_since.elapsed() < IDLE_LIMIT {
                 connection.reused = true;
@@ -252,7 +253,9 @@ impl UpstreamClient {
 
     fn put_idle(&self, upstream: UpstreamId, mut connection: UpstreamConnection) {
         let mut idle = self.idle.borrow_mut();
-        let connections = idle.entry(upstream).or_default();
+        let Some(connections) = idle.get_mut(upstream.0) else {
+            return;
+        };
         if connections.len() < MAX_IDLE_PER_UPSTREAM {
             connection.idle_since = Instant::now();
             connection.release_buffer();
