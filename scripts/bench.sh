@@ -547,6 +547,21 @@ wrk_measure() {
 
 # --- mixed streams and requests ---------------------------------------------------------------
 
+# start_half_streams DIR LABEL ARGS: two bench-loads with ARGS at once, the second streaming,
+# writing DIR/plain.json and DIR/stream.json; sets plain_pid and stream_pid.
+start_half_streams() {
+    local dir=$1 label=$2 args=$3
+    echo "$label (plain): bench-load $args" >>"$commands"
+    echo "$label (stream, at the same time): bench-load $args --mode stream --expect-events 22" >>"$commands"
+    # shellcheck disable=SC2086  # args is a word list
+    "$load_bin" $args >"$dir/plain.json" 2>>"$work/load.err" &
+    plain_pid=$!
+    # shellcheck disable=SC2086
+    "$load_bin" $args --mode stream --expect-events 22 >"$dir/stream.json" 2>>"$work/load.err" &
+    stream_pid=$!
+    started_pids+=("$plain_pid" "$stream_pid")
+}
+
 # mixed_load TARGET: c=64 for the run, half of it streams (two bench-loads of 32 connections at
 # once), sampling the RSS every 0.2 s and the gateway's log queue (sample_log_figures); prints
 # the two runs' figures merged, with the largest RSS and queue seen.
@@ -555,15 +570,7 @@ mixed_load() {
     local dir=$work/mixed-$target
     mkdir -p "$dir"
     args="$(target_args "$target" 0) --concurrency 32 --duration-s $mixed_seconds --warmup-s $warmup --timeout-ms 5000"
-    echo "mixed/$target (plain): bench-load $args" >>"$commands"
-    echo "mixed/$target (stream, at the same time): bench-load $args --mode stream --expect-events 22" >>"$commands"
-    # shellcheck disable=SC2086  # args is a word list
-    "$load_bin" $args >"$dir/plain.json" 2>>"$work/load.err" &
-    plain_pid=$!
-    # shellcheck disable=SC2086
-    "$load_bin" $args --mode stream --expect-events 22 >"$dir/stream.json" 2>>"$work/load.err" &
-    stream_pid=$!
-    started_pids+=("$plain_pid" "$stream_pid")
+    start_half_streams "$dir" "mixed/$target" "$args"
     if [[ $target == gateway ]]; then
         sample_log_figures "${addr[gateway]}" "$dir/figures.json" &
         sampler_pid=$!
@@ -958,18 +965,11 @@ crash_under_load() {
     pid=$!
     started_pids+=("$pid")
     addr=$(wait_listening "$dir/gateway.log" "$pid") || { log "crash: gateway did not start"; return; }
-    local load_args="--target $addr --model bench --concurrency 32 --duration-s $((crash_seconds + 2)) --timeout-ms 5000"
-    echo "crash/plain: bench-load $load_args" >>"$commands"
-    echo "crash/stream: bench-load $load_args --mode stream --expect-events 22" >>"$commands"
-    # shellcheck disable=SC2086  # load_args is a word list
-    "$load_bin" $load_args >"$dir/plain.json" 2>>"$work/load.err" &
-    plain_pid=$!
-    # shellcheck disable=SC2086
-    "$load_bin" $load_args --mode stream --expect-events 22 >"$dir/stream.json" 2>>"$work/load.err" &
-    stream_pid=$!
+    start_half_streams "$dir" crash \
+        "--target $addr --model bench --concurrency 32 --duration-s $((crash_seconds + 2)) --timeout-ms 5000"
     sample_log_figures "$addr" "$dir/figures.json" &
     sampler_pid=$!
-    started_pids+=("$plain_pid" "$stream_pid" "$sampler_pid")
+    started_pids+=("$sampler_pid")
     sleep "$crash_seconds"
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null || true
