@@ -39,27 +39,20 @@ pub fn json_string_array(items: &[String], separator: &str) -> String {
     text
 }
 
-/// Appends `value` in decimal, with leading zeros up to `min_digits` digits (through integers:
+/// Appends `value` in decimal, with leading zeros up to `min_digits` digits (through itoa:
 /// `write!` with a width was most of the cost of a timestamp).
 pub fn push_decimal(out: &mut String, value: u64, min_digits: usize) {
-    let mut digits = [b'0'; 20];
-    let mut rest = value;
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value);
+    for _ in digits.len()..min_digits {
+        out.push('0');
     }
-    let start = start.min(digits.len().saturating_sub(min_digits));
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    out.push_str(digits);
 }
 
 /// `value` with three decimals (milliseconds to the microsecond), through integers: float
-/// formatting with a precision was the largest part of building an access line and a row's attempts. (The cast
-/// saturates, so even a NaN comes out as a JSON number.)
+/// formatting with a precision was the largest part of building an access line and a row's
+/// attempts. (The cast saturates, so even a NaN comes out as a JSON number.)
 pub fn push_thousandths(out: &mut String, value: f64) {
     let thousandths = (value * 1000.0).round() as i64;
     if thousandths < 0 {
