@@ -66,13 +66,14 @@ pub async fn read_whole(
         .read_to_end(deadline)
         .await
         .map_err(|e| classify_body_error(&e))?;
-    if let Some(failure) = classify_status(response.status, response.header("retry-after"), &body) {
+    let retry_after = response.retry_after.as_deref();
+    if let Some(failure) = classify_status(response.status, retry_after, &body) {
         return Err(failure);
     }
     let content_type = response
-        .header("content-type")
-        .unwrap_or("application/json")
-        .to_string();
+        .content_type
+        .take()
+        .unwrap_or_else(|| "application/json".to_string());
     Ok(Delivered {
         status: response.status,
         content_type,

@@ -12,12 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::HeaderMap;
-use monoio_codec::{Decoded, Decoder};
-use monoio_http::h1::codec::decoder::ResponseHeadDecoder;
 
-use super::body::{BodyError, BodyFraming, ChunkedDecoder};
+use super::body::{BodyError, BodyFraming};
 use super::connection::{ConnectError, UpstreamConnection};
+use super::head::{self, ResponseHead};
 use super::resolve::Resolver;
 use crate::config::{AwsCredentials, Config, Upstream, UpstreamId, UpstreamKind};
 use crate::iovec::IoSlices;
@@ -159,12 +157,13 @@ impl UpstreamClient {
                     self.stale_resends.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(error) => return Err(error),
-                Ok((written_at, (status, headers, framing, keep_alive))) => {
+                Ok((written_at, head)) => {
                     return Ok(UpstreamResponse {
-                        status,
-                        headers,
-                        framing,
-                        keep_alive,
+                        status: head.status,
+                        content_type: head.content_type,
+                        retry_after: head.retry_after,
+                        framing: head.framing,
+                        keep_alive: head.keep_alive,
                         written_at,
                         connection: Some(connection),
                         upstream: request.upstream,
@@ -328,31 +327,40 @@ fn sign_for_bedrock(
     sigv4::sign(&credentials, region, "bedrock", &host, &signed, now)
 }
 
-type Head = (u16, HeaderMap, BodyFraming, bool);
-
 /// Writes the request and reads the response head; returns when the request was written.
+/// One timer for the whole exchange; a stream's first-token limit adds a second only when
+/// it ends before the deadline.
 async fn exchange(
     connection: &mut UpstreamConnection,
     slices: IoSlices,
     deadline: Instant,
     head_within: Option<Duration>,
-) -> Result<(Instant, Head), SendError> {
-    match monoio::time::timeout_at(deadline.into(), connection.write(slices)).await {
-        Err(_) => return Err(SendError::TimedOut("response")),
-        Ok(Err(e)) => return Err(SendError::Connection(e.to_string())),
-        Ok(Ok(())) => {}
-    }
-    let written_at = Instant::now();
-    let head_deadline = head_within.map_or(deadline, |within| deadline.min(written_at + within));
-    match monoio::time::timeout_at(head_deadline.into(), read_head(connection)).await {
-        Err(_) if head_deadline < deadline => Err(SendError::TimedOut("first token")),
-        Err(_) => Err(SendError::TimedOut("response")),
-        Ok(Err(SendError::Closed { reason, .. })) => Err(SendError::Closed {
-            reason,
-            after_write: written_at.elapsed(),
-        }),
-        Ok(result) => result.map(|head| (written_at, head)),
-    }
+) -> Result<(Instant, ResponseHead), SendError> {
+    let written_and_read = async {
+        connection
+            .write(slices)
+            .await
+            .map_err(|e| SendError::Connection(e.to_string()))?;
+        let written_at = Instant::now();
+        let head = match head_within.map(|within| written_at + within) {
+            Some(head_deadline) if head_deadline < deadline => {
+                monoio::time::timeout_at(head_deadline.into(), read_head(connection))
+                    .await
+                    .unwrap_or(Err(SendError::TimedOut("first token")))
+            }
+            _ => read_head(connection).await,
+        };
+        match head {
+            Err(SendError::Closed { reason, .. }) => Err(SendError::Closed {
+                reason,
+                after_write: written_at.elapsed(),
+            }),
+            head => head.map(|head| (written_at, head)),
+        }
+    };
+    monoio::time::timeout_at(deadline.into(), written_and_read)
+        .await
+        .unwrap_or(Err(SendError::TimedOut("response")))
 }
 
 /// The keep-alive race on a pooled connection: the write failed, or the connection closed
@@ -365,42 +373,16 @@ fn is_stale(error: &SendError) -> bool {
     }
 }
 
-/// Reads and decodes a response head; also decides how the body is framed.
-async fn read_head(connection: &mut UpstreamConnection) -> Result<Head, SendError> {
+/// Reads until a response head is decoded.
+async fn read_head(connection: &mut UpstreamConnection) -> Result<ResponseHead, SendError> {
     loop {
-        match ResponseHeadDecoder.decode(&mut connection.buffer) {
-            Ok(Decoded::Some(head)) => {
-                let status = head.status.as_u16();
-                let headers = head.headers;
-                let close = headers
-                    .get(http::header::CONNECTION)
-                    .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
-                let framing = if status == 204 || status == 304 {
-                    BodyFraming::Empty
-                } else if headers
-                    .get(http::header::TRANSFER_ENCODING)
-                    .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"chunked"))
-                {
-                    BodyFraming::Chunked(ChunkedDecoder::default())
-                } else if let Some(length) = headers.get(http::header::CONTENT_LENGTH) {
-                    let length = std::str::from_utf8(length.as_bytes())
-                        .ok()
-                        .and_then(|text| text.trim().parse().ok())
-                        .ok_or_else(|| SendError::Protocol("invalid content-length".into()))?;
-                    BodyFraming::Length(length)
-                } else {
-                    BodyFraming::UntilClose
-                };
-                let keep_alive = !close
-                    && head.version == http::Version::HTTP_11
-                    && !matches!(framing, BodyFraming::UntilClose);
-                return Ok((status, headers, framing, keep_alive));
-            }
-            Ok(_) if connection.buffer.len() > MAX_RESPONSE_HEAD => {
+        match head::decode(&mut connection.buffer) {
+            Ok(Some(head)) => return Ok(head),
+            Ok(None) if connection.buffer.len() > MAX_RESPONSE_HEAD => {
                 return Err(SendError::Protocol("response head too large".into()))
             }
-            Ok(_) => {}
-            Err(e) => return Err(SendError::Protocol(e.to_string())),
+            Ok(None) => {}
+            Err(error) => return Err(SendError::Protocol(error.to_string())),
         }
         let reason = match connection.fill().await {
             Ok(true) => continue,
@@ -422,7 +404,9 @@ async fn read_head(connection: &mut UpstreamConnection) -> Result<Head, SendErro
 /// An upstream response whose head arrived; the body is pulled with `next_chunk`.
 pub struct UpstreamResponse {
     pub status: u16,
-    pub headers: HeaderMap,
+    pub content_type: Option<String>,
+    /// An error's `Retry-After`, as sent.
+    pub retry_after: Option<String>,
     framing: BodyFraming,
     keep_alive: bool,
     /// When the request was written (a stream's first-token clock starts here).
@@ -473,10 +457,6 @@ impl UpstreamResponse {
         monoio::time::timeout_at(deadline.into(), read)
             .await
             .unwrap_or(Err(BodyError::TimedOut))
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 }
 

@@ -4,6 +4,7 @@
 mod body;
 mod client;
 mod connection;
+mod head;
 mod resolve;
 mod tls;
 

@@ -64,7 +64,8 @@ pub async fn open(
         _ => "text/event-stream",
     };
     let is_stream = response
-        .header("content-type")
+        .content_type
+        .as_deref()
         .is_some_and(|t| t.starts_with(stream_type));
     if !(200..300).contains(&response.status) || !is_stream {
         return read_whole(&mut response, head_deadline)
