@@ -2,6 +2,7 @@
 //! and in fields, and the body's framing (refusing smuggling shapes). Chunked bodies are
 //! `chunked`'s. No sockets: the connection loop in `server` reads and feeds these.
 
+use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -74,16 +75,17 @@ pub fn parse_head(
     buffer: &mut BytesMut,
     limits: &RequestLimits,
 ) -> Result<Option<RequestHead>, AppError> {
-    let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADER_SLOTS];
+    // Uninitialised: zeroing the slots cost more than parsing a short head.
+    let mut on_stack = [const { MaybeUninit::uninit() }; STACK_HEADER_SLOTS];
     let mut on_heap;
     let slots = if limits.max_headers <= STACK_HEADER_SLOTS {
         &mut on_stack[..limits.max_headers]
     } else {
-        on_heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        &mut on_heap[..]
+        on_heap = Vec::with_capacity(limits.max_headers);
+        &mut on_heap.spare_capacity_mut()[..limits.max_headers]
     };
-    let mut parsed = httparse::Request::new(slots);
-    let head_len = match parsed.parse(buffer) {
+    let mut parsed = httparse::Request::new(&mut []);
+    let head_len = match parsed.parse_with_uninit_headers(buffer, slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return partial(buffer, limits),
         Err(httparse::Error::TooManyHeaders) => {
@@ -164,12 +166,12 @@ pub enum BodyFraming {
 /// Content-Lengths, or a transfer coding other than chunked is refused (request smuggling).
 fn body_framing(headers: &HeaderMap) -> Result<BodyFraming, AppError> {
     let mut encodings = headers.get_all(http::header::TRANSFER_ENCODING).iter();
-    let lengths: Vec<_> = headers
+    let mut lengths = headers
         .get_all(http::header::CONTENT_LENGTH)
         .iter()
-        .collect();
+        .peekable();
     if let Some(encoding) = encodings.next() {
-        if !lengths.is_empty() {
+        if lengths.peek().is_some() {
             return Err(AppError::BadRequest(
                 "both Transfer-Encoding and Content-Length".into(),
             ));
