@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use simd_json::prelude::*;
+use simd_json::value::tape::Value;
 
 use crate::dialect::Dialect;
 use crate::error::AppError;
@@ -62,43 +63,48 @@ impl RequestBody {
         }
         let mut scratch = raw.to_vec();
         let read = json::read(&mut scratch, |value| {
-            let config = value
-                .get("generationConfig")
-                .or_else(|| value.get("inferenceConfig"));
+            let top = TopLevel::read(value);
+            let config = top.generation_config.or(top.inference_config);
             let config = config.as_ref();
-            let n = value
-                .get_u64("n")
+            let n = top
+                .n
+                .and_then(|n| n.as_u64())
                 .or_else(|| config.and_then(|c| c.get_u64("candidateCount")))
                 .unwrap_or(1);
-            let has_tools = ["tools", "toolConfig"].iter().any(|key| {
-                value
-                    .get(key)
-                    .is_some_and(|tools| tools.as_array().is_none_or(|tools| !tools.is_empty()))
-            });
+            let has_tools = [top.tools, top.tool_config]
+                .iter()
+                .flatten()
+                .any(|tools| tools.as_array().is_none_or(|tools| !tools.is_empty()));
             let (model, stream) = match routed {
                 Some((model, stream)) => (model.to_string(), stream),
                 None => (
-                    value.get_str("model")?.to_string(),
-                    value.get_bool("stream").unwrap_or(false),
+                    top.model?.as_str()?.to_string(),
+                    top.stream
+                        .and_then(|stream| stream.as_bool())
+                        .unwrap_or(false),
                 ),
             };
+            let number = |field: Option<Value<'_, '_>>| field.and_then(|field| field.as_u64());
             Some(Self {
                 raw: Bytes::new(),
                 model,
                 stream,
-                client_wants_usage: value
-                    .get("stream_options")
+                client_wants_usage: top
+                    .stream_options
                     .and_then(|options| options.get_bool("include_usage"))
                     .unwrap_or(false),
                 multi_choice_or_tools: n > 1 || has_tools,
                 asks_for_usage: dialect == Dialect::Chat,
-                max_tokens: value
-                    .get_u64("max_completion_tokens")
-                    .or_else(|| value.get_u64("max_tokens"))
-                    .or_else(|| value.get_u64("max_output_tokens"))
+                max_tokens: number(top.max_completion_tokens)
+                    .or_else(|| number(top.max_tokens))
+                    .or_else(|| number(top.max_output_tokens))
                     .or_else(|| config.and_then(|c| c.get_u64("maxOutputTokens")))
                     .or_else(|| config.and_then(|c| c.get_u64("maxTokens"))),
-                previous_response_id: value.get_str("previous_response_id").map(str::to_string),
+                previous_response_id: top
+                    .previous_response_id
+                    .as_ref()
+                    .and_then(|id| id.as_str())
+                    .map(str::to_string),
                 dialect,
                 spans: TopLevelSpans::default(),
             })
@@ -230,6 +236,52 @@ fn with_include_usage(object: &[u8]) -> String {
             simd_json::OwnedValue::Object(fields).encode()
         }
         _ => "{\"include_usage\":true}".into(),
+    }
+}
+
+/// The top-level fields a body is routed by, each at its first occurrence, found in one
+/// pass over the object (a lookup per key walked the fields once for each of a dozen keys).
+#[derive(Default)]
+struct TopLevel<'tape, 'input> {
+    model: Option<Value<'tape, 'input>>,
+    stream: Option<Value<'tape, 'input>>,
+    stream_options: Option<Value<'tape, 'input>>,
+    n: Option<Value<'tape, 'input>>,
+    tools: Option<Value<'tape, 'input>>,
+    tool_config: Option<Value<'tape, 'input>>,
+    generation_config: Option<Value<'tape, 'input>>,
+    inference_config: Option<Value<'tape, 'input>>,
+    max_completion_tokens: Option<Value<'tape, 'input>>,
+    max_tokens: Option<Value<'tape, 'input>>,
+    max_output_tokens: Option<Value<'tape, 'input>>,
+    previous_response_id: Option<Value<'tape, 'input>>,
+}
+
+impl<'tape, 'input> TopLevel<'tape, 'input> {
+    fn read(value: Value<'tape, 'input>) -> Self {
+        let mut top = Self::default();
+        let Some(fields) = value.as_object() else {
+            return top;
+        };
+        for (key, field) in &fields {
+            let slot = match key {
+                "model" => &mut top.model,
+                "stream" => &mut top.stream,
+                "stream_options" => &mut top.stream_options,
+                "n" => &mut top.n,
+                "tools" => &mut top.tools,
+                "toolConfig" => &mut top.tool_config,
+                "generationConfig" => &mut top.generation_config,
+                "inferenceConfig" => &mut top.inference_config,
+                "max_completion_tokens" => &mut top.max_completion_tokens,
+                "max_tokens" => &mut top.max_tokens,
+                "max_output_tokens" => &mut top.max_output_tokens,
+                "previous_response_id" => &mut top.previous_response_id,
+                _ => continue,
+            };
+            slot.get_or_insert(field);
+        }
+        top
     }
 }
 

@@ -129,3 +129,63 @@ fn mutated_bodies_never_panic_and_rewrites_stay_valid() {
         assert_eq!(value["model"].as_str(), Some("renamed"));
     }
 }
+
+#[test]
+fn the_fields_routing_reads_whatever_their_order() {
+    let body = parse(
+        r#"{"max_tokens":50,"tools":[],"stream_options":{"include_usage":true},
+            "n":1,"stream":true,"previous_response_id":"resp_1","model":"m",
+            "max_completion_tokens":70}"#,
+    )
+    .unwrap();
+    assert_eq!((body.model.as_str(), body.stream), ("m", true));
+    assert!(body.client_wants_usage);
+    assert!(
+        !body.multi_choice_or_tools,
+        "an empty tools list is no tools"
+    );
+    assert_eq!(
+        body.max_tokens,
+        Some(70),
+        "max_completion_tokens comes first"
+    );
+    assert_eq!(body.previous_response_id.as_deref(), Some("resp_1"));
+
+    let tools = parse(r#"{"model":"m","tools":[{"type":"function"}]}"#).unwrap();
+    assert!(tools.multi_choice_or_tools);
+    let choices = parse(r#"{"n":3,"model":"m","max_output_tokens":9}"#).unwrap();
+    assert!(choices.multi_choice_or_tools);
+    assert_eq!(choices.max_tokens, Some(9));
+    assert!(matches!(
+        parse(r#"{"model":7}"#),
+        Err(AppError::MissingModel)
+    ));
+    assert!(matches!(parse("[1]"), Err(AppError::MissingModel)));
+}
+
+#[test]
+fn gemini_and_converse_settings_are_read_from_their_config_objects() {
+    let routed = Some(("gemini-2.0-flash", true));
+    let gemini = RequestBody::parse_routed(
+        Bytes::from_static(
+            br#"{"contents":[],"toolConfig":{},"generationConfig":{"candidateCount":2,"maxOutputTokens":64}}"#,
+        ),
+        Dialect::Gemini,
+        routed,
+    )
+    .unwrap();
+    assert_eq!(
+        (gemini.model.as_str(), gemini.stream),
+        ("gemini-2.0-flash", true)
+    );
+    assert!(gemini.multi_choice_or_tools);
+    assert_eq!(gemini.max_tokens, Some(64));
+    let converse = RequestBody::parse_routed(
+        Bytes::from_static(br#"{"messages":[],"inferenceConfig":{"maxTokens":32}}"#),
+        Dialect::Converse,
+        Some(("m", false)),
+    )
+    .unwrap();
+    assert_eq!(converse.max_tokens, Some(32));
+    assert!(!converse.multi_choice_or_tools);
+}
