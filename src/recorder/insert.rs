@@ -6,8 +6,8 @@
 use std::sync::LazyLock;
 
 use sqlx::postgres::PgQueryResult;
-use sqlx::sqlite::SqliteQueryResult;
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::sqlite::{SqliteArguments, SqliteQueryResult};
+use sqlx::{Arguments, PgConnection, SqliteConnection};
 
 use super::row::LogRow;
 
@@ -18,6 +18,9 @@ use super::row::LogRow;
 /// on 8-row statements than on 64-row ones (22.1k against 25.4k in `log_cost`), and a small
 /// batch no longer goes one statement per row.
 const SQLITE_ROWS_PER_STATEMENT: [usize; 4] = [8, 4, 2, 1];
+
+/// Parameters per row of an SQLite statement: one per column.
+const PARAMETERS_PER_ROW: usize = 26;
 
 const COLUMNS: &str = "id, created_at, client_key, endpoint, model, upstream, upstream_model, \
     stream, status, tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, \
@@ -58,7 +61,11 @@ async fn sqlite_statement(
     text: &str,
     rows: &[LogRow],
 ) -> Result<u64, sqlx::Error> {
-    let query = rows.iter().fold(sqlx::query(text), |query, row| {
+    // Room for every parameter at once, rather than growing a doubling at a time.
+    let mut arguments = SqliteArguments::default();
+    arguments.reserve(rows.len() * PARAMETERS_PER_ROW, 0);
+    let query = sqlx::query_with(text, arguments);
+    let query = rows.iter().fold(query, |query, row| {
         query
             .bind(row.id.as_str())
             .bind(row.created_at.as_str())
@@ -98,7 +105,7 @@ static SQLITE_INSERTS: LazyLock<[(usize, String); 4]> =
 
 /// `INSERT ... VALUES (?, ...), ... ON CONFLICT (id) DO NOTHING` for `rows` rows.
 fn sqlite_insert(rows: usize) -> String {
-    let placeholders = vec!["?"; COLUMNS.split(',').count()].join(", ");
+    let placeholders = vec!["?"; PARAMETERS_PER_ROW].join(", ");
     let values = vec![format!("({placeholders})"); rows].join(", ");
     format!("INSERT INTO request_logs ({COLUMNS}) VALUES {values} ON CONFLICT (id) DO NOTHING")
 }
