@@ -6,15 +6,21 @@
 use std::sync::LazyLock;
 
 use sqlx::postgres::PgQueryResult;
-use sqlx::sqlite::SqliteQueryResult;
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::sqlite::{SqliteArguments, SqliteQueryResult};
+use sqlx::{Arguments, PgConnection, SqliteConnection};
 
 use super::row::LogRow;
 
-/// Rows per SQLite statement. Always this many (the rest go one by one), so that there are
-/// only two statement texts, each parsed and prepared once and then reused from sqlx's cache;
-/// a new text per batch size made SQLite re-parse on every flush (it showed in profiles).
-const SQLITE_ROWS_PER_STATEMENT: usize = 64;
+/// Rows per SQLite statement, largest first: a batch goes as 8-row statements and its
+/// remainder as at most one each of 4, 2 and 1 rows. Four fixed texts, each parsed once and
+/// then reused from sqlx's statement cache (100 entries); a new text per batch size made
+/// SQLite re-parse on every flush. Eight, not 64: per row, SQLite spends fewer instructions
+/// on 8-row statements than on 64-row ones (22.1k against 25.4k in `log_cost`), and a small
+/// batch no longer goes one statement per row.
+const SQLITE_ROWS_PER_STATEMENT: [usize; 4] = [8, 4, 2, 1];
+
+/// Parameters per row of an SQLite statement: one per column.
+const PARAMETERS_PER_ROW: usize = 26;
 
 const COLUMNS: &str = "id, created_at, client_key, endpoint, model, upstream, upstream_model, \
     stream, status, tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, \
@@ -39,58 +45,67 @@ pub(super) async fn sqlite(
     rows: &[LogRow],
 ) -> Result<u64, sqlx::Error> {
     let mut inserted = 0;
-    let mut full = rows.chunks_exact(SQLITE_ROWS_PER_STATEMENT);
-    let singles = full.remainder().chunks(1);
-    for chunk in full.by_ref().chain(singles) {
-        let text = if chunk.len() == 1 {
-            &*SQLITE_INSERT_ONE
-        } else {
-            &*SQLITE_INSERT_FULL
-        };
-        let query = chunk.iter().fold(sqlx::query(text), |query, row| {
-            query
-                .bind(row.id.as_str())
-                .bind(row.created_at.as_str())
-                .bind(row.client_key.as_deref())
-                .bind(row.endpoint.as_str())
-                .bind(row.model.as_deref())
-                .bind(row.upstream.as_deref())
-                .bind(row.upstream_model.as_deref())
-                .bind(row.stream)
-                .bind(row.status)
-                .bind(row.tried.as_str())
-                .bind(row.error.as_deref())
-                .bind(row.latency_ms)
-                .bind(row.ttft_ms)
-                .bind(row.prompt_tokens)
-                .bind(row.completion_tokens)
-                .bind(row.total_tokens)
-                .bind(row.finish_reason.as_deref())
-                .bind(row.request_body.as_deref())
-                .bind(row.response_content.as_deref())
-                .bind(row.reasoning_content.as_deref())
-                .bind(row.tool_calls.as_deref())
-                .bind(row.cancelled)
-                .bind(row.malformed)
-                .bind(row.usage_estimated)
-                .bind(row.cost_usd)
-                .bind(row.attempts.as_str())
-        });
-        let result: SqliteQueryResult = query.execute(&mut *connection).await?;
-        inserted += result.rows_affected();
+    let mut rest = rows;
+    for (size, text) in SQLITE_INSERTS.iter() {
+        let mut chunks = rest.chunks_exact(*size);
+        for chunk in chunks.by_ref() {
+            inserted += sqlite_statement(connection, text, chunk).await?;
+        }
+        rest = chunks.remainder();
     }
     Ok(inserted)
 }
 
+async fn sqlite_statement(
+    connection: &mut SqliteConnection,
+    text: &str,
+    rows: &[LogRow],
+) -> Result<u64, sqlx::Error> {
+    // Room for every parameter at once, rather than growing a doubling at a time.
+    let mut arguments = SqliteArguments::default();
+    arguments.reserve(rows.len() * PARAMETERS_PER_ROW, 0);
+    let query = sqlx::query_with(text, arguments);
+    let query = rows.iter().fold(query, |query, row| {
+        query
+            .bind(row.id.as_str())
+            .bind(row.created_at.as_str())
+            .bind(row.client_key.as_deref())
+            .bind(row.endpoint.as_str())
+            .bind(row.model.as_deref())
+            .bind(row.upstream.as_deref())
+            .bind(row.upstream_model.as_deref())
+            .bind(row.stream)
+            .bind(row.status)
+            .bind(row.tried.as_str())
+            .bind(row.error.as_deref())
+            .bind(row.latency_ms)
+            .bind(row.ttft_ms)
+            .bind(row.prompt_tokens)
+            .bind(row.completion_tokens)
+            .bind(row.total_tokens)
+            .bind(row.finish_reason.as_deref())
+            .bind(row.request_body.as_deref())
+            .bind(row.response_content.as_deref())
+            .bind(row.reasoning_content.as_deref())
+            .bind(row.tool_calls.as_deref())
+            .bind(row.cancelled)
+            .bind(row.malformed)
+            .bind(row.usage_estimated)
+            .bind(row.cost_usd)
+            .bind(row.attempts.as_str())
+    });
+    let result: SqliteQueryResult = query.execute(connection).await?;
+    Ok(result.rows_affected())
+}
+
 // The statement texts are built once: assembling one per flush (a placeholder at a time)
 // was a quarter of the logging thread's CPU.
-static SQLITE_INSERT_FULL: LazyLock<String> =
-    LazyLock::new(|| sqlite_insert(SQLITE_ROWS_PER_STATEMENT));
-static SQLITE_INSERT_ONE: LazyLock<String> = LazyLock::new(|| sqlite_insert(1));
+static SQLITE_INSERTS: LazyLock<[(usize, String); 4]> =
+    LazyLock::new(|| SQLITE_ROWS_PER_STATEMENT.map(|rows| (rows, sqlite_insert(rows))));
 
 /// `INSERT ... VALUES (?, ...), ... ON CONFLICT (id) DO NOTHING` for `rows` rows.
 fn sqlite_insert(rows: usize) -> String {
-    let placeholders = vec!["?"; COLUMNS.split(',').count()].join(", ");
+    let placeholders = vec!["?"; PARAMETERS_PER_ROW].join(", ");
     let values = vec![format!("({placeholders})"); rows].join(", ");
     format!("INSERT INTO request_logs ({COLUMNS}) VALUES {values} ON CONFLICT (id) DO NOTHING")
 }

@@ -5,14 +5,17 @@
 //! access log, unless `GPT_API_LOG_COST_ACCESS_LOG=false`). A harness
 //! for `valgrind --tool=callgrind --separate-threads=yes`, whose instruction counts per thread
 //! (run once with 0 records and once with N; the difference over N) are the per-record cost
-//! of the logging thread, the database thread and SQLite's. Not a test.
+//! of the logging thread, the database thread and SQLite's. Batches are as large as the
+//! writer takes them (all records are sent at once); `GPT_API_LOG_COST_BATCH=B` sends them in
+//! bursts of B, each written before the next, for the small batches of production's 50 ms
+//! flushes (keep N a multiple of B). Not a test.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
 use super::support::{settings, TempDir};
-use crate::start;
+use crate::{start, RecorderStats};
 use gpt_api_common::record::{RecordEvent, RequestRecord};
 
 const PREFIX: &str = r#""id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini""#;
@@ -27,7 +30,11 @@ fn log_cost() {
     let streams = std::env::var("GPT_API_LOG_COST").is_ok_and(|kind| kind == "streams");
     let dir = TempDir::new("log-cost");
     let mut settings = settings(dir.sqlite_url(), &dir);
-    settings.batch_size = 256;
+    // Bursts of B records, each written before the next is sent: every batch has B rows.
+    let burst: Option<u64> = std::env::var("GPT_API_LOG_COST_BATCH")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    settings.batch_size = burst.map_or(256, |burst| burst as usize);
     settings.memory_records = 100_000;
     // Long enough that no row waits its way into the spill file, even under valgrind.
     settings.flush_interval = Duration::from_secs(30);
@@ -42,7 +49,13 @@ fn log_cost() {
     let usage = Bytes::from(format!(
         "data: {{{PREFIX},\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{{\"prompt_tokens\":12,\"completion_tokens\":20,\"total_tokens\":32}}}}\n\ndata: [DONE]\n\n"
     ));
+    let stats = recorder.stats();
     for n in 0..count {
+        if let Some(burst) = burst {
+            if n > 0 && n % burst == 0 {
+                wait_for_rows(&stats, n);
+            }
+        }
         let mut record = request(n);
         if streams {
             for _ in 0..20 {
@@ -62,13 +75,16 @@ fn log_cost() {
             sender.send(RecordEvent::Request(Box::new(record)));
         }
     }
-    let stats = recorder.stats();
-    let started = Instant::now();
-    while stats.written() < count && started.elapsed() < Duration::from_secs(600) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_rows(&stats, count);
     recorder.shutdown(Instant::now() + Duration::from_secs(10));
     assert_eq!(stats.written(), count);
+}
+
+fn wait_for_rows(stats: &RecorderStats, rows: u64) {
+    let started = Instant::now();
+    while stats.written() < rows && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// A chat request as the gateway records it (a bench-load body and bench-mock's answer).

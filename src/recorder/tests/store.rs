@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use crate::row::LogRow;
 use crate::store::{Backend, OpenError, Store};
 
 use super::support::{bare_row, full_row, runtime, sqlite_execute, sqlite_rows, TempDir};
@@ -35,6 +36,49 @@ fn large_batches_are_split_into_statements() {
         store.close().await;
     });
     assert_eq!(sqlite_rows(&url).len(), 2500);
+}
+
+#[test]
+fn batches_of_every_size_land_once_with_their_own_values() {
+    // Sizes that take each statement size alone, together, and with every remainder.
+    let sizes = [1, 2, 3, 7, 8, 15, 17, 20, 63, 64, 65, 300];
+    let batches: Vec<Vec<LogRow>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(batch, &size)| {
+            (0..size)
+                .map(|n| {
+                    let tag = format!("{batch:02}-{n:03}");
+                    if n % 3 == 0 {
+                        bare_row(&tag)
+                    } else {
+                        full_row(&tag)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let dir = TempDir::new("store-sizes");
+    let url = dir.sqlite_url();
+    runtime().block_on(async {
+        let store = Store::open(&url).await.expect("open");
+        for batch in &batches {
+            let inserted = store.insert(batch).await.expect("insert");
+            assert_eq!(inserted, batch.len() as u64);
+        }
+        // A replay, and a replay with new rows among the old (every statement size again).
+        for batch in &batches {
+            assert_eq!(store.insert(batch).await.expect("replay"), 0);
+        }
+        let mut mixed: Vec<LogRow> = batches[8].clone();
+        mixed.extend((0..37).map(|n| full_row(&format!("new-{n:03}"))));
+        assert_eq!(store.insert(&mixed).await.expect("mixed"), 37);
+        store.close().await;
+    });
+    let mut expected: Vec<LogRow> = batches.into_iter().flatten().collect();
+    expected.extend((0..37).map(|n| full_row(&format!("new-{n:03}"))));
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(sqlite_rows(&url), expected);
 }
 
 #[test]
