@@ -12,6 +12,8 @@ use simd_json::Buffers;
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::new(4096));
+    /// The copy `read_copy` parses, kept for the next document.
+    static COPY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Parses `bytes` (simd-json works in place, so they are overwritten) and hands the
@@ -23,6 +25,27 @@ pub fn read<R>(
     BUFFERS.with_borrow_mut(|buffers| {
         let tape = simd_json::to_tape_with_buffers(bytes, buffers)?;
         Ok(read(tape.as_value()))
+    })
+}
+
+/// A larger copy is freed after use.
+const KEPT_COPY_CAPACITY: usize = 256 * 1024;
+
+/// `read` on a copy of `bytes` made in a per-thread buffer (simd-json overwrites what it
+/// parses), for documents that must stay as they are: no allocation per document.
+pub fn read_copy<R>(
+    bytes: &[u8],
+    read: impl FnOnce(Value<'_, '_>) -> R,
+) -> Result<R, simd_json::Error> {
+    COPY.with_borrow_mut(|copy| {
+        copy.clear();
+        copy.extend_from_slice(bytes);
+        let result = self::read(copy, read);
+        if copy.capacity() > KEPT_COPY_CAPACITY {
+            // One huge body must not stay resident on every thread that saw it.
+            *copy = Vec::new();
+        }
+        result
     })
 }
 

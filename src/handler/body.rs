@@ -61,8 +61,7 @@ impl RequestBody {
         if raw.iter().all(u8::is_ascii_whitespace) {
             return Err(AppError::EmptyBody);
         }
-        let mut scratch = raw.to_vec();
-        let read = json::read(&mut scratch, |value| {
+        let read = json::read_copy(&raw, |value| {
             let top = TopLevel::read(value);
             let config = top.generation_config.or(top.inference_config);
             let config = config.as_ref();
