@@ -64,7 +64,7 @@ pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Re
                 None => endpoint.path(),
             };
             let exchange = exchange(path);
-            exchange.proxy(client, request, endpoint).await
+            exchange.proxy(client, &request, endpoint).await
         }
         Route::Admin(route) => {
             let exchange = exchange(&request.path);
