@@ -54,17 +54,20 @@ impl<'g> Exchange<'g> {
             return boxed_in_place(|| self.stream(client, &prepared)).await;
         }
         let generation = self.generation;
-        let mut plan = prepared.plan(&generation.dispatcher);
-        let answer = whole_answer(&mut plan, &generation.upstream, &prepared, self.id()).await;
-        if let (Ok(answer), Some(target)) = (&answer, plan.named_target()) {
+        // Made in its place in the exchange: a plan of its own beside it was 328 bytes more
+        // in every request's future, and a move of both into `with_plan`.
+        let plan = self.plan.insert(prepared.plan(&generation.dispatcher));
+        let request_id = &self.record.id;
+        let answer = whole_answer(plan, &generation.upstream, &prepared, request_id).await;
+        let upstream = plan.named_target().map(|target| target.upstream);
+        if let (Ok(answer), Some(upstream)) = (&answer, upstream) {
             if (200..300).contains(&answer.status) {
-                self.remember_response(&target.upstream.name, &answer.body, false);
+                self.remember_response(&upstream.name, &answer.body, false);
             }
         }
-        let exchange = self.with_plan(plan);
         match answer {
-            Ok(delivered) => exchange.deliver(client, delivered).await,
-            Err(error) => exchange.fail(client, error).await,
+            Ok(delivered) => self.deliver(client, delivered).await,
+            Err(error) => self.fail(client, error).await,
         }
     }
 
