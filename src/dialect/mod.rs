@@ -31,7 +31,7 @@ pub enum Dialect {
     Gemini,
     /// AWS Bedrock's Converse.
     Converse,
-    /// Cohere's v2 chat. (The last: `COUNT` counts up to it.)
+    /// Cohere's v2 chat.
     Cohere,
 }
 
@@ -48,9 +48,6 @@ pub enum Framing {
 }
 
 impl Dialect {
-    /// How many dialects there are: `dialect as usize` indexes a table of one per dialect.
-    pub const COUNT: usize = Self::Cohere as usize + 1;
-
     /// How this dialect's streams are framed when the gateway reads them.
     pub fn framing(self) -> Framing {
         match self {

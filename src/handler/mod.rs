@@ -26,7 +26,8 @@ use crate::http::request::Request;
 use crate::http::router::{self, Route};
 
 /// Handles one request; returns whether the connection can carry another.
-pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Request) -> bool {
+/// `request` is borrowed: an async fn keeps an argument taken by value twice in its state.
+pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: &Request) -> bool {
     let route = router::route(&request.method, &request.path);
     let keep_alive = request.keep_alive && !context.is_shutting_down();
     let generation = context.generation();
@@ -68,7 +69,7 @@ pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: Re
         }
         Route::Admin(route) => {
             let exchange = exchange(&request.path);
-            admin::admin(exchange, context, client, &request, route).await
+            admin::admin(exchange, context, client, request, route).await
         }
         Route::Console => {
             // Like any unknown path unless an admin key turns the console on.

@@ -68,7 +68,7 @@ pub async fn serve(
             }
         };
         context.request_started();
-        let keep_alive = handler::handle(context, &mut connection.stream, request).await;
+        let keep_alive = handler::handle(context, &mut connection.stream, &request).await;
         context.request_ended();
         if !keep_alive {
             connection.linger().await;
