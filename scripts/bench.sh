@@ -870,8 +870,9 @@ done
 # Translated streams: the same c=64 stream step through the gateway with the client and the
 # target in different dialects (decoded and re-encoded on the worker), beside the pass-through
 # streams of each dialect, one after the other so that they share the machine's state; twice,
-# each run half as long, so that a drift in the machine's load (builds beside us) does not land
-# on one dialect only.
+# each run half as long, the second round in reverse order, so that neither a drift in the
+# machine's load (builds beside us) nor the place in the order (the first variant paid for
+# the steps before it) lands on one dialect only.
 # API:MODEL:EVENTS: chat streams translated for a chat client gain the role chunk the gateway
 # opens them with (23); Gemini's carry no framing events (20: its last delta has the
 # finishReason), Cohere's four (24).
@@ -885,8 +886,12 @@ if [[ -n $gateway_pid ]]; then
     fi
     log "translated streams, c=64, two rounds: $what"
     half=$(python3 -c "print($seconds / 2)")
+    reversed=()
+    for variant in "${variants[@]}"; do reversed=("$variant" "${reversed[@]}"); done
     for round in 1 2; do
-        for variant in "${variants[@]}"; do
+        order=("${variants[@]}")
+        [[ $round == 2 ]] && order=("${reversed[@]}")
+        for variant in "${order[@]}"; do
             IFS=: read -r api model events <<<"$variant"
             figure=dialect-$api-$model-$round
             out=$(measure "$figure" gateway 0 --mode stream --api "$api" --model "$model" \
