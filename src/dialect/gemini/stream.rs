@@ -245,7 +245,7 @@ impl EventEncoder {
             return;
         };
         let mut arguments = call.arguments.into_bytes();
-        let whole = json::read(&mut arguments.clone(), |a| a.is_object()).unwrap_or(false);
+        let whole = json::read_copy(&arguments, |a| a.is_object()).unwrap_or(false);
         if !whole {
             arguments = b"{}".to_vec();
         }

@@ -260,8 +260,7 @@ static ERROR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error
 
 /// The `delta.error` of a Cohere `message-end` (only on failures, so it may parse).
 fn cohere_error_message(payload: &[u8]) -> String {
-    let mut scratch = payload.to_vec();
-    let message = crate::json::read(&mut scratch, |event| {
+    let message = crate::json::read_copy(payload, |event| {
         use simd_json::prelude::*;
         event.get("delta")?.get_str("error").map(str::to_string)
     });
@@ -362,8 +361,7 @@ fn converse_said(frame: &[u8]) -> Said {
 
 /// The message of an error event (this runs only on failures, so it may parse).
 pub fn error_message(payload: &[u8]) -> String {
-    let mut scratch = payload.to_vec();
-    let message = crate::json::read(&mut scratch, |event| {
+    let message = crate::json::read_copy(payload, |event| {
         use simd_json::prelude::*;
         let holder = event.get("error").unwrap_or(event);
         holder.get_str("message").map(str::to_string)
