@@ -2,7 +2,7 @@
 //! with the answer; and the bound on what a crash can lose: a row the database has not taken
 //! within `flush_interval` of leaving the channel goes to the spill file (appended and handed
 //! to the operating system every turn, so it survives kill -9). Replays are idempotent
-//! (`ON CONFLICT (id) DO NOTHING`), so a row may be both written and spilled.
+//! (the insert skips an id already there), so a row may be both written and spilled.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

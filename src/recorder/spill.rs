@@ -1,6 +1,6 @@
 //! The spill file: rows the database could not take in time, appended as JSON lines,
 //! replayed in batches once the database is back, then truncated. A crash during replay
-//! replays the whole file again; `ON CONFLICT (id) DO NOTHING` drops the duplicates.
+//! replays the whole file again; the insert skips the ids already there.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
