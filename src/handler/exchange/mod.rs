@@ -73,7 +73,6 @@ impl<'g> Exchange<'g> {
                 upstream_model: None,
                 stream: false,
                 status: 0,
-                tried: Vec::new(),
                 attempts: Vec::new(),
                 error: None,
                 latency_ms: 0.0,
@@ -153,7 +152,7 @@ impl<'g> Exchange<'g> {
         let (attempts, upstream) = match &self.plan {
             Some(plan) => (
                 plan.attempts(),
-                plan.named_target().map(|t| t.upstream.name.as_str()),
+                plan.named_target().map(|t| &*t.upstream.name),
             ),
             None => (0, None),
         };
@@ -238,7 +237,6 @@ impl<'g> Exchange<'g> {
                 upstream_index = Some(target.target.upstream.0);
             }
             self.record.attempts = plan.timeline(self.received_at);
-            self.record.tried = plan.into_tried();
         }
         let elapsed = self.received_at.elapsed();
         self.record.status = status;
@@ -252,7 +250,7 @@ impl<'g> Exchange<'g> {
         counters.time(self.model_index, upstream_index, elapsed, ttft);
         let metrics = &self.context.metrics;
         metrics.latency.observe(elapsed);
-        if let Some(extra_attempts) = self.record.tried.len().checked_sub(1) {
+        if let Some(extra_attempts) = self.record.attempts.len().checked_sub(1) {
             metrics
                 .failovers
                 .fetch_add(extra_attempts as u64, std::sync::atomic::Ordering::Relaxed);
