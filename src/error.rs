@@ -2,6 +2,7 @@
 //! log text all come from the same value, so the client, the access log and the database agree.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use gpt_api_common::limits::LimitKind;
 
@@ -74,7 +75,7 @@ pub enum AppError {
 pub struct FailureSummary {
     pub model: String,
     /// `upstream/upstream-model`, one per attempt.
-    pub tried: Vec<String>,
+    pub tried: Vec<Arc<str>>,
     pub last_error: String,
     pub last_was_timeout: bool,
 }
@@ -82,7 +83,7 @@ pub struct FailureSummary {
 impl FailureSummary {
     /// `["a/m", "b/m"]`: each entry JSON-quoted, joined by ", ".
     fn tried_list(&self) -> String {
-        json_string_array(&self.tried, ", ")
+        json_string_array(self.tried.iter().map(|target| &**target), ", ")
     }
 }
 

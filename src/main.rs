@@ -23,7 +23,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: gpt_api_common::alloc::Allocator = gpt_api_common::alloc::Allocator;
 
 /// Exit status for a bad command line (as most Unix tools).
 const USAGE_ERROR: u8 = 2;

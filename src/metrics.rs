@@ -131,7 +131,7 @@ impl RequestCounters {
                 let upstream = self.config.upstreams.get(cell % upstreams);
                 Some((
                     model.map_or("", |m| m.name.as_str()),
-                    upstream.map_or("", |u| u.name.as_str()),
+                    upstream.map_or("", |u| &*u.name),
                     counts,
                     timings,
                 ))
@@ -168,7 +168,7 @@ impl RequestCounters {
                 .config
                 .upstreams
                 .get(cell % upstreams)
-                .map_or("", |u| u.name.as_str());
+                .map_or("", |u| &*u.name);
             *totals
                 .entry((model.to_string(), upstream.to_string(), class))
                 .or_default() += count;

@@ -50,9 +50,9 @@ pub fn read_copy<R>(
 }
 
 /// `["a", "b"]` with the given separator between entries.
-pub fn json_string_array(items: &[String], separator: &str) -> String {
+pub fn json_string_array<'a>(items: impl IntoIterator<Item = &'a str>, separator: &str) -> String {
     let mut text = String::from("[");
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             text.push_str(separator);
         }

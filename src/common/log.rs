@@ -47,7 +47,7 @@ pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord)
         ("path", Value::Str(&record.endpoint)),
         ("status", Value::Int(u64::from(record.status))),
         ("stream", Value::Bool(record.stream)),
-        ("attempts", Value::Int(record.tried.len() as u64)),
+        ("attempts", Value::Int(record.attempts.len() as u64)),
         ("latency_ms", Value::Num(record.latency_ms)),
         ("cancelled", Value::Bool(record.cancelled)),
     ];
@@ -55,11 +55,11 @@ pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord)
         push_field(out, name, value);
     }
     let optional = [
-        ("model", &record.model),
-        ("upstream", &record.upstream),
-        ("upstream_model", &record.upstream_model),
-        ("client_key", &record.client_key),
-        ("error", &record.error),
+        ("model", record.model.as_deref()),
+        ("upstream", record.upstream.as_deref()),
+        ("upstream_model", record.upstream_model.as_deref()),
+        ("client_key", record.client_key.as_deref()),
+        ("error", record.error.as_deref()),
     ];
     for (name, value) in optional {
         out.push_str(",\"");
@@ -71,11 +71,11 @@ pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord)
         }
     }
     out.push_str(",\"tried\":[");
-    for (index, target) in record.tried.iter().enumerate() {
+    for (index, attempt) in record.attempts.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        push_json_string(out, target);
+        push_json_string(out, &attempt.target);
     }
     out.push(']');
     if let Some(ttft) = record.ttft_ms {

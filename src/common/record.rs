@@ -1,6 +1,7 @@
 //! What a worker hands to the logging thread: plain data and the channel sender.
 //! A leaf module: no Tokio, no sqlx, no parsing. Sending never blocks a worker.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -21,15 +22,14 @@ pub struct RequestRecord {
     pub endpoint: String,
     /// The model as the client asked for it.
     pub model: Option<String>,
-    /// The target that answered, or the last one tried.
-    pub upstream: Option<String>,
-    pub upstream_model: Option<String>,
+    /// The target that answered, or the last one tried (the config's names, shared).
+    pub upstream: Option<Arc<str>>,
+    pub upstream_model: Option<Arc<str>>,
     pub stream: bool,
     /// The HTTP status sent to the client.
     pub status: u16,
-    /// `upstream/upstream-model`, one entry per attempt, in order.
-    pub tried: Vec<String>,
-    /// The same attempts with their timing and outcome, for the console's timeline.
+    /// One entry per attempt, in order, with its timing and outcome: the `Tried` list
+    /// (their targets) and the console's timeline.
     pub attempts: Vec<AttemptRecord>,
     /// The exact error message sent to the client, for gateway-generated errors
     /// (and the in-band error of a broken stream).
@@ -55,8 +55,8 @@ pub struct RequestRecord {
 /// One attempt of a request's failover path, as the console draws it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRecord {
-    /// `upstream/upstream-model`, as in `tried`.
-    pub target: String,
+    /// `upstream/upstream-model`, as the `Tried` list shows it (the config's label, shared).
+    pub target: Arc<str>,
     /// When it started, in ms after the request arrived.
     pub start_ms: f64,
     /// Until it failed, or (the attempt that answered) until the request ended.

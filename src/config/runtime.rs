@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use gpt_api_common::limits::{Budget, BudgetAmount, Period, Price};
@@ -173,7 +174,8 @@ pub struct ModelId(pub usize);
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    pub name: String,
+    /// Shared: every request's record names the upstream that answered it.
+    pub name: Arc<str>,
     pub kind: UpstreamKind,
     pub url: UpstreamUrl,
     pub api_key: Option<Secret>,
@@ -264,8 +266,10 @@ pub struct Model {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub upstream: UpstreamId,
-    /// The model name sent upstream.
-    pub upstream_model: String,
+    /// The model name sent upstream (shared with the records that name it).
+    pub upstream_model: Arc<str>,
+    /// `upstream/upstream-model`, as the Tried list and the attempts timeline show it.
+    pub label: Arc<str>,
     pub weight: u32,
     pub continuation: Continuation,
     /// Extra top-level JSON fields for prefill continuations, serialized as `"k":v` pairs.

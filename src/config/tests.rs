@@ -72,8 +72,9 @@ fn a_valid_config_becomes_typed_settings() {
         Continuation::Restart,
         "[routing] default applies"
     );
-    assert_eq!(model.targets[0].upstream_model, "gpt-4o-mini");
-    assert_eq!(model.targets[1].upstream_model, "gpt-4o-mini-2024");
+    assert_eq!(&*model.targets[0].upstream_model, "gpt-4o-mini");
+    assert_eq!(&*model.targets[1].upstream_model, "gpt-4o-mini-2024");
+    assert_eq!(&*model.targets[1].label, "secure/gpt-4o-mini-2024");
     assert_eq!(model.targets[1].continuation, Continuation::Prefill);
     assert_eq!(
         model.targets[1].extra_body,

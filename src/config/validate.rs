@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::file::{
@@ -59,7 +60,7 @@ pub(super) fn build(
     let upstream_ids: HashMap<&str, UpstreamId> = upstreams
         .iter()
         .enumerate()
-        .map(|(i, u)| (u.name.as_str(), UpstreamId(i)))
+        .map(|(i, u)| (&*u.name, UpstreamId(i)))
         .collect();
     let model_ids = unique_names(
         file.model.iter().map(|m| m.name.as_str()),
@@ -501,11 +502,7 @@ fn aws_key(
 }
 
 fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) -> Vec<Upstream> {
-    unique_names(
-        sections.iter().map(|u| u.name.as_str()),
-        "upstream",
-        problems,
-    );
+    unique_names(sections.iter().map(|u| &*u.name), "upstream", problems);
     sections
         .iter()
         .enumerate()
@@ -542,7 +539,7 @@ fn upstreams(sections: &[UpstreamSection], env: Env, problems: &mut Problems) ->
                 }
             }
             Upstream {
-                name: u.name.clone(),
+                name: Arc::from(&*u.name),
                 kind,
                 headers: extra_headers(&u.headers, &location, problems),
                 url,
@@ -852,9 +849,11 @@ fn target(
         );
         return None;
     };
+    let upstream_model = target.model.as_deref().unwrap_or(&model.name);
     Some(Target {
         upstream,
-        upstream_model: target.model.clone().unwrap_or_else(|| model.name.clone()),
+        upstream_model: Arc::from(upstream_model),
+        label: Arc::from(format!("{}/{upstream_model}", target.upstream)),
         weight: target.weight.max(1),
         continuation,
         extra_body,

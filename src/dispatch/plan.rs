@@ -5,6 +5,7 @@
 //! broken stream continues down the same order.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::classify::{backoff, Failure, FailureKind};
@@ -24,21 +25,10 @@ pub struct AttemptTarget<'a> {
     pub upstream: &'a Upstream,
 }
 
-impl AttemptTarget<'_> {
-    /// `upstream/upstream-model`, as the Tried list shows it.
-    pub fn label(&self) -> String {
-        // Concatenated, not formatted: one per attempt of every request.
-        let (upstream, model) = (&self.upstream.name, &self.target.upstream_model);
-        let mut label = String::with_capacity(upstream.len() + 1 + model.len());
-        label.push_str(upstream);
-        label.push('/');
-        label.push_str(model);
-        label
-    }
-}
-
-/// When one attempt ran and how it ended, kept beside its `tried` label.
+/// One attempt: its target's label, when it ran and how it ended.
 struct AttemptTimes {
+    /// `upstream/upstream-model`, as the Tried list shows it.
+    target: Arc<str>,
     started: Instant,
     ended: Option<Instant>,
     failure: Option<(FailureKind, String)>,
@@ -51,15 +41,15 @@ struct AttemptTimes {
 pub struct AttemptPlan<'a> {
     dispatcher: &'a Dispatcher,
     requested: &'a Model,
+    requested_id: ModelId,
     /// The current model's targets not tried yet, in order.
     targets: VecDeque<(ModelId, usize)>,
     fallbacks: VecDeque<ModelId>,
     /// Targets whose breaker is open: after every other candidate, one attempt each.
     open: VecDeque<(ModelId, usize)>,
+    /// The fallback models entered so far (the requested one is entered first).
     visited: Vec<ModelId>,
-    /// One entry per attempt, in order.
-    tried: Vec<String>,
-    /// The same attempts with their timing and outcome (the console's timeline).
+    /// One entry per attempt, in order: the Tried list and the console's timeline.
     timeline: Vec<AttemptTimes>,
     /// The target of the latest attempt (what a failed request's log names).
     last_target: Option<AttemptTarget<'a>>,
@@ -75,11 +65,11 @@ impl<'a> AttemptPlan<'a> {
         let mut plan = Self {
             dispatcher,
             requested: dispatcher.config.model(model),
+            requested_id: model,
             targets: VecDeque::new(),
             fallbacks: VecDeque::new(),
             open: VecDeque::new(),
             visited: Vec::new(),
-            tried: Vec::new(),
             timeline: Vec::new(),
             last_target: None,
             answered_by: None,
@@ -91,15 +81,10 @@ impl<'a> AttemptPlan<'a> {
     }
 
     fn enter_model(&mut self, id: ModelId) {
-        self.visited.push(id);
         let model = self.dispatcher.config.model(id);
-        let (order, open) = self
-            .dispatcher
-            .state
-            .target_order(id, model, Instant::now());
-        self.targets
-            .extend(order.into_iter().map(|index| (id, index)));
-        self.open.extend(open.into_iter().map(|index| (id, index)));
+        let now = Instant::now();
+        let state = &self.dispatcher.state;
+        state.target_order(id, model, now, &mut self.targets, &mut self.open);
         self.fallbacks.extend(model.fallbacks.iter().copied());
     }
 
@@ -124,7 +109,8 @@ impl<'a> AttemptPlan<'a> {
                 return Some((self.attempt_target(model_id, index), false));
             }
             if let Some(next) = self.fallbacks.pop_front() {
-                if !self.visited.contains(&next) {
+                if next != self.requested_id && !self.visited.contains(&next) {
+                    self.visited.push(next);
                     self.enter_model(next);
                 }
                 continue;
@@ -183,8 +169,8 @@ impl<'a> AttemptPlan<'a> {
             let mut restarted = false;
             loop {
                 state.begin_attempt(target.model_id, target.index, policy.breaker_cooldown);
-                self.tried.push(target.label());
                 self.timeline.push(AttemptTimes {
+                    target: target.target.label.clone(),
                     started: Instant::now(),
                     ended: None,
                     failure: None,
@@ -258,7 +244,7 @@ impl<'a> AttemptPlan<'a> {
 
     /// How many attempts were made so far.
     pub fn attempts(&self) -> usize {
-        self.tried.len()
+        self.timeline.len()
     }
 
     /// The target the request's row names: the one that last delivered, or else the last one
@@ -271,27 +257,21 @@ impl<'a> AttemptPlan<'a> {
         self.last_failure.as_ref()
     }
 
-    /// The attempts, `upstream/upstream-model` each, in order, for the record.
-    pub fn into_tried(self) -> Vec<String> {
-        self.tried
-    }
-
     /// The attempts with their timing and outcome, times in ms after `origin` (when the
     /// request arrived); an attempt still open (the one that answered) ends now.
     pub fn timeline(&self, origin: Instant) -> Vec<AttemptRecord> {
         let now = Instant::now();
         let since = |at: Instant| at.saturating_duration_since(origin).as_secs_f64() * 1000.0;
-        self.tried
+        self.timeline
             .iter()
-            .zip(&self.timeline)
-            .map(|(target, times)| {
+            .map(|times| {
                 let ended = times.ended.unwrap_or(now);
                 let (outcome, error) = match &times.failure {
                     Some((kind, message)) => (kind.name(), Some(message.clone())),
                     None => ("ok", None),
                 };
                 AttemptRecord {
-                    target: target.clone(),
+                    target: times.target.clone(),
                     start_ms: since(times.started),
                     duration_ms: since(ended) - since(times.started),
                     outcome,
@@ -301,6 +281,11 @@ impl<'a> AttemptPlan<'a> {
                 }
             })
             .collect()
+    }
+
+    /// `upstream/upstream-model` of each attempt, in order.
+    pub fn tried(&self) -> impl Iterator<Item = Arc<str>> + '_ {
+        self.timeline.iter().map(|times| times.target.clone())
     }
 
     fn record(&self, target: &AttemptTarget<'_>, health: TargetHealth) {
@@ -319,7 +304,7 @@ impl<'a> AttemptPlan<'a> {
         let last = self.last_failure.as_ref();
         FailureSummary {
             model: self.requested.name.clone(),
-            tried: self.tried.clone(),
+            tried: self.tried().collect(),
             last_error: last
                 .map_or_else(|| "no target could be tried".into(), |f| f.message.clone()),
             last_was_timeout: last.is_some_and(Failure::is_timeout),

@@ -106,17 +106,18 @@ pub fn parse_head(
     let bad = |what: &str| AppError::BadRequest(format!("invalid {what}"));
     let method = Method::from_bytes(parsed.method.unwrap_or_default().as_bytes())
         .map_err(|_| bad("method"))?;
-    let target: http::Uri = parsed
-        .path
-        .unwrap_or_default()
-        .parse()
-        .map_err(|_| bad("request target"))?;
     let version = match parsed.version {
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
-    // Values stay in the head's bytes (shared, not copied); names are matched now.
+    // Values and the target stay in the head's bytes (shared, not copied); names are matched
+    // now.
     let start = buffer.as_ptr() as usize;
+    let Some(target) = parsed.path else {
+        return Err(bad("request target"));
+    };
+    let target_at = target.as_ptr() as usize - start;
+    let target_range = target_at..target_at + target.len();
     let mut fields = Vec::with_capacity(parsed.headers.len());
     for field in parsed.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| bad("header name"))?;
@@ -124,6 +125,8 @@ pub fn parse_head(
         fields.push((name, offset..offset + field.value.len()));
     }
     let head = buffer.split_to(head_len).freeze();
+    let target = http::Uri::from_maybe_shared(head.slice(target_range))
+        .map_err(|_| bad("request target"))?;
     let mut headers = HeaderMap::with_capacity(fields.len());
     for (name, range) in fields {
         let value =

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use gpt_api_common::json::{push_json_string, push_thousandths};
+use gpt_api_common::json::{json_string_array, push_json_string, push_thousandths};
 use gpt_api_common::limits::Price;
 use gpt_api_common::record::{AttemptRecord, RequestRecord};
 use gpt_api_common::time::push_utc;
@@ -115,7 +115,7 @@ impl LogRow {
         let cost_usd = record.price.and_then(|price| summary.cost(&price));
         let mut row = Self {
             created_at: format_utc(record.created_at),
-            tried: simd_json::to_string(&record.tried).unwrap_or_else(|_| "[]".to_owned()),
+            tried: json_string_array(record.attempts.iter().map(|a| &*a.target), ","),
             attempts: attempts_json(&record.attempts),
             request_body: record
                 .request_body
@@ -126,8 +126,8 @@ impl LogRow {
             client_key: record.client_key,
             endpoint: record.endpoint,
             model: record.model,
-            upstream: record.upstream,
-            upstream_model: record.upstream_model,
+            upstream: record.upstream.as_deref().map(str::to_owned),
+            upstream_model: record.upstream_model.as_deref().map(str::to_owned),
             stream: record.stream,
             status: i32::from(record.status),
             latency_ms: record.latency_ms,

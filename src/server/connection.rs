@@ -93,6 +93,10 @@ fn request_limits(context: &WorkerContext) -> RequestLimits {
 pub struct ClientConnection {
     pub stream: TcpStream,
     buffer: BytesMut,
+    /// Cancels the wait for the next request after `BUFFERED_WAIT`. One per connection, not
+    /// one per wait: a new one allocated its shared state and its set of operations (and
+    /// seeded a hasher) for every request.
+    canceller: Canceller,
 }
 
 /// Why no request could be read. `Closed` ends the connection quietly; `Rejected` is answered
@@ -146,6 +150,7 @@ impl ClientConnection {
         Self {
             stream,
             buffer: BytesMut::new(),
+            canceller: Canceller::new(),
         }
     }
 
@@ -168,16 +173,17 @@ impl ClientConnection {
     /// Waits for the first bytes of the next request (the buffer is empty) with a read posted,
     /// for up to `BUFFERED_WAIT`.
     async fn wait_for_request(&mut self) -> Result<(), ReadError> {
-        let canceller = Canceller::new();
         let target = self.read_target();
+        let handle = self.canceller.handle();
         let (result, buffer) = {
-            let mut read = std::pin::pin!(self.stream.cancelable_read(target, canceller.handle()));
+            let mut read = std::pin::pin!(self.stream.cancelable_read(target, handle));
             // A cancelled read still hands its buffer back, with the bytes it got if it won
             // the race: nothing the client sent is lost.
             monoio::select! {
                 done = &mut read => done,
                 _ = monoio::time::sleep(BUFFERED_WAIT) => {
-                    canceller.cancel();
+                    // A cancelled canceller stays cancelled: the next wait gets a fresh one.
+                    self.canceller = std::mem::take(&mut self.canceller).cancel();
                     read.await
                 }
             }

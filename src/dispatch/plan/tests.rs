@@ -47,8 +47,11 @@ async fn run(
     let outcome = plan
         .run(async |target| answer(&target.upstream.name))
         .await
-        .map(|((), target)| target.label());
-    (plan.into_tried(), outcome)
+        .map(|((), target)| target.target.label.to_string());
+    (
+        plan.tried().map(|target| target.to_string()).collect(),
+        outcome,
+    )
 }
 
 #[monoio::test(timer_enabled = true)]
@@ -60,7 +63,10 @@ async fn targets_in_weighted_order_then_fallbacks() {
         panic!("every target failed");
     };
     assert_eq!(summary.model, "m");
-    assert_eq!(summary.tried, tried);
+    assert_eq!(
+        summary.tried.iter().map(|t| &**t).collect::<Vec<_>>(),
+        tried
+    );
     // The next plan starts where smooth weighted round-robin left off.
     let (tried, outcome) = run(&dispatcher, |name| match name {
         "b" => Ok(()),

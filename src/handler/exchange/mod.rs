@@ -73,7 +73,6 @@ impl<'g> Exchange<'g> {
                 upstream_model: None,
                 stream: false,
                 status: 0,
-                tried: Vec::new(),
                 attempts: Vec::new(),
                 error: None,
                 latency_ms: 0.0,
@@ -153,19 +152,15 @@ impl<'g> Exchange<'g> {
         let (attempts, upstream) = match &self.plan {
             Some(plan) => (
                 plan.attempts(),
-                plan.named_target().map(|t| t.upstream.name.as_str()),
+                plan.named_target().map_or("", |t| &*t.upstream.name),
             ),
-            None => (0, None),
+            None => (0, ""),
         };
-        let attempts = attempts.to_string();
-        let mut extra = vec![
-            ("x-gpt-api-attempts", attempts.as_str()),
-            ("x-gpt-api-upstream", upstream.unwrap_or_default()),
-        ];
-        extra.extend(self.limit_header_refs());
-        if self.dialect == Dialect::Converse && delivered.status >= 400 {
-            extra.push(("x-amzn-errortype", bedrock::error_type(delivered.status)));
-        }
+        let errortype = (self.dialect == Dialect::Converse && delivered.status >= 400)
+            .then(|| bedrock::error_type(delivered.status));
+        let mut digits = itoa::Buffer::new();
+        let answered = answered_headers(&mut digits, attempts, upstream);
+        let extra = self.with_limit_headers(&answered, errortype);
         let head = ResponseHead {
             status: delivered.status,
             content_type: &delivered.content_type,
@@ -205,6 +200,21 @@ impl<'g> Exchange<'g> {
         self.limit_headers = headers;
     }
 
+    /// `headers`, then the key's limits and (AWS clients) the error type: a copy only when
+    /// there are more, as on some answers.
+    fn with_limit_headers<'a>(
+        &'a self,
+        headers: &'a [(&'static str, &'a str)],
+        errortype: Option<&'static str>,
+    ) -> Cow<'a, [(&'static str, &'a str)]> {
+        let mut more = self.limit_header_refs();
+        more.extend(errortype.map(|errortype| ("x-amzn-errortype", errortype)));
+        match more.is_empty() {
+            true => Cow::Borrowed(headers),
+            false => Cow::Owned([headers, &more].concat()),
+        }
+    }
+
     fn limit_header_refs(&self) -> Vec<(&'static str, &str)> {
         self.limit_headers
             .iter()
@@ -238,7 +248,6 @@ impl<'g> Exchange<'g> {
                 upstream_index = Some(target.target.upstream.0);
             }
             self.record.attempts = plan.timeline(self.received_at);
-            self.record.tried = plan.into_tried();
         }
         let elapsed = self.received_at.elapsed();
         self.record.status = status;
@@ -252,12 +261,25 @@ impl<'g> Exchange<'g> {
         counters.time(self.model_index, upstream_index, elapsed, ttft);
         let metrics = &self.context.metrics;
         metrics.latency.observe(elapsed);
-        if let Some(extra_attempts) = self.record.tried.len().checked_sub(1) {
+        if let Some(extra_attempts) = self.record.attempts.len().checked_sub(1) {
             metrics
                 .failovers
                 .fetch_add(extra_attempts as u64, std::sync::atomic::Ordering::Relaxed);
         }
     }
+}
+
+/// What every proxied answer says of itself: how many attempts it took, and the upstream
+/// that answered.
+fn answered_headers<'a>(
+    digits: &'a mut itoa::Buffer,
+    attempts: usize,
+    upstream: &'a str,
+) -> [(&'static str, &'a str); 2] {
+    [
+        ("x-gpt-api-attempts", digits.format(attempts)),
+        ("x-gpt-api-upstream", upstream),
+    ]
 }
 
 /// An error response without a record: past the connection limit, where logging each
@@ -368,18 +390,21 @@ fn request_id_at(now: SystemTime) -> String {
     let micros = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_micros() as u64);
-    let mut id = String::with_capacity(32);
-    push_hex16(&mut id, micros);
-    push_hex16(&mut id, fastrand::u64(..));
-    id
+    let mut id = Vec::with_capacity(32);
+    id.extend_from_slice(&hex16(micros));
+    id.extend_from_slice(&hex16(fastrand::u64(..)));
+    String::from_utf8(id).expect("hex digits are ASCII")
 }
 
-/// `value` as 16 lower-case hex digits (what `{:016x}` writes, without core::fmt).
-fn push_hex16(out: &mut String, value: u64) {
+/// `value` as 16 lower-case hex digits (what `{:016x}` writes, without core::fmt, and
+/// without a `String::push` per digit).
+fn hex16(value: u64) -> [u8; 16] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
-        out.push(DIGITS[(value >> (shift * 4)) as usize & 0xf] as char);
+    let mut out = [0; 16];
+    for (index, digit) in out.iter_mut().enumerate() {
+        *digit = DIGITS[(value >> ((15 - index) * 4)) as usize & 0xf];
     }
+    out
 }
 
 #[cfg(test)]
@@ -390,9 +415,7 @@ mod tests {
     #[test]
     fn request_ids_are_the_time_and_a_random_number_in_fixed_width_hex() {
         for value in [0, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef] {
-            let mut text = String::new();
-            push_hex16(&mut text, value);
-            assert_eq!(text, format!("{value:016x}"));
+            assert_eq!(hex16(value), format!("{value:016x}").as_bytes());
         }
         let at = UNIX_EPOCH + Duration::from_micros(0x1234_5678);
         let id = request_id_at(at);

@@ -14,7 +14,7 @@ use monoio::net::TcpStream;
 
 use simd_json::prelude::*;
 
-use super::{error_event, Exchange};
+use super::{answered_headers, error_event, Exchange};
 use crate::dialect::{Dialect, Framing};
 use crate::dispatch::{AttemptPlan, AttemptTarget};
 use crate::error::AppError;
@@ -156,7 +156,7 @@ impl<'g> Exchange<'g> {
     /// in-band.
     async fn stream(mut self, client: &mut TcpStream, prepared: &Prepared) -> bool {
         let generation = self.generation;
-        let request_id = self.record.id.clone();
+        let request_id = &*self.record.id;
         let mut plan = prepared.plan(&generation.dispatcher);
         let opened = plan
             .run(async |target| {
@@ -166,7 +166,7 @@ impl<'g> Exchange<'g> {
                     &call.path,
                     target,
                     prepared.upstream_dialect(target),
-                    &request_id,
+                    request_id,
                     call.body,
                 )
                 .await
@@ -291,12 +291,9 @@ impl<'g> Exchange<'g> {
         upstream: &str,
         recoverable: bool,
     ) -> ClientSink<'c, TcpStream> {
-        let attempts = attempts.to_string();
-        let mut extra = vec![
-            ("x-gpt-api-attempts", attempts.as_str()),
-            ("x-gpt-api-upstream", upstream),
-        ];
-        extra.extend(self.limit_header_refs());
+        let mut digits = itoa::Buffer::new();
+        let answered = answered_headers(&mut digits, attempts, upstream);
+        let extra = self.with_limit_headers(&answered, None);
         let head = ResponseHead {
             status: 200,
             content_type: stream_content_type(framing),

@@ -74,7 +74,8 @@ pub async fn open(
     }
     let first_token_deadline = response.written_at + routing.first_token_timeout;
     let mut framer = EventFramer::new(framing);
-    let mut first = Vec::new();
+    // The events before the first data event (usually none: it comes in the first read).
+    let mut before: Option<Bytes> = None;
     loop {
         let chunk =
             monoio::time::timeout_at(first_token_deadline.into(), response.next_chunk()).await;
@@ -100,18 +101,17 @@ pub async fn open(
             Some(_) => true,
             None => false,
         };
-        first.push(events);
+        let first = match before.take() {
+            None => events,
+            Some(before) => [&before[..], &events[..]].concat().into(),
+        };
         if has_data {
-            let first = if first.len() == 1 {
-                first.pop().unwrap_or_default()
-            } else {
-                first.concat().into()
-            };
             return Ok(Opened::Stream(OpenStream {
                 response,
                 framer,
                 first,
             }));
         }
+        before = Some(first);
     }
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::support::{settings, TempDir};
 use crate::{start, RecorderStats};
-use gpt_api_common::record::{RecordEvent, RequestRecord};
+use gpt_api_common::record::{AttemptRecord, RecordEvent, RequestRecord};
 
 const PREFIX: &str = r#""id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini""#;
 
@@ -99,12 +99,19 @@ fn request(n: u64) -> RequestRecord {
         client_key: Some("bench".to_owned()),
         endpoint: "/v1/chat/completions".to_owned(),
         model: Some("gpt-4o-mini".to_owned()),
-        upstream: Some("mock".to_owned()),
-        upstream_model: Some("gpt-4o-mini".to_owned()),
+        upstream: Some("mock".into()),
+        upstream_model: Some("gpt-4o-mini".into()),
         stream: false,
         status: 200,
-        tried: vec!["mock/gpt-4o-mini".to_owned()],
-        attempts: Vec::new(),
+        attempts: vec![AttemptRecord {
+            target: "mock/gpt-4o-mini".into(),
+            start_ms: 0.05,
+            duration_ms: 0.35,
+            outcome: "ok",
+            error: None,
+            mid_stream: false,
+            continuation: false,
+        }],
         error: None,
         latency_ms: 0.412,
         ttft_ms: None,

@@ -73,7 +73,7 @@ fn every_kind_of_request_gets_one_row() {
     refused.status = 404;
     refused.error = Some("The model 'nope' does not exist".to_owned());
     refused.response_body = None;
-    refused.tried.clear();
+    refused.attempts.clear();
     sender.send(RecordEvent::Request(Box::new(refused)));
 
     // Two streams interleaved: a tool call, and one the client left.

@@ -99,14 +99,13 @@ pub(super) fn record(id: &str) -> RequestRecord {
         client_key: Some("team-a".to_owned()),
         endpoint: "/v1/chat/completions".to_owned(),
         model: Some("gpt-4o-mini".to_owned()),
-        upstream: Some("backup".to_owned()),
-        upstream_model: Some("gpt-4o-mini-2024".to_owned()),
+        upstream: Some("backup".into()),
+        upstream_model: Some("gpt-4o-mini-2024".into()),
         stream: false,
         status: 200,
-        tried: vec!["primary/gpt-4o-mini".to_owned(), "backup/gpt-4o-mini-2024".to_owned()],
         attempts: vec![
             AttemptRecord {
-                target: "primary/gpt-4o-mini".to_owned(),
+                target: "primary/gpt-4o-mini".into(),
                 start_ms: 0.25,
                 duration_ms: 4.5,
                 outcome: "transient",
@@ -115,7 +114,7 @@ pub(super) fn record(id: &str) -> RequestRecord {
                 continuation: false,
             },
             AttemptRecord {
-                target: "backup/gpt-4o-mini-2024".to_owned(),
+                target: "backup/gpt-4o-mini-2024".into(),
                 start_ms: 5.0,
                 duration_ms: 7.0,
                 outcome: "ok",
