@@ -27,4 +27,4 @@ mod support;
 // The gateway's allocator: `log_cost`'s per-row counts and the memory tests see what
 // production runs, not glibc's malloc (which cost about a third more per row).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: gpt_api_common::alloc::Allocator = gpt_api_common::alloc::Allocator;
