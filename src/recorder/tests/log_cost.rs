@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::support::{settings, TempDir};
 use crate::{start, RecorderStats};
-use gpt_api_common::record::{RecordEvent, RequestRecord};
+use gpt_api_common::record::{AttemptRecord, RecordEvent, RequestRecord};
 
 const PREFIX: &str = r#""id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini""#;
 
@@ -104,7 +104,16 @@ fn request(n: u64) -> RequestRecord {
         stream: false,
         status: 200,
         tried: vec!["mock/gpt-4o-mini".to_owned()],
-        attempts: Vec::new(),
+        // The gateway records one attempt per upstream tried (`AttemptPlan::timeline`).
+        attempts: vec![AttemptRecord {
+            target: "mock/gpt-4o-mini".to_owned(),
+            start_ms: 0.021,
+            duration_ms: 0.38,
+            outcome: "ok",
+            error: None,
+            mid_stream: false,
+            continuation: false,
+        }],
         error: None,
         latency_ms: 0.412,
         ttft_ms: None,

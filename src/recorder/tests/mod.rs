@@ -23,3 +23,8 @@ mod sse;
 mod store;
 mod stream;
 mod support;
+
+// The gateway's allocator (`src/main.rs`): the logging thread frees what workers allocated,
+// and glibc's cross-thread frees cost several times mimalloc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
