@@ -87,6 +87,18 @@ pub fn push_thousandths(out: &mut String, value: f64) {
     push_decimal(out, magnitude % 1000, 3);
 }
 
+/// Appends `values` as a JSON array of strings (`["a/m","b/m"]`).
+pub fn push_json_strings(out: &mut String, values: &[String]) {
+    out.push('[');
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        push_json_string(out, value);
+    }
+    out.push(']');
+}
+
 /// Appends `value` as a JSON string literal.
 pub fn push_json_string(out: &mut String, value: &str) {
     out.reserve(value.len() + 2);

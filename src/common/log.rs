@@ -3,8 +3,12 @@
 
 use std::time::SystemTime;
 
-use crate::json::{push_decimal, push_json_string, push_thousandths};
+use crate::json::{push_decimal, push_json_string, push_json_strings, push_thousandths};
 use crate::time::push_utc;
+
+/// Where the milliseconds of a time written by `time::push_utc` end
+/// (`2026-12-02T03:04:05.678`).
+const MILLISECONDS_END: usize = 23;
 
 /// A field value in a log line.
 pub enum Value<'a> {
@@ -38,9 +42,14 @@ pub fn error(event: &str, fields: &[(&str, Value<'_>)]) {
 }
 
 /// Appends the access line of a finished request, with its newline, to `out` (the logging
-/// thread's buffer of a turn's lines: no string of its own).
-pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord) {
-    push_start(out, "info", "access");
+/// thread's buffer of a turn's lines: no string of its own). `created_at`: the request's
+/// arrival as its row holds it (`2026-12-02T03:04:05.678901Z`), formatted once for both;
+/// the line's `ts` is that time to the millisecond.
+pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord, created_at: &str) {
+    out.push_str("{\"ts\":\"");
+    out.push_str(created_at.get(..MILLISECONDS_END).unwrap_or(created_at));
+    out.push('Z');
+    push_level_and_event(out, "info", "access");
     let fields = [
         ("request_id", Value::Str(&record.id)),
         ("method", Value::Str(&record.method)),
@@ -70,14 +79,8 @@ pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord)
             None => out.push_str("null"),
         }
     }
-    out.push_str(",\"tried\":[");
-    for (index, target) in record.tried.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        push_json_string(out, target);
-    }
-    out.push(']');
+    out.push_str(",\"tried\":");
+    push_json_strings(out, &record.tried);
     if let Some(ttft) = record.ttft_ms {
         push_field(out, "ttft_ms", &Value::Num(ttft));
     }
@@ -89,6 +92,11 @@ pub fn push_access_line(out: &mut String, record: &crate::record::RequestRecord)
 fn push_start(out: &mut String, level: &str, event: &str) {
     out.push_str("{\"ts\":\"");
     push_timestamp(out, SystemTime::now());
+    push_level_and_event(out, level, event);
+}
+
+/// `","level":…,"event":…`, after the time.
+fn push_level_and_event(out: &mut String, level: &str, event: &str) {
     out.push_str("\",\"level\":\"");
     out.push_str(level);
     out.push_str("\",\"event\":\"");
