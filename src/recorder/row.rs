@@ -195,7 +195,7 @@ fn tried_json(tried: &[String]) -> String {
         .iter()
         .fold(2, |capacity, target| capacity + target.len() + 3);
     let mut out = String::with_capacity(capacity);
-    push_json_strings(&mut out, tried);
+    push_json_strings(&mut out, tried, ",");
     out
 }
 
