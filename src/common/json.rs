@@ -51,15 +51,26 @@ pub fn read_copy<R>(
 
 /// `["a", "b"]` with the given separator between entries.
 pub fn json_string_array<'a>(items: impl IntoIterator<Item = &'a str>, separator: &str) -> String {
-    let mut text = String::from("[");
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            text.push_str(separator);
-        }
-        push_json_string(&mut text, item);
-    }
-    text.push(']');
+    let mut text = String::new();
+    push_json_strings(&mut text, items, separator);
     text
+}
+
+/// Appends `values` as a JSON array of strings with `separator` between them
+/// (`["a/m","b/m"]` with `,`).
+pub fn push_json_strings<'a>(
+    out: &mut String,
+    values: impl IntoIterator<Item = &'a str>,
+    separator: &str,
+) {
+    out.push('[');
+    for (index, value) in values.into_iter().enumerate() {
+        if index > 0 {
+            out.push_str(separator);
+        }
+        push_json_string(out, value);
+    }
+    out.push(']');
 }
 
 /// Appends `value` in decimal, with leading zeros up to `min_digits` digits (through itoa:
@@ -81,10 +92,21 @@ pub fn push_thousandths(out: &mut String, value: f64) {
     if thousandths < 0 {
         out.push('-');
     }
-    let magnitude = thousandths.unsigned_abs();
-    push_decimal(out, magnitude / 1000, 1);
-    out.push('.');
-    push_decimal(out, magnitude % 1000, 3);
+    // One conversion, its digits split around the point: a second `push_decimal` and its
+    // padding loop cost as much again.
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(thousandths.unsigned_abs());
+    match digits.len().checked_sub(3) {
+        Some(point) if point > 0 => {
+            out.push_str(&digits[..point]);
+            out.push('.');
+            out.push_str(&digits[point..]);
+        }
+        _ => {
+            out.push_str(&"0.000"[..5 - digits.len()]);
+            out.push_str(digits);
+        }
+    }
 }
 
 /// Appends `value` as a JSON string literal.
@@ -271,6 +293,11 @@ mod tests {
             (-2.25, "-2.250"),
             (-0.0004, "0.000"),
             (123456.0009, "123456.001"),
+            (0.005, "0.005"),
+            (0.05, "0.050"),
+            (0.412, "0.412"),
+            (1000.0, "1000.000"),
+            (-0.005, "-0.005"),
             (f64::NAN, "0.000"),
         ] {
             let mut out = String::new();

@@ -17,7 +17,7 @@ use super::calls::InFlight;
 use super::database::{CallResult, Database};
 use super::health::DatabaseHealth;
 use super::response::summarize_body;
-use super::row::{LogRow, ResponseSummary};
+use super::row::{format_utc, LogRow, ResponseSummary};
 use super::spill::SpillFile;
 use super::stream::StreamAccumulator;
 use super::RecorderStats;
@@ -250,11 +250,12 @@ impl Loop {
         let row_admission = record.admission.take();
         let row_total = summary.total();
         let settings = &self.writer.settings;
+        let created_at = format_utc(record.created_at);
         if settings.access_log {
-            log::push_access_line(&mut self.access_lines, &record);
+            log::push_access_line(&mut self.access_lines, &record, &created_at);
         }
         let store_content = settings.store_content;
-        let row = LogRow::new(*record, summary, store_content);
+        let row = LogRow::new(*record, created_at, summary, store_content);
         if let Some(admission) = &row_admission {
             // The key's tokens and spend, from the real usage (the row's cost).
             admission.settle(row_total, row.cost_usd.unwrap_or(0.0), SystemTime::now());

@@ -8,11 +8,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::support::{accumulate, accumulate_in_chunks, record};
+use super::support::{accumulate, accumulate_in_chunks, record, row_of};
 use crate::chat_scan::{scan, Message};
 use crate::dialect::Dialect;
 use crate::response::{read_body, summarize_body};
-use crate::row::{LogRow, ResponseSummary};
+use crate::row::ResponseSummary;
 use crate::sse::SseSplitter;
 use crate::stream::ChatStream;
 use gpt_api_common::json;
@@ -297,7 +297,7 @@ fn assert_rows_agree(scanned: ResponseSummary, parsed: ResponseSummary, input: &
         let mut record = record("same");
         record.created_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         record.request_body = Some(Bytes::from_static(b"{}"));
-        LogRow::new(record, summary, true)
+        row_of(record, summary, true)
     };
     assert_eq!(row(scanned), row(parsed), "{input}");
 }

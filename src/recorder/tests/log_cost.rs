@@ -8,7 +8,10 @@
 //! of the logging thread, the database thread and SQLite's. Batches are as large as the
 //! writer takes them (all records are sent at once); `GPT_API_LOG_COST_BATCH=B` sends them in
 //! bursts of B, each written before the next, for the small batches of production's 50 ms
-//! flushes (keep N a multiple of B). Not a test.
+//! flushes (keep N a multiple of B). Run it with `--nocapture`: libtest's capture copies
+//! every access line into a growing buffer (~750 instructions per request on the logging
+//! thread that the gateway, printing to its stdout, does not spend). The test binary
+//! allocates with mimalloc, as the gateway does (`tests/mod.rs`). Not a test.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -103,6 +106,7 @@ fn request(n: u64) -> RequestRecord {
         upstream_model: Some("gpt-4o-mini".into()),
         stream: false,
         status: 200,
+        // The gateway records one attempt per upstream tried (`AttemptPlan::timeline`).
         attempts: vec![AttemptRecord {
             target: "mock/gpt-4o-mini".into(),
             start_ms: 0.05,

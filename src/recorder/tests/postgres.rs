@@ -5,14 +5,14 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use gpt_api_common::admin::{AdminQuery, UsageGroup, UsageQuery};
 
-use crate::row::{LogRow, ResponseSummary};
+use crate::row::ResponseSummary;
 use crate::start;
 use crate::store::{OpenError, Store};
 use gpt_api_common::record::RecordEvent;
 
 use super::pg_server::PgServer;
 use super::support::{
-    bare_row, full_row, postgres_rows, record, runtime, settings, wait_for, TempDir,
+    bare_row, full_row, postgres_rows, record, row_of, runtime, settings, wait_for, TempDir,
 };
 
 #[test]
@@ -27,7 +27,7 @@ fn postgres_round_trip_newer_schema_and_outage() {
 fn round_trip(url: &str) {
     let mut with_nul = record("nul");
     with_nul.model = Some("m\0".to_owned());
-    let with_nul = LogRow::new(with_nul, ResponseSummary::default(), true);
+    let with_nul = row_of(with_nul, ResponseSummary::default(), true);
     let rows = vec![bare_row("b"), with_nul, full_row("a")];
     runtime().block_on(async {
         let store = Store::open(url).await.expect("open");

@@ -1,8 +1,10 @@
-//! Rows from records: timestamps, the tried list, and what `store_content` keeps.
+//! Rows from records: timestamps, the tried list, what `store_content` keeps, and the
+//! access line beside the row.
 
 use crate::row::{format_utc, LogRow, ResponseSummary};
+use gpt_api_common::log::push_access_line;
 
-use super::support::{at_micros, record};
+use super::support::{at_micros, record, row_of};
 
 #[test]
 fn timestamps_are_utc_iso_8601_with_microseconds() {
@@ -30,7 +32,7 @@ fn a_record_becomes_a_row() {
         total_tokens: Some(6),
         ..ResponseSummary::default()
     };
-    let row = LogRow::new(record("r1"), summary.clone(), true);
+    let row = row_of(record("r1"), summary.clone(), true);
     assert_eq!(row.id, "r1");
     assert_eq!(row.created_at, "2023-11-14T22:13:20.123456Z");
     assert_eq!(
@@ -48,7 +50,7 @@ fn a_record_becomes_a_row() {
     assert_eq!(row.response_content.as_deref(), Some("Hello"));
     assert_eq!(row.reasoning_content.as_deref(), Some("why"));
 
-    let without_content = LogRow::new(record("r2"), summary, false);
+    let without_content = row_of(record("r2"), summary, false);
     assert_eq!(
         (
             without_content.request_body,
@@ -70,13 +72,13 @@ fn the_workers_error_wins_over_an_in_band_one() {
         ..ResponseSummary::default()
     };
     assert_eq!(
-        LogRow::new(gateway_error, summary.clone(), true)
+        row_of(gateway_error, summary.clone(), true)
             .error
             .as_deref(),
         Some("gateway said")
     );
     assert_eq!(
-        LogRow::new(record("r4"), summary, true).error.as_deref(),
+        row_of(record("r4"), summary, true).error.as_deref(),
         Some("upstream said")
     );
 }
@@ -86,9 +88,54 @@ fn nul_characters_are_replaced() {
     let mut with_nul = record("r5");
     with_nul.model = Some("m\0odel".to_owned());
     with_nul.request_body = Some(bytes::Bytes::from_static(b"{\"a\":\"\0\"}"));
-    let row = LogRow::new(with_nul, ResponseSummary::default(), true);
+    let row = row_of(with_nul, ResponseSummary::default(), true);
     assert_eq!(row.model.as_deref(), Some("m\u{fffd}odel"));
     assert_eq!(row.request_body.as_deref(), Some("{\"a\":\"\u{fffd}\"}"));
+}
+
+#[test]
+fn a_body_that_is_not_utf8_is_kept_lossily() {
+    let mut invalid = record("r6");
+    invalid.request_body = Some(bytes::Bytes::from_static(b"{\"a\":\"\xff\xfe\"}"));
+    let row = row_of(invalid, ResponseSummary::default(), true);
+    assert_eq!(
+        row.request_body.as_deref(),
+        Some("{\"a\":\"\u{fffd}\u{fffd}\"}")
+    );
+    let mut accented = record("r7");
+    accented.request_body = Some(bytes::Bytes::from("{\"a\":\"héllo ✓\"}"));
+    let row = row_of(accented, ResponseSummary::default(), true);
+    assert_eq!(row.request_body.as_deref(), Some("{\"a\":\"héllo ✓\"}"));
+}
+
+/// The writer formats the record's time once: the row has it to the microsecond, the
+/// access line (whose format this pins) to the millisecond.
+#[test]
+fn the_access_line_and_the_row_carry_the_same_time() {
+    let mut streamed = record("r8");
+    streamed.stream = true;
+    streamed.ttft_ms = Some(1.25);
+    streamed.error = Some("said \"no\"".to_owned());
+    let created_at = format_utc(streamed.created_at);
+    let mut lines = String::new();
+    push_access_line(
+        &mut lines,
+        &record("r1"),
+        &format_utc(record("r1").created_at),
+    );
+    push_access_line(&mut lines, &streamed, &created_at);
+    let row = LogRow::new(streamed, created_at, ResponseSummary::default(), true);
+    assert_eq!(row.created_at, "2023-11-14T22:13:20.123456Z");
+    let common = r#""method":"POST","path":"/v1/chat/completions","status":200"#;
+    let targets = r#""model":"gpt-4o-mini","upstream":"backup","upstream_model":"gpt-4o-mini-2024","client_key":"team-a""#;
+    let tried = r#""tried":["primary/gpt-4o-mini","backup/gpt-4o-mini-2024"]"#;
+    assert_eq!(
+        lines,
+        format!(
+            "{{\"ts\":\"2023-11-14T22:13:20.123Z\",\"level\":\"info\",\"event\":\"access\",\"request_id\":\"r1\",{common},\"stream\":false,\"attempts\":2,\"latency_ms\":12.500,\"cancelled\":false,{targets},\"error\":null,{tried}}}\n\
+             {{\"ts\":\"2023-11-14T22:13:20.123Z\",\"level\":\"info\",\"event\":\"access\",\"request_id\":\"r8\",{common},\"stream\":true,\"attempts\":2,\"latency_ms\":12.500,\"cancelled\":false,{targets},\"error\":\"said \\\"no\\\"\",{tried},\"ttft_ms\":1.250}}\n"
+        )
+    );
 }
 
 #[test]
@@ -108,7 +155,7 @@ fn a_priced_record_has_its_cost_and_settles_its_key() {
         total_tokens: Some(1500),
         ..ResponseSummary::default()
     };
-    let row = LogRow::new(priced.clone(), summary.clone(), true);
+    let row = row_of(priced.clone(), summary.clone(), true);
     let cost = row.cost_usd.expect("priced");
     assert!(
         (cost - (600.0 + 200.0 + 2000.0) / 1e6).abs() < 1e-12,
@@ -116,13 +163,10 @@ fn a_priced_record_has_its_cost_and_settles_its_key() {
     );
     // No usage reported: no cost, even with a price; no price: no cost.
     assert_eq!(
-        LogRow::new(priced, ResponseSummary::default(), true).cost_usd,
+        row_of(priced, ResponseSummary::default(), true).cost_usd,
         None
     );
-    assert_eq!(
-        LogRow::new(record("r3"), summary.clone(), true).cost_usd,
-        None
-    );
+    assert_eq!(row_of(record("r3"), summary.clone(), true).cost_usd, None);
     assert_eq!(summary.total(), 1500);
     let ledger = Arc::new(KeyLedger::default());
     let admission = Admission {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use sqlx::Row;
 
-use crate::row::{LogRow, ResponseSummary};
+use crate::row::{format_utc, LogRow, ResponseSummary};
 use crate::stream::StreamAccumulator;
 use gpt_api_common::record::{AttemptRecord, RequestRecord};
 use gpt_api_common::DatabaseSettings;
@@ -138,6 +138,16 @@ pub(super) fn record(id: &str) -> RequestRecord {
 }
 
 /// A row with every column set (`tag` varies the id and the text).
+/// The row of `record`, its time formatted as the logging thread does.
+pub(super) fn row_of(
+    record: RequestRecord,
+    summary: ResponseSummary,
+    store_content: bool,
+) -> LogRow {
+    let created_at = format_utc(record.created_at);
+    LogRow::new(record, created_at, summary, store_content)
+}
+
 pub(super) fn full_row(tag: &str) -> LogRow {
     LogRow {
         id: format!("req-{tag}"),
