@@ -1,7 +1,7 @@
 //! The INSERT statements behind `Store::insert`, one shape per backend, both skipping a row
 //! whose id is already there, so that a replayed row is never written twice.
-//! SQLite: multi-row `INSERT OR IGNORE ... VALUES`. PostgreSQL: one array per column and `UNNEST`, so a batch
-//! of any size is one statement with 26 parameters, prepared once and reused.
+//! SQLite: multi-row `INSERT OR IGNORE ... VALUES`. PostgreSQL: one array per column and
+//! `UNNEST`, so a batch of any size is one statement with 26 parameters, prepared once and reused.
 
 use std::sync::LazyLock;
 

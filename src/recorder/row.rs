@@ -188,7 +188,8 @@ fn text_of(body: &[u8]) -> String {
     }
 }
 
-/// The targets tried (one per attempt) as the `tried` column's JSON array, in a string of the right size.
+/// The targets tried (one per attempt) as the `tried` column's JSON array, in a string of
+/// the right size.
 fn tried_json(attempts: &[AttemptRecord]) -> String {
     // Each target's text, its quotes and a comma: more only when one needs escapes.
     let capacity = attempts
