@@ -13,6 +13,7 @@
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::known_events::KnownEvents;
 use super::response::{append, reasoning_text, UsageFields};
 use super::row::ResponseSummary;
 
@@ -47,7 +48,7 @@ pub(super) struct ChatFields<'a> {
 }
 
 /// One choice's text fields; its `delta` or `message` had no tool calls.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(super) struct ChoiceFields<'a> {
     pub finish_reason: Option<&'a str>,
     /// Completions' `text`.
@@ -112,39 +113,12 @@ impl<'a> ChoiceFields<'a> {
     }
 }
 
-/// A stream's events repeat their opening members (`id`, `created`, `model`, `object`...) byte
-/// for byte: the bytes before the first member the scan reads, kept from the last event it
-/// read, are not scanned again in an event that starts with them (checked JSON once, they are
-/// the same JSON again).
-#[derive(Debug, Default)]
-pub(super) struct KnownPrefix(Vec<u8>);
-
-impl KnownPrefix {
-    /// Where the scan of `document` may start: after this prefix, if it opens the document.
-    fn resume_in(&self, document: &[u8]) -> usize {
-        let known = &self.0;
-        let repeated = !known.is_empty() && document.len() > known.len();
-        if repeated && document.starts_with(known) {
-            known.len()
-        } else {
-            0
-        }
-    }
-
-    fn remember(&mut self, prefix: &[u8]) {
-        if self.0 != prefix {
-            self.0.clear();
-            self.0.extend_from_slice(prefix);
-        }
-    }
-}
-
 /// The document's fields, or `None` when simd-json must read it (see the module notes).
-/// `known`: a stream's prefix of its events (see `KnownPrefix`).
+/// `known`: what a stream's last events looked like (see `KnownEvents`).
 pub(super) fn scan<'d>(
     document: &'d [u8],
     message: Message,
-    known: Option<&mut KnownPrefix>,
+    known: Option<&mut KnownEvents>,
 ) -> Option<ChatFields<'d>> {
     // One pass the compiler vectorizes: a backslash or control byte, and any byte past ASCII.
     let (mut unusual, mut all) = (0_u8, 0_u8);
@@ -167,7 +141,7 @@ pub(super) fn scan<'d>(
         return None;
     }
     if let (Some(known), Some(end)) = (known, prefix_end) {
-        known.remember(&document[..end]);
+        known.remember(document, end, &fields);
     }
     Some(fields)
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::support::{accumulate, accumulate_in_chunks, record, row_of};
 use crate::chat_scan::{scan, Message};
 use crate::dialect::Dialect;
+use crate::known_events::KnownEvents;
 use crate::response::{read_body, summarize_body};
 use crate::row::ResponseSummary;
 use crate::sse::SseSplitter;
@@ -116,6 +117,80 @@ fn every_synthetic_event_reads_the_same_both_ways() {
     let mut chat = ChatStream::default();
     assert!(chat.scan(MOCK_DELTA.as_bytes()) && chat.scan(MOCK_DELTA.as_bytes()));
     assert!(chat.scan(MOCK_USAGE.as_bytes()) && chat.scan(MOCK_FINISH.as_bytes()));
+}
+
+/// Streams whose events repeat each other's bytes around their text, and change elsewhere.
+const REPEATING: &[&[&str]] = &[
+    // Text varying: empty, multi-byte UTF-8, and what a string may not hold unescaped.
+    &[
+        MOCK_DELTA,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"café 🌸 桜"},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"say \"hi\"\n"},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#,
+        "{\"id\":\"chatcmpl-bench01\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tab\there\"},\"finish_reason\":null}]}",
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"x"}},"finish_reason":null}]}"#,
+        MOCK_FINISH,
+        MOCK_USAGE,
+        MOCK_DELTA,
+    ],
+    // Ids varying: the prefix differs, each event is scanned.
+    &[
+        r#"{"id":"a1","choices":[{"index":0,"delta":{"content":"one"}}]}"#,
+        r#"{"id":"a2","choices":[{"index":0,"delta":{"content":"two"}}]}"#,
+        r#"{"id":"a2","choices":[{"index":0,"delta":{"content":"three"}}]}"#,
+        r#"{"id":"a2","choices":[{"index":0,"delta":{"content":"four"}}],"x":1}"#,
+        r#"{"id":"a2","choices":[{"index":0,"delta":{"content":"five"}}],"x":1}"#,
+    ],
+    // Reasoning, completions' text, then content in the same shape.
+    &[
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":"Let me"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":" think"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":null,"reasoning":"Hmm"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":null,"reasoning":"Hmm"}}]}"#,
+        r#"{"choices":[{"index":0,"text":"Once","finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"text":" upon","finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"text":" upon","finish_reason":"length"}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":1}}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
+    ],
+    // Tool calls between text events; and events that give two texts.
+    &[
+        r#"{"choices":[{"index":0,"delta":{"content":"Let me check."}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":" Done."}}]}"#,
+        r#"{"choices":[{"index":0,"text":"t","delta":{"content":"c"}}]}"#,
+        r#"{"choices":[{"index":0,"text":"t","delta":{"content":"d"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"e"}},{"index":0,"delta":{"content":"f"}}]}"#,
+    ],
+];
+
+#[test]
+fn known_text_events_read_as_the_scan_reads_them() {
+    let mut fast = 0;
+    for stream in REPEATING {
+        assert_stream_agrees(stream);
+        let mut known = KnownEvents::default();
+        for event in *stream {
+            let scanned = scan(event.as_bytes(), Message::Delta, None);
+            if let Some(choice) = known.text_event(event.as_bytes()) {
+                assert_eq!(
+                    Some(choice),
+                    scanned.and_then(|fields| fields.zero),
+                    "{event}"
+                );
+                fast += 1;
+            } else {
+                scan(event.as_bytes(), Message::Delta, Some(&mut known));
+            }
+        }
+    }
+    // Each text event after a text event of its shape: 5, 2, 4 and 1 in the streams above
+    // (a known shape outlives events of other shapes with the same opening members).
+    assert_eq!(fast, 12);
 }
 
 #[test]
