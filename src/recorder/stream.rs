@@ -87,17 +87,18 @@ impl StreamAccumulator {
         match &mut self.framing {
             Framing::NoByte => {}
             Framing::Sse(splitter) => {
-                // Chat events the scan reads are taken in place; the rest goes the long way.
+                // Chat events the scan reads (and `[DONE]`) are taken in place; the rest goes
+                // the long way.
                 let mut rest = bytes;
                 while let Some((data, length)) = splitter.leading_event(rest) {
-                    if !events.scan(data) {
+                    if !(says_nothing(data) || events.scan(data)) {
                         break;
                     }
                     rest = &rest[length..];
                 }
                 splitter.push(rest);
                 while let Some(data) = splitter.next_event() {
-                    if data.trim_ascii().is_empty() || data == b"[DONE]" || events.scan(data) {
+                    if says_nothing(data) || events.scan(data) {
                         continue;
                     }
                     if json::read(data, |event| events.apply(&event)).is_err() {
@@ -142,6 +143,11 @@ impl StreamAccumulator {
         summary.malformed |= self.malformed || truncated;
         summary
     }
+}
+
+/// An SSE event with nothing to read: blank data, or the end marker of OpenAI's streams.
+fn says_nothing(data: &[u8]) -> bool {
+    data == b"[DONE]" || data.trim_ascii().is_empty()
 }
 
 impl DialectStream {

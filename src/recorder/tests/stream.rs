@@ -3,7 +3,7 @@
 
 use crate::row::ResponseSummary;
 
-use super::support::accumulate;
+use super::support::{accumulate, accumulate_in_chunks};
 
 fn delta(json: &str) -> String {
     format!("data: {{\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{json},\"finish_reason\":null}}]}}\n\n")
@@ -137,4 +137,19 @@ fn an_empty_stream_gives_an_empty_summary() {
         accumulate(&[": ping\n\n", "data: [DONE]\n\n"]),
         ResponseSummary::default()
     );
+}
+
+#[test]
+fn done_and_blank_events_say_nothing_in_place_or_split() {
+    let stream = [
+        delta(r#"{"content":"Hi"}"#),
+        "data:\n\ndata: \n\n".to_owned(),
+        r#"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#.to_owned(),
+        "\n\ndata: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let summary = accumulate_in_chunks(&stream, 1);
+    assert_eq!(summary.content.as_deref(), Some("Hi"));
+    assert_eq!(summary.completion_tokens, Some(1));
+    assert!(!summary.malformed);
 }
