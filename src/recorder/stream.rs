@@ -96,6 +96,11 @@ impl StreamAccumulator {
                     }
                     rest = &rest[length..];
                 }
+                // A chunk of whole events, all taken in place (the common case): nothing to
+                // split, nothing pending.
+                if rest.is_empty() {
+                    return;
+                }
                 splitter.push(rest);
                 while let Some(data) = splitter.next_event() {
                     if says_nothing(data) || events.scan(data) {
