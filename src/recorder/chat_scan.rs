@@ -129,12 +129,15 @@ pub(super) fn scan<'d>(
     if unusual != 0 || (all >= 0x80 && std::str::from_utf8(document).is_err()) {
         return None;
     }
+    let mut known = known;
+    let resume_at = known.as_ref().map_or(0, |known| known.resume_in(document));
     let mut scanner = Scanner {
         bytes: document,
         at: 0,
         key_start: 0,
+        skipped: known.as_deref_mut().map(KnownEvents::skipped_strings),
+        text_read: false,
     };
-    let resume_at = known.as_ref().map_or(0, |known| known.resume_in(document));
     let (fields, prefix_end) = scanner.chat(message, resume_at)?;
     scanner.spaces();
     if scanner.at != document.len() {
@@ -160,16 +163,20 @@ impl Seen {
 
 /// A position in a document of valid UTF-8 without backslashes or control bytes (so `' '` is
 /// the only whitespace there can be between tokens).
-struct Scanner<'a> {
+struct Scanner<'a, 'k> {
     bytes: &'a [u8],
     at: usize,
     /// Where the key of the object member being read starts.
     key_start: usize,
+    /// Where the bodies of the strings passed over after the first text are, for a stream's
+    /// `KnownEvents` (which keeps the bytes before an event's text whole).
+    skipped: Option<&'k mut Vec<(usize, usize)>>,
+    text_read: bool,
 }
 
 // === impl Scanner: chat ===
 
-impl<'a> Scanner<'a> {
+impl<'a> Scanner<'a, '_> {
     /// The fields, and where the first member the scan reads starts (what may be skipped in
     /// the stream's next event). With `resume_at`, the members from there on (what comes
     /// before is a known prefix).
@@ -368,7 +375,7 @@ impl<'a> Scanner<'a> {
 
 // === impl Scanner: JSON ===
 
-impl<'a> Scanner<'a> {
+impl<'a> Scanner<'a, '_> {
     fn spaces(&mut self) {
         while self.bytes.get(self.at) == Some(&b' ') {
             self.at += 1;
@@ -413,7 +420,9 @@ impl<'a> Scanner<'a> {
             return Some(None);
         }
         // Always valid: `scan` checked the whole document.
-        std::str::from_utf8(self.string()?).ok().map(Some)
+        let text = std::str::from_utf8(self.string()?).ok()?;
+        self.text_read = true;
+        Some(Some(text))
     }
 
     /// `null`, or a whole number of up to 18 digits without a sign (which simd-json reads as
@@ -496,7 +505,14 @@ impl<'a> Scanner<'a> {
         }
         self.spaces();
         match self.bytes.get(self.at)? {
-            b'"' => self.string().map(drop),
+            b'"' => {
+                let body = self.at + 1;
+                self.string()?;
+                if let (true, Some(skipped)) = (self.text_read, &mut self.skipped) {
+                    skipped.push((body, self.at - 1));
+                }
+                Some(())
+            }
             b'{' => self.object(|scanner, _| scanner.skip(depth + 1)),
             b'[' => self.array(|scanner, _| scanner.skip(depth + 1)),
             b't' => self.take_word(b"true").then_some(()),
