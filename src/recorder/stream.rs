@@ -87,6 +87,14 @@ impl StreamAccumulator {
         match &mut self.framing {
             Framing::NoByte => {}
             Framing::Sse(splitter) => {
+                // A chunk that is one event the scan reads (the common case) is taken without
+                // looking for its line's end: the scan reads no line break.
+                if splitter
+                    .whole_event(bytes)
+                    .is_some_and(|data| events.scan(data))
+                {
+                    return;
+                }
                 // Chat events the scan reads (and `[DONE]`) are taken in place; the rest goes
                 // the long way.
                 let mut rest = bytes;

@@ -153,3 +153,25 @@ fn done_and_blank_events_say_nothing_in_place_or_split() {
     assert_eq!(summary.completion_tokens, Some(1));
     assert!(!summary.malformed);
 }
+
+#[test]
+fn a_chunk_reads_the_same_whole_and_byte_by_byte() {
+    // A chunk that ends an event is first tried as one single-line event: not when it holds
+    // two, a multi-line one, CRLF line ends, or a comment first.
+    let event = delta(r#"{"content":"a"}"#);
+    let chunks = [
+        event.clone(),
+        format!("{event}{event}"),
+        event.replace("\n\n", "\ndata: {}\n\n"),
+        event.replace("\n\n", "\r\n\r\n"),
+        event.replace("data: {", "data: \n{"),
+        format!(": ping\n\n{event}"),
+    ];
+    for chunk in &chunks {
+        accumulate_in_chunks(chunk, 1);
+    }
+    assert_eq!(accumulate(&[&chunks[0]]).content.as_deref(), Some("a"));
+    assert_eq!(accumulate(&[&chunks[1]]).content.as_deref(), Some("aa"));
+    assert!(accumulate(&[&chunks[2]]).malformed);
+    assert_eq!(accumulate(&[&chunks[3]]).content.as_deref(), Some("a"));
+}
