@@ -13,6 +13,7 @@
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
+use super::known_events::KnownEvents;
 use super::response::{append, reasoning_text, UsageFields};
 use super::row::ResponseSummary;
 
@@ -47,7 +48,7 @@ pub(super) struct ChatFields<'a> {
 }
 
 /// One choice's text fields; its `delta` or `message` had no tool calls.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(super) struct ChoiceFields<'a> {
     pub finish_reason: Option<&'a str>,
     /// Completions' `text`.
@@ -112,39 +113,12 @@ impl<'a> ChoiceFields<'a> {
     }
 }
 
-/// A stream's events repeat their opening members (`id`, `created`, `model`, `object`...) byte
-/// for byte: the bytes before the first member the scan reads, kept from the last event it
-/// read, are not scanned again in an event that starts with them (checked JSON once, they are
-/// the same JSON again).
-#[derive(Debug, Default)]
-pub(super) struct KnownPrefix(Vec<u8>);
-
-impl KnownPrefix {
-    /// Where the scan of `document` may start: after this prefix, if it opens the document.
-    fn resume_in(&self, document: &[u8]) -> usize {
-        let known = &self.0;
-        let repeated = !known.is_empty() && document.len() > known.len();
-        if repeated && document.starts_with(known) {
-            known.len()
-        } else {
-            0
-        }
-    }
-
-    fn remember(&mut self, prefix: &[u8]) {
-        if self.0 != prefix {
-            self.0.clear();
-            self.0.extend_from_slice(prefix);
-        }
-    }
-}
-
 /// The document's fields, or `None` when simd-json must read it (see the module notes).
-/// `known`: a stream's prefix of its events (see `KnownPrefix`).
+/// `known`: what a stream's last events looked like (see `KnownEvents`).
 pub(super) fn scan<'d>(
     document: &'d [u8],
     message: Message,
-    known: Option<&mut KnownPrefix>,
+    known: Option<&mut KnownEvents>,
 ) -> Option<ChatFields<'d>> {
     // One pass the compiler vectorizes: a backslash or control byte, and any byte past ASCII.
     let (mut unusual, mut all) = (0_u8, 0_u8);
@@ -155,19 +129,22 @@ pub(super) fn scan<'d>(
     if unusual != 0 || (all >= 0x80 && std::str::from_utf8(document).is_err()) {
         return None;
     }
+    let mut known = known;
+    let resume_at = known.as_ref().map_or(0, |known| known.resume_in(document));
     let mut scanner = Scanner {
         bytes: document,
         at: 0,
         key_start: 0,
+        skipped: known.as_deref_mut().map(KnownEvents::skipped_strings),
+        text_read: false,
     };
-    let resume_at = known.as_ref().map_or(0, |known| known.resume_in(document));
     let (fields, prefix_end) = scanner.chat(message, resume_at)?;
     scanner.spaces();
     if scanner.at != document.len() {
         return None;
     }
     if let (Some(known), Some(end)) = (known, prefix_end) {
-        known.remember(&document[..end]);
+        known.remember(document, end, &fields);
     }
     Some(fields)
 }
@@ -186,16 +163,20 @@ impl Seen {
 
 /// A position in a document of valid UTF-8 without backslashes or control bytes (so `' '` is
 /// the only whitespace there can be between tokens).
-struct Scanner<'a> {
+struct Scanner<'a, 'k> {
     bytes: &'a [u8],
     at: usize,
     /// Where the key of the object member being read starts.
     key_start: usize,
+    /// Where the bodies of the strings passed over after the first text are, for a stream's
+    /// `KnownEvents` (which keeps the bytes before an event's text whole).
+    skipped: Option<&'k mut Vec<(usize, usize)>>,
+    text_read: bool,
 }
 
 // === impl Scanner: chat ===
 
-impl<'a> Scanner<'a> {
+impl<'a> Scanner<'a, '_> {
     /// The fields, and where the first member the scan reads starts (what may be skipped in
     /// the stream's next event). With `resume_at`, the members from there on (what comes
     /// before is a known prefix).
@@ -394,7 +375,7 @@ impl<'a> Scanner<'a> {
 
 // === impl Scanner: JSON ===
 
-impl<'a> Scanner<'a> {
+impl<'a> Scanner<'a, '_> {
     fn spaces(&mut self) {
         while self.bytes.get(self.at) == Some(&b' ') {
             self.at += 1;
@@ -439,7 +420,9 @@ impl<'a> Scanner<'a> {
             return Some(None);
         }
         // Always valid: `scan` checked the whole document.
-        std::str::from_utf8(self.string()?).ok().map(Some)
+        let text = std::str::from_utf8(self.string()?).ok()?;
+        self.text_read = true;
+        Some(Some(text))
     }
 
     /// `null`, or a whole number of up to 18 digits without a sign (which simd-json reads as
@@ -522,7 +505,14 @@ impl<'a> Scanner<'a> {
         }
         self.spaces();
         match self.bytes.get(self.at)? {
-            b'"' => self.string().map(drop),
+            b'"' => {
+                let body = self.at + 1;
+                self.string()?;
+                if let (true, Some(skipped)) = (self.text_read, &mut self.skipped) {
+                    skipped.push((body, self.at - 1));
+                }
+                Some(())
+            }
             b'{' => self.object(|scanner, _| scanner.skip(depth + 1)),
             b'[' => self.array(|scanner, _| scanner.skip(depth + 1)),
             b't' => self.take_word(b"true").then_some(()),

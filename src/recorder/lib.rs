@@ -28,6 +28,7 @@ mod gemini;
 mod health;
 mod insert;
 mod json_array;
+mod known_events;
 mod response;
 mod responses;
 mod row;

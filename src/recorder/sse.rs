@@ -24,7 +24,7 @@ impl SseSplitter {
     /// write them) and that event's length, read in place, when nothing is pending: taking it
     /// so leaves the splitter as pushing it and taking it with `next_event` would.
     pub(super) fn leading_event<'b>(&self, bytes: &'b [u8]) -> Option<(&'b [u8], usize)> {
-        if !self.pending.is_empty() || (self.has_data && !self.dispatched) {
+        if !self.between_events() {
             return None;
         }
         let line_end = memchr::memchr(b'\n', bytes)?;
@@ -34,6 +34,23 @@ impl SseSplitter {
         }
         let data = line.strip_prefix(b" ").unwrap_or(line);
         Some((data, line_end + 2))
+    }
+
+    /// The data of `bytes` taken as one single-line event (`data: …\n\n`), when nothing is
+    /// pending. Only if that data holds no line break is it the event `leading_event` would
+    /// take, and its length all of `bytes`: the caller checks (the chat scan refuses control
+    /// bytes), which spares the search for the line's end.
+    pub(super) fn whole_event<'b>(&self, bytes: &'b [u8]) -> Option<&'b [u8]> {
+        if !self.between_events() {
+            return None;
+        }
+        let line = bytes.strip_suffix(b"\n\n")?.strip_prefix(b"data:")?;
+        Some(line.strip_prefix(b" ").unwrap_or(line))
+    }
+
+    /// Nothing pending, no event begun: the next bytes start an event.
+    fn between_events(&self) -> bool {
+        self.pending.is_empty() && (!self.has_data || self.dispatched)
     }
 
     /// The data of the next complete event (mutable, so simd-json can parse it in place),

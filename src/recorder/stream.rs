@@ -4,20 +4,22 @@
 //! and here the OpenAI chat/completions one: choice 0's text
 //! and reasoning, its tool calls merged by index, finish reason, usage. Rows keep choice 0
 //! only (as for non-streaming bodies); with `n > 1` the other choices' text is not logged,
-//! their tokens are in `usage`. Chat events are scanned (`chat_scan`); those the scan leaves,
-//! and every other dialect's, are parsed with simd-json.
+//! their tokens are in `usage`. Chat events are scanned (`chat_scan`), or read without a scan
+//! when they repeat the last text event's bytes around a new text (`known_events`); those the
+//! scan leaves, and every other dialect's, are parsed with simd-json.
 
 use simd_json::prelude::*;
 use simd_json::value::tape::Value;
 
 use super::anthropic::MessagesStream;
-use super::chat_scan::{self, ChoiceFields, KnownPrefix, Message};
+use super::chat_scan::{self, ChoiceFields, Message};
 use super::cohere::CohereStream;
 use super::converse::ConverseStream;
 use super::dialect::Dialect;
 use super::event_stream::FrameReader;
 use super::gemini::GeminiStream;
 use super::json_array::ArraySplitter;
+use super::known_events::KnownEvents;
 use super::response::{error_message, read_usage};
 use super::responses::ResponsesStream;
 use super::row::ResponseSummary;
@@ -62,7 +64,7 @@ enum DialectStream {
 pub(super) struct ChatStream {
     summary: ResponseSummary,
     tool_calls: ToolCalls,
-    known: KnownPrefix,
+    known: KnownEvents,
 }
 
 impl StreamAccumulator {
@@ -85,17 +87,31 @@ impl StreamAccumulator {
         match &mut self.framing {
             Framing::NoByte => {}
             Framing::Sse(splitter) => {
-                // Chat events the scan reads are taken in place; the rest goes the long way.
+                // A chunk that is one event the scan reads (the common case) is taken without
+                // looking for its line's end: the scan reads no line break.
+                if splitter
+                    .whole_event(bytes)
+                    .is_some_and(|data| events.scan(data))
+                {
+                    return;
+                }
+                // Chat events the scan reads (and `[DONE]`) are taken in place; the rest goes
+                // the long way.
                 let mut rest = bytes;
                 while let Some((data, length)) = splitter.leading_event(rest) {
-                    if !events.scan(data) {
+                    if !(says_nothing(data) || events.scan(data)) {
                         break;
                     }
                     rest = &rest[length..];
                 }
+                // A chunk of whole events, all taken in place (the common case): nothing to
+                // split, nothing pending.
+                if rest.is_empty() {
+                    return;
+                }
                 splitter.push(rest);
                 while let Some(data) = splitter.next_event() {
-                    if data.trim_ascii().is_empty() || data == b"[DONE]" || events.scan(data) {
+                    if says_nothing(data) || events.scan(data) {
                         continue;
                     }
                     if json::read(data, |event| events.apply(&event)).is_err() {
@@ -140,6 +156,11 @@ impl StreamAccumulator {
         summary.malformed |= self.malformed || truncated;
         summary
     }
+}
+
+/// An SSE event with nothing to read: blank data, or the end marker of OpenAI's streams.
+fn says_nothing(data: &[u8]) -> bool {
+    data == b"[DONE]" || data.trim_ascii().is_empty()
 }
 
 impl DialectStream {
@@ -205,6 +226,10 @@ impl ChatStream {
 
     /// An event read by the scan; false (nothing read) when simd-json must parse it.
     pub(super) fn scan(&mut self, data: &[u8]) -> bool {
+        if let Some(choice) = self.known.text_event(data) {
+            choice.add_to(&mut self.summary);
+            return true;
+        }
         let scanned = chat_scan::scan(data, Message::Delta, Some(&mut self.known));
         let Some(fields) = scanned else {
             return false;

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::support::{accumulate, accumulate_in_chunks, record, row_of};
 use crate::chat_scan::{scan, Message};
 use crate::dialect::Dialect;
+use crate::known_events::KnownEvents;
 use crate::response::{read_body, summarize_body};
 use crate::row::ResponseSummary;
 use crate::sse::SseSplitter;
@@ -32,9 +33,13 @@ const MOCK_DELTA: &str = r#"{"id":"chatcmpl-bench01","created":1700000000,"model
 const MOCK_FINISH: &str = r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
 const MOCK_USAGE: &str = r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":20,"total_tokens":32}}"#;
 
+/// OpenAI's, with its `obfuscation` padding.
+const OPENAI_DELTA: &str = r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}],"obfuscation":"9Qb2"}"#;
+
 /// Events the scan reads itself.
 const SCANNED: &[&str] = &[
     MOCK_DELTA,
+    OPENAI_DELTA,
     MOCK_FINISH,
     MOCK_USAGE,
     r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
@@ -116,6 +121,99 @@ fn every_synthetic_event_reads_the_same_both_ways() {
     let mut chat = ChatStream::default();
     assert!(chat.scan(MOCK_DELTA.as_bytes()) && chat.scan(MOCK_DELTA.as_bytes()));
     assert!(chat.scan(MOCK_USAGE.as_bytes()) && chat.scan(MOCK_FINISH.as_bytes()));
+}
+
+/// Streams whose events repeat each other's bytes around their text, and change elsewhere.
+const REPEATING: &[&[&str]] = &[
+    // Text varying: empty, multi-byte UTF-8, and what a string may not hold unescaped.
+    &[
+        MOCK_DELTA,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"café 🌸 桜"},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"say \"hi\"\n"},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#,
+        "{\"id\":\"chatcmpl-bench01\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tab\there\"},\"finish_reason\":null}]}",
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-bench01","created":1700000000,"model":"gpt-4o-mini","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"x"}},"finish_reason":null}]}"#,
+        MOCK_FINISH,
+        MOCK_USAGE,
+        MOCK_DELTA,
+    ],
+    // Ids varying: the prefix differs, each event is scanned.
+    &[
+        r#"{"id":"a1","choices":[{"index":0,"delta":{"content":"one"}}]}"#,
+        r#"{"id":"a2","choices":[{"index":0,"delta":{"content":"two"}}]}"#,
+        r#"{"id":"a2","choices":[{"index":0,"delta":{"content":"three"}}]}"#,
+        r#"{"id":"a2","choices":[{"index":0,"delta":{"content":"four"}}],"x":1}"#,
+        r#"{"id":"a2","choices":[{"index":0,"delta":{"content":"five"}}],"x":1}"#,
+    ],
+    // Reasoning, completions' text, then content in the same shape.
+    &[
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":"Let me"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":" think"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":null,"reasoning":"Hmm"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":null,"reasoning":"Hmm"}}]}"#,
+        r#"{"choices":[{"index":0,"text":"Once","finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"text":" upon","finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"text":" upon","finish_reason":"length"}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":1}}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
+    ],
+    // OpenAI's: a passed-over string after the text (`obfuscation`) changes in every event;
+    // in a logprob, too. A read or named string after it may not change.
+    &[
+        OPENAI_DELTA,
+        r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" there"},"logprobs":null,"finish_reason":null}],"obfuscation":"x"}"#,
+        r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":null}],"obfuscation":""}"#,
+        r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":null}],"obfuscation":"é€"}"#,
+        r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":null}],"obfuscation":"a\"b"}"#,
+        r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":null}],"obfuscation":"a"b"}"#,
+        r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":null}],"obfuscation":"ab","x":"y"}"#,
+        r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":"stop"}],"obfuscation":"ab"}"#,
+        r#"{"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1760000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":null}],"obfuscatiom":"ab"}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.5}]}}],"o":"1"}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":" you"},"logprobs":{"content":[{"token":" you","logprob":-0.5}]}}],"o":"22"}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":" you"},"logprobs":{"content":[{"token":" you","logprob":-0.25}]}}],"o":"22"}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"A"},"finish_reason":null},{"index":1,"delta":{"content":"B"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"A"},"finish_reason":null},{"index":1,"delta":{"content":"C"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"A"},"finish_reason":null},{"index":1,"delta":{"content":"C"},"finish_reason":"x"}]}"#,
+    ],
+    // Tool calls between text events; and events that give two texts.
+    &[
+        r#"{"choices":[{"index":0,"delta":{"content":"Let me check."}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":" Done."}}]}"#,
+        r#"{"choices":[{"index":0,"text":"t","delta":{"content":"c"}}]}"#,
+        r#"{"choices":[{"index":0,"text":"t","delta":{"content":"d"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"e"}},{"index":0,"delta":{"content":"f"}}]}"#,
+    ],
+];
+
+#[test]
+fn known_text_events_read_as_the_scan_reads_them() {
+    let mut fast = 0;
+    for stream in REPEATING {
+        assert_stream_agrees(stream);
+        let mut known = KnownEvents::default();
+        for event in *stream {
+            let scanned = scan(event.as_bytes(), Message::Delta, None);
+            if let Some(choice) = known.text_event(event.as_bytes()) {
+                assert_eq!(
+                    Some(choice),
+                    scanned.and_then(|fields| fields.zero),
+                    "{event}"
+                );
+                fast += 1;
+            } else {
+                scan(event.as_bytes(), Message::Delta, Some(&mut known));
+            }
+        }
+    }
+    // Each text event after a text event of its shape: 5, 2, 4, 4 and 1 in the streams
+    // above (a known shape outlives events of other shapes with the same opening members).
+    assert_eq!(fast, 16);
 }
 
 #[test]

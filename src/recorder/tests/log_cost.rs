@@ -1,6 +1,7 @@
 //! The logging side's work per request and per stream, end to end: `GPT_API_LOG_COST_N`
 //! records (default 2,000) of the kind `GPT_API_LOG_COST` names (`requests`: non-streaming
-//! chat answers; `streams`: 20-delta chat streams as bench-mock sends them, with usage)
+//! chat answers; `streams`: 20-delta chat streams as bench-mock sends them, with usage;
+//! `openai-streams`: the same with OpenAI's members, a random `obfuscation` in each event)
 //! through the logging thread into a temporary SQLite file, `store_content` on (and the
 //! access log, unless `GPT_API_LOG_COST_ACCESS_LOG=false`). A harness
 //! for `valgrind --tool=callgrind --separate-threads=yes`, whose instruction counts per thread
@@ -30,7 +31,9 @@ fn log_cost() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(2_000);
-    let streams = std::env::var("GPT_API_LOG_COST").is_ok_and(|kind| kind == "streams");
+    let kind = std::env::var("GPT_API_LOG_COST").unwrap_or_default();
+    let openai = kind == "openai-streams";
+    let streams = openai || kind == "streams";
     let dir = TempDir::new("log-cost");
     let mut settings = settings(dir.sqlite_url(), &dir);
     // Bursts of B records, each written before the next is sent: every batch has B rows.
@@ -43,9 +46,21 @@ fn log_cost() {
     settings.flush_interval = Duration::from_secs(30);
     settings.access_log = std::env::var("GPT_API_LOG_COST_ACCESS_LOG").as_deref() != Ok("false");
     let (sender, recorder) = start(settings).expect("start");
-    let delta = Bytes::from(format!(
-        "data: {{{PREFIX},\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" hello\"}},\"finish_reason\":null}}]}}\n\n"
-    ));
+    let deltas: Vec<Bytes> = (0..20)
+        .map(|n| {
+            // OpenAI pads each event to hide the text's length: 1 to 16 characters.
+            let tail = if openai {
+                let padding = &"Zk3vQ8pXr2LmT9aW"[..1 + n * 7 % 16];
+                format!(r#","service_tier":"default","system_fingerprint":"fp_9f3c1a","choices":[{{"index":0,"delta":{{"content":" hello"}},"logprobs":null,"finish_reason":null}}],"obfuscation":"{padding}""#)
+            } else {
+                r#","choices":[{"index":0,"delta":{"content":" hello"},"finish_reason":null}]"#
+                    .to_owned()
+            };
+            Bytes::from(format!(
+                "data: {{{PREFIX},\"object\":\"chat.completion.chunk\"{tail}}}\n\n"
+            ))
+        })
+        .collect();
     let finish = Bytes::from(format!(
         "data: {{{PREFIX},\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\n"
     ));
@@ -61,7 +76,7 @@ fn log_cost() {
         }
         let mut record = request(n);
         if streams {
-            for _ in 0..20 {
+            for delta in &deltas {
                 let bytes = delta.clone();
                 sender.send(RecordEvent::StreamChunk { stream: n, bytes });
             }

@@ -74,3 +74,21 @@ fn finish_accepts_a_clean_end_or_trailing_comments() {
         assert!(!splitter.finish(), "{tail:?}");
     }
 }
+
+#[test]
+fn a_whole_event_is_the_chunk_between_data_and_the_blank_line() {
+    let splitter = SseSplitter::default();
+    assert_eq!(splitter.whole_event(b"data: x\n\n"), Some(&b"x"[..]));
+    assert_eq!(splitter.whole_event(b"data:x\n\n"), Some(&b"x"[..]));
+    // What the caller's check must refuse: a line break in what is returned.
+    assert_eq!(
+        splitter.whole_event(b"data: x\n\ndata: y\n\n"),
+        Some(&b"x\n\ndata: y"[..])
+    );
+    for chunk in ["data: x\n", ": x\n\n", "event: x\n\n", "data: x\r\n"] {
+        assert_eq!(splitter.whole_event(chunk.as_bytes()), None, "{chunk:?}");
+    }
+    let mut pending = SseSplitter::default();
+    pending.push(b"data: cut");
+    assert_eq!(pending.whole_event(b"data: x\n\n"), None);
+}

@@ -3,7 +3,7 @@
 
 use crate::row::ResponseSummary;
 
-use super::support::accumulate;
+use super::support::{accumulate, accumulate_in_chunks};
 
 fn delta(json: &str) -> String {
     format!("data: {{\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{json},\"finish_reason\":null}}]}}\n\n")
@@ -137,4 +137,41 @@ fn an_empty_stream_gives_an_empty_summary() {
         accumulate(&[": ping\n\n", "data: [DONE]\n\n"]),
         ResponseSummary::default()
     );
+}
+
+#[test]
+fn done_and_blank_events_say_nothing_in_place_or_split() {
+    let stream = [
+        delta(r#"{"content":"Hi"}"#),
+        "data:\n\ndata: \n\n".to_owned(),
+        r#"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#.to_owned(),
+        "\n\ndata: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let summary = accumulate_in_chunks(&stream, 1);
+    assert_eq!(summary.content.as_deref(), Some("Hi"));
+    assert_eq!(summary.completion_tokens, Some(1));
+    assert!(!summary.malformed);
+}
+
+#[test]
+fn a_chunk_reads_the_same_whole_and_byte_by_byte() {
+    // A chunk that ends an event is first tried as one single-line event: not when it holds
+    // two, a multi-line one, CRLF line ends, or a comment first.
+    let event = delta(r#"{"content":"a"}"#);
+    let chunks = [
+        event.clone(),
+        format!("{event}{event}"),
+        event.replace("\n\n", "\ndata: {}\n\n"),
+        event.replace("\n\n", "\r\n\r\n"),
+        event.replace("data: {", "data: \n{"),
+        format!(": ping\n\n{event}"),
+    ];
+    for chunk in &chunks {
+        accumulate_in_chunks(chunk, 1);
+    }
+    assert_eq!(accumulate(&[&chunks[0]]).content.as_deref(), Some("a"));
+    assert_eq!(accumulate(&[&chunks[1]]).content.as_deref(), Some("aa"));
+    assert!(accumulate(&[&chunks[2]]).malformed);
+    assert_eq!(accumulate(&[&chunks[3]]).content.as_deref(), Some("a"));
 }
