@@ -4,7 +4,7 @@
 //! to do about a break is the exchange's decision.
 
 use std::future::Future;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -126,7 +126,7 @@ impl EventFilter for RelayState {
             (None, None) => events,
             (None, Some(span)) => {
                 self.withheld_usage = Some(events.slice(span.clone()));
-                [&events[..span.start], &events[span.end..]].concat().into()
+                without(&events, span)
             }
         };
         Ok(match &mut self.array {
@@ -155,6 +155,18 @@ impl EventFilter for RelayState {
 
     fn take_failure(&mut self) -> Option<Failure> {
         self.failure.take()
+    }
+}
+
+/// `events` but the bytes of `span`: a slice, not a copy, when they are at either end (the
+/// usual case: the usage chunk comes last but `[DONE]`, in a read of its own or with it).
+fn without(events: &Bytes, span: Range<usize>) -> Bytes {
+    if span.start == 0 {
+        events.slice(span.end..)
+    } else if span.end == events.len() {
+        events.slice(..span.start)
+    } else {
+        [&events[..span.start], &events[span.end..]].concat().into()
     }
 }
 

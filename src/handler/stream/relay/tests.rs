@@ -277,6 +277,29 @@ async fn a_finish_without_done_is_completed_and_the_usage_chunk_withheld() {
     assert_eq!(state.withheld_usage.as_deref(), Some(USAGE.as_bytes()));
 }
 
+#[test]
+fn the_usage_chunk_is_cut_from_any_place_in_a_block() {
+    for (block, rest) in [
+        ([USAGE, DONE].concat(), DONE.to_owned()),
+        ([FINISH, USAGE].concat(), FINISH.to_owned()),
+        ([FINISH, USAGE, DONE].concat(), [FINISH, DONE].concat()),
+        (USAGE.to_owned(), String::new()),
+    ] {
+        let mut state = RelayState::new(Dialect::Chat, true, Framing::Sse);
+        let block = Bytes::from(block);
+        let delivered = state.filter(block.clone()).ok().expect("no error event");
+        assert_eq!(delivered, rest.as_bytes());
+        assert_eq!(state.take_withheld().as_deref(), Some(USAGE.as_bytes()));
+        // At either end of the block the rest is a slice of it, not a copy.
+        let block_range = block.as_ptr_range();
+        let at_an_end = block.starts_with(USAGE.as_bytes()) || block.ends_with(USAGE.as_bytes());
+        assert_eq!(
+            at_an_end,
+            block_range.contains(&delivered.as_ptr()) || delivered.is_empty()
+        );
+    }
+}
+
 #[monoio::test(timer_enabled = true)]
 async fn breaks_are_detected_and_classified() {
     // Ended before any finish reason: a transient break, not a complete answer.
