@@ -89,8 +89,8 @@ pub async fn open(
             continue;
         };
         let mut first_event = None;
-        sse::each_payload(framing, &events, |_, _, payload| {
-            first_event = Some(sse::read_event(dialect, payload));
+        sse::each_said(dialect, &events, |_, _, said| {
+            first_event = Some(said);
             ControlFlow::Break(())
         });
         let has_data = match first_event {

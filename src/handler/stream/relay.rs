@@ -63,7 +63,6 @@ pub trait EventFilter {
 /// dialect both sides speak.
 pub struct RelayState {
     dialect: Dialect,
-    framing: Framing,
     finished: bool,
     done: bool,
     /// Drop the usage-only chunk: the gateway asked for it (for the log), the client did not.
@@ -86,7 +85,6 @@ impl RelayState {
     pub fn new(dialect: Dialect, strip_usage: bool, client_framing: Framing) -> Self {
         Self {
             dialect,
-            framing: dialect.framing(),
             finished: false,
             done: false,
             strip_usage,
@@ -104,8 +102,8 @@ impl EventFilter for RelayState {
     fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
         let mut cut = None;
         let mut usage_event = None;
-        sse::each_payload(self.framing, &events, |start, len, payload| {
-            match sse::read_event(self.dialect, payload) {
+        sse::each_said(self.dialect, &events, |start, len, said| {
+            match said {
                 Said::Error(message) => {
                     self.failure = Some(Failure::error_event(&message));
                     cut = Some(start);

@@ -117,6 +117,108 @@ pub fn each_payload(
     }
 }
 
+/// Calls `each` with what every event of a block of whole events says in `dialect` (as
+/// `read_event` reads its payload, given by `each_payload`), with the event's offset and
+/// length. The usual chat event is read in one pass over its bytes (`single_line_chat_event`).
+pub fn each_said(
+    dialect: Dialect,
+    block: &[u8],
+    mut each: impl FnMut(usize, usize, Said) -> std::ops::ControlFlow<()>,
+) {
+    if dialect != Dialect::Chat {
+        return each_payload(dialect.framing(), block, |start, len, payload| {
+            each(start, len, read_event(dialect, payload))
+        });
+    }
+    let mut at = 0;
+    while at < block.len() {
+        let (len, said) = match single_line_chat_event(block, at) {
+            Some(read) => read,
+            None => {
+                let Some(event) = next_event(block, at) else {
+                    return;
+                };
+                let Some(payload) = event.data else {
+                    at += event.len;
+                    continue;
+                };
+                (event.len, chat_said(&payload))
+            }
+        };
+        if each(at, len, said).is_break() {
+            return;
+        }
+        at += len;
+    }
+}
+
+/// The usual chat event, one `data:` line ending in LF and the blank line after it, read in
+/// one pass that finds both its line's end and its `"finish_reason"` keys: its length and
+/// what it says, as `chat_said` reads its payload. `None` for any other shape, and for a key
+/// whose value the pass cannot read without crossing the line's end (whitespace that holds a
+/// CR or LF): `next_event` and `chat_said` read those.
+fn single_line_chat_event(block: &[u8], start: usize) -> Option<(usize, Said)> {
+    let line = &block[start..];
+    let payload_start = start
+        + match line {
+            [b'd', b'a', b't', b'a', b':', b' ', ..] => 6,
+            [b'd', b'a', b't', b'a', b':', ..] => 5,
+            _ => return None,
+        };
+    let mut keyed = false;
+    let mut finished = false;
+    let mut from = payload_start;
+    let line_end = loop {
+        let found = from + memchr::memchr2(b'_', b'\n', &block[from..])?;
+        if block[found] == b'\n' {
+            break found;
+        }
+        from = found + 1;
+        let Some(key_start) = found.checked_sub(FINISH_REASON_UNDERSCORE) else {
+            continue;
+        };
+        let key_end = key_start + FINISH_REASON.len();
+        if key_start < payload_start || block.get(key_start..key_end) != Some(FINISH_REASON) {
+            continue;
+        }
+        keyed = true;
+        if string_value_in_line(block, key_end)? {
+            finished = true;
+            // The rest of the line matters no more but for where it ends.
+            break from + memchr::memchr(b'\n', &block[from..])?;
+        }
+    };
+    if block[line_end - 1] == b'\r' || block.get(line_end + 1) != Some(&b'\n') {
+        return None;
+    }
+    let said = match (keyed, finished) {
+        (_, true) => Said::Finished,
+        (true, false) => Said::More,
+        (false, _) => keyless_chat_said(&block[payload_start..line_end]),
+    };
+    Some((line_end + 2 - start, said))
+}
+
+/// Whether a string value follows the key that ends at `after` (as `field_value` reads it);
+/// `None` when the whitespace to cross holds a CR or LF, which may be the line's end.
+fn string_value_in_line(block: &[u8], after: usize) -> Option<bool> {
+    let skip_blanks = |mut at: usize| {
+        while let Some(b' ' | b'\t' | b'\x0c') = block.get(at) {
+            at += 1;
+        }
+        match block.get(at) {
+            Some(b'\r' | b'\n') => None,
+            next => Some((at, next)),
+        }
+    };
+    let (colon, next) = skip_blanks(after)?;
+    if next != Some(&b':') {
+        return Some(false);
+    }
+    let (_, value) = skip_blanks(colon + 1)?;
+    Some(value == Some(&b'"'))
+}
+
 /// The end (exclusive) of the last complete event: after a blank line (`\n\n` or `\r\n\r\n`).
 fn last_boundary(bytes: &[u8]) -> Option<usize> {
     memchr::memrchr_iter(b'\n', bytes).find_map(|i| is_blank_line_end(bytes, i).then_some(i + 1))
@@ -211,24 +313,29 @@ const FINISH_REASON: &[u8] = b"\"finish_reason\"";
 const FINISH_REASON_UNDERSCORE: usize = 7;
 
 /// A chat chunk: `[DONE]`, a finish reason (a string, not `null`), or the usage-only chunk.
-/// Only a choice has a `finish_reason` key, so a chunk with one is not the usage-only chunk:
-/// the usual chunk costs one search.
+/// Only a choice has a `finish_reason` key, so a chunk with one is neither `[DONE]` nor the
+/// usage-only chunk: the usual chunk costs one search.
 fn chat_said(payload: &[u8]) -> Said {
-    if is_done(payload) {
-        return Said::Done;
-    }
     let mut keys = finish_reason_keys(payload).peekable();
     if keys.peek().is_none() {
-        return match is_usage_only(payload) {
-            true => Said::UsageOnly,
-            false => Said::More,
-        };
+        return keyless_chat_said(payload);
     }
     let finished = keys
         .any(|after| field_value(payload, after).is_some_and(|value| value.first() == Some(&b'"')));
     match finished {
         true => Said::Finished,
         false => Said::More,
+    }
+}
+
+/// A chat chunk without a `"finish_reason"` key: `[DONE]`, the usage-only chunk, or more.
+fn keyless_chat_said(payload: &[u8]) -> Said {
+    if is_done(payload) {
+        Said::Done
+    } else if is_usage_only(payload) {
+        Said::UsageOnly
+    } else {
+        Said::More
     }
 }
 
@@ -637,6 +744,116 @@ mod fuzz {
                 chat_reference(&payload),
                 "{:?}",
                 String::from_utf8_lossy(&payload)
+            );
+        }
+    }
+
+    /// What the events of a chat block say, read the general way: `each_payload`, then
+    /// `read_event` on each payload (the reference for `each_said`).
+    fn chat_events_reference(block: &[u8]) -> Vec<(usize, usize, Said)> {
+        let mut found = Vec::new();
+        each_payload(Framing::Sse, block, |start, len, payload| {
+            found.push((start, len, read_event(Dialect::Chat, payload)));
+            std::ops::ControlFlow::Continue(())
+        });
+        found
+    }
+
+    fn chat_events(block: &[u8]) -> Vec<(usize, usize, Said)> {
+        let mut found = Vec::new();
+        each_said(Dialect::Chat, block, |start, len, said| {
+            found.push((start, len, said));
+            std::ops::ControlFlow::Continue(())
+        });
+        found
+    }
+
+    #[test]
+    fn the_usual_chat_event_is_read_in_one_pass() {
+        let delta = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a_b\"},\"finish_reason\":null}]}\n\n";
+        assert_eq!(
+            single_line_chat_event(delta, 0),
+            Some((delta.len(), Said::More))
+        );
+        let stop = b"data:{\"choices\":[{\"finish_reason\" : \"stop\"}]}\n\ndata: [DONE]\n\n";
+        assert_eq!(single_line_chat_event(stop, 0), Some((47, Said::Finished)));
+        assert_eq!(single_line_chat_event(stop, 47), Some((14, Said::Done)));
+        for other in [
+            &b"data: {\"finish_reason\":null}\r\n\r\n"[..],
+            b"data: {\"finish_reason\":null}\ndata: {}\n\n",
+            b"event: x\ndata: {}\n\n",
+            b": ping\n\n",
+            b"data: {\"finish_reason\"\n\n",
+            b"data: {\"finish_reason\"\r:\"stop\"}\n\n",
+        ] {
+            assert_eq!(
+                single_line_chat_event(other, 0),
+                None,
+                "left to the general path: {:?}",
+                String::from_utf8_lossy(other)
+            );
+        }
+    }
+
+    /// Chat blocks of every shape (CRLF, several data lines, comments, `event:` lines, keys
+    /// in strings, whitespace around the colon, `[DONE]` with spaces, unfinished events)
+    /// read by `each_said` as the general path reads them.
+    #[test]
+    fn chat_blocks_read_as_the_general_path() {
+        let shapes: [&[u8]; 12] = [
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"finish_reason\":null},{\"index\":1,\"finish_reason\":\"length\"}]}\n\n",
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"\\\"finish_reason\\\":\\\"stop\\\"\"},\"finish_reason\":null}]}\n\n",
+            b"data: {\"choices\":[{\"finish_reason\" \t: \"stop\"}]}\n\n",
+            b"data: {\"choices\":[],\"usage\":{\"total_tokens\":3}}\n\n",
+            b"data:  [DONE] \n\n",
+            b"data: {\"finish_reason\":\"stop\"}\r\n\r\n",
+            b"event: chunk\ndata: {\"finish_reason\":\n\n",
+            b"data: {\"finish_reason\"\ndata: :\"stop\"}\n\n",
+            b": keep-alive\n\n",
+            b"id: 7\ndata: {\"system_fingerprint\":\"fp_1\"}\n\n",
+            b"data: {\"finish_reason\":null}\n",
+        ];
+        for shape in shapes {
+            assert_eq!(
+                chat_events(shape),
+                chat_events_reference(shape),
+                "{:?}",
+                String::from_utf8_lossy(shape)
+            );
+        }
+        let mut rng = fastrand::Rng::with_seed(23);
+        let pieces: [&[u8]; 20] = [
+            b"data: ",
+            b"data:",
+            b"{\"choices\":[",
+            b"\"finish_reason\"",
+            b"finish_reason",
+            b"_",
+            b":",
+            b" ",
+            b"\t",
+            b"null",
+            b"\"stop\"",
+            b"\\\"",
+            b"\n",
+            b"\n\n",
+            b"\r\n",
+            b"\r",
+            b"[DONE]",
+            b"\"usage\":{}",
+            b"\"choices\":[]",
+            b": x\nevent: y\n",
+        ];
+        for _ in 0..50_000 {
+            let block: Vec<u8> = (0..rng.usize(0..16))
+                .flat_map(|_| pieces[rng.usize(..pieces.len())].iter().copied())
+                .collect();
+            assert_eq!(
+                chat_events(&block),
+                chat_events_reference(&block),
+                "{:?}",
+                String::from_utf8_lossy(&block)
             );
         }
     }
