@@ -53,7 +53,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("dialect", &["json", "eventstream"]),
     ("limits", &["config", "error", "json", "log"]),
-    ("upstream", &["config", "iovec", "sigv4"]),
+    ("upstream", &["config", "http", "iovec", "sigv4"]),
     ("http", &["error", "iovec"]),
     ("metrics", &["config", "json"]),
     ("config", &["json"]),

@@ -3,12 +3,12 @@
 
 use std::time::SystemTime;
 
-use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use crate::config::{ClientKey, Config, KeyMatcher, Secret};
 use crate::dialect::Dialect;
 use crate::error::AppError;
+use crate::http::fields::{self, Fields};
 use crate::http::query;
 use crate::http::request::Request;
 use crate::sigv4;
@@ -37,42 +37,29 @@ impl ClientIdentity<'_> {
 }
 
 /// The key of an `Authorization: Bearer <key>` header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+fn bearer(fields: &Fields) -> Option<&str> {
+    fields.text("authorization").and_then(|value| {
+        value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+    })
 }
 
 /// Whether the request carries the admin key (compared in constant time).
-pub fn is_admin(admin_key: &Secret, headers: &HeaderMap) -> bool {
-    bearer(headers).is_some_and(|presented| {
+pub fn is_admin(admin_key: &Secret, fields: &Fields) -> bool {
+    bearer(fields).is_some_and(|presented| {
         constant_time_eq(admin_key.expose().as_bytes(), presented.as_bytes())
     })
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-}
-
 /// The client key of a request sent to the gateway's own OpenAI-style endpoints.
-pub fn identify<'a>(
-    config: &'a Config,
-    headers: &HeaderMap,
-) -> Result<ClientIdentity<'a>, AppError> {
+pub fn identify<'a>(config: &'a Config, fields: &Fields) -> Result<ClientIdentity<'a>, AppError> {
     if config.client_keys.is_empty() {
         return Ok(ClientIdentity::Open);
     }
     // Anthropic's SDKs send the key as `x-api-key`.
-    let presented = bearer(headers).or_else(|| header(headers, "x-api-key"));
+    let presented = bearer(fields).or_else(|| fields.text("x-api-key").map(str::trim));
     identify_key(config, presented)
 }
 
@@ -91,17 +78,17 @@ pub fn identify_request<'a>(
         Dialect::Converse => identify_signer(config, request),
         Dialect::Gemini => {
             let from_query = || {
-                query::pairs(&request.query)?
+                query::pairs(request.query())?
                     .into_iter()
                     .find(|(name, _)| name == "key")
                     .map(|(_, key)| key)
             };
-            match header(&request.headers, "x-goog-api-key") {
+            match request.fields.text("x-goog-api-key").map(str::trim) {
                 Some(key) => identify_key(config, Some(key)),
                 None => identify_key(config, from_query().as_deref()),
             }
         }
-        _ => identify(config, &request.headers),
+        _ => identify(config, &request.fields),
     }
 }
 
@@ -111,9 +98,9 @@ fn identify_signer<'a>(
     request: &Request,
 ) -> Result<ClientIdentity<'a>, AppError> {
     let headers: Vec<(&str, &str)> = request
-        .headers
+        .fields
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .filter_map(|(name, value)| Some((name, fields::text(value)?)))
         .collect();
     let secret_for = |access_key_id: &str| {
         let aws = config.client_keys.iter().find_map(|key| {
@@ -125,8 +112,8 @@ fn identify_signer<'a>(
     };
     let signed = sigv4::Request {
         method: request.method.as_str(),
-        path: &request.path,
-        query: &request.query,
+        path: request.path(),
+        query: request.query(),
         headers: &headers,
         body: &request.body,
     };
@@ -226,23 +213,32 @@ targets = [{ upstream = "u" }]
         crate::config::parse(CONFIG, &env).expect("test config")
     }
 
+    /// The request these parts make, read by the connection loop's parser.
     fn request(path: &str, query: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
-        let mut map = HeaderMap::new();
+        let target = match query {
+            "" => path.to_string(),
+            query => format!("{path}?{query}"),
+        };
+        let mut head = format!("POST {target} HTTP/1.1\r\n");
         for (name, value) in headers {
-            map.append(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                http::HeaderValue::from_str(value).unwrap(),
-            );
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
-        Request {
-            method: http::Method::POST,
-            path: path.to_string(),
-            query: query.to_string(),
-            headers: map,
-            body: bytes::Bytes::copy_from_slice(body),
-            keep_alive: true,
-            received_at: std::time::Instant::now(),
-        }
+        head.push_str("\r\n");
+        let limits = crate::http::request::RequestLimits {
+            max_header_bytes: 16 * 1024,
+            max_headers: 32,
+            max_body_bytes: 1024,
+            header_timeout: std::time::Duration::from_secs(1),
+            body_timeout: std::time::Duration::from_secs(1),
+        };
+        let mut buffer = bytes::BytesMut::from(head.as_bytes());
+        let head = crate::http::request::parse_head(&mut buffer, &limits)
+            .expect("a valid head")
+            .expect("a complete head");
+        head.into_request(
+            bytes::Bytes::copy_from_slice(body),
+            std::time::Instant::now(),
+        )
     }
 
     /// The name of the key a request identifies as, or why it does not.

@@ -38,14 +38,14 @@ pub async fn admin(
     let generation = context.generation();
     let Some(admin_key) = &generation.config.admin_key else {
         return exchange
-            .fail(client, AppError::NotFound(request.path.clone()))
+            .fail(client, AppError::NotFound(request.path().to_string()))
             .await;
     };
-    if !access::is_admin(admin_key, &request.headers) {
+    if !access::is_admin(admin_key, &request.fields) {
         return exchange.fail(client, AppError::InvalidAdminKey).await;
     }
     let query = match route {
-        AdminRoute::Usage => usage_query(&request.query),
+        AdminRoute::Usage => usage_query(request.query()),
         AdminRoute::Now => {
             let keep_alive = exchange.keep_alive();
             return console::now(&context.shared, client, keep_alive).await;
@@ -55,9 +55,9 @@ pub async fn admin(
             let body = keys_view(&generation.config, &generation.ledgers);
             return exchange.answer(client, Bytes::from(body)).await;
         }
-        AdminRoute::Requests => requests::page_query(&request.query),
-        AdminRoute::Request => requests::detail_query(&request.path),
-        AdminRoute::Unknown => Err(AppError::NotFound(request.path.clone())),
+        AdminRoute::Requests => requests::page_query(request.query()),
+        AdminRoute::Request => requests::detail_query(request.path()),
+        AdminRoute::Unknown => Err(AppError::NotFound(request.path().to_string())),
     };
     // The console's reads are not logged: an open console would fill the log it shows.
     let logged = !matches!(route, AdminRoute::Requests | AdminRoute::Request);

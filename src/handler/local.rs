@@ -4,7 +4,6 @@
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use http::HeaderMap;
 use monoio::net::TcpStream;
 
 use std::time::SystemTime;
@@ -16,6 +15,7 @@ use super::exchange::{new_request_id, Exchange};
 use crate::config::Config;
 use crate::context::{Generation, WorkerContext};
 use crate::error::AppError;
+use crate::http::fields::Fields;
 use crate::http::response::{self, ResponseHead};
 use crate::json::push_json_string;
 use crate::limits;
@@ -100,9 +100,9 @@ pub async fn usage(
     mut exchange: Exchange<'_>,
     generation: &Generation,
     client: &mut TcpStream,
-    headers: &HeaderMap,
+    fields: &Fields,
 ) -> bool {
-    let identity = match access::identify(&generation.config, headers) {
+    let identity = match access::identify(&generation.config, fields) {
         Ok(identity) => identity,
         Err(error) => return exchange.fail(client, error).await,
     };
@@ -124,9 +124,9 @@ pub async fn models(
     mut exchange: Exchange<'_>,
     config: &Config,
     client: &mut TcpStream,
-    headers: &HeaderMap,
+    fields: &Fields,
 ) -> bool {
-    let identity = match access::identify(config, headers) {
+    let identity = match access::identify(config, fields) {
         Ok(identity) => identity,
         Err(error) => return exchange.fail(client, error).await,
     };
@@ -148,10 +148,10 @@ pub async fn model(
     mut exchange: Exchange<'_>,
     config: &Config,
     client: &mut TcpStream,
-    headers: &HeaderMap,
+    fields: &Fields,
     id: &str,
 ) -> bool {
-    let identity = match access::identify(config, headers) {
+    let identity = match access::identify(config, fields) {
         Ok(identity) => identity,
         Err(error) => return exchange.fail(client, error).await,
     };

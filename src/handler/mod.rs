@@ -28,7 +28,7 @@ use crate::http::router::{self, Route};
 /// Handles one request; returns whether the connection can carry another.
 /// `request` is borrowed: an async fn keeps an argument taken by value twice in its state.
 pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: &Request) -> bool {
-    let route = router::route(&request.method, &request.path);
+    let route = router::route(&request.method, request.path());
     let keep_alive = request.keep_alive && !context.is_shutting_down();
     let generation = context.generation();
     let exchange = |endpoint: &str| {
@@ -46,48 +46,48 @@ pub async fn handle(context: &WorkerContext, client: &mut TcpStream, request: &R
         Route::Ready => local::ready(context, client, keep_alive).await,
         Route::Metrics => local::metrics(context, client, keep_alive).await,
         Route::Models => {
-            let exchange = exchange(&request.path);
-            local::models(exchange, &generation.config, client, &request.headers).await
+            let exchange = exchange(request.path());
+            local::models(exchange, &generation.config, client, &request.fields).await
         }
         Route::Usage => {
-            let exchange = exchange(&request.path);
-            local::usage(exchange, &generation, client, &request.headers).await
+            let exchange = exchange(request.path());
+            local::usage(exchange, &generation, client, &request.fields).await
         }
         Route::Model => {
-            let exchange = exchange(&request.path);
-            let id = router::model_id(&request.path).unwrap_or_default();
-            local::model(exchange, &generation.config, client, &request.headers, id).await
+            let exchange = exchange(request.path());
+            let id = router::model_id(request.path()).unwrap_or_default();
+            local::model(exchange, &generation.config, client, &request.fields, id).await
         }
         Route::Proxy(endpoint) => {
             // The log names the path as called: Gemini's and Bedrock's hold the model.
-            let path = match endpoint.routed_model(&request.path) {
-                Some(_) => request.path.as_str(),
+            let path = match endpoint.routed_model(request.path()) {
+                Some(_) => request.path(),
                 None => endpoint.path(),
             };
             let exchange = exchange(path);
             exchange.proxy(client, request, endpoint).await
         }
         Route::Admin(route) => {
-            let exchange = exchange(&request.path);
+            let exchange = exchange(request.path());
             admin::admin(exchange, context, client, request, route).await
         }
         Route::Console => {
             // Like any unknown path unless an admin key turns the console on.
             if generation.config.admin_key.is_some() {
-                if let Some(kept) = console::asset(client, keep_alive, &request.path).await {
+                if let Some(kept) = console::asset(client, keep_alive, request.path()).await {
                     return kept;
                 }
             }
-            let error = AppError::NotFound(request.path.clone());
-            exchange(&request.path).fail(client, error).await
+            let error = AppError::NotFound(request.path().to_string());
+            exchange(request.path()).fail(client, error).await
         }
         Route::MethodNotAllowed => {
-            let exchange = exchange(&request.path);
+            let exchange = exchange(request.path());
             exchange.fail(client, AppError::MethodNotAllowed).await
         }
         Route::NotFound => {
-            let error = AppError::NotFound(request.path.clone());
-            exchange(&request.path).fail(client, error).await
+            let error = AppError::NotFound(request.path().to_string());
+            exchange(request.path()).fail(client, error).await
         }
     }
 }

@@ -3,6 +3,7 @@
 //! connection loop (`server`) reads, the handler decides what to write.
 
 pub mod chunked;
+pub mod fields;
 pub mod query;
 pub mod request;
 pub mod response;

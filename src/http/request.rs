@@ -6,8 +6,9 @@ use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
+use http::{Method, Uri, Version};
 
+use super::fields::Fields;
 use crate::error::AppError;
 
 /// The answer to `Expect: 100-continue`.
@@ -15,14 +16,24 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 pub struct Request {
     pub method: Method,
-    /// The path without the query string.
-    pub path: String,
-    /// The query string without its `?` (empty when there is none).
-    pub query: String,
-    pub headers: HeaderMap,
+    /// The request target, in the head's bytes.
+    pub target: Uri,
+    pub fields: Fields,
     pub body: Bytes,
     pub keep_alive: bool,
     pub received_at: Instant,
+}
+
+impl Request {
+    /// The path without the query string.
+    pub fn path(&self) -> &str {
+        self.target.path()
+    }
+
+    /// The query string without its `?` (empty when there is none).
+    pub fn query(&self) -> &str {
+        self.target.query().unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -37,9 +48,8 @@ pub struct RequestLimits {
 /// A request head, with what it says about the body that follows.
 pub struct RequestHead {
     pub method: Method,
-    pub path: String,
-    pub query: String,
-    pub headers: HeaderMap,
+    pub target: Uri,
+    pub fields: Fields,
     pub keep_alive: bool,
     pub framing: BodyFraming,
 }
@@ -47,17 +57,16 @@ pub struct RequestHead {
 impl RequestHead {
     /// curl and some SDKs wait (a second, or forever) for `100 Continue` before the body.
     pub fn expects_continue(&self) -> bool {
-        self.headers
-            .get(http::header::EXPECT)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+        self.fields
+            .get("expect")
+            .is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"))
     }
 
     pub fn into_request(self, body: Bytes, received_at: Instant) -> Request {
         Request {
             method: self.method,
-            path: self.path,
-            query: self.query,
-            headers: self.headers,
+            target: self.target,
+            fields: self.fields,
             body,
             keep_alive: self.keep_alive,
             received_at,
@@ -110,36 +119,31 @@ pub fn parse_head(
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
-    // Values and the target stay in the head's bytes (shared, not copied); names are matched
-    // now.
+    // The target and the fields stay in the head's bytes (shared, not copied).
     let start = buffer.as_ptr() as usize;
+    let range_of = |part: &[u8]| {
+        let at = part.as_ptr() as usize - start;
+        at..at + part.len()
+    };
     let Some(target) = parsed.path else {
         return Err(bad("request target"));
     };
-    let target_at = target.as_ptr() as usize - start;
-    let target_range = target_at..target_at + target.len();
-    let mut fields = Vec::with_capacity(parsed.headers.len());
-    for field in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| bad("header name"))?;
-        let offset = field.value.as_ptr() as usize - start;
-        fields.push((name, offset..offset + field.value.len()));
-    }
+    let target_range = range_of(target.as_bytes());
+    let ranges = parsed
+        .headers
+        .iter()
+        .map(|field| (range_of(field.name.as_bytes()), range_of(field.value)))
+        .collect();
     let head = buffer.split_to(head_len).freeze();
-    let target = http::Uri::from_maybe_shared(head.slice(target_range))
-        .map_err(|_| bad("request target"))?;
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, range) in fields {
-        let value =
-            HeaderValue::from_maybe_shared(head.slice(range)).map_err(|_| bad("header value"))?;
-        headers.append(name, value);
-    }
+    let target =
+        Uri::from_maybe_shared(head.slice(target_range)).map_err(|_| bad("request target"))?;
+    let fields = Fields::new(head, ranges);
     Ok(Some(RequestHead {
-        keep_alive: wants_keep_alive(version, &headers),
-        framing: body_framing(&headers)?,
+        keep_alive: wants_keep_alive(version, &fields),
+        framing: body_framing(&fields)?,
         method,
-        path: target.path().to_string(),
-        query: target.query().unwrap_or_default().to_string(),
-        headers,
+        target,
+        fields,
     }))
 }
 
@@ -167,19 +171,16 @@ pub enum BodyFraming {
 
 /// RFC 9112 §6: a request with both Transfer-Encoding and Content-Length, several differing
 /// Content-Lengths, or a transfer coding other than chunked is refused (request smuggling).
-fn body_framing(headers: &HeaderMap) -> Result<BodyFraming, AppError> {
-    let mut encodings = headers.get_all(http::header::TRANSFER_ENCODING).iter();
-    let mut lengths = headers
-        .get_all(http::header::CONTENT_LENGTH)
-        .iter()
-        .peekable();
+fn body_framing(fields: &Fields) -> Result<BodyFraming, AppError> {
+    let mut encodings = fields.get_all("transfer-encoding");
+    let mut lengths = fields.get_all("content-length").peekable();
     if let Some(encoding) = encodings.next() {
         if lengths.peek().is_some() {
             return Err(AppError::BadRequest(
                 "both Transfer-Encoding and Content-Length".into(),
             ));
         }
-        if encodings.next().is_some() || !encoding.as_bytes().eq_ignore_ascii_case(b"chunked") {
+        if encodings.next().is_some() || !encoding.eq_ignore_ascii_case(b"chunked") {
             return Err(AppError::BadRequest(
                 "only 'Transfer-Encoding: chunked' is supported".into(),
             ));
@@ -188,7 +189,7 @@ fn body_framing(headers: &HeaderMap) -> Result<BodyFraming, AppError> {
     }
     let mut length = None;
     for value in lengths {
-        let parsed = std::str::from_utf8(value.as_bytes())
+        let parsed = std::str::from_utf8(value)
             .ok()
             .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|text| text.parse::<usize>().ok())
@@ -206,10 +207,8 @@ fn body_framing(headers: &HeaderMap) -> Result<BodyFraming, AppError> {
     })
 }
 
-fn wants_keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    let connection = headers
-        .get(http::header::CONNECTION)
-        .map(|value| value.as_bytes());
+fn wants_keep_alive(version: Version, fields: &Fields) -> bool {
+    let connection = fields.get("connection");
     let has = |token: &[u8]| {
         connection.is_some_and(|value| {
             value
@@ -228,12 +227,17 @@ fn wants_keep_alive(version: Version, headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
+    fn headers(pairs: &[(&str, &str)]) -> Fields {
+        let mut head = Vec::new();
+        let mut ranges = Vec::new();
         for (name, value) in pairs {
-            map.append(*name, value.parse().unwrap());
+            let name_at = head.len();
+            head.extend_from_slice(name.as_bytes());
+            let value_at = head.len();
+            head.extend_from_slice(value.as_bytes());
+            ranges.push((name_at..value_at, value_at..head.len()));
         }
-        map
+        Fields::new(Bytes::from(head), ranges)
     }
 
     #[test]
@@ -294,7 +298,7 @@ mod tests {
         assert!(parse_head(&mut partial, &limits()).unwrap().is_none());
         partial.extend_from_slice(b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
         let head = parse_head(&mut partial, &limits()).unwrap().unwrap();
-        assert_eq!(head.path, "/v1/chat/completions");
+        assert_eq!(head.target.path(), "/v1/chat/completions");
         assert!(head.keep_alive && head.expects_continue());
         assert!(matches!(head.framing, BodyFraming::Length(5)));
         assert_eq!(&partial[..], b"hello");
@@ -349,7 +353,7 @@ mod tests {
             ..limits()
         };
         let head = parse_head(&mut head_with(200), &many).unwrap().unwrap();
-        assert_eq!(head.headers.len(), 200);
+        assert_eq!(head.fields.len(), 200);
         assert_eq!(
             parse_head(&mut head_with(201), &many).err(),
             Some(AppError::TooManyHeaders { limit: 200 })
@@ -359,5 +363,43 @@ mod tests {
             parse_head(&mut bare, &limits()),
             Err(AppError::BadRequest(_))
         ));
+    }
+
+    /// Names match in any case, repeated fields keep their order, values lose the blanks
+    /// around them; a folded line, a control byte or a blank before the colon is refused.
+    #[test]
+    fn fields_are_read_as_sent_and_checked_as_before() {
+        let mut buffer = BytesMut::from(
+            &b"GET /p?q=1 HTTP/1.1\r\nX-Key:  a b \t\r\nHost: h\r\nx-key: c\r\n\r\n"[..],
+        );
+        let head = parse_head(&mut buffer, &limits()).unwrap().unwrap();
+        let fields = &head.fields;
+        assert_eq!(fields.get("X-KEY"), Some(&b"a b"[..]));
+        assert_eq!(
+            fields.get_all("x-key").collect::<Vec<_>>(),
+            [&b"a b"[..], b"c"]
+        );
+        assert_eq!(fields.text("host"), Some("h"));
+        assert_eq!(fields.get("absent"), None);
+        let names: Vec<&str> = fields.iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["X-Key", "Host", "x-key"]);
+        assert_eq!(
+            (head.target.path(), head.target.query()),
+            ("/p", Some("q=1"))
+        );
+        for refused in [
+            &b"GET / HTTP/1.1\r\nx: a\r\n b\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nx: a\x01b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx: a\x7fb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx : a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx(y): a\r\n\r\n",
+        ] {
+            let refused = parse_head(&mut BytesMut::from(refused), &limits());
+            assert!(matches!(refused, Err(AppError::BadRequest(_))));
+        }
+        let mut obs_text = BytesMut::from(&b"GET / HTTP/1.1\r\nx: caf\xc3\xa9\r\n\r\n"[..]);
+        let head = parse_head(&mut obs_text, &limits()).unwrap().unwrap();
+        assert_eq!(head.fields.get("x"), Some(&b"caf\xc3\xa9"[..]));
+        assert_eq!(head.fields.text("x"), None);
     }
 }

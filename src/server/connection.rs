@@ -307,7 +307,7 @@ impl ClientConnection {
             Err(ReadError::Rejected { error, drain, .. }) => Err(ReadError::Rejected {
                 error,
                 method: Some(head.method),
-                path: head.path,
+                path: head.target.path().to_string(),
                 drain,
             }),
             Err(closed) => Err(closed),

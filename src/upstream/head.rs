@@ -8,6 +8,7 @@ use std::mem::MaybeUninit;
 use bytes::{Buf, BytesMut};
 
 use super::body::{BodyFraming, ChunkedDecoder};
+use crate::http::fields::text;
 
 /// More fields than this is not an HTTP server we can talk to.
 const MAX_FIELDS: usize = 128;
@@ -109,14 +110,6 @@ fn read_fields(
         content_type,
         retry_after,
     })
-}
-
-/// A field value as text, when it is visible ASCII (as `HeaderValue::to_str` has it).
-fn text(value: &[u8]) -> Option<&str> {
-    let visible = value
-        .iter()
-        .all(|&byte| byte == b'\t' || (b' '..0x7f).contains(&byte));
-    visible.then(|| std::str::from_utf8(value).ok()).flatten()
 }
 
 #[cfg(test)]

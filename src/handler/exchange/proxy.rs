@@ -109,7 +109,7 @@ impl<'g> Exchange<'g> {
         if let ClientIdentity::Key { index, key } = identity {
             self.limited_key = Some((key, &generation.ledgers[index]));
         }
-        let routed = endpoint.routed_model(&request.path);
+        let routed = endpoint.routed_model(request.path());
         let routed = routed
             .as_ref()
             .map(|(model, stream)| (model.as_str(), *stream));
@@ -125,7 +125,7 @@ impl<'g> Exchange<'g> {
         }
         let affinity = &self.context.shared.response_affinity;
         let mut prepared = Prepared::new(body, model, endpoint, config, affinity)?;
-        if endpoint == Endpoint::GeminiStream && !wants_sse(&request.query) {
+        if endpoint == Endpoint::GeminiStream && !wants_sse(request.query()) {
             prepared.client_framing = Framing::JsonArray;
         }
         self.record.price = config.model(model).price;
