@@ -270,7 +270,9 @@ impl ClientConnection {
                 return Err(ReadError::Closed);
             }
         };
-        let body_deadline = Instant::now() + limits.body_timeout;
+        // The body's clock starts when the gateway first waits for body bytes: the usual
+        // body came with its head, and needs no clock reading at all.
+        let body_deadline = BodyDeadline::after(limits.body_timeout);
         let body = match head.framing {
             BodyFraming::Empty => Ok(Bytes::new()),
             BodyFraming::Length(len) if len > limits.max_body_bytes => {
@@ -322,10 +324,14 @@ impl ClientConnection {
         Ok(())
     }
 
-    async fn read_fixed_body(&mut self, len: usize, deadline: Instant) -> Result<Bytes, ReadError> {
+    async fn read_fixed_body(
+        &mut self,
+        len: usize,
+        mut deadline: BodyDeadline,
+    ) -> Result<Bytes, ReadError> {
         while self.buffer.len() < len {
             self.buffer.reserve(len - self.buffer.len());
-            if !self.fill_until(deadline).await? {
+            if !self.fill_until(deadline.at()).await? {
                 return Err(ReadError::Closed);
             }
         }
@@ -335,16 +341,32 @@ impl ClientConnection {
     async fn read_chunked_body(
         &mut self,
         mut body: ChunkedBody,
-        deadline: Instant,
+        mut deadline: BodyDeadline,
     ) -> Result<Bytes, ReadError> {
         loop {
             if let Some(body) = body.decode(&mut self.buffer)? {
                 return Ok(body);
             }
-            if !self.fill_until(deadline).await? {
+            if !self.fill_until(deadline.at()).await? {
                 return Err(ReadError::Closed);
             }
         }
+    }
+}
+
+/// A request body's deadline, `timeout` after the first wait for its bytes.
+struct BodyDeadline {
+    timeout: Duration,
+    at: Option<Instant>,
+}
+
+impl BodyDeadline {
+    fn after(timeout: Duration) -> Self {
+        Self { timeout, at: None }
+    }
+
+    fn at(&mut self) -> Instant {
+        *self.at.get_or_insert_with(|| Instant::now() + self.timeout)
     }
 }
 
