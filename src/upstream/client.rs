@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -344,7 +345,7 @@ async fn exchange(
         let written_at = Instant::now();
         let head = match head_within.map(|within| written_at + within) {
             Some(head_deadline) if head_deadline < deadline => {
-                monoio::time::timeout_at(head_deadline.into(), read_head(connection))
+                super::before(head_deadline, pin!(read_head(connection)))
                     .await
                     .unwrap_or(Err(SendError::TimedOut("first token")))
             }
@@ -358,7 +359,7 @@ async fn exchange(
             head => head.map(|head| (written_at, head)),
         }
     };
-    monoio::time::timeout_at(deadline.into(), written_and_read)
+    super::before(deadline, pin!(written_and_read))
         .await
         .unwrap_or(Err(SendError::TimedOut("response")))
 }
@@ -454,7 +455,7 @@ impl UpstreamResponse {
                 }
             })
         };
-        monoio::time::timeout_at(deadline.into(), read)
+        super::before(deadline, pin!(read))
             .await
             .unwrap_or(Err(BodyError::TimedOut))
     }

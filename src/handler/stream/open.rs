@@ -3,6 +3,7 @@
 //! included; a non-SSE answer (the client's own error, or an upstream that ignored
 //! `stream`) is read whole instead.
 
+use std::pin::pin;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use super::sse::{self, EventFramer, Said};
 use crate::dialect::{Dialect, Framing};
 use crate::dispatch::{classify_body_error, classify_send_error, AttemptTarget, Failure};
 use crate::handler::forward::{read_whole, Delivered};
-use crate::upstream::{UpstreamClient, UpstreamRequest, UpstreamResponse, EVENT_STREAM};
+use crate::upstream::{self, UpstreamClient, UpstreamRequest, UpstreamResponse, EVENT_STREAM};
 
 /// What an attempt to open a stream produced.
 #[expect(
@@ -77,13 +78,12 @@ pub async fn open(
     // The events before the first data event (usually none: it comes in the first read).
     let mut before: Option<Bytes> = None;
     loop {
-        let chunk =
-            monoio::time::timeout_at(first_token_deadline.into(), response.next_chunk()).await;
+        let chunk = upstream::before(first_token_deadline, pin!(response.next_chunk())).await;
         let bytes = match chunk {
-            Err(_) => return Err(Failure::first_token_timeout()),
-            Ok(Err(error)) => return Err(classify_body_error(&error)),
-            Ok(Ok(None)) => return Err(Failure::ended_before_first_token()),
-            Ok(Ok(Some(bytes))) => bytes,
+            None => return Err(Failure::first_token_timeout()),
+            Some(Err(error)) => return Err(classify_body_error(&error)),
+            Some(Ok(None)) => return Err(Failure::ended_before_first_token()),
+            Some(Ok(Some(bytes))) => bytes,
         };
         let Some(events) = framer.push(bytes) else {
             continue;
