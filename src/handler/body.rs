@@ -2,6 +2,7 @@
 //! model name, the usage option, a continuation message) by splicing bytes, so the rest of
 //! the client's JSON reaches the upstream exactly as sent.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -31,10 +32,12 @@ pub struct RequestBody {
     pub previous_response_id: Option<String>,
     /// The dialect the body is written in (where its messages are, and their shape).
     dialect: Dialect,
-    spans: TopLevelSpans,
+    /// The body has a top-level `model` (Gemini and Converse bodies name none).
+    names_model: bool,
+    has_stream_options: bool,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct TopLevelSpans {
     model: Option<Range<usize>>,
     stream_options: Option<Range<usize>>,
@@ -62,7 +65,10 @@ impl RequestBody {
             return Err(AppError::EmptyBody);
         }
         let read = json::read_copy(&raw, |value| {
-            let top = TopLevel::read(value);
+            let top = match TopLevel::read(value) {
+                Ok(top) => top,
+                Err(key) => return Err(AppError::InvalidJson(format!("duplicate key '{key}'"))),
+            };
             let config = top.generation_config.or(top.inference_config);
             let config = config.as_ref();
             let n = top
@@ -77,14 +83,18 @@ impl RequestBody {
             let (model, stream) = match routed {
                 Some((model, stream)) => (model.to_string(), stream),
                 None => (
-                    top.model?.as_str()?.to_string(),
+                    top.model
+                        .as_ref()
+                        .and_then(|model| model.as_str())
+                        .ok_or(AppError::MissingModel)?
+                        .to_string(),
                     top.stream
                         .and_then(|stream| stream.as_bool())
                         .unwrap_or(false),
                 ),
             };
             let number = |field: Option<Value<'_, '_>>| field.and_then(|field| field.as_u64());
-            Some(Self {
+            Ok(Self {
                 raw: Bytes::new(),
                 model,
                 stream,
@@ -105,34 +115,45 @@ impl RequestBody {
                     .and_then(|id| id.as_str())
                     .map(str::to_string),
                 dialect,
-                spans: TopLevelSpans::default(),
+                names_model: top.model.is_some(),
+                has_stream_options: top.stream_options.is_some(),
             })
         });
-        let mut body = read
-            .map_err(|e| AppError::InvalidJson(json::describe_error(&raw, &e)))?
-            .ok_or(AppError::MissingModel)?;
-        body.spans = scan_top_level(&raw)?;
+        let mut body =
+            read.map_err(|e| AppError::InvalidJson(json::describe_error(&raw, &e)))??;
         body.raw = raw;
         Ok(body)
     }
 
     /// The body for one upstream: `model` renamed and, for streams, usage requested.
     pub fn for_upstream(&self, upstream_model: &str) -> Bytes {
-        let mut edits = Vec::new();
         // Gemini and Converse bodies name no model: it goes in the URL.
-        if self.model != upstream_model && self.spans.model.is_some() {
+        let rename = self.model != upstream_model && self.names_model;
+        let ask_usage = self.stream && self.asks_for_usage && !self.client_wants_usage;
+        if !rename && !ask_usage {
+            return self.raw.clone();
+        }
+        // The fields' spans are looked for only when one is edited: most bodies go out as sent,
+        // and a stream's usage request usually goes in front of the closing brace.
+        let spans = (rename || self.has_stream_options).then(|| scan_top_level(&self.raw));
+        let mut edits = Vec::new();
+        if rename {
             let mut quoted = String::new();
             push_json_string(&mut quoted, upstream_model);
-            edits.push(Edit::replace(self.spans.model.clone(), quoted));
+            let span = spans.as_ref().and_then(|spans| spans.model.clone());
+            edits.push(Edit::replace(span, quoted));
         }
-        if self.stream && self.asks_for_usage && !self.client_wants_usage {
-            edits.push(match &self.spans.stream_options {
-                Some(span) => Edit::replace(
-                    Some(span.clone()),
-                    with_include_usage(&self.raw[span.clone()]),
-                ),
+        if ask_usage {
+            let options = spans
+                .as_ref()
+                .and_then(|spans| spans.stream_options.clone());
+            edits.push(match options {
+                Some(span) => {
+                    let options = with_include_usage(&self.raw[span.clone()]);
+                    Edit::replace(Some(span), options)
+                }
                 None => Edit::insert(
-                    self.spans.end,
+                    closing_brace(&self.raw),
                     ",\"stream_options\":{\"include_usage\":true}".into(),
                 ),
             });
@@ -149,8 +170,7 @@ impl RequestBody {
         extra_fields: &[(String, String)],
     ) -> Option<Bytes> {
         let base = self.for_upstream(upstream_model);
-        // Scan again: the edits above moved the spans.
-        let spans = scan_top_level(&base).ok()?;
+        let spans = scan_top_level(&base);
         let messages = spans.messages?;
         let inside_end = messages.end - 1;
         let empty = base[messages.start + 1..inside_end]
@@ -238,8 +258,8 @@ fn with_include_usage(object: &[u8]) -> String {
     }
 }
 
-/// The top-level fields a body is routed by, each at its first occurrence, found in one
-/// pass over the object (a lookup per key walked the fields once for each of a dozen keys).
+/// The top-level fields a body is routed by, found in one pass over the object (a lookup per
+/// key walked the fields once for each of a dozen keys).
 #[derive(Default)]
 struct TopLevel<'tape, 'input> {
     model: Option<Value<'tape, 'input>>,
@@ -254,13 +274,18 @@ struct TopLevel<'tape, 'input> {
     max_tokens: Option<Value<'tape, 'input>>,
     max_output_tokens: Option<Value<'tape, 'input>>,
     previous_response_id: Option<Value<'tape, 'input>>,
+    /// Read only to refuse a repeat: a continuation appends to them.
+    messages: Option<Value<'tape, 'input>>,
 }
 
 impl<'tape, 'input> TopLevel<'tape, 'input> {
-    fn read(value: Value<'tape, 'input>) -> Self {
+    /// The fields, or the name of one that repeats: a repeated `model` (or any field read
+    /// here) is refused, since the gateway and the upstream could read different values
+    /// (keys compare unescaped: `"mod\u0065l"` is `model`).
+    fn read(value: Value<'tape, 'input>) -> Result<Self, &'input str> {
         let mut top = Self::default();
         let Some(fields) = value.as_object() else {
-            return top;
+            return Ok(top);
         };
         for (key, field) in &fields {
             let slot = match key {
@@ -276,53 +301,65 @@ impl<'tape, 'input> TopLevel<'tape, 'input> {
                 "max_tokens" => &mut top.max_tokens,
                 "max_output_tokens" => &mut top.max_output_tokens,
                 "previous_response_id" => &mut top.previous_response_id,
+                // Gemini's turns are its `contents`.
+                "messages" | "contents" => &mut top.messages,
                 _ => continue,
             };
-            slot.get_or_insert(field);
+            if slot.replace(field).is_some() {
+                return Err(key);
+            }
         }
-        top
+        Ok(top)
     }
 }
 
-/// Finds the byte spans of the top-level fields the gateway edits in a body that already
-/// parsed as JSON. A repeated `model` (or other edited key) is refused: the gateway and the
-/// upstream could otherwise read different values.
-fn scan_top_level(raw: &[u8]) -> Result<TopLevelSpans, AppError> {
+/// The byte spans of the top-level fields the gateway edits, in a body that parsed as a JSON
+/// object in which none of them repeats.
+fn scan_top_level(raw: &[u8]) -> TopLevelSpans {
     let mut spans = TopLevelSpans::default();
     let mut at = skip_ws(raw, 0) + 1; // past '{'
     loop {
         at = skip_ws(raw, at);
         match raw.get(at) {
-            Some(b'}') => {
+            Some(b'}') | None => {
                 spans.end = at;
-                return Ok(spans);
+                return spans;
             }
             Some(b',') => at = skip_ws(raw, at + 1),
             _ => {}
         }
         let key_start = at;
         at = skip_string(raw, at);
-        let key = &raw[key_start + 1..at - 1];
+        let key = &raw[key_start..at];
         at = skip_ws(raw, at) + 1; // past ':'
         let value_start = skip_ws(raw, at);
         at = skip_value(raw, value_start);
-        let slot = match key {
-            b"model" => &mut spans.model,
-            b"stream_options" => &mut spans.stream_options,
-            // Gemini's turns are its `contents`.
-            b"messages" | b"contents" => &mut spans.messages,
-            _ if key.contains(&b'\\') => {
-                return Err(AppError::InvalidJson(
-                    "escaped characters in a top-level key".into(),
-                ))
-            }
+        let slot = match unescaped_key(key).as_deref() {
+            Some(b"model") => &mut spans.model,
+            Some(b"stream_options") => &mut spans.stream_options,
+            Some(b"messages" | b"contents") => &mut spans.messages,
             _ => continue,
         };
-        if slot.replace(value_start..at).is_some() {
-            let key = String::from_utf8_lossy(key);
-            return Err(AppError::InvalidJson(format!("duplicate key '{key}'")));
-        }
+        *slot = Some(value_start..at);
     }
+}
+
+/// A quoted key's bytes without the quotes, its escapes undone (rare, so that path decodes).
+fn unescaped_key(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
+    if !inner.contains(&b'\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    let mut copy = quoted.to_vec();
+    let key = simd_json::to_owned_value(&mut copy).ok()?;
+    Some(Cow::Owned(key.as_str()?.as_bytes().to_vec()))
+}
+
+/// The index of a JSON object's closing brace: its last byte but whitespace.
+fn closing_brace(raw: &[u8]) -> usize {
+    raw.iter()
+        .rposition(|byte| !byte.is_ascii_whitespace())
+        .unwrap_or(raw.len())
 }
 
 #[cfg(test)]

@@ -189,3 +189,29 @@ fn gemini_and_converse_settings_are_read_from_their_config_objects() {
     assert_eq!(converse.max_tokens, Some(32));
     assert!(!converse.multi_choice_or_tools);
 }
+
+#[test]
+fn repeated_routed_fields_are_refused_however_spelled() {
+    for text in [
+        r#"{"model":"m","stream":false,"stream":true}"#,
+        r#"{"model":"a","mod\u0065l":"b"}"#,
+        r#"{"model":"m","messages":[],"messages":[]}"#,
+    ] {
+        let error = parse(text).unwrap_err();
+        assert!(
+            error.message().contains("duplicate key"),
+            "{text}: {}",
+            error.message()
+        );
+    }
+}
+
+#[test]
+fn an_escaped_model_key_is_still_renamed_and_usage_goes_before_the_brace() {
+    let body = parse(r#"{"mod\u0065l":"alias","stream":true,"messages":[]}  "#).unwrap();
+    assert_eq!(body.model, "alias");
+    assert_eq!(
+        std::str::from_utf8(&body.for_upstream("real")).unwrap(),
+        r#"{"mod\u0065l":"real","stream":true,"messages":[],"stream_options":{"include_usage":true}}  "#
+    );
+}
