@@ -14,7 +14,10 @@
 # callgrind files of the larger run in OUT_DIR (default a temp dir) for callgrind_annotate.
 # The workers run on the epoll driver: under valgrind 3.19 the io_uring probe never returns (the
 # user-space path measured is the same but for the driver's own code).
-# Needs valgrind (apt-get install valgrind). All traffic is on 127.0.0.1.
+# TARGET=nginx measures nginx instead, the same way (one process, `master_process off`, the
+# bench's proxy settings, no access log): the floor a plain reverse proxy sets on the worker.
+# Needs valgrind (apt-get install valgrind), and nginx for TARGET=nginx. All traffic is on
+# 127.0.0.1.
 set -euo pipefail
 
 mode=${1:-plain}
@@ -30,8 +33,12 @@ case $mode in
 esac
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 
+target=${TARGET:-gpt-api}
 cd "$root"
-if [[ -z ${GATEWAY_BIN:-} ]]; then
+if [[ $target == nginx ]]; then
+    gateway_bin=$(command -v nginx || echo /usr/sbin/nginx)
+    [[ -x $gateway_bin ]] || { echo "nginx is missing: apt-get install nginx-light" >&2; exit 1; }
+elif [[ -z ${GATEWAY_BIN:-} ]]; then
     cargo build --profile profiling -p gpt-api --quiet
     gateway_bin=$root/target/profiling/gpt-api
 else
@@ -62,11 +69,72 @@ listening_addr() {
 }
 mock_addr=$(listening_addr "$out/mock.log")
 
+# start_nginx DIR: nginx under callgrind in the background (its pid last in pids), its address
+# on stdout.
+start_nginx() {
+    local dir=$1 port i
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat >"$dir/nginx.conf" <<EOF
+master_process off;
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+    upstream mock {
+        server $mock_addr;
+        keepalive 1024;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }
+    }
+}
+EOF
+    valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$gateway_bin" -p "$dir" \
+        -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/gateway.log" 2>"$dir/valgrind.err" &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    for ((i = 0; i < 300; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            nginx_addr=127.0.0.1:$port
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "nginx did not start under callgrind: see $dir/error.log" >&2
+    return 1
+}
+
 # run REQUESTS DIR: the gateway under callgrind, REQUESTS sent, stopped; callgrind files in DIR.
 run() {
-    local requests=$1 dir=$2 gateway
+    local requests=$1 dir=$2 gateway address
     mkdir -p "$dir"
     rm -f "$dir"/cg.out* "$dir"/gpt_api.db*
+    if [[ $target == nginx ]]; then
+        start_nginx "$dir"
+        "$load_bin" --target "$nginx_addr" --model bench "${load_args[@]}" \
+            --concurrency 4 --threads 1 --requests "$requests" --duration-s 600 \
+            --timeout-ms 60000 >"$dir/load.json"
+        kill -QUIT "$nginx_pid"
+        wait "$nginx_pid" || true
+        return
+    fi
     cat >"$dir/gateway.toml" <<EOF
 [server]
 listen = "127.0.0.1:0"
@@ -102,9 +170,12 @@ EOF
 # hands it rows).
 role_totals() {
     local dir=$1 file total worker=0 logging=0 database=0
-    for file in "$dir"/cg.out-*; do
+    # nginx's one process (one file, no threads) is its worker.
+    local files=("$dir"/cg.out-*)
+    [[ $target == nginx ]] && files=("$dir/cg.out")
+    for file in "${files[@]}"; do
         total=$(sed -n 's/^totals: *//p; s/^summary: *//p' "$file" | head -n1)
-        if grep -q 'handler..handle' "$file"; then
+        if [[ $target == nginx ]] || grep -q 'handler..handle' "$file"; then
             worker=$((worker + total))
         elif grep -q 'recorder..writer' "$file"; then
             logging=$((logging + total))
@@ -124,4 +195,4 @@ roles=(worker logging database)
 for i in 0 1 2; do
     printf '  %-9s %8d\n' "${roles[i]}" $(((large[i] - small[i]) / count))
 done
-echo "callgrind files: $out/cg.out-*; bench-load's results: $out/load.json"
+echo "callgrind files: $out/cg.out*; bench-load's results: $out/load.json"
