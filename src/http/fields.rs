@@ -38,6 +38,14 @@ impl Fields {
         })
     }
 
+    /// Every field in the order received, name and value as bytes.
+    pub fn raw(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let field = |range: &Range<usize>| &self.head[range.clone()];
+        self.ranges
+            .iter()
+            .map(move |(name, value)| (field(name), field(value)))
+    }
+
     /// The values of every field called `name` (in any case), in order.
     pub fn get_all<'a, 'n>(
         &'a self,

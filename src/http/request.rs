@@ -172,39 +172,52 @@ pub enum BodyFraming {
 /// RFC 9112 §6: a request with both Transfer-Encoding and Content-Length, several differing
 /// Content-Lengths, or a transfer coding other than chunked is refused (request smuggling).
 fn body_framing(fields: &Fields) -> Result<BodyFraming, AppError> {
-    let mut encodings = fields.get_all("transfer-encoding");
-    let mut lengths = fields.get_all("content-length").peekable();
-    if let Some(encoding) = encodings.next() {
-        if lengths.peek().is_some() {
+    // One pass over the fields for both names (a lookup per name walked them twice).
+    let mut encodings = 0;
+    let mut chunked = false;
+    let mut length = None;
+    for (name, value) in fields.raw() {
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            encodings += 1;
+            chunked = value.eq_ignore_ascii_case(b"chunked");
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let parsed = std::str::from_utf8(value)
+                .ok()
+                .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|text| text.parse::<usize>().ok());
+            // The first fault found is the one reported.
+            length = match (length, parsed) {
+                (Some(Err(error)), _) => Some(Err(error)),
+                (_, None) => Some(Err("invalid Content-Length")),
+                (Some(Ok(previous)), Some(parsed)) if previous != parsed => {
+                    Some(Err("conflicting Content-Length headers"))
+                }
+                (_, Some(parsed)) => Some(Ok(parsed)),
+            };
+        }
+    }
+    if encodings > 0 {
+        if length.is_some() {
             return Err(AppError::BadRequest(
                 "both Transfer-Encoding and Content-Length".into(),
             ));
         }
-        if encodings.next().is_some() || !encoding.eq_ignore_ascii_case(b"chunked") {
+        if encodings > 1 || !chunked {
             return Err(AppError::BadRequest(
                 "only 'Transfer-Encoding: chunked' is supported".into(),
             ));
         }
         return Ok(BodyFraming::Chunked);
     }
-    let mut length = None;
-    for value in lengths {
-        let parsed = std::str::from_utf8(value)
-            .ok()
-            .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|text| text.parse::<usize>().ok())
-            .ok_or_else(|| AppError::BadRequest("invalid Content-Length".into()))?;
-        if length.is_some_and(|previous| previous != parsed) {
-            return Err(AppError::BadRequest(
-                "conflicting Content-Length headers".into(),
-            ));
-        }
-        length = Some(parsed);
-    }
-    Ok(match length {
-        Some(0) | None => BodyFraming::Empty,
-        Some(len) => BodyFraming::Length(len),
-    })
+    Ok(
+        match length
+            .transpose()
+            .map_err(|error| AppError::BadRequest(error.into()))?
+        {
+            Some(0) | None => BodyFraming::Empty,
+            Some(len) => BodyFraming::Length(len),
+        },
+    )
 }
 
 fn wants_keep_alive(version: Version, fields: &Fields) -> bool {
@@ -265,6 +278,41 @@ mod tests {
             body_framing(&headers(&[("transfer-encoding", "Chunked")])),
             Ok(BodyFraming::Chunked)
         ));
+        let refusal = |pairs: &[(&str, &str)]| match body_framing(&headers(pairs)) {
+            Err(error) => error.message(),
+            Ok(_) => panic!("{pairs:?} was accepted"),
+        };
+        for (pairs, reason) in [
+            (
+                &[("Transfer-Encoding", "chunked"), ("Content-Length", "x")][..],
+                "both Transfer-Encoding and Content-Length",
+            ),
+            (
+                &[
+                    ("transfer-encoding", "chunked"),
+                    ("transfer-encoding", "chunked"),
+                ],
+                "only 'Transfer-Encoding: chunked' is supported",
+            ),
+            (
+                &[
+                    ("content-length", "5"),
+                    ("content-length", "6"),
+                    ("content-length", "x"),
+                ],
+                "conflicting Content-Length headers",
+            ),
+            (
+                &[("content-length", "x"), ("content-length", "5")],
+                "invalid Content-Length",
+            ),
+        ] {
+            assert!(
+                refusal(pairs).contains(reason),
+                "{pairs:?}: {}",
+                refusal(pairs)
+            );
+        }
     }
 
     #[test]
