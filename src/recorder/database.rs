@@ -246,7 +246,7 @@ async fn connected<'s>(url: &str, store: &'s mut Option<Store>) -> Result<&'s St
 async fn perform(url: &str, store: &mut Option<Store>, call: &Call) -> CallResult {
     let store = connected(url, store).await?;
     match call {
-        Call::Insert(rows) => store.insert(rows).await.map_err(|error| error.to_string()),
+        Call::Insert(rows) => store.insert(rows).await,
         Call::Probe => store
             .ping()
             .await

@@ -1,26 +1,20 @@
 //! The INSERT statements behind `Store::insert`, one shape per backend, both skipping a row
 //! whose id is already there, so that a replayed row is never written twice.
-//! SQLite: multi-row `INSERT OR IGNORE ... VALUES`. PostgreSQL: one array per column and
-//! `UNNEST`, so a batch of any size is one statement with 26 parameters, prepared once and reused.
+//! SQLite: `INSERT OR IGNORE ... VALUES` for 8 rows and for 1, prepared once on the
+//! connection and kept, texts bound in place (`sqlite_statement`). PostgreSQL: one array per
+//! column and `UNNEST`, so a batch of any size is one statement with 26 parameters, prepared
+//! once and reused.
 
+use std::cell::RefCell;
+use std::ffi::{c_int, CString};
 use std::sync::LazyLock;
 
 use sqlx::postgres::PgQueryResult;
-use sqlx::sqlite::{SqliteArguments, SqliteQueryResult};
-use sqlx::{Arguments, PgConnection, SqliteConnection};
+use sqlx::sqlite::LockedSqliteHandle;
+use sqlx::{PgConnection, SqliteConnection, SqlitePool};
 
 use super::row::LogRow;
-
-/// Rows per SQLite statement, largest first: a batch goes as 8-row statements and its
-/// remainder as at most one each of 4, 2 and 1 rows. Four fixed texts, each parsed once and
-/// then reused from sqlx's statement cache (100 entries); a new text per batch size made
-/// SQLite re-parse on every flush. Eight, not 64: per row, SQLite spends fewer instructions
-/// on 8-row statements than on 64-row ones (22.1k against 25.4k in `log_cost`), and a small
-/// batch no longer goes one statement per row.
-const SQLITE_ROWS_PER_STATEMENT: [usize; 4] = [8, 4, 2, 1];
-
-/// Parameters per row of an SQLite statement: one per column.
-const PARAMETERS_PER_ROW: usize = 26;
+use super::sqlite_statement::{Bindings, SqliteFailure, Statement};
 
 const COLUMNS: &str = "id, created_at, client_key, endpoint, model, upstream, upstream_model, \
     stream, status, tried, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, \
@@ -39,80 +33,132 @@ const POSTGRES_INSERT: &str = "INSERT INTO request_logs (id, created_at, client_
     $25::float8[], $26::text[]) \
     ON CONFLICT (id) DO NOTHING";
 
-/// Returns the rows inserted (a replayed row already there is not).
-pub(super) async fn sqlite(
-    connection: &mut SqliteConnection,
-    rows: &[LogRow],
-) -> Result<u64, sqlx::Error> {
-    let mut inserted = 0;
-    let mut rest = rows;
-    for (size, text) in SQLITE_INSERTS.iter() {
-        let mut chunks = rest.chunks_exact(*size);
-        for chunk in chunks.by_ref() {
-            inserted += sqlite_statement(connection, text, chunk).await?;
-        }
-        rest = chunks.remainder();
-    }
-    Ok(inserted)
-}
+/// Rows per run of the SQLite statement. A statement's cursors stay open across its rows, so
+/// each index insert after the first is an append next to the last one; a one-row statement
+/// descends every index from its root (18.6k instructions per row in SQLite against 13.0k).
+const SQLITE_ROWS_PER_STATEMENT: usize = 8;
 
-async fn sqlite_statement(
-    connection: &mut SqliteConnection,
-    text: &str,
-    rows: &[LogRow],
-) -> Result<u64, sqlx::Error> {
-    // Room for every parameter at once, rather than growing a doubling at a time.
-    let mut arguments = SqliteArguments::default();
-    arguments.reserve(rows.len() * PARAMETERS_PER_ROW, 0);
-    let query = sqlx::query_with(text, arguments);
-    let query = rows.iter().fold(query, |query, row| {
-        query
-            .bind(row.id.as_str())
-            .bind(row.created_at.as_str())
-            .bind(row.client_key.as_deref())
-            .bind(row.endpoint.as_str())
-            .bind(row.model.as_deref())
-            .bind(row.upstream.as_deref())
-            .bind(row.upstream_model.as_deref())
-            .bind(row.stream)
-            .bind(row.status)
-            .bind(row.tried.as_str())
-            .bind(row.error.as_deref())
-            .bind(row.latency_ms)
-            .bind(row.ttft_ms)
-            .bind(row.prompt_tokens)
-            .bind(row.completion_tokens)
-            .bind(row.total_tokens)
-            .bind(row.finish_reason.as_deref())
-            .bind(row.request_body.as_deref())
-            .bind(row.response_content.as_deref())
-            .bind(row.reasoning_content.as_deref())
-            .bind(row.tool_calls.as_deref())
-            .bind(row.cancelled)
-            .bind(row.malformed)
-            .bind(row.usage_estimated)
-            .bind(row.cost_usd)
-            .bind(row.attempts.as_str())
-    });
-    let result: SqliteQueryResult = query.execute(connection).await?;
-    Ok(result.rows_affected())
-}
-
-// The statement texts are built once: assembling one per flush (a placeholder at a time)
-// was a quarter of the logging thread's CPU.
-static SQLITE_INSERTS: LazyLock<[(usize, String); 4]> =
-    LazyLock::new(|| SQLITE_ROWS_PER_STATEMENT.map(|rows| (rows, sqlite_insert(rows))));
-
-/// `INSERT OR IGNORE ... VALUES (?, ...), ...` for `rows` rows. `OR IGNORE` rather than
+/// `INSERT OR IGNORE ... VALUES (?, ...), ...` for 8 rows and for 1. `OR IGNORE` rather than
 /// `ON CONFLICT (id) DO NOTHING`: with the latter a NOT NULL column could still abort the
 /// statement half-way, so SQLite kept a statement journal of every page the statement
 /// touched (1.1k instructions per row, 5% of the SQLite thread). The two differ only for a
 /// NULL in a NOT NULL column, which cannot happen here: each such column is a `LogRow` field
 /// that is not an `Option` (and `latency_ms`, the one float, is always finite).
-fn sqlite_insert(rows: usize) -> String {
-    let placeholders = vec!["?"; PARAMETERS_PER_ROW].join(", ");
+static SQLITE_INSERTS: LazyLock<[CString; 2]> =
+    LazyLock::new(|| [sqlite_insert(SQLITE_ROWS_PER_STATEMENT), sqlite_insert(1)]);
+
+fn sqlite_insert(rows: usize) -> CString {
+    let placeholders = vec!["?"; PARAMETERS_PER_ROW as usize].join(", ");
     let values = vec![format!("({placeholders})"); rows].join(", ");
-    format!("INSERT OR IGNORE INTO request_logs ({COLUMNS}) VALUES {values}")
+    CString::new(format!(
+        "INSERT OR IGNORE INTO request_logs ({COLUMNS}) VALUES {values}"
+    ))
+    .expect("no NUL in the statement")
+}
+
+/// Parameters per row of an SQLite statement: one per column.
+const PARAMETERS_PER_ROW: c_int = 26;
+
+/// The SQLite INSERTs, prepared on the connection at its first batch and kept: preparing
+/// them cost 5.0k instructions per row at 40-row batches, more than binding the row.
+#[derive(Default)]
+pub(super) struct SqliteInserts(RefCell<Option<[Statement; 2]>>);
+
+impl SqliteInserts {
+    /// Finalizes the statements: before the connection closes (sqlx refuses to close one
+    /// with statements left).
+    pub(super) async fn finalize(&self, pool: &SqlitePool) -> Result<(), sqlx::Error> {
+        let mut connection = pool.acquire().await?;
+        let _locked = connection.lock_handle().await?;
+        self.0.borrow_mut().take();
+        Ok(())
+    }
+}
+
+/// Returns the rows inserted (a replayed row already there is not). Runs inside the caller's
+/// transaction, on the connection sqlx hands over for it.
+pub(super) async fn sqlite(
+    inserts: &SqliteInserts,
+    connection: &mut SqliteConnection,
+    rows: &[LogRow],
+) -> Result<u64, String> {
+    let mut handle = connection
+        .lock_handle()
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut prepared = inserts.0.borrow_mut();
+    sqlite_rows(&mut prepared, &mut handle, rows).map_err(|error| error.to_string())
+}
+
+fn sqlite_rows(
+    prepared: &mut Option<[Statement; 2]>,
+    handle: &mut LockedSqliteHandle<'_>,
+    rows: &[LogRow],
+) -> Result<u64, SqliteFailure> {
+    // The pool keeps its one connection for good. Should it ever hold another, the old one's
+    // statements are left alone (not finalized: that connection is no longer ours to use).
+    if let Some(elsewhere) = prepared.take_if(|[many, _]| !many.is_on(handle)) {
+        std::mem::forget(elsewhere);
+    }
+    if prepared.is_none() {
+        let [many, one] = &*SQLITE_INSERTS;
+        *prepared = Some([
+            Statement::prepare(handle, many)?,
+            Statement::prepare(handle, one)?,
+        ]);
+    }
+    let [many, one] = prepared.as_mut().expect("prepared above");
+    let mut inserted = 0;
+    let mut chunks = rows.chunks_exact(SQLITE_ROWS_PER_STATEMENT);
+    let mut insert = many.bind(handle);
+    for chunk in chunks.by_ref() {
+        for (n, row) in chunk.iter().enumerate() {
+            bind_row(&mut insert, n as c_int * PARAMETERS_PER_ROW, row)?;
+        }
+        inserted += insert.execute()?;
+    }
+    drop(insert);
+    let mut insert = one.bind(handle);
+    for row in chunks.remainder() {
+        bind_row(&mut insert, 0, row)?;
+        inserted += insert.execute()?;
+    }
+    Ok(inserted)
+}
+
+/// Binds `row` to the parameters after `before`, in `COLUMNS`' order.
+fn bind_row<'v>(
+    insert: &mut Bindings<'_, 'v>,
+    before: c_int,
+    row: &'v LogRow,
+) -> Result<(), SqliteFailure> {
+    let at = |column: c_int| before + column;
+    insert.text(at(1), &row.id)?;
+    insert.text(at(2), &row.created_at)?;
+    insert.optional_text(at(3), row.client_key.as_deref())?;
+    insert.text(at(4), &row.endpoint)?;
+    insert.optional_text(at(5), row.model.as_deref())?;
+    insert.optional_text(at(6), row.upstream.as_deref())?;
+    insert.optional_text(at(7), row.upstream_model.as_deref())?;
+    insert.integer(at(8), row.stream.into())?;
+    insert.integer(at(9), row.status.into())?;
+    insert.text(at(10), &row.tried)?;
+    insert.optional_text(at(11), row.error.as_deref())?;
+    insert.real(at(12), row.latency_ms)?;
+    insert.optional_real(at(13), row.ttft_ms)?;
+    insert.optional_integer(at(14), row.prompt_tokens)?;
+    insert.optional_integer(at(15), row.completion_tokens)?;
+    insert.optional_integer(at(16), row.total_tokens)?;
+    insert.optional_text(at(17), row.finish_reason.as_deref())?;
+    insert.optional_text(at(18), row.request_body.as_deref())?;
+    insert.optional_text(at(19), row.response_content.as_deref())?;
+    insert.optional_text(at(20), row.reasoning_content.as_deref())?;
+    insert.optional_text(at(21), row.tool_calls.as_deref())?;
+    insert.integer(at(22), row.cancelled.into())?;
+    insert.integer(at(23), row.malformed.into())?;
+    insert.integer(at(24), row.usage_estimated.into())?;
+    insert.optional_real(at(25), row.cost_usd)?;
+    insert.text(at(26), &row.attempts)
 }
 
 /// Returns the rows inserted (a replayed row already there is not).

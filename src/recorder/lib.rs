@@ -33,6 +33,7 @@ mod response;
 mod responses;
 mod row;
 mod spill;
+mod sqlite_statement;
 mod sse;
 mod store;
 mod stream;

@@ -10,7 +10,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::insert;
+use super::insert::{self, SqliteInserts};
 use super::row::LogRow;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -52,7 +52,8 @@ pub(super) enum OpenError {
 }
 
 pub(super) enum Store {
-    Sqlite(SqlitePool),
+    /// The pool's one connection, and the log's INSERTs prepared on it.
+    Sqlite(SqlitePool, SqliteInserts),
     Postgres(PgPool),
 }
 
@@ -82,7 +83,7 @@ impl Store {
                     .run(&pool)
                     .await
                     .map_err(|error| migrate_error(error, Backend::Sqlite))?;
-                Ok(Self::Sqlite(pool))
+                Ok(Self::Sqlite(pool, SqliteInserts::default()))
             }
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url)
@@ -104,29 +105,31 @@ impl Store {
 
     /// Inserts every row in one transaction; rows already there (a replay) are skipped.
     /// Returns how many were new.
-    pub(super) async fn insert(&self, rows: &[LogRow]) -> Result<u64, sqlx::Error> {
-        let inserted = match self {
-            Self::Sqlite(pool) => {
-                let mut transaction = pool.begin().await?;
-                let inserted = insert::sqlite(&mut transaction, rows).await?;
-                transaction.commit().await?;
-                inserted
+    pub(super) async fn insert(&self, rows: &[LogRow]) -> Result<u64, String> {
+        let text = |error: sqlx::Error| error.to_string();
+        match self {
+            Self::Sqlite(pool, inserts) => {
+                let mut transaction = pool.begin().await.map_err(text)?;
+                let inserted = insert::sqlite(inserts, &mut transaction, rows).await?;
+                transaction.commit().await.map_err(text)?;
+                Ok(inserted)
             }
             Self::Postgres(pool) => {
-                let mut transaction = pool.begin().await?;
-                let inserted = insert::postgres(&mut transaction, rows).await?;
-                transaction.commit().await?;
-                inserted
+                let mut transaction = pool.begin().await.map_err(text)?;
+                let inserted = insert::postgres(&mut transaction, rows)
+                    .await
+                    .map_err(text)?;
+                transaction.commit().await.map_err(text)?;
+                Ok(inserted)
             }
-        };
-        Ok(inserted)
+        }
     }
 
     /// The `n`th bound parameter of a statement, as `type_name` where the backend needs a
     /// cast (PostgreSQL reads text parameters as text; SQLite compares them as they are).
     pub(super) fn placeholder(&self, n: usize, type_name: &str) -> String {
         match self {
-            Self::Sqlite(_) => "?".to_owned(),
+            Self::Sqlite(..) => "?".to_owned(),
             Self::Postgres(_) => format!("CAST(${n} AS {type_name})"),
         }
     }
@@ -134,14 +137,18 @@ impl Store {
     /// One round trip: whether the database answers now.
     pub(super) async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Self::Sqlite(pool, _) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
         }
     }
 
     pub(super) async fn close(self) {
         match self {
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite(pool, inserts) => {
+                // Nothing to do if the connection cannot be had: the pool closes it anyway.
+                let _ = inserts.finalize(&pool).await;
+                pool.close().await;
+            }
             Self::Postgres(pool) => pool.close().await,
         }
     }

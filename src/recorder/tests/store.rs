@@ -87,7 +87,7 @@ fn sqlite_runs_in_wal_mode() {
     let url = dir.sqlite_url();
     let mode: String = runtime().block_on(async {
         let store = Store::open(&url).await.expect("open");
-        let Store::Sqlite(pool) = &store else {
+        let Store::Sqlite(pool, _) = &store else {
             panic!("not sqlite")
         };
         let row = sqlx::query("PRAGMA journal_mode")
@@ -98,6 +98,46 @@ fn sqlite_runs_in_wal_mode() {
         row.get(0)
     });
     assert_eq!(mode, "wal");
+}
+
+/// The INSERTs are prepared on the connection and kept; closing the store finalizes them, or
+/// SQLite would refuse to close the connection (its WAL file would stay behind).
+#[test]
+fn closing_after_inserts_really_closes_and_a_failed_insert_says_why() {
+    let dir = TempDir::new("store-close");
+    let url = dir.sqlite_url();
+    let rows: Vec<_> = (0..11).map(|n| full_row(&format!("{n:02}"))).collect();
+    runtime().block_on(async {
+        let store = Store::open(&url).await.expect("open");
+        assert_eq!(store.insert(&rows[..9]).await, Ok(9));
+        let Store::Sqlite(pool, _) = &store else {
+            panic!("not sqlite")
+        };
+        sqlx::query("ALTER TABLE request_logs RENAME TO kept_aside")
+            .execute(pool)
+            .await
+            .expect("rename");
+        let error = store.insert(&rows[9..]).await.expect_err("no table");
+        assert!(
+            error.contains("error returned from database") && error.contains("request_logs"),
+            "{error}"
+        );
+        sqlx::query("ALTER TABLE kept_aside RENAME TO request_logs")
+            .execute(pool)
+            .await
+            .expect("rename back");
+        assert_eq!(
+            store.insert(&rows).await,
+            Ok(2),
+            "the statements are made again"
+        );
+        store.close().await;
+    });
+    assert!(
+        !dir.path().join("log.db-wal").exists(),
+        "the connection closed cleanly (SQLite removes the WAL file at the last close)"
+    );
+    assert_eq!(sqlite_rows(&url), rows);
 }
 
 #[test]
