@@ -23,6 +23,8 @@ set -euo pipefail
 mode=${1:-plain}
 count=${2:-2000}
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The nginx reverse proxy of TARGET=nginx (shared with scripts/bench.sh).
+source "$root/bench/nginx-proxy.sh"
 out=${3:-$(mktemp -d /tmp/gpt-api-callgrind.XXXXXX)}
 warmup=${WARMUP:-200}
 mkdir -p "$out"
@@ -74,38 +76,17 @@ mock_addr=$(listening_addr "$out/mock.log")
 start_nginx() {
     local dir=$1 port i
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    cat >"$dir/nginx.conf" <<EOF
+    {
+        cat <<EOF
 master_process off;
 worker_processes 1;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $dir/client_body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    keepalive_requests 1000000;
-    upstream mock {
-        server $mock_addr;
-        keepalive 1024;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$port;
-        location / {
-            proxy_pass http://mock;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-            proxy_request_buffering off;
-        }
-    }
-}
 EOF
+        nginx_http_block "$dir" "$mock_addr" "127.0.0.1:$port"
+    } >"$dir/nginx.conf"
     valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$gateway_bin" -p "$dir" \
         -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/gateway.log" 2>"$dir/valgrind.err" &
     nginx_pid=$!

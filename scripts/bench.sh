@@ -18,6 +18,8 @@ case "${1:-}" in
 esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The nginx reverse proxy measured beside the gateway (shared with bench/callgrind.sh).
+source "$root/bench/nginx-proxy.sh"
 cd "$root"
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpt-api-bench.XXXXXX")
 results=$work/results.jsonl
@@ -224,38 +226,17 @@ if [[ -z $nginx_bin ]]; then
 else
     nginx_port=$(free_port)
     mkdir -p "$work/nginx"
-    cat >"$work/nginx/nginx.conf" <<EOF
+    {
+        cat <<EOF
 worker_processes $workers;
 daemon off;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
 worker_rlimit_nofile $(ulimit -n);
 events { worker_connections 16384; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx/client_body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    keepalive_requests 1000000;
-    upstream mock {
-        server $mock_addr;
-        keepalive 1024;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$nginx_port reuseport backlog=4096;
-        location / {
-            proxy_pass http://mock;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-            proxy_request_buffering off;
-        }
-    }
-}
 EOF
+        nginx_http_block "$work/nginx" "$mock_addr" "127.0.0.1:$nginx_port reuseport backlog=4096"
+    } >"$work/nginx/nginx.conf"
     "$nginx_bin" -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" >"$work/nginx/stdout.log" 2>&1 &
     nginx_pid=$!
     started_pids+=("$nginx_pid")
