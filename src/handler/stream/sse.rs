@@ -849,11 +849,19 @@ mod fuzz {
             let block: Vec<u8> = (0..rng.usize(0..16))
                 .flat_map(|_| pieces[rng.usize(..pieces.len())].iter().copied())
                 .collect();
+            let read = chat_events(&block);
             assert_eq!(
-                chat_events(&block),
+                read,
                 chat_events_reference(&block),
                 "{:?}",
                 String::from_utf8_lossy(&block)
+            );
+            // Opening a chat stream relies on it (`open::has_data`).
+            assert!(
+                !read
+                    .iter()
+                    .any(|(_, _, said)| matches!(said, Said::Error(_))),
+                "a chat event never reads as an error"
             );
         }
     }
