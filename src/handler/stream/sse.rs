@@ -182,11 +182,18 @@ fn single_line_chat_event(block: &[u8], start: usize) -> Option<(usize, Said)> {
             continue;
         }
         keyed = true;
-        if string_value_in_line(block, key_end)? {
+        let (string, value) = string_value_in_line(block, key_end)?;
+        if string {
             finished = true;
             // The rest of the line matters no more but for where it ends.
             break from + memchr::memchr(b'\n', &block[from..])?;
         }
+        // The usual single-choice chunk ends right there: no search for the line's end.
+        if block.get(value..value + NULL_LINE_END.len()) == Some(NULL_LINE_END) {
+            break value + NULL_LINE_END.len() - 1;
+        }
+        // Neither the key's tail nor the colon holds an underscore or an LF.
+        from = value;
     };
     if block[line_end - 1] == b'\r' || block.get(line_end + 1) != Some(&b'\n') {
         return None;
@@ -199,9 +206,14 @@ fn single_line_chat_event(block: &[u8], start: usize) -> Option<(usize, Said)> {
     Some((line_end + 2 - start, said))
 }
 
-/// Whether a string value follows the key that ends at `after` (as `field_value` reads it);
+/// How the usual chat chunk's line ends after its `"finish_reason":`, LF included: no
+/// underscore in it, so no key after it (a search for the LF cost more than this test).
+const NULL_LINE_END: &[u8] = b"null}]}\n";
+
+/// Whether a string value follows the key that ends at `after` (as `field_value` reads it),
+/// and where what follows the colon starts (or where the key's tail ends, without a colon);
 /// `None` when the whitespace to cross holds a CR or LF, which may be the line's end.
-fn string_value_in_line(block: &[u8], after: usize) -> Option<bool> {
+fn string_value_in_line(block: &[u8], after: usize) -> Option<(bool, usize)> {
     let skip_blanks = |mut at: usize| {
         while let Some(b' ' | b'\t' | b'\x0c') = block.get(at) {
             at += 1;
@@ -213,10 +225,10 @@ fn string_value_in_line(block: &[u8], after: usize) -> Option<bool> {
     };
     let (colon, next) = skip_blanks(after)?;
     if next != Some(&b':') {
-        return Some(false);
+        return Some((false, colon));
     }
-    let (_, value) = skip_blanks(colon + 1)?;
-    Some(value == Some(&b'"'))
+    let (at, value) = skip_blanks(colon + 1)?;
+    Some((value == Some(&b'"'), at))
 }
 
 /// The end (exclusive) of the last complete event: after a blank line (`\n\n` or `\r\n\r\n`).
@@ -823,7 +835,7 @@ mod fuzz {
             );
         }
         let mut rng = fastrand::Rng::with_seed(23);
-        let pieces: [&[u8]; 20] = [
+        let pieces: [&[u8]; 21] = [
             b"data: ",
             b"data:",
             b"{\"choices\":[",
@@ -844,6 +856,7 @@ mod fuzz {
             b"\"usage\":{}",
             b"\"choices\":[]",
             b": x\nevent: y\n",
+            b"}]}",
         ];
         for _ in 0..50_000 {
             let block: Vec<u8> = (0..rng.usize(0..16))
