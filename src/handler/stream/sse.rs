@@ -156,15 +156,16 @@ pub fn each_said(
 /// one pass that finds both its line's end and its `"finish_reason"` keys: its length and
 /// what it says, as `chat_said` reads its payload. `None` for any other shape, and for a key
 /// whose value the pass cannot read without crossing the line's end (whitespace that holds a
-/// CR or LF): `next_event` and `chat_said` read those.
+/// CR or LF): `next_event` and `chat_said` read those. Inlined into `each_said`'s loop: a
+/// call per event, and its answer returned through memory, cost ~25 instructions an event.
+#[inline(always)]
 fn single_line_chat_event(block: &[u8], start: usize) -> Option<(usize, Said)> {
     let line = &block[start..];
-    let payload_start = start
-        + match line {
-            [b'd', b'a', b't', b'a', b':', b' ', ..] => 6,
-            [b'd', b'a', b't', b'a', b':', ..] => 5,
-            _ => return None,
-        };
+    // One five-byte comparison, where a slice pattern tested the bytes one by one.
+    if line.get(..5) != Some(b"data:") {
+        return None;
+    }
+    let payload_start = start + 5 + usize::from(line.get(5) == Some(&b' '));
     let mut keyed = false;
     let mut finished = false;
     let mut from = payload_start;
