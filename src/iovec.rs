@@ -15,19 +15,20 @@ pub fn spare_capacity(buffer: BytesMut) -> SliceMut<BytesMut> {
     buffer.slice_mut(len..capacity)
 }
 
-/// Up to three buffers written as one vectored write; owns them while the kernel reads them.
-pub struct IoSlices {
-    iovecs: [libc::iovec; 3],
+/// Up to `N` buffers written as one vectored write (empty ones are left out); owns them while
+/// the kernel reads them.
+pub struct IoSlices<const N: usize = 3> {
+    iovecs: [libc::iovec; N],
     count: usize,
-    _owners: [Bytes; 3],
+    _owners: [Bytes; N],
 }
 
-impl IoSlices {
-    pub fn new(parts: [Bytes; 3]) -> Self {
+impl<const N: usize> IoSlices<N> {
+    pub fn new(parts: [Bytes; N]) -> Self {
         let mut iovecs = [libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
-        }; 3];
+        }; N];
         let mut count = 0;
         for part in parts.iter().filter(|part| !part.is_empty()) {
             iovecs[count] = libc::iovec {
@@ -46,7 +47,7 @@ impl IoSlices {
 
 // SAFETY: the iovecs point into the `Bytes` held in `_owners`, whose heap data does not move
 // when `IoSlices` moves and lives as long as `IoSlices`.
-unsafe impl IoVecBuf for IoSlices {
+unsafe impl<const N: usize> IoVecBuf for IoSlices<N> {
     fn read_iovec_ptr(&self) -> *const libc::iovec {
         self.iovecs.as_ptr()
     }

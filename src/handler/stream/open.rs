@@ -88,19 +88,7 @@ pub async fn open(
         let Some(events) = framer.push(bytes) else {
             continue;
         };
-        let mut first_event = None;
-        sse::each_said(dialect, &events, |_, _, said| {
-            first_event = Some(said);
-            ControlFlow::Break(())
-        });
-        let has_data = match first_event {
-            // An error in place of the answer: fail over as for an error status.
-            Some(Said::Error(message)) => {
-                return Err(Failure::error_event(&message));
-            }
-            Some(_) => true,
-            None => false,
-        };
+        let has_data = has_data(dialect, &events)?;
         let first = match before.take() {
             None => events,
             Some(before) => [&before[..], &events[..]].concat().into(),
@@ -113,5 +101,26 @@ pub async fn open(
             }));
         }
         before = Some(first);
+    }
+}
+
+/// Whether a block of whole events holds a data event; the upstream's error when the first
+/// one says it (an error in place of the answer: fail over as for an error status).
+fn has_data(dialect: Dialect, events: &[u8]) -> Result<bool, Failure> {
+    // The usual chat block opens with a data line, and a chat event never reads as an error:
+    // nothing to learn from reading it here, the relay's filter reads it next (reading it
+    // twice cost ~280 instructions a stream).
+    if dialect == Dialect::Chat && events.starts_with(b"data:") {
+        return Ok(true);
+    }
+    let mut first_event = None;
+    sse::each_said(dialect, events, |_, _, said| {
+        first_event = Some(said);
+        ControlFlow::Break(())
+    });
+    match first_event {
+        Some(Said::Error(message)) => Err(Failure::error_event(&message)),
+        Some(_) => Ok(true),
+        None => Ok(false),
     }
 }

@@ -15,7 +15,7 @@ use monoio::io::AsyncWriteRent;
 
 use super::open::{open, OpenStream, Opened};
 use super::relay::{deliver, pump, EventFilter, StreamEnd};
-use super::sink::ClientSink;
+use super::sink::{ClientSink, Outgoing};
 use super::translate::decode_events;
 use crate::config::{Continuation, ModelId};
 use crate::dialect::{Decoder, Dialect, Encoder, Framing, Piece};
@@ -306,7 +306,7 @@ impl Reframer<'_> {
 }
 
 impl EventFilter for Reframer<'_> {
-    fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
+    fn filter(&mut self, events: Bytes) -> Result<Outgoing, StreamEnd> {
         let mut pieces = Vec::new();
         decode_events(&mut self.decoder, self.framing, &events, &mut pieces);
         let mut out = Vec::new();
@@ -316,7 +316,7 @@ impl EventFilter for Reframer<'_> {
             }
             self.apply(piece, &mut out)?;
         }
-        Ok(Bytes::from(out))
+        Ok(Bytes::from(out).into())
     }
 
     fn finished(&self) -> bool {

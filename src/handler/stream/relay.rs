@@ -4,7 +4,7 @@
 //! to do about a break is the exchange's decision.
 
 use std::future::Future;
-use std::ops::{ControlFlow, Range};
+use std::ops::ControlFlow;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use monoio::io::AsyncWriteRent;
 use monoio::time::Instant;
 
 use super::hang_up::client_hung_up;
-use super::sink::ClientSink;
+use super::sink::{ClientSink, Outgoing};
 use super::sse::{self, EventFramer, Said};
 use crate::dialect::{gemini, Dialect, Framing};
 use crate::dispatch::{classify_body_error, Failure};
@@ -47,7 +47,7 @@ impl ChunkSource for UpstreamResponse {
 
 /// What a relay does to whole events on their way to the client.
 pub trait EventFilter {
-    fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd>;
+    fn filter(&mut self, events: Bytes) -> Result<Outgoing, StreamEnd>;
     /// The stream said it is finished: an end of the upstream now is a clean end.
     fn finished(&self) -> bool;
     /// What still has to go out when the upstream ended cleanly without its end marker.
@@ -99,7 +99,7 @@ impl EventFilter for RelayState {
     /// Notes what the events say, drops the usage chunk the client did not ask for
     /// (clients that index `choices[0]` of every chunk would break on it), and stops before
     /// an upstream's in-band error (the gateway ends or continues the stream instead).
-    fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
+    fn filter(&mut self, events: Bytes) -> Result<Outgoing, StreamEnd> {
         let mut cut = None;
         let mut usage_event = None;
         sse::each_said(self.dialect, &events, |start, len, said| {
@@ -120,15 +120,16 @@ impl EventFilter for RelayState {
             ControlFlow::Continue(())
         });
         let events = match (cut, usage_event) {
-            (Some(start), _) => events.slice(..start),
-            (None, None) => events,
+            (Some(start), _) => events.slice(..start).into(),
+            (None, None) => events.into(),
+            // Two slices around the withheld event: no copy wherever it sits in the block.
             (None, Some(span)) => {
                 self.withheld_usage = Some(events.slice(span.clone()));
-                without(&events, span)
+                Outgoing::around(events.slice(..span.start), events.slice(span.end..))
             }
         };
         Ok(match &mut self.array {
-            Some(array) => array.elements(&events),
+            Some(array) => array.elements(&events).into(),
             None => events,
         })
     }
@@ -156,27 +157,18 @@ impl EventFilter for RelayState {
     }
 }
 
-/// `events` but the bytes of `span`: a slice, not a copy, when they are at either end (the
-/// usual case: the usage chunk comes last but `[DONE]`, in a read of its own or with it).
-fn without(events: &Bytes, span: Range<usize>) -> Bytes {
-    if span.start == 0 {
-        events.slice(span.end..)
-    } else if span.end == events.len() {
-        events.slice(..span.start)
-    } else {
-        [&events[..span.start], &events[span.end..]].concat().into()
-    }
-}
-
 impl ArrayOut {
     /// SSE events' data as the array's next elements.
-    fn elements(&mut self, events: &[u8]) -> Bytes {
-        let mut out = Vec::with_capacity(events.len() + 8);
-        sse::each_payload(Framing::Sse, events, |_, _, payload| {
-            gemini::array_element(payload, !self.opened, &mut out);
-            self.opened = true;
-            ControlFlow::Continue(())
-        });
+    fn elements(&mut self, events: &Outgoing) -> Bytes {
+        let mut out = Vec::new();
+        for piece in events.pieces() {
+            out.reserve(piece.len() + 8);
+            sse::each_payload(Framing::Sse, piece, |_, _, payload| {
+                gemini::array_element(payload, !self.opened, &mut out);
+                self.opened = true;
+                ControlFlow::Continue(())
+            });
+        }
         Bytes::from(out)
     }
 
@@ -231,7 +223,7 @@ pub async fn pump<W: AsyncWriteRent>(
         let bytes = match next {
             Waited::Read(Ok(Some(bytes))) => bytes,
             Waited::Read(Ok(None)) => {
-                return end_of_upstream(&framer, filter, sink, Bytes::new()).await
+                return end_of_upstream(&framer, filter, sink, Outgoing::default()).await
             }
             Waited::Read(Err(error)) => return Err(StreamEnd::Broken(classify_body_error(&error))),
             Waited::HungUp => return Err(StreamEnd::ClientGone),
@@ -256,7 +248,7 @@ pub async fn deliver<W: AsyncWriteRent>(
     framer: &EventFramer,
     filter: &mut impl EventFilter,
     sink: &mut ClientSink<'_, W>,
-    events: Bytes,
+    events: Outgoing,
 ) -> Result<bool, StreamEnd> {
     if let Some(failure) = filter.take_failure() {
         sink.forward(events).await?;
@@ -285,7 +277,7 @@ async fn end_of_upstream<W: AsyncWriteRent>(
     framer: &EventFramer,
     filter: &mut impl EventFilter,
     sink: &mut ClientSink<'_, W>,
-    events: Bytes,
+    events: Outgoing,
 ) -> Result<(), StreamEnd> {
     if !filter.finished() || framer.has_partial_event() {
         sink.forward(events).await?;

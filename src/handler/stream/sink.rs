@@ -10,6 +10,32 @@ use super::relay::StreamEnd;
 use crate::http::response;
 use crate::record::{RecordEvent, RecordSender, StreamId};
 
+/// Whole events on their way to the client: one piece, or two when an event was cut from the
+/// middle of a block (both go out in one write, so the cut copies nothing).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outgoing([Bytes; 2]);
+
+impl Outgoing {
+    /// The events before and after a cut (either may be empty: then it is one piece).
+    pub fn around(before: Bytes, after: Bytes) -> Self {
+        match before.is_empty() {
+            true => Self([after, Bytes::new()]),
+            false => Self([before, after]),
+        }
+    }
+
+    /// The pieces that hold bytes, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = &Bytes> {
+        self.0.iter().filter(|piece| !piece.is_empty())
+    }
+}
+
+impl From<Bytes> for Outgoing {
+    fn from(events: Bytes) -> Self {
+        Self([events, Bytes::new()])
+    }
+}
+
 pub struct ClientSink<'c, W> {
     client: &'c mut W,
     /// The client's descriptor, to notice a hang-up while the upstream is silent.
@@ -75,37 +101,60 @@ impl<'c, W: AsyncWriteRent> ClientSink<'c, W> {
             .send(RecordEvent::StreamChunk { stream, bytes });
     }
 
-    pub async fn forward(&mut self, events: Bytes) -> Result<(), StreamEnd> {
-        self.write(events, false).await
+    pub async fn forward(&mut self, events: impl Into<Outgoing>) -> Result<(), StreamEnd> {
+        self.write(events.into(), Bytes::new(), false).await
     }
 
     /// Writes the last events, `ending` after them (what the filter still owes, if
     /// anything), and the body's end, in one write: the stream is complete.
-    pub async fn finish(&mut self, events: Bytes, ending: Option<Bytes>) -> Result<(), StreamEnd> {
-        let Some(ending) = ending else {
-            return self.write(events, true).await;
-        };
-        // Rare (an upstream that left out its end marker): one copy to keep one write.
-        let mut all = Vec::with_capacity(events.len() + ending.len());
-        all.extend_from_slice(&events);
-        all.extend_from_slice(&ending);
-        self.write(Bytes::from(all), true).await
+    pub async fn finish(
+        &mut self,
+        events: Outgoing,
+        ending: Option<Bytes>,
+    ) -> Result<(), StreamEnd> {
+        self.write(events, ending.unwrap_or_default(), true).await
     }
 
-    async fn write(&mut self, events: Bytes, last: bool) -> Result<(), StreamEnd> {
-        response::write_chunk(self.client, self.head.take(), events.clone(), last)
+    /// Writes `events` then `ending` as one chunk.
+    async fn write(
+        &mut self,
+        events: Outgoing,
+        ending: Bytes,
+        last: bool,
+    ) -> Result<(), StreamEnd> {
+        let Outgoing([first, second]) = events;
+        let head = self.head.take();
+        if second.is_empty() && ending.is_empty() {
+            // The usual chunk: one piece.
+            response::write_chunk(self.client, head, first.clone(), last)
+                .await
+                .map_err(|_| StreamEnd::ClientGone)?;
+            self.closed = last;
+            self.delivered_piece(first);
+            return Ok(());
+        }
+        let pieces = [first, second, ending];
+        response::write_chunk_pieces(self.client, head, pieces.clone(), last)
             .await
             .map_err(|_| StreamEnd::ClientGone)?;
         self.closed = last;
-        if events.is_empty() {
-            return Ok(());
+        for piece in pieces {
+            self.delivered_piece(piece);
+        }
+        Ok(())
+    }
+
+    /// Bytes that reached the client: kept for a continuation, and sent to the logging thread
+    /// as they are.
+    fn delivered_piece(&mut self, piece: Bytes) {
+        if piece.is_empty() {
+            return;
         }
         self.sent_any = true;
         if self.keep_delivered {
-            self.delivered.push(events.clone());
+            self.delivered.push(piece.clone());
         }
-        self.record_only(events);
-        Ok(())
+        self.record_only(piece);
     }
 
     /// Ends the chunked body (unless `finish` did); whether it was written.

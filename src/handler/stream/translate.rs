@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use bytes::Bytes;
 
 use super::relay::{EventFilter, StreamEnd};
+use super::sink::Outgoing;
 use super::sse;
 use crate::dialect::{Decoder, Dialect, Encoder, Framing, Piece};
 use crate::dispatch::Failure;
@@ -55,7 +56,7 @@ pub fn decode_events(decoder: &mut Decoder, framing: Framing, block: &[u8], out:
 }
 
 impl EventFilter for Translator {
-    fn filter(&mut self, events: Bytes) -> Result<Bytes, StreamEnd> {
+    fn filter(&mut self, events: Bytes) -> Result<Outgoing, StreamEnd> {
         self.pieces.clear();
         decode_events(&mut self.decoder, self.framing, &events, &mut self.pieces);
         let mut out = Vec::with_capacity(events.len() + 64);
@@ -73,7 +74,7 @@ impl EventFilter for Translator {
             self.finished |= matches!(piece, Piece::Finish { .. } | Piece::Done);
             self.encoder.encode(piece, &mut out);
         }
-        Ok(Bytes::from(out))
+        Ok(Bytes::from(out).into())
     }
 
     fn finished(&self) -> bool {
