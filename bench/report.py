@@ -424,7 +424,10 @@ class Report:
         finished = max(access, answered)
         yield ("log rows written / requests answered (access lines)", "—", "—",
                f"{rows} / {answered} ({access})", "")
-        yield ("log records spilled to the spill file (writer behind)", "—", "—", str(spilled), "")
+        # `log_drained`'s count: rows still in the spill file at shutdown (spilled while the
+        # writer was behind and not replayed yet), not every row that ever went there.
+        yield ("log rows left in the spill file at shutdown (writer behind)", "—", "—",
+               str(spilled), "")
         lost = str(max(finished - rows - spilled, 0)) if rows >= 0 else "no database"
         yield ("log rows lost (neither written nor spilled)", "—", "—", lost, "")
         rate = next((r for r in self.records if r.get("figure") == "log_rate"), None)
