@@ -135,29 +135,29 @@ fn bind_row<'v>(
     let at = |column: c_int| before + column;
     insert.text(at(1), &row.id)?;
     insert.text(at(2), &row.created_at)?;
-    insert.optional_text(at(3), row.client_key.as_deref())?;
+    insert.optional(at(3), row.client_key.as_deref(), Bindings::text)?;
     insert.text(at(4), &row.endpoint)?;
-    insert.optional_text(at(5), row.model.as_deref())?;
-    insert.optional_text(at(6), row.upstream.as_deref())?;
-    insert.optional_text(at(7), row.upstream_model.as_deref())?;
+    insert.optional(at(5), row.model.as_deref(), Bindings::text)?;
+    insert.optional(at(6), row.upstream.as_deref(), Bindings::text)?;
+    insert.optional(at(7), row.upstream_model.as_deref(), Bindings::text)?;
     insert.integer(at(8), row.stream.into())?;
     insert.integer(at(9), row.status.into())?;
     insert.text(at(10), &row.tried)?;
-    insert.optional_text(at(11), row.error.as_deref())?;
+    insert.optional(at(11), row.error.as_deref(), Bindings::text)?;
     insert.real(at(12), row.latency_ms)?;
-    insert.optional_real(at(13), row.ttft_ms)?;
-    insert.optional_integer(at(14), row.prompt_tokens)?;
-    insert.optional_integer(at(15), row.completion_tokens)?;
-    insert.optional_integer(at(16), row.total_tokens)?;
-    insert.optional_text(at(17), row.finish_reason.as_deref())?;
-    insert.optional_text(at(18), row.request_body.as_deref())?;
-    insert.optional_text(at(19), row.response_content.as_deref())?;
-    insert.optional_text(at(20), row.reasoning_content.as_deref())?;
-    insert.optional_text(at(21), row.tool_calls.as_deref())?;
+    insert.optional(at(13), row.ttft_ms, Bindings::real)?;
+    insert.optional(at(14), row.prompt_tokens, Bindings::integer)?;
+    insert.optional(at(15), row.completion_tokens, Bindings::integer)?;
+    insert.optional(at(16), row.total_tokens, Bindings::integer)?;
+    insert.optional(at(17), row.finish_reason.as_deref(), Bindings::text)?;
+    insert.optional(at(18), row.request_body.as_deref(), Bindings::text)?;
+    insert.optional(at(19), row.response_content.as_deref(), Bindings::text)?;
+    insert.optional(at(20), row.reasoning_content.as_deref(), Bindings::text)?;
+    insert.optional(at(21), row.tool_calls.as_deref(), Bindings::text)?;
     insert.integer(at(22), row.cancelled.into())?;
     insert.integer(at(23), row.malformed.into())?;
     insert.integer(at(24), row.usage_estimated.into())?;
-    insert.optional_real(at(25), row.cost_usd)?;
+    insert.optional(at(25), row.cost_usd, Bindings::real)?;
     insert.text(at(26), &row.attempts)
 }
 

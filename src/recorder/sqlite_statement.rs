@@ -125,32 +125,10 @@ impl<'v> Bindings<'_, 'v> {
         self.check(code)
     }
 
-    pub(super) fn optional_text(
-        &mut self,
-        index: c_int,
-        text: Option<&'v str>,
-    ) -> Result<(), SqliteFailure> {
-        match text {
-            Some(text) => self.text(index, text),
-            None => self.null(index),
-        }
-    }
-
     pub(super) fn integer(&mut self, index: c_int, value: i64) -> Result<(), SqliteFailure> {
         // SAFETY: the statement is live and its connection locked; an integer is copied.
         let code = unsafe { ffi::sqlite3_bind_int64(self.raw(), index, value) };
         self.check(code)
-    }
-
-    pub(super) fn optional_integer(
-        &mut self,
-        index: c_int,
-        value: Option<i64>,
-    ) -> Result<(), SqliteFailure> {
-        match value {
-            Some(value) => self.integer(index, value),
-            None => self.null(index),
-        }
     }
 
     pub(super) fn real(&mut self, index: c_int, value: f64) -> Result<(), SqliteFailure> {
@@ -159,13 +137,15 @@ impl<'v> Bindings<'_, 'v> {
         self.check(code)
     }
 
-    pub(super) fn optional_real(
+    /// `bind`s `value` to parameter `index`, or NULL for `None`.
+    pub(super) fn optional<T>(
         &mut self,
         index: c_int,
-        value: Option<f64>,
+        value: Option<T>,
+        bind: impl FnOnce(&mut Self, c_int, T) -> Result<(), SqliteFailure>,
     ) -> Result<(), SqliteFailure> {
         match value {
-            Some(value) => self.real(index, value),
+            Some(value) => bind(self, index, value),
             None => self.null(index),
         }
     }
