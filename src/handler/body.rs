@@ -350,9 +350,10 @@ fn unescaped_key(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
     if !inner.contains(&b'\\') {
         return Some(Cow::Borrowed(inner));
     }
-    let mut copy = quoted.to_vec();
-    let key = simd_json::to_owned_value(&mut copy).ok()?;
-    Some(Cow::Owned(key.as_str()?.as_bytes().to_vec()))
+    let key = json::read_copy(quoted, |key| {
+        key.as_str().map(|key| key.as_bytes().to_vec())
+    });
+    Some(Cow::Owned(key.ok()??))
 }
 
 /// The index of a JSON object's closing brace: its last byte but whitespace.

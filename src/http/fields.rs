@@ -51,9 +51,8 @@ impl Fields {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.ranges.iter().filter_map(move |(field, value)| {
-            let matches = self.head[field.clone()].eq_ignore_ascii_case(name.as_bytes());
-            matches.then(|| &self.head[value.clone()])
+        self.raw().filter_map(move |(field, value)| {
+            field.eq_ignore_ascii_case(name.as_bytes()).then_some(value)
         })
     }
 

@@ -4,8 +4,9 @@
 //! arguments, its channel to the connection's thread, SQLite's own copy, freed again when the
 //! bindings are cleared). Transactions stay sqlx's.
 //!
-//! The project's only unsafe code: plain calls of SQLite's C API. Every call but `Drop`'s is
-//! made through a `LockedSqliteHandle`, so no other thread uses the connection meanwhile.
+//! Unsafe code, as the allocator's (`common/alloc.rs`) and the vectored writes' (`iovec.rs`):
+//! plain calls of SQLite's C API, each made while sqlx's connection is locked to this thread
+//! (a `LockedSqliteHandle`), so no other thread uses it meanwhile.
 
 #![expect(
     unsafe_code,
