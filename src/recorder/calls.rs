@@ -1,8 +1,9 @@
 //! What the logging thread asks of the database thread, one call at a time, and what it does
 //! with the answer; and the bound on what a crash can lose: a row the database has not taken
 //! within `flush_interval` of leaving the channel goes to the spill file (appended and handed
-//! to the operating system every turn, so it survives kill -9). Replays are idempotent
-//! (the insert skips an id already there), so a row may be both written and spilled.
+//! to the operating system every turn, so it survives kill -9), as a copy while the
+//! database is up (see `spill`). Replays are idempotent (the insert skips an id already
+//! there), so a row may be both written and spilled.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,12 +24,15 @@ const FINAL_ATTEMPT: Duration = Duration::from_millis(500);
 
 /// The call the database thread is making.
 pub(super) enum InFlight {
-    /// Rows from memory; `taken` is when the oldest left the channel, `copied` whether
-    /// they are in the spill file too (the write took longer than `flush_interval`).
+    /// Rows from memory; `taken` is when the oldest left the channel, `copied` how many
+    /// (from the front) are in the spill file too (they, or the write, waited longer than
+    /// `flush_interval`), `copies` those copies the write settles once it succeeds
+    /// (`generation`, count).
     Write {
         rows: Arc<Vec<LogRow>>,
         taken: Instant,
-        copied: bool,
+        copied: usize,
+        copies: (u64, u64),
     },
     /// A batch read from the spill file, moved past there once written.
     Replay { rows: usize },
@@ -46,7 +50,7 @@ impl Loop {
         }
         if self.write_due(now) {
             self.write_rows();
-        } else if self.buffer.spilled() > 0 && self.buffer.len() < self.batch_size() {
+        } else if self.buffer.needs_replay() && self.buffer.len() < self.batch_size() {
             self.replay_batch();
         } else if now >= self.health.probe_at() {
             self.start(Call::Probe, InFlight::Probe);
@@ -64,12 +68,13 @@ impl Loop {
 
     pub(super) fn write_rows(&mut self) {
         let count = self.buffer.len().min(MAX_ROWS_PER_FLUSH);
-        let (rows, taken) = self.buffer.take_front(count);
-        let rows = Arc::new(rows);
+        let taken = self.buffer.take_front(count);
+        let rows = Arc::new(taken.rows);
         let in_flight = InFlight::Write {
             rows: Arc::clone(&rows),
-            taken: taken.unwrap_or_else(Instant::now),
-            copied: false,
+            taken: taken.taken.unwrap_or_else(Instant::now),
+            copied: taken.copied,
+            copies: (taken.generation, taken.copied as u64),
         };
         self.start(Call::Insert(rows), in_flight);
     }
@@ -113,19 +118,22 @@ impl Loop {
             return;
         };
         match (call, result) {
-            (InFlight::Write { .. } | InFlight::Probe, Ok(inserted)) => self.succeeded(inserted),
+            (InFlight::Write { copies, .. }, Ok(inserted)) => {
+                self.buffer.settle(copies.0, copies.1);
+                self.succeeded(inserted);
+            }
+            (InFlight::Probe, Ok(inserted)) => self.succeeded(inserted),
             (InFlight::Replay { rows }, Ok(inserted)) => self.replayed(rows, inserted),
             (
                 InFlight::Write {
                     rows,
                     taken,
                     copied,
+                    ..
                 },
                 Err(error),
             ) => {
-                if !copied {
-                    self.take_back(rows, taken);
-                }
+                self.take_back(rows, taken, copied);
                 self.failed(&error);
             }
             (InFlight::Replay { .. } | InFlight::Probe, Err(error)) => self.failed(&error),
@@ -138,34 +146,28 @@ impl Loop {
         }
         self.replayed += rows as u64;
         self.succeeded(inserted);
-        if self.buffer.spilled() == 0 {
+        if !self.buffer.needs_replay() {
             let replayed = std::mem::take(&mut self.replayed);
             log::info("log_spill_replayed", &[("rows", Value::Int(replayed))]);
         }
     }
 
-    /// A failed write's rows go back to memory, first in line (the spill file takes them
-    /// once they have waited their interval).
-    fn take_back(&mut self, rows: Arc<Vec<LogRow>>, taken: Instant) {
+    /// A failed write's rows not in the spill file go back to memory, first in line (the
+    /// spill file takes them once they have waited their interval); those in it are
+    /// replayed from there.
+    fn take_back(&mut self, rows: Arc<Vec<LogRow>>, taken: Instant, copied: usize) {
         match Arc::try_unwrap(rows) {
-            Ok(rows) => self.buffer.put_back(taken, rows),
+            Ok(rows) => self.buffer.put_back(taken, rows.into_iter().skip(copied)),
             // The database thread still holds them (it cannot: it drops a call before
-            // answering); copy them to disk rather than lose them.
-            Err(rows) => {
-                self.buffer.spill_copies(&rows);
-            }
+            // answering); put them on disk rather than lose them.
+            Err(rows) => self.buffer.move_rows(&rows[copied..]),
         }
     }
 
     /// At shutdown, a call that did not answer in time: its rows go to the spill file.
     pub(super) fn abandon_call(&mut self) {
-        if let Some(InFlight::Write {
-            rows,
-            copied: false,
-            ..
-        }) = self.in_flight.take()
-        {
-            self.buffer.spill_copies(&rows);
+        if let Some(InFlight::Write { rows, copied, .. }) = self.in_flight.take() {
+            self.buffer.move_rows(&rows[copied..]);
         }
     }
 
@@ -176,15 +178,23 @@ impl Loop {
         let Some(cutoff) = Instant::now().checked_sub(interval) else {
             return;
         };
-        self.buffer.spill_taken_before(cutoff);
+        self.buffer.spill_taken_before(cutoff, self.health.is_up());
         if let Some(InFlight::Write {
             rows,
             taken,
             copied,
+            copies,
         }) = &mut self.in_flight
         {
-            if !*copied && *taken < cutoff {
-                *copied = self.buffer.spill_copies(rows);
+            if *copied < rows.len() && *taken < cutoff {
+                if let Some(count) = self.buffer.copy_rows(&rows[*copied..]) {
+                    let generation = self.buffer.spill().generation();
+                    if copies.0 != generation {
+                        *copies = (generation, 0);
+                    }
+                    copies.1 += count;
+                    *copied = rows.len();
+                }
             }
         }
     }

@@ -195,7 +195,7 @@ impl Loop {
         if let Some(deadline) = self.deadline {
             wake = wake.min(deadline);
         }
-        if let Some(oldest) = self.buffer.oldest() {
+        if let Some(oldest) = self.buffer.oldest_not_copied() {
             let due = oldest + interval;
             // A spill file that fails is retried on the next event or idle wake, not in a spin.
             if due > now || !self.buffer.spill_failing() {
@@ -204,15 +204,20 @@ impl Loop {
         }
         match &self.in_flight {
             Some(InFlight::Write {
+                rows,
                 taken,
-                copied: false,
+                copied,
                 ..
-            }) => wake = wake.min(*taken + interval),
+            }) if *copied < rows.len() => wake = wake.min(*taken + interval),
             Some(_) => {}
             None => {
                 let has_work = self.buffer.len() >= self.batch_size()
+                    || self
+                        .buffer
+                        .oldest()
+                        .is_some_and(|oldest| oldest + interval <= now)
                     || (!self.events_open && self.buffer.len() > 0)
-                    || self.buffer.spilled() > 0;
+                    || self.buffer.needs_replay();
                 if has_work {
                     wake = wake.min(self.health.ready_at(now));
                 }
@@ -272,14 +277,10 @@ impl Loop {
         let stats = &self.writer.stats;
         // Rows a crash would lose: in memory and neither written nor spilled yet.
         let in_flight = match &self.in_flight {
-            Some(InFlight::Write {
-                rows,
-                copied: false,
-                ..
-            }) => rows.len(),
+            Some(InFlight::Write { rows, copied, .. }) => rows.len() - copied,
             _ => 0,
         };
-        let buffered = (self.buffer.len() + in_flight) as u64;
+        let buffered = (self.buffer.only_in_memory() + in_flight) as u64;
         stats.buffered.store(buffered, Ordering::Relaxed);
         stats
             .spilled
@@ -301,7 +302,7 @@ impl Loop {
         !self.events_open
             && self.in_flight.is_none()
             && self.buffer.len() == 0
-            && self.buffer.spilled() == 0
+            && !self.buffer.needs_replay()
     }
 
     /// Takes what is still queued, waits for the call under way and, while the database

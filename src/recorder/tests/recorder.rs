@@ -242,6 +242,48 @@ fn rows_that_wait_longer_than_the_flush_interval_are_spilled() {
     assert!(!dir.path().join("spill.jsonl").exists());
 }
 
+/// Rows copied to the spill file while the database stalls are still in memory; a shutdown
+/// then (the stall outlasting its deadline) leaves each row in the file exactly once, and the
+/// next start replays them all.
+#[test]
+fn a_shutdown_during_a_stall_leaves_each_row_in_the_spill_file_once() {
+    let dir = TempDir::new("recorder-stall-stop");
+    let url = dir.sqlite_url();
+    let (sender, recorder) = start(settings(url.clone(), &dir)).expect("start");
+    let stats = recorder.stats();
+    let runtime = runtime();
+    let mut lock = runtime.block_on(async {
+        let mut connection = SqliteConnection::connect(&url).await.expect("connect");
+        let begin = sqlx::query("BEGIN IMMEDIATE").execute(&mut connection);
+        begin.await.expect("take the write lock");
+        connection
+    });
+    send_requests(&sender, "stall-stop", 200);
+    assert!(wait_for(Duration::from_secs(3), || stats.spilled() == 200
+        && stats.buffered() == 0));
+    drop(sender);
+    recorder.shutdown(Instant::now() + Duration::from_millis(100));
+    let spilled = std::fs::read_to_string(dir.path().join("spill.jsonl")).expect("spill file");
+    let mut ids: Vec<_> = spilled
+        .lines()
+        .map(|line| line.split('"').nth(3).expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((spilled.lines().count(), ids.len()), (200, 200));
+
+    runtime
+        .block_on(sqlx::query("COMMIT").execute(&mut lock))
+        .expect("let go");
+    let (sender, recorder) = start(settings(url.clone(), &dir)).expect("restart");
+    let stats = recorder.stats();
+    assert!(wait_for(Duration::from_secs(10), || stats.written() == 200));
+    drop(sender);
+    shutdown(recorder);
+    assert_eq!(sqlite_rows(&url).len(), 200);
+    assert!(!dir.path().join("spill.jsonl").exists());
+}
+
 #[test]
 fn shutdown_with_the_database_down_spills_and_the_next_start_replays() {
     let dir = TempDir::new("recorder-down");

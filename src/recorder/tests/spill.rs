@@ -60,3 +60,62 @@ fn a_line_cut_by_a_crash_is_skipped() {
     spill.commit_batch().expect("commit");
     assert_eq!(spill.rows(), 0);
 }
+
+#[test]
+fn copies_the_database_took_leave_with_the_file_unread() {
+    let dir = TempDir::new("spill-copies");
+    let path = dir.path().join("spill.jsonl");
+    let mut spill = SpillFile::open(path.clone()).expect("open");
+    for n in 0..3 {
+        let settled_later = spill.append_copy(&bare_row(&n.to_string()));
+        assert!(settled_later.expect("copy"));
+    }
+    spill.flush(false).expect("flush");
+    assert_eq!((spill.rows(), spill.waiting()), (3, 3));
+    assert!(!spill.needs_replay(), "every row is still in memory");
+    assert!(path.exists(), "the copies are on disk against a crash");
+
+    let generation = spill.generation();
+    spill.settle(generation, 2).expect("settle");
+    assert_eq!((spill.rows(), spill.waiting()), (3, 1));
+    assert!(path.exists(), "one copy's row is not in the database yet");
+    spill.settle(generation, 1).expect("settle the last");
+    assert_eq!((spill.rows(), spill.waiting()), (0, 0));
+    assert!(!path.exists(), "every copy's row is in the database");
+    assert_ne!(spill.generation(), generation);
+}
+
+#[test]
+fn a_row_that_leaves_memory_folds_the_copies_into_the_replay() {
+    let dir = TempDir::new("spill-fold");
+    let path = dir.path().join("spill.jsonl");
+    let mut spill = SpillFile::open(path.clone()).expect("open");
+    assert!(spill.append_copy(&bare_row("copy-1")).expect("copy"));
+    assert!(spill.append_copy(&bare_row("copy-2")).expect("copy"));
+    let generation = spill.generation();
+    spill.append(&bare_row("moved")).expect("append");
+    assert!(spill.needs_replay());
+    assert_eq!((spill.rows(), spill.waiting()), (3, 3));
+
+    // The copies' write succeeding no longer counts them off: they are replayed.
+    spill.settle(generation, 2).expect("settle");
+    assert_eq!(spill.waiting(), 3);
+    assert!(path.exists());
+    // A copy made now is one more row to replay.
+    assert!(!spill.append_copy(&bare_row("copy-3")).expect("copy"));
+    assert_eq!(spill.waiting(), 4);
+
+    let ids: Vec<_> = spill
+        .read_batch(10)
+        .expect("read")
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["bare-copy-1", "bare-copy-2", "bare-moved", "bare-copy-3"]
+    );
+    spill.commit_batch().expect("commit");
+    assert_eq!(spill.rows(), 0);
+    assert!(!path.exists());
+}
