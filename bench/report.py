@@ -428,6 +428,11 @@ class Report:
         # writer was behind and not replayed yet), not every row that ever went there.
         yield ("log rows left in the spill file at shutdown (writer behind)", "—", "—",
                str(spilled), "")
+        if "replayed" in total:
+            # Rows read back from the spill file and inserted while the gateway ran: each cost
+            # a JSON line written, read, parsed and inserted once more (`log_spill_replayed`).
+            yield ("log rows replayed from the spill file during the runs", "—", "—",
+                   f"{int(total['replayed'] or 0)} of {rows}", "")
         lost = str(max(finished - rows - spilled, 0)) if rows >= 0 else "no database"
         yield ("log rows lost (neither written nor spilled)", "—", "—", lost, "")
         rate = next((r for r in self.records if r.get("figure") == "log_rate"), None)

@@ -932,7 +932,9 @@ if [[ -n $gateway_pid ]]; then
     stop_process "$gateway_pid" 20
     record figure log_total rows "$(db_rows "$work/gpt_api.db")" \
         access_lines "$(grep -c '"event":"access"' "$work/gateway.log" || true)" \
-        spilled "$(sed -n 's/.*"event":"log_drained".*"spilled":\([0-9]*\).*/\1/p' "$work/gateway.log" | head -n1)"
+        spilled "$(sed -n 's/.*"event":"log_drained".*"spilled":\([0-9]*\).*/\1/p' "$work/gateway.log" | head -n1)" \
+        replayed "$(sed -n 's/.*"event":"log_spill_replayed".*"rows":\([0-9]*\).*/\1/p' "$work/gateway.log" |
+            awk '{ n += $1 } END { print n + 0 }')"
 fi
 
 # --- kill -9 under load -----------------------------------------------------------------------

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# User and system CPU time per request (or per stream) in each thread, the gateway and nginx
+# side by side under the same load, alternating: where the real time goes, cache misses and
+# the kernel included (bench/callgrind.sh counts user-space instructions only, and the two
+# disagree: at equal instructions the gateway's logging threads cost more time per
+# instruction, reading what the workers wrote on another core).
+#
+#   bench/threads.sh [plain|stream] [SECONDS] [ROUNDS]
+#
+# Starts bench-mock, nginx (the bench's proxy config) and the gateway (2 workers, SQLite log
+# with content on; GATEWAY_BIN=path measures another binary), then for each round runs
+# bench-load at c=64 for SECONDS against nginx, then the gateway, and prints the
+# throughput, p50/p99 and each thread's user and system µs per request (from
+# /proc/PID/task/*/stat, warm-up included in both counts), and the rows the gateway replayed
+# from its spill file. PERF=1 also records each gateway run with `perf record` (cpu-clock,
+# DWARF call graphs) into OUT_DIR (default a temp dir), for `perf report --comm gpt-api-log`.
+# Needs nginx, and perf for PERF=1. All traffic is on 127.0.0.1.
+set -euo pipefail
+
+mode=${1:-plain}
+seconds=${2:-5}
+rounds=${3:-2}
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/nginx-proxy.sh"
+gateway_bin=${GATEWAY_BIN:-$root/target/release/gpt-api}
+out=${OUT_DIR:-$(mktemp -d /tmp/gpt-api-threads.XXXXXX)}
+work=$(mktemp -d /tmp/gpt-api-threads-run.XXXXXX)
+case $mode in
+    plain) load_args=() ;;
+    stream) load_args=(--mode stream --expect-events 22) ;;
+    *) echo "mode must be plain or stream" >&2; exit 2 ;;
+esac
+command -v nginx >/dev/null || { echo "nginx is missing: apt-get install nginx-light" >&2; exit 1; }
+cargo build --release -p gpt-api-bench --quiet --manifest-path "$root/Cargo.toml"
+
+pids=()
+cleanup() {
+    kill "${pids[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_for FILE PATTERN: the first match of PATTERN (an address) in FILE, within 10 s.
+wait_for() {
+    local found
+    for _ in $(seq 100); do
+        found=$(grep -o "$2" "$1" 2>/dev/null | head -n1 || true)
+        [[ -n $found ]] && { echo "$found"; return; }
+        sleep 0.1
+    done
+    echo "nothing matched $2 in $1" >&2
+    exit 1
+}
+
+"$root/target/release/bench-mock" --listen 127.0.0.1:0 --threads "$(nproc)" --stream-chunks 20 \
+    --stream-interval-ms 0 >"$work/mock.log" 2>&1 &
+pids+=($!)
+mock=$(wait_for "$work/mock.log" '127.0.0.1:[0-9]*')
+
+nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/nginx"
+{
+    printf 'worker_processes 2;\ndaemon off;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n' \
+        "$work/nginx" "$work/nginx"
+    printf 'events { worker_connections 16384; }\n'
+    nginx_http_block "$work/nginx" "$mock" "127.0.0.1:$nginx_port reuseport backlog=4096"
+} >"$work/nginx/nginx.conf"
+nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
+nginx_pid=$!
+pids+=("$nginx_pid")
+
+cat >"$work/gateway.toml" <<EOF
+[server]
+listen = "127.0.0.1:0"
+workers = 2
+pin_cores = false
+max_connections = 16384
+
+[database]
+url = "sqlite://$work/gpt_api.db"
+store_content = true
+spill_path = "$work/spill.jsonl"
+
+[[upstream]]
+name = "mock"
+base_url = "http://$mock/v1"
+api_key = "sk-mock"
+
+[[client_key]]
+name = "bench"
+key = "sk-bench"
+
+[[model]]
+name = "bench"
+targets = [{ upstream = "mock" }]
+EOF
+"$gateway_bin" --config "$work/gateway.toml" >"$work/gateway.log" 2>"$work/gateway.err" &
+gateway_pid=$!
+pids+=("$gateway_pid")
+gateway=$(wait_for "$work/gateway.log" '"addr":"127.0.0.1:[0-9]*' | cut -d'"' -f4)
+sleep 0.5
+
+# ticks PID...: "thread-name utime stime" (clock ticks) summed by thread name.
+ticks() {
+    local pid task
+    for pid in "$@"; do
+        for task in /proc/"$pid"/task/*; do cut -d' ' -f2,14,15 "$task/stat"; done
+    done | awk '{ u[$1] += $2; s[$1] += $3 } END { for (t in u) print t, u[t], s[t] }' | sort
+}
+
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+for round in $(seq "$rounds"); do
+    for target in nginx gateway; do
+        if [[ $target == nginx ]]; then
+            # shellcheck disable=SC2207  # pids
+            measured=($(pgrep -P "$nginx_pid"))
+            args=(--target "127.0.0.1:$nginx_port" --path /v1/chat/completions)
+        else
+            measured=("$gateway_pid")
+            args=(--target "$gateway" --model bench)
+        fi
+        ticks "${measured[@]}" >"$work/before"
+        perf_pid=
+        if [[ $target == gateway && -n ${PERF:-} ]]; then
+            perf record -F 499 --call-graph dwarf,16384 -o "$out/perf-$mode-$round.data" \
+                -p "$gateway_pid" -- sleep "$((seconds + 1))" >/dev/null 2>&1 &
+            perf_pid=$!
+        fi
+        result=$("$root/target/release/bench-load" "${args[@]}" --concurrency 64 \
+            --duration-s "$seconds" --warmup-s 1 "${load_args[@]}")
+        [[ -n $perf_pid ]] && wait "$perf_pid"
+        ticks "${measured[@]}" >"$work/after"
+        answered=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["answered"])' "$result")
+        python3 -c 'import json, sys
+d = json.loads(sys.argv[1])
+rate = d.get("rps") or d.get("streams_per_s")
+p50, p99 = d.get("p50_us") or d.get("ttft_p50_us"), d.get("p99_us") or d.get("ttft_p99_us")
+print(f"== round {sys.argv[2]}, {sys.argv[3]}: {rate}/s, p50 {p50} µs, p99 {p99} µs")' \
+            "$result" "$round" "$target"
+        join "$work/before" "$work/after" | awk -v n="$answered" -v us="$tick_us" '
+            { u = ($4 - $2) * us / n; s = ($5 - $3) * us / n; tu += u; ts += s
+              if (u + s > 0) printf "   %-18s user %6.2f  system %6.2f  µs each\n", $1, u, s }
+            END { printf "   %-18s user %6.2f  system %6.2f  = %6.2f µs each\n", "all", tu, ts, tu + ts }'
+    done
+done
+replayed=$(sed -n 's/.*"event":"log_spill_replayed".*"rows":\([0-9]*\).*/\1/p' "$work/gateway.log" |
+    awk '{ n += $1 } END { print n + 0 }')
+echo "gateway rows replayed from its spill file: $replayed of $(grep -c '"event":"access"' "$work/gateway.log")"
+[[ -n ${PERF:-} ]] && echo "perf data in $out"
+exit 0
