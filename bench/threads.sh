@@ -127,7 +127,7 @@ for round in $(seq "$rounds"); do
                 -p "$gateway_pid" -- sleep "$((seconds + 1))" >/dev/null 2>&1 &
             perf_pid=$!
         fi
-        result=$("$root/target/release/bench-load" "${args[@]}" --concurrency 64 \
+        result=$("$root/target/release/bench-load" "${args[@]}" --concurrency "${CONCURRENCY:-64}" \
             --duration-s "$seconds" --warmup-s 1 "${load_args[@]}")
         [[ -n $perf_pid ]] && wait "$perf_pid"
         ticks "${measured[@]}" >"$work/after"
