@@ -5,7 +5,7 @@
 # disagree: at equal instructions the gateway's logging threads cost more time per
 # instruction, reading what the workers wrote on another core).
 #
-#   bench/threads.sh [plain|stream] [SECONDS] [ROUNDS]
+#   [CONCURRENCY=64] bench/threads.sh [plain|stream] [SECONDS] [ROUNDS]
 #
 # Starts bench-mock, nginx (the bench's proxy config) and the gateway (2 workers, SQLite log
 # with content on; GATEWAY_BIN=path measures another binary), then for each round runs

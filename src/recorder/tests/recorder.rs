@@ -199,6 +199,23 @@ fn an_outage_spills_and_replays_when_the_database_is_back() {
     assert_eq!(sqlite_rows(&url).len(), 20);
 }
 
+/// Another writer takes SQLite's write lock: the store's writes wait for it (up to 5 s).
+fn hold_write_lock(url: &str) -> (tokio::runtime::Runtime, SqliteConnection) {
+    let runtime = runtime();
+    let lock = runtime.block_on(async {
+        let mut connection = SqliteConnection::connect(url).await.expect("connect");
+        let begin = sqlx::query("BEGIN IMMEDIATE").execute(&mut connection);
+        begin.await.expect("take the write lock");
+        connection
+    });
+    (runtime, lock)
+}
+
+fn release_write_lock(runtime: &tokio::runtime::Runtime, lock: &mut SqliteConnection) {
+    let commit = sqlx::query("COMMIT").execute(lock);
+    runtime.block_on(commit).expect("let the lock go");
+}
+
 /// A database that stalls (another writer holds SQLite's lock; the store waits up to 5 s
 /// for it) keeps no row in memory past `flush_interval` (20 ms here): the write under way
 /// and the rows behind it go to the spill file, so a crash could lose none of them; once
@@ -209,13 +226,7 @@ fn rows_that_wait_longer_than_the_flush_interval_are_spilled() {
     let url = dir.sqlite_url();
     let (sender, recorder) = start(settings(url.clone(), &dir)).expect("start");
     let stats = recorder.stats();
-    let runtime = runtime();
-    let mut lock = runtime.block_on(async {
-        let mut connection = SqliteConnection::connect(&url).await.expect("connect");
-        let begin = sqlx::query("BEGIN IMMEDIATE").execute(&mut connection);
-        begin.await.expect("take the write lock");
-        connection
-    });
+    let (runtime, mut lock) = hold_write_lock(&url);
 
     send_requests(&sender, "stalled", 100);
     assert!(
@@ -227,8 +238,7 @@ fn rows_that_wait_longer_than_the_flush_interval_are_spilled() {
     );
     assert_eq!(stats.written(), 0, "the database was locked");
 
-    let commit = sqlx::query("COMMIT").execute(&mut lock);
-    runtime.block_on(commit).expect("let the lock go");
+    release_write_lock(&runtime, &mut lock);
     assert!(
         wait_for(Duration::from_secs(10), || stats.written() == 100
             && stats.spilled() == 0),
@@ -251,13 +261,7 @@ fn a_shutdown_during_a_stall_leaves_each_row_in_the_spill_file_once() {
     let url = dir.sqlite_url();
     let (sender, recorder) = start(settings(url.clone(), &dir)).expect("start");
     let stats = recorder.stats();
-    let runtime = runtime();
-    let mut lock = runtime.block_on(async {
-        let mut connection = SqliteConnection::connect(&url).await.expect("connect");
-        let begin = sqlx::query("BEGIN IMMEDIATE").execute(&mut connection);
-        begin.await.expect("take the write lock");
-        connection
-    });
+    let (runtime, mut lock) = hold_write_lock(&url);
     send_requests(&sender, "stall-stop", 200);
     assert!(wait_for(Duration::from_secs(3), || stats.spilled() == 200
         && stats.buffered() == 0));
@@ -272,9 +276,7 @@ fn a_shutdown_during_a_stall_leaves_each_row_in_the_spill_file_once() {
     ids.dedup();
     assert_eq!((spilled.lines().count(), ids.len()), (200, 200));
 
-    runtime
-        .block_on(sqlx::query("COMMIT").execute(&mut lock))
-        .expect("let go");
+    release_write_lock(&runtime, &mut lock);
     let (sender, recorder) = start(settings(url.clone(), &dir)).expect("restart");
     let stats = recorder.stats();
     assert!(wait_for(Duration::from_secs(10), || stats.written() == 200));
