@@ -14,6 +14,9 @@
 # /proc/PID/task/*/stat, warm-up included in both counts), and the rows the gateway replayed
 # from its spill file. PERF=1 also records each gateway run with `perf record` (cpu-clock,
 # DWARF call graphs) into OUT_DIR (default a temp dir), for `perf report --comm gpt-api-log`.
+# SCHED=1 instead records the scheduler (`perf sched record`, every run) and prints how long
+# the workers waited for a CPU once woken, and which task held it when they waited over
+# 0.1 ms (CONCURRENCY=1 SCHED=1: where the c=1 latency tail comes from).
 # Needs nginx, and perf for PERF=1. All traffic is on 127.0.0.1.
 set -euo pipefail
 
@@ -109,6 +112,31 @@ ticks() {
     done | awk '{ u[$1] += $2; s[$1] += $3 } END { for (t in u) print t, u[t], s[t] }' | sort
 }
 
+# wakeups DATA WORKER: from a `perf sched record`, how long the threads named WORKER* waited
+# for a CPU once woken (percentiles), and which task held the CPU when that wait passed 0.1 ms.
+wakeups() {
+    perf sched timehist -i "$1" 2>/dev/null | python3 -c 'import collections, sys
+worker = sys.argv[1]
+before, delays, holders = {}, [], collections.Counter()
+for line in sys.stdin:
+    fields = line.split()
+    if len(fields) < 6 or not fields[0][0].isdigit():
+        continue
+    cpu, task = fields[1], fields[2]
+    if task.startswith(worker):
+        delay = float(fields[-2])
+        delays.append(delay)
+        if delay > 0.1:
+            holders[before.get(cpu, "?").rsplit("[", 1)[0]] += 1
+    before[cpu] = task
+delays.sort()
+if delays:
+    at = lambda q: delays[min(int(len(delays) * q), len(delays) - 1)] * 1000
+    print(f"   {worker} wake-ups {len(delays)}: waited p50 {at(0.5):.0f} µs, p99 {at(0.99):.0f}, "
+          f"max {delays[-1] * 1000:.0f}; over 0.1 ms {sum(holders.values())} times, the CPU held by "
+          + ", ".join(f"{task} {n}" for task, n in holders.most_common(5)))' "$2"
+}
+
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 for round in $(seq "$rounds"); do
     for target in nginx gateway; do
@@ -122,7 +150,11 @@ for round in $(seq "$rounds"); do
         fi
         ticks "${measured[@]}" >"$work/before"
         perf_pid=
-        if [[ $target == gateway && -n ${PERF:-} ]]; then
+        if [[ -n ${SCHED:-} ]]; then
+            perf sched record -o "$out/sched-$target-$round.data" -- sleep "$((seconds + 1))" \
+                >/dev/null 2>&1 &
+            perf_pid=$!
+        elif [[ $target == gateway && -n ${PERF:-} ]]; then
             perf record -F 499 --call-graph dwarf,16384 -o "$out/perf-$mode-$round.data" \
                 -p "$gateway_pid" -- sleep "$((seconds + 1))" >/dev/null 2>&1 &
             perf_pid=$!
@@ -138,6 +170,8 @@ rate = d.get("rps") or d.get("streams_per_s")
 p50, p99 = d.get("p50_us") or d.get("ttft_p50_us"), d.get("p99_us") or d.get("ttft_p99_us")
 print(f"== round {sys.argv[2]}, {sys.argv[3]}: {rate}/s, p50 {p50} µs, p99 {p99} µs")' \
             "$result" "$round" "$target"
+        [[ -n ${SCHED:-} ]] && wakeups "$out/sched-$target-$round.data" \
+            "$([[ $target == nginx ]] && echo nginx || echo gpt-api-worker)"
         join "$work/before" "$work/after" | awk -v n="$answered" -v us="$tick_us" '
             { u = ($4 - $2) * us / n; s = ($5 - $3) * us / n; tu += u; ts += s
               if (u + s > 0) printf "   %-18s user %6.2f  system %6.2f  µs each\n", $1, u, s }
