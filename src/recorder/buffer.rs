@@ -138,25 +138,28 @@ impl RowBuffer {
         }
     }
 
-    /// Copies of a write's rows to the spill file (it took longer than `flush_interval`):
-    /// how many can be settled once it succeeds, `None` if not all of them got there.
-    pub(super) fn copy_rows(&mut self, rows: &[LogRow]) -> Option<u64> {
-        let mut copies = 0;
+    /// Copies of a write's rows to the spill file (it took longer than `flush_interval`),
+    /// added to the copies the write settles once it succeeds (`generation`, count; copies of
+    /// an older generation were folded into the replay). Whether all of them got there.
+    pub(super) fn copy_rows(&mut self, rows: &[LogRow], settles: &mut (u64, u64)) -> bool {
+        if settles.0 != self.spill.generation() {
+            *settles = (self.spill.generation(), 0);
+        }
         for row in rows {
             match self.spill.append_copy(row) {
-                Ok(settled_later) => copies += u64::from(settled_later),
+                Ok(settled_later) => settles.1 += u64::from(settled_later),
                 Err(error) => {
                     // The copies made are not settled by the write: replayed instead.
                     self.fold();
                     self.spill_failed(&error);
-                    return None;
+                    return false;
                 }
             }
             // No warning: the database is taking these, only slowly (a fresh SQLite file's
             // first write, say); the copies are insurance against a crash meanwhile.
             self.spill_failing = false;
         }
-        Some(copies)
+        true
     }
 
     /// Rows out of memory into the spill file (a write abandoned at shutdown).
@@ -226,6 +229,7 @@ impl RowBuffer {
 
     /// At shutdown: every row in memory goes to the spill file, synced to disk.
     pub(super) fn spill_everything(&mut self) {
+        // The copied rows are in the file already: out of memory first, not appended twice.
         self.fold();
         for (_, row) in std::mem::take(&mut self.pending) {
             if let Err(error) = self.move_out(&row) {

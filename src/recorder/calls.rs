@@ -186,15 +186,11 @@ impl Loop {
             copies,
         }) = &mut self.in_flight
         {
-            if *copied < rows.len() && *taken < cutoff {
-                if let Some(count) = self.buffer.copy_rows(&rows[*copied..]) {
-                    let generation = self.buffer.spill().generation();
-                    if copies.0 != generation {
-                        *copies = (generation, 0);
-                    }
-                    copies.1 += count;
-                    *copied = rows.len();
-                }
+            if *copied < rows.len()
+                && *taken < cutoff
+                && self.buffer.copy_rows(&rows[*copied..], copies)
+            {
+                *copied = rows.len();
             }
         }
     }
