@@ -108,17 +108,24 @@ impl Loop {
     /// Waits (unless events are queued) for an event, a result, a shutdown deadline or the
     /// next due time, then takes a turn's worth of what is queued.
     fn receive(&mut self) {
-        if !self.events_open || self.writer.events.is_empty() {
-            self.wait();
-        }
+        let events_queued = self.events_open && !self.writer.events.is_empty();
+        self.wait(events_queued);
         self.take_queued(MAX_EVENTS_PER_TURN);
     }
 
-    fn wait(&mut self) {
-        let timeout = self.next_wake().saturating_duration_since(Instant::now());
+    /// With `events_queued`, waits for nothing but still takes a result or a deadline that is
+    /// there: under a steady stream of events the queue may never be empty, and a result
+    /// left unread would keep the database thread idle while rows pile up.
+    fn wait(&mut self, events_queued: bool) {
+        let timeout = if events_queued {
+            Duration::ZERO
+        } else {
+            self.next_wake().saturating_duration_since(Instant::now())
+        };
         // While events keep coming, poll (nothing waits on the channel, so sends never wake
         // this thread); once quiet, give memory back and wait on the channel.
-        let polling = self.events_open && self.last_event_at.elapsed() < POLL_UNTIL_QUIET_FOR;
+        let polling = events_queued
+            || (self.events_open && self.last_event_at.elapsed() < POLL_UNTIL_QUIET_FOR);
         let (events, wait) = if polling {
             (crossbeam_channel::never(), timeout.min(POLL_INTERVAL))
         } else if self.events_open {

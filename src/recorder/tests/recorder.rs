@@ -315,6 +315,46 @@ fn shutdown_with_the_database_down_spills_and_the_next_start_replays() {
     assert!(!dir.path().join("spill.jsonl").exists());
 }
 
+/// Under a steady stream of events the channel may never be empty when the loop looks; the
+/// database's results must still be read, or one write is all that happens until the
+/// stream stops (the rest piling up in memory and the spill file).
+#[test]
+fn writes_go_on_while_events_are_always_queued() {
+    let dir = TempDir::new("recorder-steady");
+    let url = dir.sqlite_url();
+    let mut settings = settings(url.clone(), &dir);
+    settings.access_log = false;
+    settings.batch_size = 256;
+    settings.memory_records = 50_000;
+    let (sender, recorder) = start(settings).expect("start");
+    let stats = recorder.stats();
+    // More than three of the largest write a turn can start (4,096 rows).
+    let wanted = 3 * 4096 + 1;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sent = 0;
+    let mut emptied = 0;
+    while stats.written() < wanted && Instant::now() < deadline {
+        match sender.queue_depth() {
+            0 => emptied += 1,
+            depth if depth >= 2_000 => {
+                std::thread::yield_now();
+                continue;
+            }
+            _ => {}
+        }
+        send_requests(&sender, &format!("steady-{sent:07}"), 500);
+        sent += 500;
+    }
+    assert!(
+        stats.written() >= wanted,
+        "{} rows written of {sent} sent in 30 s (the queue ran empty {emptied} times)",
+        stats.written()
+    );
+    drop(sender);
+    shutdown(recorder);
+    assert_eq!(sqlite_rows(&url).len(), sent);
+}
+
 #[test]
 fn shutdown_drains_everything_queued() {
     let dir = TempDir::new("recorder-drain");
