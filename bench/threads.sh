@@ -11,8 +11,10 @@
 # with content on; GATEWAY_BIN=path measures another binary), then for each round runs
 # bench-load at c=64 for SECONDS against nginx, then the gateway, and prints the
 # throughput, p50/p99 and each thread's user and system µs per request (from
-# /proc/PID/task/*/stat, warm-up included in both counts), and the rows the gateway replayed
-# from its spill file. PERF=1 also records each gateway run with `perf record` (cpu-clock,
+# /proc/PID/task/*/stat, warm-up included in both counts), how many of the gateway's rows were
+# not yet in the database when its run ended (the log's lag: its threads' CPU per request
+# counts only the work done by then, so it reads low when the lag is large), and the rows the
+# gateway replayed from its spill file. PERF=1 also records each gateway run with `perf record` (cpu-clock,
 # DWARF call graphs) into OUT_DIR (default a temp dir), for `perf report --comm gpt-api-log`.
 # SCHED=1 instead records the scheduler (`perf sched record`, every run) and prints how long
 # the workers waited for a CPU once woken, and which task held it when they waited over
@@ -137,6 +139,13 @@ if delays:
           + ", ".join(f"{task} {n}" for task, n in holders.most_common(5)))' "$2"
 }
 
+# db_rows: the rows in the gateway's log database (SQLite in WAL mode: read beside the writer).
+db_rows() {
+    python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("select count(*) from request_logs").fetchone()[0])' \
+        "$work/gpt_api.db"
+}
+
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 for round in $(seq "$rounds"); do
     for target in nginx gateway; do
@@ -161,8 +170,14 @@ for round in $(seq "$rounds"); do
         fi
         result=$("$root/target/release/bench-load" "${args[@]}" --concurrency "${CONCURRENCY:-64}" \
             --duration-s "$seconds" --warmup-s 1 "${load_args[@]}")
-        [[ -n $perf_pid ]] && wait "$perf_pid"
         ticks "${measured[@]}" >"$work/after"
+        if [[ $target == gateway ]]; then
+            # Rows in the database now and once the log has caught up (it writes within 2 s).
+            written_at_end=$(db_rows)
+            sleep 2
+            written_later=$(db_rows)
+        fi
+        [[ -n $perf_pid ]] && wait "$perf_pid"
         answered=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["answered"])' "$result")
         python3 -c 'import json, sys
 d = json.loads(sys.argv[1])
@@ -176,6 +191,9 @@ print(f"== round {sys.argv[2]}, {sys.argv[3]}: {rate}/s, p50 {p50} µs, p99 {p99
             { u = ($4 - $2) * us / n; s = ($5 - $3) * us / n; tu += u; ts += s
               if (u + s > 0) printf "   %-18s user %6.2f  system %6.2f  µs each\n", $1, u, s }
             END { printf "   %-18s user %6.2f  system %6.2f  = %6.2f µs each\n", "all", tu, ts, tu + ts }'
+        if [[ $target == gateway ]]; then
+            echo "   log rows not yet in the database at the end of the run: $((written_later - written_at_end))"
+        fi
     done
 done
 replayed=$(sed -n 's/.*"event":"log_spill_replayed".*"rows":\([0-9]*\).*/\1/p' "$work/gateway.log" |
