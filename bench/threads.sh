@@ -18,7 +18,8 @@
 # DWARF call graphs) into OUT_DIR (default a temp dir), for `perf report --comm gpt-api-log`.
 # SCHED=1 instead records the scheduler (`perf sched record`, every run) and prints how long
 # the workers waited for a CPU once woken, and which task held it when they waited over
-# 0.1 ms (CONCURRENCY=1 SCHED=1: where the c=1 latency tail comes from).
+# 0.1 ms, then the same count for the mock's and the load generator's threads with them
+# (CONCURRENCY=1 SCHED=1: where the c=1 latency tail comes from).
 # Needs nginx, and perf for PERF=1. All traffic is on 127.0.0.1.
 set -euo pipefail
 
@@ -115,28 +116,40 @@ ticks() {
 }
 
 # wakeups DATA WORKER: from a `perf sched record`, how long the threads named WORKER* waited
-# for a CPU once woken (percentiles), and which task held the CPU when that wait passed 0.1 ms.
+# for a CPU once woken (percentiles), and which task held the CPU when that wait passed 0.1 ms;
+# then the same count for every thread of a request's path (WORKER*, the mock's and the load
+# generator's threads: at c=1 each waits its turn in the chain).
 wakeups() {
     perf sched timehist -i "$1" 2>/dev/null | python3 -c 'import collections, sys
 worker = sys.argv[1]
+path = (worker, "mock-", "load-")
 before, delays, holders = {}, [], collections.Counter()
+path_waits, path_holders = collections.Counter(), collections.Counter()
 for line in sys.stdin:
     fields = line.split()
     if len(fields) < 6 or not fields[0][0].isdigit():
         continue
     cpu, task = fields[1], fields[2]
-    if task.startswith(worker):
+    if task.startswith(path):
         delay = float(fields[-2])
-        delays.append(delay)
+        holder = before.get(cpu, "?").rsplit("[", 1)[0]
+        if task.startswith(worker):
+            delays.append(delay)
+            if delay > 0.1:
+                holders[holder] += 1
         if delay > 0.1:
-            holders[before.get(cpu, "?").rsplit("[", 1)[0]] += 1
+            path_waits["workers" if task.startswith(worker) else task.split("-")[0]] += 1
+            path_holders[holder] += 1
     before[cpu] = task
 delays.sort()
 if delays:
     at = lambda q: delays[min(int(len(delays) * q), len(delays) - 1)] * 1000
     print(f"   {worker} wake-ups {len(delays)}: waited p50 {at(0.5):.0f} µs, p99 {at(0.99):.0f}, "
           f"max {delays[-1] * 1000:.0f}; over 0.1 ms {sum(holders.values())} times, the CPU held by "
-          + ", ".join(f"{task} {n}" for task, n in holders.most_common(5)))' "$2"
+          + ", ".join(f"{task} {n}" for task, n in holders.most_common(5)))
+print(f"   the whole path waited over 0.1 ms {sum(path_waits.values())} times ("
+      + ", ".join(f"{name} {n}" for name, n in path_waits.most_common()) + "), the CPU held by "
+      + ", ".join(f"{task} {n}" for task, n in path_holders.most_common(5)))' "$2"
 }
 
 # db_rows: the rows in the gateway's log database (SQLite in WAL mode: read beside the writer).
