@@ -25,6 +25,7 @@ count=${2:-2000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 # The nginx reverse proxy of TARGET=nginx (shared with scripts/bench.sh).
 source "$root/bench/nginx-proxy.sh"
+source "$root/bench/helpers.sh"
 out=${3:-$(mktemp -d /tmp/gpt-api-callgrind.XXXXXX)}
 warmup=${WARMUP:-200}
 mkdir -p "$out"
@@ -57,19 +58,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
     >"$out/mock.log" 2>&1 &
 pids+=($!)
 
-# The first line whose "event" is listening carries the bound address.
-listening_addr() {
-    local file=$1 i addr
-    for ((i = 0; i < 600; i++)); do
-        addr=$(grep -m1 '"event":"listening"' "$file" 2>/dev/null |
-            sed -n 's/.*"addr":"\([^"]*\)".*/\1/p') || true
-        if [[ -n $addr ]]; then echo "$addr"; return 0; fi
-        sleep 0.1
-    done
-    echo "no listening line in $file" >&2
-    return 1
-}
-mock_addr=$(listening_addr "$out/mock.log")
+mock_addr=$(wait_listening "$out/mock.log" "${pids[-1]}")
 
 # start_nginx DIR: nginx under callgrind in the background (its pid last in pids), its address
 # on stdout.
@@ -139,7 +128,7 @@ EOF
         "$gateway_bin" --config "$dir/gateway.toml" >"$dir/gateway.log" 2>"$dir/valgrind.err" &
     gateway=$!
     pids+=("$gateway")
-    "$load_bin" --target "$(listening_addr "$dir/gateway.log")" --model bench "${load_args[@]}" \
+    "$load_bin" --target "$(wait_listening "$dir/gateway.log" "$gateway" 60)" --model bench "${load_args[@]}" \
         --concurrency 4 --threads 1 --requests "$requests" --duration-s 600 --timeout-ms 60000 \
         >"$dir/load.json"
     kill -TERM "$gateway"

@@ -1,5 +1,6 @@
-# Sourced by scripts/bench.sh and bench/callgrind.sh: the one nginx reverse-proxy setup both
-# measure against (no access log, keep-alive to the upstream, no buffering either way).
+# Sourced by scripts/bench.sh, bench/callgrind.sh and bench/threads.sh: the one nginx
+# reverse-proxy setup they measure against (no access log, keep-alive to the upstream, no
+# buffering either way).
 
 # nginx_http_block DIR UPSTREAM LISTEN: the config's http block, temp paths under DIR, proxying
 # everything to UPSTREAM (host:port), listening on LISTEN (nginx's `listen` arguments).

@@ -28,6 +28,7 @@ seconds=${2:-5}
 rounds=${3:-2}
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/nginx-proxy.sh"
+source "$root/bench/helpers.sh"
 gateway_bin=${GATEWAY_BIN:-$root/target/release/gpt-api}
 out=${OUT_DIR:-$(mktemp -d /tmp/gpt-api-threads.XXXXXX)}
 work=$(mktemp -d /tmp/gpt-api-threads-run.XXXXXX)
@@ -47,22 +48,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for FILE PATTERN: the first match of PATTERN (an address) in FILE, within 10 s.
-wait_for() {
-    local found
-    for _ in $(seq 100); do
-        found=$(grep -o "$2" "$1" 2>/dev/null | head -n1 || true)
-        [[ -n $found ]] && { echo "$found"; return; }
-        sleep 0.1
-    done
-    echo "nothing matched $2 in $1" >&2
-    exit 1
-}
-
 "$root/target/release/bench-mock" --listen 127.0.0.1:0 --threads "$(nproc)" --stream-chunks 20 \
     --stream-interval-ms 0 >"$work/mock.log" 2>&1 &
 pids+=($!)
-mock=$(wait_for "$work/mock.log" '127.0.0.1:[0-9]*')
+mock=$(wait_listening "$work/mock.log" "${pids[-1]}")
 
 nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/nginx"
@@ -104,7 +93,7 @@ EOF
 "$gateway_bin" --config "$work/gateway.toml" >"$work/gateway.log" 2>"$work/gateway.err" &
 gateway_pid=$!
 pids+=("$gateway_pid")
-gateway=$(wait_for "$work/gateway.log" '"addr":"127.0.0.1:[0-9]*' | cut -d'"' -f4)
+gateway=$(wait_listening "$work/gateway.log" "$gateway_pid")
 sleep 0.5
 
 # ticks PID...: "thread-name utime stime" (clock ticks) summed by thread name.
@@ -152,13 +141,6 @@ print(f"   the whole path waited over 0.1 ms {sum(path_waits.values())} times ("
       + ", ".join(f"{task} {n}" for task, n in path_holders.most_common(5)))' "$2"
 }
 
-# db_rows: the rows in the gateway's log database (SQLite in WAL mode: read beside the writer).
-db_rows() {
-    python3 -c 'import sqlite3, sys
-print(sqlite3.connect(sys.argv[1]).execute("select count(*) from request_logs").fetchone()[0])' \
-        "$work/gpt_api.db"
-}
-
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 for round in $(seq "$rounds"); do
     for target in nginx gateway; do
@@ -186,9 +168,9 @@ for round in $(seq "$rounds"); do
         ticks "${measured[@]}" >"$work/after"
         if [[ $target == gateway ]]; then
             # Rows in the database now and once the log has caught up (it writes within 2 s).
-            written_at_end=$(db_rows)
+            written_at_end=$(db_rows "$work/gpt_api.db")
             sleep 2
-            written_later=$(db_rows)
+            written_later=$(db_rows "$work/gpt_api.db")
         fi
         [[ -n $perf_pid ]] && wait "$perf_pid"
         answered=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["answered"])' "$result")

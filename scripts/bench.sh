@@ -20,6 +20,7 @@ esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The nginx reverse proxy measured beside the gateway (shared with bench/callgrind.sh).
 source "$root/bench/nginx-proxy.sh"
+source "$root/bench/helpers.sh"
 cd "$root"
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpt-api-bench.XXXXXX")
 results=$work/results.jsonl
@@ -53,18 +54,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- helpers ----------------------------------------------------------------------------------
-
-# Prints the addr of the first {"event":"listening"} line in file $1 written by pid $2.
-wait_listening() {
-    local file=$1 pid=$2 i addr
-    for ((i = 0; i < 150; i++)); do
-        addr=$(grep -m1 '"event":"listening"' "$file" 2>/dev/null | sed -n 's/.*"addr":"\([^"]*\)".*/\1/p') || true
-        if [[ -n $addr ]]; then echo "$addr"; return 0; fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
 
 wait_port() {
     local port=$1 i
@@ -131,13 +120,6 @@ json_get() {
 # Appends the JSON object {KEY: VALUE, ...} (values as strings) to the results.
 record() {
     python3 -c 'import json, sys; a = sys.argv[1:]; print(json.dumps(dict(zip(a[::2], a[1::2]))))' "$@" >>"$results"
-}
-
-db_rows() {
-    python3 - "$1" <<'PY' 2>/dev/null || echo -1
-import sqlite3, sys
-print(sqlite3.connect(sys.argv[1], timeout=5).execute("select count(*) from request_logs").fetchone()[0])
-PY
 }
 
 # Samples the gateway's /metrics at $1 every 0.2 s into $2 (JSON: the largest log queue and
