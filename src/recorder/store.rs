@@ -19,6 +19,14 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres
 /// How long to wait for a connection before the database counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The page size of a new SQLite log (an existing file keeps its own: SQLite cannot change
+/// it in WAL mode). The log only appends, so a page is written to the WAL at every commit that
+/// touches it and copied back at each checkpoint, each page with its own system calls: 16 KiB
+/// pages make a quarter of 4 KiB's (0.23 writes per row instead of 0.61, at 256-row batches)
+/// and cut the SQLite thread's CPU per row by ~0.6 µs (`log_cost`'s per-thread times). Larger
+/// pages save little more and rewrite more bytes per commit at low rates.
+pub(super) const SQLITE_PAGE_SIZE: u32 = 16_384;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Backend {
     Sqlite,
@@ -65,6 +73,7 @@ impl Store {
                 let options = SqliteConnectOptions::from_str(url)
                     .map_err(|error| OpenError::Fatal(format!("database.url: {error}")))?
                     .create_if_missing(true)
+                    .page_size(SQLITE_PAGE_SIZE)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5));

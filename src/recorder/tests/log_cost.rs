@@ -6,8 +6,10 @@
 //! access log, unless `GPT_API_LOG_COST_ACCESS_LOG=false`). A harness
 //! for `valgrind --tool=callgrind --separate-threads=yes`, whose instruction counts per thread
 //! (run once with 0 records and once with N; the difference over N) are the per-record cost
-//! of the logging thread, the database thread and SQLite's. Batches are as large as the
-//! writer takes them (all records are sent at once); `GPT_API_LOG_COST_BATCH=B` sends them in
+//! of the logging thread, the database thread and SQLite's. Run outside valgrind, it prints
+//! each thread's CPU time per record (system time included, which callgrind does not see: the
+//! database file's writes). Batches are as large as the writer takes them (all records are
+//! sent at once); `GPT_API_LOG_COST_BATCH=B` sends them in
 //! bursts of B, each written before the next, for the small batches of production's 50 ms
 //! flushes (keep N a multiple of B). Run it with `--nocapture`: libtest's capture copies
 //! every access line into a growing buffer (~750 instructions per request on the logging
@@ -94,8 +96,49 @@ fn log_cost() {
         }
     }
     wait_for_rows(&stats, count);
+    print_thread_times(count);
     recorder.shutdown(Instant::now() + Duration::from_secs(10));
     assert_eq!(stats.written(), count);
+}
+
+/// Each of the process's threads' CPU time so far per record, from /proc (Linux): user and
+/// system from `stat` (clock ticks), and the scheduler's exact run time from `schedstat`. Start-up
+/// (migrations, the first statements) is included: use a large N, or subtract a run with 0.
+fn print_thread_times(count: u64) {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    // Linux's USER_HZ, the unit of utime and stime, is 100 on every architecture it runs on.
+    let tick_ns = 10_000_000.0;
+    let per_record = |ns: f64| ns / 1000.0 / count.max(1) as f64;
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(stat), Ok(schedstat)) = (
+            std::fs::read_to_string(path.join("stat")),
+            std::fs::read_to_string(path.join("schedstat")),
+        ) else {
+            continue;
+        };
+        // After the name, in parentheses: state is field 3, utime 14 and stime 15.
+        let Some((name, rest)) = stat
+            .split_once(" (")
+            .and_then(|(_, rest)| rest.rsplit_once(") "))
+        else {
+            continue;
+        };
+        let fields: Vec<f64> = rest.split(' ').map(|f| f.parse().unwrap_or(0.0)).collect();
+        let run_ns: f64 = schedstat
+            .split(' ')
+            .next()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0.0);
+        println!(
+            "{name:<16} user {:6.2}  system {:6.2}  run {:6.2} µs per record",
+            per_record(fields[11] * tick_ns),
+            per_record(fields[12] * tick_ns),
+            per_record(run_ns),
+        );
+    }
 }
 
 fn wait_for_rows(stats: &RecorderStats, rows: u64) {

@@ -1,10 +1,11 @@
-//! The SQLite store: every column round-trips, replays do not duplicate, WAL is on,
+//! The SQLite store: every column round-trips, replays do not duplicate, WAL and 16 KiB pages
+//! are on (an old file's pages kept),
 //! a newer schema and a bad URL are refused.
 
 use sqlx::Row;
 
 use crate::row::LogRow;
-use crate::store::{Backend, OpenError, Store};
+use crate::store::{Backend, OpenError, Store, SQLITE_PAGE_SIZE};
 
 use super::support::{bare_row, full_row, runtime, sqlite_execute, sqlite_rows, TempDir};
 
@@ -82,22 +83,54 @@ fn batches_of_every_size_land_once_with_their_own_values() {
 }
 
 #[test]
-fn sqlite_runs_in_wal_mode() {
+fn sqlite_runs_in_wal_mode_with_large_pages() {
     let dir = TempDir::new("store-wal");
     let url = dir.sqlite_url();
-    let mode: String = runtime().block_on(async {
+    assert_eq!(pragma(&url, "journal_mode"), "wal");
+    assert_eq!(pragma(&url, "page_size"), SQLITE_PAGE_SIZE.to_string());
+}
+
+/// A log made before the page size was set keeps its 4 KiB pages (SQLite cannot change them
+/// in WAL mode) and goes on working.
+#[test]
+fn an_existing_sqlite_log_keeps_its_page_size() {
+    let dir = TempDir::new("store-old-pages");
+    let url = dir.sqlite_url();
+    sqlite_execute(
+        &format!("{url}?mode=rwc"),
+        &[
+            "PRAGMA page_size = 4096",
+            "PRAGMA journal_mode = WAL",
+            "CREATE TABLE t (x)",
+        ],
+    );
+    // In the order `sqlite_rows` reads them back (by id).
+    let rows = vec![bare_row("b"), full_row("a")];
+    runtime().block_on(async {
         let store = Store::open(&url).await.expect("open");
+        store.insert(&rows).await.expect("insert");
+        store.close().await;
+    });
+    assert_eq!(pragma(&url, "page_size"), "4096");
+    assert_eq!(sqlite_rows(&url), rows);
+}
+
+/// A pragma's value, as the store's connection reads it (as text).
+fn pragma(url: &str, name: &str) -> String {
+    runtime().block_on(async {
+        let store = Store::open(url).await.expect("open");
         let Store::Sqlite(pool, _) = &store else {
             panic!("not sqlite")
         };
-        let row = sqlx::query("PRAGMA journal_mode")
-            .fetch_one(pool)
-            .await
-            .expect("pragma");
+        let row = sqlx::query(&format!(
+            "SELECT CAST(p.{name} AS TEXT) FROM pragma_{name} p"
+        ))
+        .fetch_one(pool)
+        .await
+        .expect("pragma");
         store.close().await;
         row.get(0)
-    });
-    assert_eq!(mode, "wal");
+    })
 }
 
 /// The INSERTs are prepared on the connection and kept; closing the store finalizes them, or
