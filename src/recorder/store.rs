@@ -22,9 +22,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The page size of a new SQLite log (an existing file keeps its own: SQLite cannot change
 /// it in WAL mode). The log only appends, so a page is written to the WAL at every commit that
 /// touches it and copied back at each checkpoint, each page with its own system calls: 16 KiB
-/// pages make a quarter of 4 KiB's (0.23 writes per row instead of 0.61, at 256-row batches)
-/// and cut the SQLite thread's CPU per row by ~0.6 µs (`log_cost`'s per-thread times). Larger
-/// pages save little more and rewrite more bytes per commit at low rates.
+/// pages need about a third of 4 KiB's calls (0.23 writes per row instead of 0.61, at 256-row
+/// batches) and cut the SQLite thread's CPU per row by ~0.5 µs (`log_cost`'s per-thread
+/// times). Larger pages save little more and rewrite more bytes per commit at low rates.
 pub(super) const SQLITE_PAGE_SIZE: u32 = 16_384;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
