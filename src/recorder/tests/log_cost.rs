@@ -9,9 +9,8 @@
 //! of the logging thread, the database thread and SQLite's. Run outside valgrind, it prints
 //! each thread's CPU time per record (system time included, which callgrind does not see: the
 //! database file's writes). Batches are as large as the writer takes them (all records are
-//! sent at once); `GPT_API_LOG_COST_BATCH=B` sends them in
-//! bursts of B, each written before the next, for the small batches of production's 50 ms
-//! flushes (keep N a multiple of B). Run it with `--nocapture`: libtest's capture copies
+//! sent at once); `GPT_API_LOG_COST_BATCH=B` sends them in bursts of B, each written before
+//! the next, for the small batches of production's 50 ms flushes (keep N a multiple of B). Run it with `--nocapture`: libtest's capture copies
 //! every access line into a growing buffer (~750 instructions per request on the logging
 //! thread that the gateway, printing to its stdout, does not spend). The test binary
 //! allocates with mimalloc, as the gateway does (`tests/mod.rs`). Not a test.
@@ -102,8 +101,9 @@ fn log_cost() {
 }
 
 /// Each of the process's threads' CPU time so far per record, from /proc (Linux): user and
-/// system from `stat` (clock ticks), and the scheduler's exact run time from `schedstat`. Start-up
-/// (migrations, the first statements) is included: use a large N, or subtract a run with 0.
+/// system from `stat` (clock ticks), and the scheduler's exact run time from `schedstat`.
+/// Start-up (migrations, the first statements) is included: use a large N, or subtract a run
+/// with 0.
 fn print_thread_times(count: u64) {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return;

@@ -1,6 +1,5 @@
 //! The SQLite store: every column round-trips, replays do not duplicate, WAL and 16 KiB pages
-//! are on (an old file's pages kept),
-//! a newer schema and a bad URL are refused.
+//! are on (an older file keeps its pages), a newer schema and a bad URL are refused.
 
 use sqlx::Row;
 
