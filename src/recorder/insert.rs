@@ -1,7 +1,8 @@
 //! The INSERT statements behind `Store::insert`, one shape per backend, both skipping a row
 //! whose id is already there, so that a replayed row is never written twice.
 //! SQLite: `INSERT OR IGNORE ... VALUES` for 8 rows and for 1, prepared once on the
-//! connection and kept, texts bound in place (`sqlite_statement`). PostgreSQL: one array per
+//! connection and kept, texts bound in place (`sqlite_statement`), between a BEGIN and a
+//! COMMIT of its own. PostgreSQL: one array per
 //! column and `UNNEST`, so a batch of any size is one statement with 26 parameters, prepared
 //! once and reused.
 
@@ -11,7 +12,7 @@ use std::sync::LazyLock;
 
 use sqlx::postgres::PgQueryResult;
 use sqlx::sqlite::LockedSqliteHandle;
-use sqlx::{PgConnection, SqliteConnection, SqlitePool};
+use sqlx::{PgConnection, SqlitePool};
 
 use super::row::LogRow;
 use super::sqlite_statement::{Bindings, SqliteFailure, Statement};
@@ -59,10 +60,32 @@ fn sqlite_insert(rows: usize) -> CString {
 /// Parameters per row of an SQLite statement: one per column.
 const PARAMETERS_PER_ROW: c_int = 26;
 
-/// The SQLite INSERTs, prepared on the connection at its first batch and kept: preparing
-/// them cost 5.0k instructions per row at 40-row batches, more than binding the row.
+/// The statements of an SQLite batch, prepared on the connection at its first batch and
+/// kept: preparing the INSERTs cost 5.0k instructions per row at 40-row batches, more than
+/// binding the row.
+pub(super) struct SqliteStatements {
+    begin: Statement,
+    commit: Statement,
+    rollback: Statement,
+    many: Statement,
+    one: Statement,
+}
+
+impl SqliteStatements {
+    fn prepare(handle: &mut LockedSqliteHandle<'_>) -> Result<Self, SqliteFailure> {
+        let [many, one] = &*SQLITE_INSERTS;
+        Ok(Self {
+            begin: Statement::prepare(handle, c"BEGIN")?,
+            commit: Statement::prepare(handle, c"COMMIT")?,
+            rollback: Statement::prepare(handle, c"ROLLBACK")?,
+            many: Statement::prepare(handle, many)?,
+            one: Statement::prepare(handle, one)?,
+        })
+    }
+}
+
 #[derive(Default)]
-pub(super) struct SqliteInserts(RefCell<Option<[Statement; 2]>>);
+pub(super) struct SqliteInserts(RefCell<Option<SqliteStatements>>);
 
 impl SqliteInserts {
     /// Finalizes the statements: before the connection closes (sqlx refuses to close one
@@ -75,42 +98,59 @@ impl SqliteInserts {
     }
 }
 
-/// Returns the rows inserted (a replayed row already there is not). Runs inside the caller's
-/// transaction, on the connection sqlx hands over for it.
+/// Inserts `rows` in one transaction on the pool's connection; returns the rows inserted (a
+/// replayed row already there is not).
 pub(super) async fn sqlite(
     inserts: &SqliteInserts,
-    connection: &mut SqliteConnection,
+    pool: &SqlitePool,
     rows: &[LogRow],
 ) -> Result<u64, String> {
+    let mut connection = pool.acquire().await.map_err(|error| error.to_string())?;
     let mut handle = connection
         .lock_handle()
         .await
         .map_err(|error| error.to_string())?;
-    let mut prepared = inserts.0.borrow_mut();
-    sqlite_rows(&mut prepared, &mut handle, rows).map_err(|error| error.to_string())
+    let mut statements = inserts.0.borrow_mut();
+    sqlite_transaction(&mut statements, &mut handle, rows).map_err(|error| error.to_string())
 }
 
-fn sqlite_rows(
-    prepared: &mut Option<[Statement; 2]>,
+/// BEGIN, the rows, COMMIT, all on this thread while sqlx's connection is locked to it. A
+/// transaction of sqlx's own sends BEGIN and COMMIT to the connection's worker thread: two
+/// more round trips between threads per batch, each waking a thread that competes with the
+/// workers for the cores.
+pub(super) fn sqlite_transaction(
+    statements: &mut Option<SqliteStatements>,
     handle: &mut LockedSqliteHandle<'_>,
     rows: &[LogRow],
 ) -> Result<u64, SqliteFailure> {
     // The pool keeps its one connection for good. Should it ever hold another, the old one's
     // statements are left alone (not finalized: that connection is no longer ours to use).
-    if let Some(elsewhere) = prepared.take_if(|[many, _]| !many.is_on(handle)) {
+    if let Some(elsewhere) = statements.take_if(|kept| !kept.begin.is_on(handle)) {
         std::mem::forget(elsewhere);
     }
-    if prepared.is_none() {
-        let [many, one] = &*SQLITE_INSERTS;
-        *prepared = Some([
-            Statement::prepare(handle, many)?,
-            Statement::prepare(handle, one)?,
-        ]);
+    let statements = match statements {
+        Some(kept) => kept,
+        None => statements.insert(SqliteStatements::prepare(handle)?),
+    };
+    statements.begin.bind(handle).execute()?;
+    let inserted = insert_rows(statements, handle, rows)
+        .and_then(|inserted| statements.commit.bind(handle).execute().map(|_| inserted));
+    if inserted.is_err() {
+        // Ends the transaction whatever failed (SQLite may have rolled it back already; then
+        // this fails, harmlessly), so that the next batch can begin one.
+        let _ = statements.rollback.bind(handle).execute();
     }
-    let [many, one] = prepared.as_mut().expect("prepared above");
+    inserted
+}
+
+fn insert_rows(
+    statements: &mut SqliteStatements,
+    handle: &mut LockedSqliteHandle<'_>,
+    rows: &[LogRow],
+) -> Result<u64, SqliteFailure> {
     let mut inserted = 0;
     let mut chunks = rows.chunks_exact(SQLITE_ROWS_PER_STATEMENT);
-    let mut insert = many.bind(handle);
+    let mut insert = statements.many.bind(handle);
     for chunk in chunks.by_ref() {
         for (n, row) in chunk.iter().enumerate() {
             bind_row(&mut insert, n as c_int * PARAMETERS_PER_ROW, row)?;
@@ -118,7 +158,7 @@ fn sqlite_rows(
         inserted += insert.execute()?;
     }
     drop(insert);
-    let mut insert = one.bind(handle);
+    let mut insert = statements.one.bind(handle);
     for row in chunks.remainder() {
         bind_row(&mut insert, 0, row)?;
         inserted += insert.execute()?;

@@ -2,7 +2,7 @@
 //! INSERT: prepared once and kept (sqlx's path re-bound every row through owned copies), their
 //! texts bound in place (`SQLITE_STATIC`) instead of copied three times (sqlx's owned
 //! arguments, its channel to the connection's thread, SQLite's own copy, freed again when the
-//! bindings are cleared). Transactions stay sqlx's.
+//! bindings are cleared). BEGIN and COMMIT too, on the same thread (`insert`).
 //!
 //! Unsafe code, as the allocator's (`common/alloc.rs`) and the vectored writes' (`iovec.rs`):
 //! plain calls of SQLite's C API, each made while sqlx's connection is locked to this thread

@@ -117,12 +117,7 @@ impl Store {
     pub(super) async fn insert(&self, rows: &[LogRow]) -> Result<u64, String> {
         let text = |error: sqlx::Error| error.to_string();
         match self {
-            Self::Sqlite(pool, inserts) => {
-                let mut transaction = pool.begin().await.map_err(text)?;
-                let inserted = insert::sqlite(inserts, &mut transaction, rows).await?;
-                transaction.commit().await.map_err(text)?;
-                Ok(inserted)
-            }
+            Self::Sqlite(pool, inserts) => insert::sqlite(inserts, pool, rows).await,
             Self::Postgres(pool) => {
                 let mut transaction = pool.begin().await.map_err(text)?;
                 let inserted = insert::postgres(&mut transaction, rows)
