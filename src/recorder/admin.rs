@@ -46,7 +46,7 @@ async fn key_spend(store: &Store, key: &str, since: SystemTime) -> AdminReply {
     );
     let since = format_utc(since);
     let (usd, tokens): (f64, i64) = match store {
-        Store::Sqlite(pool, _) => {
+        Store::Sqlite(pool, ..) => {
             sqlx::query_as(&select)
                 .bind(key)
                 .bind(&since)
@@ -89,7 +89,7 @@ async fn usage_totals(store: &Store, query: &UsageQuery) -> AdminReply {
         store.placeholder(2, "TIMESTAMPTZ"),
     );
     let rows: Vec<UsageRow> = match store {
-        Store::Sqlite(pool, _) => {
+        Store::Sqlite(pool, ..) => {
             sqlx::query_as(&select)
                 .bind(&since)
                 .bind(&until)

@@ -155,7 +155,7 @@ pub(super) async fn page(store: &Store, filter: &RequestFilter) -> Result<String
     let sql = page_sql(filter, postgres);
     let binds = Conditions::new(filter, postgres).binds;
     let mut items = match store {
-        Store::Sqlite(pool, _) => {
+        Store::Sqlite(pool, ..) => {
             let mut query = sqlx::query(&sql);
             for bind in binds {
                 query = match bind {
@@ -202,7 +202,7 @@ pub(super) async fn page(store: &Store, filter: &RequestFilter) -> Result<String
 /// One request with everything the log holds about it, or `None` if no row has that id.
 pub(super) async fn detail(store: &Store, id: &str) -> Result<Option<String>, sqlx::Error> {
     Ok(match store {
-        Store::Sqlite(pool, _) => {
+        Store::Sqlite(pool, ..) => {
             let sql =
                 format!("SELECT {DETAILED}, {SQLITE_CREATED_AT} FROM request_logs WHERE id = ?");
             let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await?;

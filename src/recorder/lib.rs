@@ -7,7 +7,8 @@
 //!
 //! Two threads: "gpt-api-log" takes events, writes access lines and holds or spills rows
 //! (`writer`, `calls`); "gpt-api-log-db" makes the database calls (`database`), so that a
-//! database that is slow or away never holds up the first.
+//! database that is slow or away never holds up the first. An SQLite log has a third,
+//! "gpt-api-log-ckpt", that checkpoints its WAL off the writer's path (`checkpoint`).
 //!
 //! Start-up: a bad URL, an unusable SQLite file or a schema newer than this binary is
 //! fatal (`start` returns the message). An unreachable PostgreSQL is not: the gateway
@@ -18,6 +19,7 @@ mod anthropic;
 mod buffer;
 mod calls;
 mod chat_scan;
+mod checkpoint;
 mod cohere;
 mod console;
 mod converse;

@@ -10,8 +10,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::checkpoint::Checkpointer;
 use super::insert::{self, SqliteInserts};
 use super::row::LogRow;
+use gpt_api_common::log::{self, Value};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -60,8 +62,9 @@ pub(super) enum OpenError {
 }
 
 pub(super) enum Store {
-    /// The pool's one connection, and the log's INSERTs prepared on it.
-    Sqlite(SqlitePool, SqliteInserts),
+    /// The pool's one connection, the log's INSERTs prepared on it, and the thread that
+    /// checkpoints its WAL (none for a database without one, e.g. `sqlite::memory:`).
+    Sqlite(SqlitePool, SqliteInserts, Option<Checkpointer>),
     Postgres(PgPool),
 }
 
@@ -83,7 +86,7 @@ impl Store {
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await
                     .map_err(|error| {
                         OpenError::Fatal(format!("cannot open the SQLite log {url}: {error}"))
@@ -92,7 +95,8 @@ impl Store {
                     .run(&pool)
                     .await
                     .map_err(|error| migrate_error(error, Backend::Sqlite))?;
-                Ok(Self::Sqlite(pool, SqliteInserts::default()))
+                let checkpointer = checkpoint_apart(&pool, options).await;
+                Ok(Self::Sqlite(pool, SqliteInserts::default(), checkpointer))
             }
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url)
@@ -117,7 +121,7 @@ impl Store {
     pub(super) async fn insert(&self, rows: &[LogRow]) -> Result<u64, String> {
         let text = |error: sqlx::Error| error.to_string();
         match self {
-            Self::Sqlite(pool, inserts) => insert::sqlite(inserts, pool, rows).await,
+            Self::Sqlite(pool, inserts, _) => insert::sqlite(inserts, pool, rows).await,
             Self::Postgres(pool) => {
                 let mut transaction = pool.begin().await.map_err(text)?;
                 let inserted = insert::postgres(&mut transaction, rows)
@@ -141,14 +145,16 @@ impl Store {
     /// One round trip: whether the database answers now.
     pub(super) async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(pool, _) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Self::Sqlite(pool, ..) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
         }
     }
 
     pub(super) async fn close(self) {
         match self {
-            Self::Sqlite(pool, inserts) => {
+            Self::Sqlite(pool, inserts, checkpointer) => {
+                // Its connection first: the last one to close copies the WAL back.
+                drop(checkpointer);
                 // Nothing to do if the connection cannot be had: the pool closes it anyway.
                 let _ = inserts.finalize(&pool).await;
                 pool.close().await;
@@ -156,6 +162,35 @@ impl Store {
             Self::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+/// Moves the WAL's checkpoints from the writer's commits to a thread of their own
+/// (`checkpoint`), for a log in WAL mode; where that thread cannot start, SQLite's own stay.
+async fn checkpoint_apart(
+    pool: &SqlitePool,
+    options: SqliteConnectOptions,
+) -> Option<Checkpointer> {
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .ok()?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return None;
+    }
+    let checkpointer = match Checkpointer::start(options) {
+        Ok(checkpointer) => checkpointer,
+        Err(message) => {
+            log::warn(
+                "log_checkpoint_unavailable",
+                &[("error", Value::Str(&message))],
+            );
+            return None;
+        }
+    };
+    let autocheckpoint_off = sqlx::query("PRAGMA wal_autocheckpoint = 0")
+        .execute(pool)
+        .await;
+    autocheckpoint_off.is_ok().then_some(checkpointer)
 }
 
 /// A schema this binary does not know (newer, or changed) is refused; anything else is

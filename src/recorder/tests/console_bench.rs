@@ -22,7 +22,7 @@ fn console_queries_on_a_ten_million_row_log() {
     let url = format!("sqlite://{}", path.display());
     runtime().block_on(async {
         let store = Store::open(&url).await.expect("open");
-        let Store::Sqlite(pool, _) = &store else {
+        let Store::Sqlite(pool, ..) = &store else {
             unreachable!("an SQLite URL")
         };
         let (present,): (i64,) = sqlx::query_as("SELECT count(*) FROM request_logs")
@@ -121,7 +121,7 @@ mod bench {
 
     /// (query, best of 3 in ms, rows found).
     pub(super) async fn time_queries(store: &Store) -> Vec<(String, f64, usize)> {
-        let Store::Sqlite(pool, _) = store else {
+        let Store::Sqlite(pool, ..) = store else {
             unreachable!()
         };
         let (middle,): (String,) = sqlx::query_as(
@@ -201,7 +201,7 @@ mod bench {
     /// Rows per second through `Store::insert` in 64-row batches (the log's own batches),
     /// with the indexes and without; the rows are removed again.
     pub(super) async fn insert_rates(store: &Store) -> (f64, f64) {
-        let Store::Sqlite(pool, _) = store else {
+        let Store::Sqlite(pool, ..) = store else {
             unreachable!()
         };
         let mut rates = Vec::new();

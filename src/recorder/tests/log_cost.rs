@@ -129,7 +129,7 @@ fn sqlite_floor() {
         })
         .collect();
     runtime().block_on(async {
-        let Ok(Store::Sqlite(pool, _)) = Store::open(&dir.sqlite_url()).await else {
+        let Ok(Store::Sqlite(pool, ..)) = Store::open(&dir.sqlite_url()).await else {
             panic!("cannot open the SQLite log");
         };
         let dropped = std::env::var("GPT_API_SQLITE_FLOOR_DROP").unwrap_or_default();

@@ -1,12 +1,15 @@
 //! The SQLite store: every column round-trips, replays do not duplicate, WAL and 16 KiB pages
-//! are on (an older file keeps its pages), a newer schema and a bad URL are refused.
+//! are on (an older file keeps its pages), the WAL is checkpointed by its own thread, a newer
+//! schema and a bad URL are refused.
+
+use std::time::Duration;
 
 use sqlx::Row;
 
 use crate::row::LogRow;
 use crate::store::{Backend, OpenError, Store, SQLITE_PAGE_SIZE};
 
-use super::support::{bare_row, full_row, runtime, sqlite_execute, sqlite_rows, TempDir};
+use super::support::{bare_row, full_row, runtime, sqlite_execute, sqlite_rows, wait_for, TempDir};
 
 #[test]
 fn every_column_round_trips_and_a_replay_does_not_duplicate() {
@@ -89,6 +92,38 @@ fn sqlite_runs_in_wal_mode_with_large_pages() {
     assert_eq!(pragma(&url, "page_size"), SQLITE_PAGE_SIZE.to_string());
 }
 
+/// The writer's commits no longer checkpoint the WAL (`wal_autocheckpoint` 0); the thread of
+/// `checkpoint` copies the rows into the database file while the store is open.
+#[test]
+fn the_wal_is_copied_back_by_the_checkpoint_thread() {
+    let dir = TempDir::new("store-checkpoint");
+    let url = dir.sqlite_url();
+    let file = dir.path().join("log.db");
+    let rows: Vec<LogRow> = (0..2_000).map(|n| full_row(&format!("{n:05}"))).collect();
+    runtime().block_on(async {
+        let store = Store::open(&url).await.expect("open");
+        let Store::Sqlite(pool, ..) = &store else {
+            panic!("not sqlite")
+        };
+        let autocheckpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(pool)
+            .await
+            .expect("pragma");
+        assert_eq!(autocheckpoint, 0);
+        let before = std::fs::metadata(&file).expect("database file").len();
+        for batch in rows.chunks(256) {
+            store.insert(batch).await.expect("insert");
+        }
+        // 2,000 rows take dozens of 16 KiB pages; only a checkpoint puts them in the file.
+        let grown = wait_for(Duration::from_secs(5), || {
+            std::fs::metadata(&file).map_or(0, |meta| meta.len()) > before + 20 * 16_384
+        });
+        assert!(grown, "the database file stayed at {before} bytes");
+        store.close().await;
+    });
+    assert_eq!(sqlite_rows(&url).len(), rows.len());
+}
+
 /// A log made before the page size was set keeps its 4 KiB pages (SQLite cannot change them
 /// in WAL mode) and goes on working.
 #[test]
@@ -118,7 +153,7 @@ fn an_existing_sqlite_log_keeps_its_page_size() {
 fn pragma(url: &str, name: &str) -> String {
     runtime().block_on(async {
         let store = Store::open(url).await.expect("open");
-        let Store::Sqlite(pool, _) = &store else {
+        let Store::Sqlite(pool, ..) = &store else {
             panic!("not sqlite")
         };
         let row = sqlx::query(&format!(
@@ -142,7 +177,7 @@ fn closing_after_inserts_really_closes_and_a_failed_insert_says_why() {
     runtime().block_on(async {
         let store = Store::open(&url).await.expect("open");
         assert_eq!(store.insert(&rows[..9]).await, Ok(9));
-        let Store::Sqlite(pool, _) = &store else {
+        let Store::Sqlite(pool, ..) = &store else {
             panic!("not sqlite")
         };
         sqlx::query("ALTER TABLE request_logs RENAME TO kept_aside")
