@@ -13,9 +13,11 @@
 # throughput, p50/p99 and each thread's user and system µs per request (from
 # /proc/PID/task/*/stat, warm-up included in both counts), how many of the gateway's rows were
 # not yet in the database when its run ended (the log's lag: its threads' CPU per request
-# counts only the work done by then, so it reads low when the lag is large), and the rows the
-# gateway replayed from its spill file. PERF=1 also records each gateway run with `perf record` (cpu-clock,
-# DWARF call graphs) into OUT_DIR (default a temp dir), for `perf report --comm gpt-api-log`.
+# counts only the work done by then, so it reads low when the lag is large), its peak RSS and
+# log queue depth, and the rows the gateway replayed from its spill file (CONCURRENCY=32 and a
+# minute or more: the soak of scripts/bench.sh, binary against binary). PERF=1 also records
+# each gateway run with `perf record` (cpu-clock, DWARF call graphs) into OUT_DIR (default a
+# temp dir), for `perf report --comm gpt-api-log`.
 # SCHED=1 instead records the scheduler (`perf sched record`, every run) and prints how long
 # the workers waited for a CPU once woken, and which task held it when they waited over
 # 0.1 ms, then the same count for the mock's and the load generator's threads with them
@@ -31,6 +33,7 @@ source "$root/bench/nginx-proxy.sh"
 source "$root/bench/helpers.sh"
 gateway_bin=${GATEWAY_BIN:-$root/target/release/gpt-api}
 out=${OUT_DIR:-$(mktemp -d /tmp/gpt-api-threads.XXXXXX)}
+mkdir -p "$out"
 work=$(mktemp -d /tmp/gpt-api-threads-run.XXXXXX)
 case $mode in
     plain) load_args=() ;;
@@ -141,6 +144,29 @@ print(f"   the whole path waited over 0.1 ms {sum(path_waits.values())} times ("
       + ", ".join(f"{task} {n}" for task, n in path_holders.most_common(5)))' "$2"
 }
 
+# sample_gateway FILE: until killed, writes "RSS-max-MiB log-queue-max" of the gateway to FILE
+# every 0.5 s (exec: the sampler is this process, so killing it stops Python).
+sample_gateway() {
+    exec python3 - "$gateway" "$gateway_pid" "$1" <<'PY'
+import os, sys, time, urllib.request
+url, pid, out = f"http://{sys.argv[1]}/metrics", sys.argv[2], sys.argv[3]
+rss = queue = 0
+while True:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            rss = max(rss, next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")))
+        text = urllib.request.urlopen(url, timeout=1).read().decode()
+        queue = max(queue, next(int(l.split()[1]) for l in text.splitlines()
+                                if l.startswith("gpt_api_log_queue_depth ")))
+    except (OSError, StopIteration):
+        pass
+    with open(out + ".tmp", "w") as f:
+        f.write(f"{rss // 1024} {queue}\n")
+    os.replace(out + ".tmp", out)
+    time.sleep(0.5)
+PY
+}
+
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 for round in $(seq "$rounds"); do
     for target in nginx gateway; do
@@ -163,16 +189,22 @@ for round in $(seq "$rounds"); do
                 -p "$gateway_pid" -- sleep "$((seconds + 1))" >/dev/null 2>&1 &
             perf_pid=$!
         fi
+        sampler=
+        if [[ $target == gateway ]]; then
+            sample_gateway "$work/peaks" &
+            sampler=$!
+        fi
         result=$("$root/target/release/bench-load" "${args[@]}" --concurrency "${CONCURRENCY:-64}" \
             --duration-s "$seconds" --warmup-s 1 "${load_args[@]}")
         ticks "${measured[@]}" >"$work/after"
+        if [[ -n $sampler ]]; then kill "$sampler"; wait "$sampler" 2>/dev/null || true; fi
         if [[ $target == gateway ]]; then
             # Rows in the database now and once the log has caught up (it writes within 2 s).
             written_at_end=$(db_rows "$work/gpt_api.db")
             sleep 2
             written_later=$(db_rows "$work/gpt_api.db")
         fi
-        [[ -n $perf_pid ]] && wait "$perf_pid"
+        if [[ -n $perf_pid ]]; then wait "$perf_pid" || true; fi
         answered=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["answered"])' "$result")
         python3 -c 'import json, sys
 d = json.loads(sys.argv[1])
@@ -187,6 +219,8 @@ print(f"== round {sys.argv[2]}, {sys.argv[3]}: {rate}/s, p50 {p50} µs, p99 {p99
               if (u + s > 0) printf "   %-18s user %6.2f  system %6.2f  µs each\n", $1, u, s }
             END { printf "   %-18s user %6.2f  system %6.2f  = %6.2f µs each\n", "all", tu, ts, tu + ts }'
         if [[ $target == gateway ]]; then
+            read -r rss_max queue_max <"$work/peaks"
+            echo "   peak RSS $rss_max MiB, log queue at most $queue_max events (sampled every 0.5 s)"
             echo "   log rows not yet in the database at the end of the run: $((written_later - written_at_end))"
         fi
     done
