@@ -1,4 +1,4 @@
-# Sourced by scripts/bench.sh, bench/callgrind.sh and bench/threads.sh: what a bench run asks
+# Sourced by scripts/bench.sh, bench/callgrind.sh, bench/threads.sh and bench/cores.sh: what a bench run asks
 # of the servers it started in the background.
 
 # wait_listening FILE PID [SECONDS]: the addr of the first {"event":"listening"} line in FILE
@@ -24,4 +24,35 @@ db_rows() {
 import sqlite3, sys
 print(sqlite3.connect(sys.argv[1], timeout=5).execute("select count(*) from request_logs").fetchone()[0])
 PY
+}
+
+# gateway_bench_toml DIR MOCK PIN_CORES: the config of the gateway that bench/threads.sh and
+# bench/cores.sh measure: 2 workers, the SQLite log with content on (database and spill file in
+# DIR), one upstream (the mock at MOCK), key sk-bench, model bench.
+gateway_bench_toml() {
+    cat <<TOML
+[server]
+listen = "127.0.0.1:0"
+workers = 2
+pin_cores = $3
+max_connections = 16384
+
+[database]
+url = "sqlite://$1/gpt_api.db"
+store_content = true
+spill_path = "$1/spill.jsonl"
+
+[[upstream]]
+name = "mock"
+base_url = "http://$2/v1"
+api_key = "sk-mock"
+
+[[client_key]]
+name = "bench"
+key = "sk-bench"
+
+[[model]]
+name = "bench"
+targets = [{ upstream = "mock" }]
+TOML
 }

@@ -1,4 +1,4 @@
-# Sourced by scripts/bench.sh, bench/callgrind.sh and bench/threads.sh: the one nginx
+# Sourced by scripts/bench.sh, bench/callgrind.sh, bench/threads.sh and bench/cores.sh: the one nginx
 # reverse-proxy setup they measure against (no access log, keep-alive to the upstream, no
 # buffering either way).
 
@@ -32,4 +32,19 @@ http {
     }
 }
 CONF
+}
+
+# nginx_proxy_conf DIR UPSTREAM PORT WORKERS: the whole config of the measured nginx (WORKERS
+# processes, pid and error log under DIR, listening on 127.0.0.1:PORT with SO_REUSEPORT).
+nginx_proxy_conf() {
+    local dir=$1 upstream=$2 port=$3 workers=$4
+    cat <<CONF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+worker_rlimit_nofile $(ulimit -n);
+events { worker_connections 16384; }
+CONF
+    nginx_http_block "$dir" "$upstream" "127.0.0.1:$port reuseport backlog=4096"
 }

@@ -58,41 +58,12 @@ mock=$(wait_listening "$work/mock.log" "${pids[-1]}")
 
 nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/nginx"
-{
-    printf 'worker_processes 2;\ndaemon off;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n' \
-        "$work/nginx" "$work/nginx"
-    printf 'events { worker_connections 16384; }\n'
-    nginx_http_block "$work/nginx" "$mock" "127.0.0.1:$nginx_port reuseport backlog=4096"
-} >"$work/nginx/nginx.conf"
+nginx_proxy_conf "$work/nginx" "$mock" "$nginx_port" 2 >"$work/nginx/nginx.conf"
 nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
 nginx_pid=$!
 pids+=("$nginx_pid")
 
-cat >"$work/gateway.toml" <<EOF
-[server]
-listen = "127.0.0.1:0"
-workers = 2
-pin_cores = false
-max_connections = 16384
-
-[database]
-url = "sqlite://$work/gpt_api.db"
-store_content = true
-spill_path = "$work/spill.jsonl"
-
-[[upstream]]
-name = "mock"
-base_url = "http://$mock/v1"
-api_key = "sk-mock"
-
-[[client_key]]
-name = "bench"
-key = "sk-bench"
-
-[[model]]
-name = "bench"
-targets = [{ upstream = "mock" }]
-EOF
+gateway_bench_toml "$work" "$mock" false >"$work/gateway.toml"
 "$gateway_bin" --config "$work/gateway.toml" >"$work/gateway.log" 2>"$work/gateway.err" &
 gateway_pid=$!
 pids+=("$gateway_pid")

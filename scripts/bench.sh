@@ -208,17 +208,7 @@ if [[ -z $nginx_bin ]]; then
 else
     nginx_port=$(free_port)
     mkdir -p "$work/nginx"
-    {
-        cat <<EOF
-worker_processes $workers;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-worker_rlimit_nofile $(ulimit -n);
-events { worker_connections 16384; }
-EOF
-        nginx_http_block "$work/nginx" "$mock_addr" "127.0.0.1:$nginx_port reuseport backlog=4096"
-    } >"$work/nginx/nginx.conf"
+    nginx_proxy_conf "$work/nginx" "$mock_addr" "$nginx_port" "$workers" >"$work/nginx/nginx.conf"
     "$nginx_bin" -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" >"$work/nginx/stdout.log" 2>&1 &
     nginx_pid=$!
     started_pids+=("$nginx_pid")
