@@ -158,7 +158,7 @@ phase() {
 }
 
 echo "$(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-confine=(taskset -c 0,1)
+confine=(taskset -c "0,1")
 phase "every process on CPUs 0 and 1"
 confine=()
 phase "every process free on all $(nproc) CPUs"

@@ -1,5 +1,6 @@
-# Sourced by scripts/bench.sh, bench/callgrind.sh, bench/threads.sh and bench/cores.sh: what a bench run asks
-# of the servers it started in the background.
+# Sourced by scripts/bench.sh, bench/callgrind.sh, bench/threads.sh and bench/cores.sh: what a
+# bench run asks of the servers it started in the background, and the gateway config that
+# threads.sh and cores.sh measure.
 
 # wait_listening FILE PID [SECONDS]: the addr of the first {"event":"listening"} line in FILE
 # (the mock's or the gateway's log), once it is there (within SECONDS, default 15); fails at

@@ -1,5 +1,5 @@
-# Sourced by scripts/bench.sh, bench/callgrind.sh, bench/threads.sh and bench/cores.sh: the one nginx
-# reverse-proxy setup they measure against (no access log, keep-alive to the upstream, no
+# Sourced by scripts/bench.sh, bench/callgrind.sh, bench/threads.sh and bench/cores.sh: the one
+# nginx reverse-proxy setup they measure against (no access log, keep-alive to the upstream, no
 # buffering either way).
 
 # nginx_http_block DIR UPSTREAM LISTEN: the config's http block, temp paths under DIR, proxying
