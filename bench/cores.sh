@@ -59,23 +59,7 @@ launch() {
 # field NAME JSON: a number from bench-load's one-line result.
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
 
-# thread_ticks PID...: "thread-name utime stime" (clock ticks), summed by thread name.
-thread_ticks() {
-    local pid task
-    for pid in "$@"; do
-        for task in /proc/"$pid"/task/*; do cut -d' ' -f2,14,15 "$task/stat"; done
-    done | awk '{ u[$1] += $2; s[$1] += $3 } END { for (n in u) print n, u[n], s[n] }' | sort
-}
 tick_us=$((1000000 / $(getconf CLK_TCK)))
-
-# The log queue's depth from the gateway's /metrics at $1 (host:port), without curl or Python.
-queue_depth() {
-    {
-        exec 3<>"/dev/tcp/${1%:*}/${1#*:}"
-        printf 'GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
-        cat <&3
-    } 2>/dev/null | awk '$1 == "gpt_api_log_queue_depth" { print $2 }'
-}
 
 # phase TITLE: every step once, with mock, nginx and gateway started under $confine.
 phase() {
@@ -91,7 +75,7 @@ phase() {
     launch nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
     nginx_pid=$!
     pids+=("$nginx_pid")
-    gateway_bench_toml "$work" "$mock" false >"$work/gateway.toml"
+    gateway_bench_toml "$work" "$mock" >"$work/gateway.toml"
     launch gpt-api --config "$work/gateway.toml" >"$work/gateway.log" 2>"$work/gateway.err" &
     gateway_pid=$!
     pids+=("$gateway_pid")
@@ -138,20 +122,17 @@ phase() {
     # shellcheck disable=SC2086
     launch bench-load ${args[gateway]} --concurrency 32 --duration-s "$soak_seconds" \
         --timeout-ms 5000 >"$work/soak.json" &
-    local load=$! rss rss_max=0 queue queue_max=0 replayed
-    while kill -0 "$load" 2>/dev/null; do
-        rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$gateway_pid/status")
-        ((rss > rss_max)) && rss_max=$rss
-        queue=$(queue_depth "$gateway")
-        ((${queue:-0} > queue_max)) && queue_max=$queue
-        sleep 0.5
-    done
+    local load=$! sampler rss_max queue_max
+    sample_gateway "$gateway" "$gateway_pid" "$work/peaks" &
+    sampler=$!
+    wait "$load" || true
+    kill "$sampler"
+    wait "$sampler" 2>/dev/null || true
     sleep 3 # the log catches up before its replays are counted
-    replayed=$(sed -n 's/.*"event":"log_spill_replayed".*"rows":\([0-9]*\).*/\1/p' \
-        "$work/gateway.log" | awk '{ n += $1 } END { print n + 0 }')
+    read -r rss_max queue_max <"$work/peaks"
     echo "soak, c=32 for ${soak_seconds} s through the gateway: $(field rps "$(cat "$work/soak.json")")" \
-        "req/s, peak RSS $((rss_max / 1024)) MiB, log queue at most $queue_max events, rows" \
-        "replayed $replayed of $(grep -c '"event":"access"' "$work/gateway.log")"
+        "req/s, peak RSS $rss_max MiB, log queue at most $queue_max events, rows" \
+        "replayed $(rows_replayed "$work/gateway.log") of $(grep -c '"event":"access"' "$work/gateway.log")"
     kill "${pids[@]}" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"

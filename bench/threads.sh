@@ -63,20 +63,12 @@ nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
 nginx_pid=$!
 pids+=("$nginx_pid")
 
-gateway_bench_toml "$work" "$mock" false >"$work/gateway.toml"
+gateway_bench_toml "$work" "$mock" >"$work/gateway.toml"
 "$gateway_bin" --config "$work/gateway.toml" >"$work/gateway.log" 2>"$work/gateway.err" &
 gateway_pid=$!
 pids+=("$gateway_pid")
 gateway=$(wait_listening "$work/gateway.log" "$gateway_pid")
 sleep 0.5
-
-# ticks PID...: "thread-name utime stime" (clock ticks) summed by thread name.
-ticks() {
-    local pid task
-    for pid in "$@"; do
-        for task in /proc/"$pid"/task/*; do cut -d' ' -f2,14,15 "$task/stat"; done
-    done | awk '{ u[$1] += $2; s[$1] += $3 } END { for (t in u) print t, u[t], s[t] }' | sort
-}
 
 # wakeups DATA WORKER: from a `perf sched record`, how long the threads named WORKER* waited
 # for a CPU once woken (percentiles), and which task held the CPU when that wait passed 0.1 ms;
@@ -115,29 +107,6 @@ print(f"   the whole path waited over 0.1 ms {sum(path_waits.values())} times ("
       + ", ".join(f"{task} {n}" for task, n in path_holders.most_common(5)))' "$2"
 }
 
-# sample_gateway FILE: until killed, writes "RSS-max-MiB log-queue-max" of the gateway to FILE
-# every 0.5 s (exec: the sampler is this process, so killing it stops Python).
-sample_gateway() {
-    exec python3 - "$gateway" "$gateway_pid" "$1" <<'PY'
-import os, sys, time, urllib.request
-url, pid, out = f"http://{sys.argv[1]}/metrics", sys.argv[2], sys.argv[3]
-rss = queue = 0
-while True:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            rss = max(rss, next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")))
-        text = urllib.request.urlopen(url, timeout=1).read().decode()
-        queue = max(queue, next(int(l.split()[1]) for l in text.splitlines()
-                                if l.startswith("gpt_api_log_queue_depth ")))
-    except (OSError, StopIteration):
-        pass
-    with open(out + ".tmp", "w") as f:
-        f.write(f"{rss // 1024} {queue}\n")
-    os.replace(out + ".tmp", out)
-    time.sleep(0.5)
-PY
-}
-
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 for round in $(seq "$rounds"); do
     for target in nginx gateway; do
@@ -149,7 +118,7 @@ for round in $(seq "$rounds"); do
             measured=("$gateway_pid")
             args=(--target "$gateway" --model bench)
         fi
-        ticks "${measured[@]}" >"$work/before"
+        thread_ticks "${measured[@]}" >"$work/before"
         perf_pid=
         if [[ -n ${SCHED:-} ]]; then
             perf sched record -o "$out/sched-$target-$round.data" -- sleep "$((seconds + 1))" \
@@ -162,12 +131,12 @@ for round in $(seq "$rounds"); do
         fi
         sampler=
         if [[ $target == gateway ]]; then
-            sample_gateway "$work/peaks" &
+            sample_gateway "$gateway" "$gateway_pid" "$work/peaks" &
             sampler=$!
         fi
         result=$("$root/target/release/bench-load" "${args[@]}" --concurrency "${CONCURRENCY:-64}" \
             --duration-s "$seconds" --warmup-s 1 "${load_args[@]}")
-        ticks "${measured[@]}" >"$work/after"
+        thread_ticks "${measured[@]}" >"$work/after"
         if [[ -n $sampler ]]; then kill "$sampler"; wait "$sampler" 2>/dev/null || true; fi
         if [[ $target == gateway ]]; then
             # Rows in the database now and once the log has caught up (it writes within 2 s).
@@ -196,8 +165,6 @@ print(f"== round {sys.argv[2]}, {sys.argv[3]}: {rate}/s, p50 {p50} µs, p99 {p99
         fi
     done
 done
-replayed=$(sed -n 's/.*"event":"log_spill_replayed".*"rows":\([0-9]*\).*/\1/p' "$work/gateway.log" |
-    awk '{ n += $1 } END { print n + 0 }')
-echo "gateway rows replayed from its spill file: $replayed of $(grep -c '"event":"access"' "$work/gateway.log")"
+echo "gateway rows replayed from its spill file: $(rows_replayed "$work/gateway.log") of $(grep -c '"event":"access"' "$work/gateway.log")"
 [[ -n ${PERF:-} ]] && echo "perf data in $out"
 exit 0
